@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tally's kernel side: CPU time per process, counted at every context switch.
+ *
+ * Cost is the design constraint: sched_switch fires hundreds of thousands of
+ * times per second on a busy host, so the switch path does a few plain memory
+ * operations on per-CPU data and no hash lookup, lock or allocation:
+ *   1. now - cpus[cpu].since_ns is the time the outgoing task ran;
+ *   2. it is added to the outgoing process's slot in this CPU's direct-mapped
+ *      slot cache (index = tgid & (nslots - 1)); a slot owned by another
+ *      process is evicted ("spilled") into the procs hash - the only map
+ *      update, and rare when nslots exceeds the processes active per CPU;
+ *   3. the incoming task and the time are recorded in cpus[cpu].
+ * Time is charged to the thread group, so threads add up into their process,
+ * and is keyed by (tgid, leader start time), so a reused pid is a new process.
+ * Every switch-out is charged whatever the outgoing task's state: filtering
+ * on prev_state undercounts tasks that block.
+ *
+ * Userspace reads procs, then slots, then cpus (see bpf_backend.cc); it
+ * adds the in-flight time of the task on each CPU at read time, so a busy loop
+ * that never leaves its CPU shows up in every interval.
+ *
+ * Each tracepoint has a tp_btf program (direct, cheaper field loads) and a
+ * raw_tp twin (BPF_CORE_READ) sharing one handler; userspace loads one set,
+ * preferring tp_btf when the kernel supports it.
+ */
+#include <stdbool.h>
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "kernel_types.h"
+#include "cpu_account.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Slots per CPU, a power of two; set by userspace before load. */
+const volatile __u32 nslots = 1024;
+
+/* Keeps the compiler from reordering the stores that readers check. */
+#define compiler_barrier() asm volatile("" ::: "memory")
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* userspace: number of possible CPUs */
+	__type(key, __u32);
+	__type(value, struct tally_cpu_state);
+} cpus SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* userspace: possible CPUs * nslots */
+	__type(key, __u32);
+	__type(value, struct tally_slot);
+} slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* userspace: from configuration */
+	__type(key, struct tally_proc_key);
+	__type(value, struct tally_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096); /* userspace: from configuration */
+	__type(key, struct tally_proc_key);
+	__type(value, struct tally_exec);
+} execs SEC(".maps");
+
+/* struct tally_exec is too big for the 512-byte BPF stack budget we share
+ * with the helpers, so it is built here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tally_exec);
+} exec_scratch SEC(".maps");
+
+static __always_inline struct tally_cpu_state *this_cpu_state(__u32 *cpu)
+{
+	*cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&cpus, cpu);
+}
+
+/* procs entry for key, created if missing; NULL (and a counted drop) when the
+ * map is full. Two CPUs may race to create it: NOEXIST makes one of them lose
+ * with -EEXIST, and its second lookup finds the winner's entry. */
+static __always_inline struct tally_proc *proc_entry(const struct tally_proc_key *key,
+						     struct tally_cpu_state *cs)
+{
+	struct tally_proc *p = bpf_map_lookup_elem(&procs, key);
+	if (p)
+		return p;
+	struct tally_proc zero = {};
+	bpf_map_update_elem(&procs, key, &zero, BPF_NOEXIST);
+	p = bpf_map_lookup_elem(&procs, key);
+	if (!p)
+		__sync_fetch_and_add(&cs->drops, 1);
+	return p;
+}
+
+/* Moves an evicted slot's time into procs. Slow path, out of line so the
+ * switch path stays small. */
+static __noinline void spill(__u32 tgid, __u64 start_ns, __u64 cpu_ns, struct tally_cpu_state *cs)
+{
+	struct tally_proc_key key = { .tgid = tgid, .start_ns = start_ns };
+	struct tally_proc *p;
+
+	if (!cs)
+		return;
+	p = proc_entry(&key, cs);
+	if (p)
+		__sync_fetch_and_add(&p->spilled_ns, cpu_ns);
+}
+
+static __always_inline void charge(__u32 cpu, __u32 tgid, __u64 start_ns, __u64 delta,
+				   struct tally_cpu_state *cs)
+{
+	__u32 idx = cpu * nslots + (tgid & (nslots - 1));
+	struct tally_slot *s = bpf_map_lookup_elem(&slots, &idx);
+
+	if (!s)
+		return;
+	if (s->tgid == tgid && s->start_ns == start_ns) {
+		s->cpu_ns += delta;
+		return;
+	}
+	if (s->tgid && s->cpu_ns)
+		spill(s->tgid, s->start_ns, s->cpu_ns, cs);
+	/* Readers treat tgid 0 as "being rewritten" and compare tgid, start_ns
+	 * and gen before and after reading cpu_ns (x86 keeps store order). */
+	s->tgid = 0;
+	compiler_barrier();
+	s->start_ns = start_ns;
+	s->cpu_ns = delta;
+	s->gen++;
+	compiler_barrier();
+	s->tgid = tgid;
+}
+
+static __always_inline void on_switch(__u32 prev_pid, __u32 prev_tgid, __u64 prev_start,
+				      __u32 next_pid, __u32 next_tgid, __u64 next_start)
+{
+	__u32 cpu;
+	struct tally_cpu_state *cs = this_cpu_state(&cpu);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!cs)
+		return;
+	cs->seq++;
+	compiler_barrier();
+	if (cs->since_ns) {
+		__u64 delta = now - cs->since_ns;
+		/* Every CPU's idle task has pid 0: it is never a process. */
+		if (prev_pid == 0) {
+			cs->idle_ns += delta;
+		} else {
+			cs->busy_ns += delta;
+			charge(cpu, prev_tgid, prev_start, delta, cs);
+		}
+	}
+	cs->since_ns = now;
+	cs->tgid = next_tgid;
+	cs->pid = next_pid;
+	cs->start_ns = next_pid ? next_start : 0;
+	compiler_barrier();
+	cs->seq++;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(tally_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	on_switch(prev->pid, prev->tgid, prev->group_leader->start_boottime,
+		  next->pid, next->tgid, next->group_leader->start_boottime);
+	return 0;
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(tally_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	on_switch(BPF_CORE_READ(prev, pid), BPF_CORE_READ(prev, tgid),
+		  BPF_CORE_READ(prev, group_leader, start_boottime),
+		  BPF_CORE_READ(next, pid), BPF_CORE_READ(next, tgid),
+		  BPF_CORE_READ(next, group_leader, start_boottime));
+	return 0;
+}
+
+/* The last thread of a process leaves do_exit(): record the exit so userspace
+ * reports the process once, with its final time, then deletes the entry.
+ * signal->live is decremented before this tracepoint fires, on every kernel
+ * version (newer kernels also pass it as group_dead). The mm is already gone
+ * here, which is why arguments are captured at exec instead. */
+static __always_inline void on_exit(struct task_struct *task)
+{
+	__u32 cpu;
+	struct tally_cpu_state *cs;
+	struct tally_proc_key key = {};
+	struct tally_proc *p;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return;
+	cs = this_cpu_state(&cpu);
+	if (!cs)
+		return;
+	key.tgid = BPF_CORE_READ(task, tgid);
+	key.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	p = proc_entry(&key, cs);
+	if (!p)
+		return;
+	p->exit_ns = bpf_ktime_get_ns();
+	p->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	bpf_core_read_str(p->comm, sizeof(p->comm), &task->comm);
+	compiler_barrier();
+	p->flags |= TALLY_PROC_EXITED;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tally_exit_btf, struct task_struct *task)
+{
+	on_exit(task);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(tally_exit_raw, struct task_struct *task)
+{
+	on_exit(task);
+	return 0;
+}
+
+/* A new program image: comm changed, and the arguments are in the new mm
+ * (copied there by the exec itself, so the pages are present). A name frozen
+ * at first sight would go stale here; bpf_get_current_comm() in the switch
+ * hook would name the wrong task. */
+static __always_inline void on_exec(struct task_struct *task)
+{
+	__u32 cpu, zero = 0;
+	struct tally_cpu_state *cs = this_cpu_state(&cpu);
+	struct tally_exec *e = bpf_map_lookup_elem(&exec_scratch, &zero);
+	struct tally_proc_key key = {};
+	unsigned long arg_start, arg_end;
+	__u64 len;
+
+	if (!cs || !e)
+		return;
+	key.tgid = BPF_CORE_READ(task, tgid);
+	key.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	e->exec_ns = bpf_ktime_get_ns();
+	bpf_core_read_str(e->comm, sizeof(e->comm), &task->comm);
+	arg_start = BPF_CORE_READ(task, mm, arg_start);
+	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	len = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (len > TALLY_ARGS_LEN)
+		len = TALLY_ARGS_LEN;
+	e->args_len = 0;
+	if (len > 0 && bpf_probe_read_user(e->args, len, (const void *)arg_start) == 0)
+		e->args_len = len;
+	bpf_map_update_elem(&execs, &key, e, BPF_ANY);
+	__sync_fetch_and_add(&cs->execs, 1);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tally_exec_btf, struct task_struct *task)
+{
+	on_exec(task);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(tally_exec_raw, struct task_struct *task)
+{
+	on_exec(task);
+	return 0;
+}

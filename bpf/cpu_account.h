@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Structs shared by cpu_account.bpf.c and userspace. Plain fixed-width types only:
+ * the includer provides __u32/__u64 (<linux/types.h>). Userspace
+ * static_asserts every size, so a change here that breaks the layout fails
+ * the build rather than corrupting readings.
+ *
+ * How the accounting works (details in tally.bpf.c):
+ *   cpus[cpu]                  who is on this CPU since when, and the CPU's
+ *                              cumulative idle/busy time;
+ *   slots[cpu * nslots + i]    a per-CPU direct-mapped cache of cumulative CPU
+ *                              time per process, so a context switch costs a
+ *                              few plain memory operations, no hash lookup;
+ *   procs{key}                 time spilled from evicted slots, and the exit
+ *                              record of processes that ended;
+ *   execs{key}                 comm and arguments captured at exec, for
+ *                              processes that end before userspace sees them.
+ * Userspace mmaps cpus and slots and reads them without system calls.
+ */
+#ifndef TALLY_BPF_CPU_ACCOUNT_H
+#define TALLY_BPF_CPU_ACCOUNT_H
+
+#define TALLY_COMM_LEN 16
+#define TALLY_ARGS_LEN 256
+
+/* One per CPU, exactly one cache line so CPUs never share a line. */
+struct tally_cpu_state {
+	/* Incremented before and after every rewrite of the fields below (odd
+	 * while writing), so userspace can read a consistent copy. */
+	__u64 seq;
+	/* CLOCK_MONOTONIC ns when the current task was switched in; 0 until the
+	 * first switch seen on this CPU. */
+	__u64 since_ns;
+	/* Identity of the current task's process; pid 0 is this CPU's idle task. */
+	__u64 start_ns;
+	__u32 tgid;
+	__u32 pid;
+	__u64 idle_ns; /* cumulative time in the idle task */
+	__u64 busy_ns; /* cumulative time in any other task */
+	/* Updates lost because procs was full (each one loses CPU time or an
+	 * exit record) - surfaced as dropped_updates. */
+	__u64 drops;
+	__u64 execs; /* exec events seen; userspace refreshes names when it moves */
+};
+
+/* A process incarnation: a reused pid never merges two processes because the
+ * start time differs. start_ns is the leader's start_boottime. */
+struct tally_proc_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start_ns;
+};
+
+/* One slot of the per-CPU cache: cumulative CPU ns of one process on one CPU
+ * since the slot was given to it. 32 bytes: two slots per cache line. */
+struct tally_slot {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start_ns;
+	__u64 cpu_ns;
+	/* Incremented each time the slot changes owner, so a reader can tell
+	 * "same process, more time" from "evicted and taken back since". */
+	__u64 gen;
+};
+
+#define TALLY_PROC_EXITED 1u
+
+/* procs value. spilled_ns only grows while the process lives. */
+struct tally_proc {
+	__u64 spilled_ns; /* CPU time moved here from evicted slots */
+	__u64 exit_ns;    /* CLOCK_MONOTONIC of the last thread's exit */
+	/* Written last on exit, after comm: a reader that sees EXITED also
+	 * sees the final comm. */
+	__u32 flags;
+	__u32 ppid;
+	char comm[TALLY_COMM_LEN];
+};
+
+/* execs value: what the process looked like right after its last exec. */
+struct tally_exec {
+	__u64 exec_ns;
+	__u32 args_len; /* bytes of args used, NUL-separated like /proc/PID/cmdline */
+	__u32 pad;
+	char comm[TALLY_COMM_LEN];
+	char args[TALLY_ARGS_LEN];
+};
+
+#endif /* TALLY_BPF_CPU_ACCOUNT_H */

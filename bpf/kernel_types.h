@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The few kernel types and fields tally's BPF programs read.
+ *
+ * Instead of a multi-megabyte generated vmlinux.h, this header declares only
+ * what we touch, marked preserve_access_index: clang records each field access
+ * as a CO-RE relocation and libbpf patches the real offsets from the running
+ * kernel's BTF at load time. The build therefore never needs the build
+ * machine's kernel (a container build without /sys/kernel/btf works).
+ * Field names must match the kernel's; their order and the absence of other
+ * fields do not matter.
+ */
+#ifndef TALLY_BPF_KERNEL_TYPES_H
+#define TALLY_BPF_KERNEL_TYPES_H
+
+#include <linux/types.h>
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live; /* threads not yet in do_exit(); 0 for the last one */
+} __attribute__((preserve_access_index));
+
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	unsigned int flags;
+	int pid;  /* thread id */
+	int tgid; /* process id */
+	__u64 start_boottime; /* CLOCK_BOOTTIME at fork, ns; copied to the new leader by de_thread() */
+	struct task_struct *group_leader;
+	struct task_struct *real_parent;
+	struct mm_struct *mm;
+	struct signal_struct *signal;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
+struct linux_binprm;
+
+#endif /* TALLY_BPF_KERNEL_TYPES_H */

@@ -1,0 +1,47 @@
+// tallyd's command line: every bad flag or value is one clear line, exit 2.
+#include <gtest/gtest.h>
+
+#include "subprocess.h"
+
+namespace tally::test {
+namespace {
+
+struct BadFlag {
+  std::vector<std::string> args;
+  std::string must_mention;  // the flag, and what is accepted
+};
+
+class TallydBadFlags : public ::testing::TestWithParam<BadFlag> {};
+
+TEST_P(TallydBadFlags, ExitWithCodeTwoAndOneLineNamingTheFlag) {
+  std::vector<std::string> argv{TALLYD_PATH};
+  for (const auto& a : GetParam().args) argv.push_back(a);
+  RunResult r = run(argv, std::chrono::seconds(10));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(GetParam().must_mention), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, TallydBadFlags,
+    ::testing::Values(BadFlag{{"--interval", "0"}, "--interval"},
+                      BadFlag{{"--interval", "0"}, "1 to 86400"},
+                      BadFlag{{"--interval", "abc"}, "--interval"},
+                      BadFlag{{"--interval", "-5"}, "--interval"},
+                      BadFlag{{"--backend", "ebpf"}, "{auto,bpf,procfs}"},
+                      BadFlag{{"--attach", "kprobe"}, "--attach"},
+                      BadFlag{{"--slots-per-cpu", "1000"}, "power of two"},
+                      BadFlag{{"--max-processes", "10"}, "--max-processes"},
+                      BadFlag{{"--no-such-flag"}, "--no-such-flag"},
+                      BadFlag{{"extra-argument"}, "extra-argument"}));
+
+TEST(TallydHelp, PrintsUsageWithExamplesAndExitsZero) {
+  RunResult r = run({TALLYD_PATH, "--help"}, std::chrono::seconds(10));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--interval"), std::string::npos);
+  EXPECT_NE(r.out.find("Examples"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tally::test

@@ -1,0 +1,65 @@
+// The eBPF backend: CPU time counted in the kernel by cpu_account.bpf.c.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "backend.h"
+#include "bpf_loader.h"
+#include "mapped_region.h"
+
+#include <linux/types.h>
+#include "cpu_account.h"
+
+namespace tally::agent {
+
+class BpfBackend final : public Backend {
+ public:
+  // Loads and attaches the programs. Errors name what is missing (BTF,
+  // capability) or why the kernel refused the programs.
+  static Result<std::unique_ptr<BpfBackend>> create(const BpfLoadOptions& options);
+
+  Result<Snapshot> read() override;
+  BackendInfo info() const override;
+
+ private:
+  // Per-process bookkeeping, so each read costs work in proportion to what
+  // changed, not to the size of the slot arrays.
+  struct Tracked {
+    std::uint64_t slot_sum = 0;   // sum of this process's slot values (all CPUs)
+    std::uint64_t spilled = 0;    // procs[key].spilled_ns at the last read
+    std::uint32_t residency = 0;  // slots currently holding this key
+    std::uint64_t exec_ns = 0;    // last exec reported
+    std::uint32_t idle_reads = 0; // reads since its total last changed
+    bool dead = false;            // exit reported; ignore leftover slot time
+  };
+
+  explicit BpfBackend(LoadedPrograms programs, MappedRegion cpus, MappedRegion slots);
+
+  Status read_procs(Snapshot& snap, std::vector<ProcessReading>& exited);
+  void scan_slots();
+  void read_cpus(std::uint64_t now_mono, Snapshot& snap);
+  void attach_exec_info(ProcessReading& r, bool exited);
+  void collect_orphans(std::vector<ProcessReading>& exited);
+  Tracked& touch(const ProcessKey& key);
+
+  LoadedPrograms programs_;
+  MappedRegion cpus_;
+  MappedRegion slots_;
+  std::vector<tally_slot> prev_slots_;
+  std::unordered_map<ProcessKey, Tracked, ProcessKeyHash> tracked_;
+  std::unordered_map<ProcessKey, std::uint64_t, ProcessKeyHash> inflight_;
+  std::vector<ProcessKey> changed_;
+  std::vector<tally_proc_key> batch_keys_;
+  std::vector<tally_proc> batch_values_;
+  std::uint64_t last_exec_count_ = 0;
+  std::uint64_t reads_ = 0;
+  std::uint64_t procs_used_ = 0;
+  std::uint64_t recursion_misses_ = 0;
+  std::uint64_t orphan_exits_ = 0;
+  bool exec_seen_changed_ = false;
+};
+
+}  // namespace tally::agent

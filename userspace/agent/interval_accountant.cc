@@ -1,0 +1,41 @@
+#include "interval_accountant.h"
+
+#include <algorithm>
+
+namespace tally::agent {
+
+IntervalDeltas IntervalAccountant::account(const Snapshot& snap) {
+  IntervalDeltas out;
+  out.interval_ns = snap.mono_ns > last_mono_ns_ ? snap.mono_ns - last_mono_ns_ : 0;
+  out.end_realtime_ns = snap.realtime_ns;
+  last_mono_ns_ = snap.mono_ns;
+
+  for (const ProcessReading& r : snap.processes) {
+    auto [it, inserted] = reported_.try_emplace(r.key, 0);
+    std::uint64_t delta = 0;
+    if (r.cpu_ns > it->second) {
+      delta = r.cpu_ns - it->second;
+      it->second = r.cpu_ns;
+    }
+    if (r.exited) {
+      out.processes.push_back({&r, delta});
+      reported_.erase(it);
+    } else if (delta > 0) {
+      out.processes.push_back({&r, delta});
+    } else if (inserted) {
+      reported_.erase(it);  // nothing to remember about a process with no time yet
+    }
+  }
+
+  out.ncpu = snap.host.ncpu;
+  // The first reading's totals count from attach time, as the backend does.
+  const std::uint64_t prev_busy = have_host_ ? last_host_.busy_ns : 0;
+  out.busy_ns = snap.host.busy_ns > prev_busy ? snap.host.busy_ns - prev_busy : 0;
+  if (!have_host_ || snap.host.busy_ns >= last_host_.busy_ns) last_host_ = snap.host;
+  have_host_ = true;
+  out.dropped = snap.dropped_total > last_dropped_ ? snap.dropped_total - last_dropped_ : 0;
+  last_dropped_ = std::max(last_dropped_, snap.dropped_total);
+  return out;
+}
+
+}  // namespace tally::agent

@@ -1,0 +1,219 @@
+#include "procfs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace tally::agent::procfs {
+namespace {
+
+template <typename T>
+bool parse_uint(std::string_view s, T& out) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+// Splits on single spaces; /proc/PID/stat after the comm is space-separated.
+std::vector<std::string_view> split_spaces(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\n')) ++pos;
+    std::size_t end = pos;
+    while (end < s.size() && s[end] != ' ' && s[end] != '\n') ++end;
+    if (end > pos) out.push_back(s.substr(pos, end - pos));
+    pos = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Stat> parse_stat(std::string_view text) {
+  const auto open = text.find('(');
+  const auto close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    return Error("malformed /proc/PID/stat: no (comm)");
+  }
+  Stat st;
+  st.comm = std::string(text.substr(open + 1, close - open - 1));
+  // Fields after the comm start at (3) state.
+  auto fields = split_spaces(text.substr(close + 1));
+  // Index in `fields` of proc(5) field n is n - 3.
+  if (fields.size() < 20) return Error("malformed /proc/PID/stat: too few fields");
+  st.state = fields[0].empty() ? '?' : fields[0][0];
+  if (!parse_uint(fields[4 - 3], st.ppid) || !parse_uint(fields[14 - 3], st.utime_ticks) ||
+      !parse_uint(fields[15 - 3], st.stime_ticks) ||
+      !parse_uint(fields[20 - 3], st.num_threads) ||
+      !parse_uint(fields[22 - 3], st.start_ticks)) {
+    return Error("malformed /proc/PID/stat: bad number");
+  }
+  return st;
+}
+
+std::optional<std::uint64_t> parse_schedstat_runtime(std::string_view text) {
+  auto fields = split_spaces(text);
+  std::uint64_t v = 0;
+  if (fields.empty() || !parse_uint(fields[0], v)) return std::nullopt;
+  return v;
+}
+
+std::optional<std::uint64_t> parse_statm_resident_pages(std::string_view text) {
+  auto fields = split_spaces(text);
+  std::uint64_t v = 0;
+  if (fields.size() < 2 || !parse_uint(fields[1], v)) return std::nullopt;
+  return v;
+}
+
+std::string parse_cgroup(std::string_view text) {
+  std::string_view v2;
+  std::string_view v1_cpu;
+  bool any_v1 = false;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    auto c1 = line.find(':');
+    auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) continue;
+    std::string_view id = line.substr(0, c1);
+    std::string_view controllers = line.substr(c1 + 1, c2 - c1 - 1);
+    std::string_view path = line.substr(c2 + 1);
+    if (id == "0" && controllers.empty()) {
+      v2 = path;
+      continue;
+    }
+    any_v1 = true;
+    // controllers is a comma list such as "cpu,cpuacct".
+    std::string_view rest = controllers;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      if (rest.substr(0, comma) == "cpu") v1_cpu = path;
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  if (!any_v1) return std::string(v2);
+  if (!v1_cpu.empty()) return std::string(v1_cpu);
+  return std::string(v2);
+}
+
+std::string cmdline_for_display(std::string_view raw) {
+  while (!raw.empty() && raw.back() == '\0') raw.remove_suffix(1);
+  std::string out(raw);
+  for (char& c : out) {
+    if (c == '\0') c = ' ';
+  }
+  return out;
+}
+
+std::uint64_t ns_per_tick() {
+  static const std::uint64_t value = [] {
+    long hz = sysconf(_SC_CLK_TCK);
+    return static_cast<std::uint64_t>(1'000'000'000LL / (hz > 0 ? hz : 100));
+  }();
+  return value;
+}
+
+std::uint64_t page_size() {
+  static const std::uint64_t value = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  return value;
+}
+
+bool read_small_file(const char* path, std::string& out) {
+  out.clear();
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > (1u << 20)) break;  // cmdline of a pathological process
+  }
+  ::close(fd);
+  return true;
+}
+
+namespace {
+std::string proc_path(std::uint32_t pid, const char* file) {
+  return fmt::format("/proc/{}/{}", pid, file);
+}
+}  // namespace
+
+std::optional<Stat> read_stat(std::uint32_t pid) {
+  std::string text;
+  if (!read_small_file(proc_path(pid, "stat").c_str(), text)) return std::nullopt;
+  auto st = parse_stat(text);
+  if (!st.ok()) return std::nullopt;
+  return std::move(st).value();
+}
+
+std::optional<std::uint64_t> read_rss_bytes(std::uint32_t pid) {
+  std::string text;
+  if (!read_small_file(proc_path(pid, "statm").c_str(), text)) return std::nullopt;
+  auto pages = parse_statm_resident_pages(text);
+  if (!pages) return std::nullopt;
+  return *pages * page_size();
+}
+
+std::string read_comm(std::uint32_t pid) {
+  std::string text;
+  if (!read_small_file(proc_path(pid, "comm").c_str(), text)) return {};
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+std::string read_cmdline(std::uint32_t pid) {
+  std::string text;
+  read_small_file(proc_path(pid, "cmdline").c_str(), text);
+  return text;
+}
+
+std::string read_cgroup(std::uint32_t pid) {
+  std::string text;
+  if (!read_small_file(proc_path(pid, "cgroup").c_str(), text)) return {};
+  return parse_cgroup(text);
+}
+
+bool is_same_incarnation(std::uint32_t pid, std::uint64_t start_ns) {
+  auto st = read_stat(pid);
+  return st && st->start_ticks == start_ns / ns_per_tick();
+}
+
+namespace {
+std::optional<std::uint64_t> proc_stat_value(std::string_view key) {
+  std::string text;
+  if (!read_small_file("/proc/stat", text)) return std::nullopt;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    if (line.size() > key.size() && line.substr(0, key.size()) == key &&
+        line[key.size()] == ' ') {
+      std::uint64_t v = 0;
+      if (parse_uint(line.substr(key.size() + 1), v)) return v;
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::uint64_t boot_time_epoch_ns() {
+  static const std::uint64_t value = proc_stat_value("btime").value_or(0) * 1'000'000'000ULL;
+  return value;
+}
+
+std::optional<std::uint64_t> read_forks_total() { return proc_stat_value("processes"); }
+
+}  // namespace tally::agent::procfs

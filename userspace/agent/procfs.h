@@ -1,0 +1,63 @@
+// Readers and parsers for the /proc files tally uses. Parsers are pure
+// functions of the file's text so they are unit-tested without a live process.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "process_key.h"
+#include "tally/result.h"
+
+namespace tally::agent::procfs {
+
+// The fields of /proc/PID/stat tally needs (proc(5) numbering in comments).
+struct Stat {
+  std::string comm;                // (2), without the parentheses
+  char state = '?';                // (3)
+  std::uint32_t ppid = 0;          // (4)
+  std::uint64_t utime_ticks = 0;   // (14)
+  std::uint64_t stime_ticks = 0;   // (15)
+  std::uint32_t num_threads = 0;   // (20)
+  std::uint64_t start_ticks = 0;   // (22) since boot, in clock ticks
+};
+
+// Parses /proc/PID/stat. comm may contain spaces and ')' - the last ')' ends it.
+Result<Stat> parse_stat(std::string_view text);
+// First field of /proc/PID/schedstat: on-CPU ns of that task (thread).
+std::optional<std::uint64_t> parse_schedstat_runtime(std::string_view text);
+// Second field of /proc/PID/statm, in pages.
+std::optional<std::uint64_t> parse_statm_resident_pages(std::string_view text);
+// The cgroup to report: the v2 path on a pure cgroup2 host, else the v1 path
+// of the hierarchy holding the cpu controller, else the v2 path; "" if none.
+std::string parse_cgroup(std::string_view text);
+// /proc/PID/cmdline (NUL-separated) as one display line: NULs become spaces,
+// trailing NULs are dropped.
+std::string cmdline_for_display(std::string_view raw);
+
+// System constants, read once.
+std::uint64_t ns_per_tick();
+std::uint64_t page_size();
+
+// Reads a small /proc file whole into out (cleared first). False if the
+// process or file is gone.
+bool read_small_file(const char* path, std::string& out);
+
+std::optional<Stat> read_stat(std::uint32_t pid);
+std::optional<std::uint64_t> read_rss_bytes(std::uint32_t pid);
+std::string read_comm(std::uint32_t pid);
+std::string read_cmdline(std::uint32_t pid);  // raw, NUL-separated
+std::string read_cgroup(std::uint32_t pid);
+
+// True if /proc/PID is the incarnation started at start_ns (boottime ns),
+// compared at clock-tick resolution.
+bool is_same_incarnation(std::uint32_t pid, std::uint64_t start_ns);
+
+// Boot time as Unix epoch seconds (/proc/stat "btime"), to turn boottime
+// start times into wall-clock ones that stay stable across agent restarts.
+std::uint64_t boot_time_epoch_ns();
+// Cumulative forks since boot (/proc/stat "processes").
+std::optional<std::uint64_t> read_forks_total();
+
+}  // namespace tally::agent::procfs

@@ -1,0 +1,107 @@
+#include "sampler.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <charconv>
+#include <unordered_set>
+
+#include "procfs.h"
+
+namespace tally::agent {
+
+std::vector<std::string> IntervalSamples::lines() const {
+  std::vector<std::string> out;
+  out.reserve(processes.size() + 1);
+  for (const auto& p : processes) out.push_back(to_json_line(p));
+  out.push_back(to_json_line(host));
+  return out;
+}
+
+Sampler::Sampler(Backend& backend, SamplerOptions options, std::uint64_t start_mono_ns)
+    : backend_(backend), options_(std::move(options)), accountant_(start_mono_ns) {}
+
+Result<IntervalSamples> Sampler::sample() {
+  auto snap = backend_.read();
+  if (!snap.ok()) return snap.error().context("read CPU counters");
+  const IntervalDeltas deltas = accountant_.account(*snap);
+
+  IntervalSamples out;
+  const std::uint64_t boot_epoch_ns = procfs::boot_time_epoch_ns();
+  out.processes.reserve(deltas.processes.size());
+  for (const ProcessDelta& d : deltas.processes) {
+    const ProcessReading& r = *d.reading;
+    ProcessSample s;
+    s.ts_ns = deltas.end_realtime_ns;
+    s.interval_ns = deltas.interval_ns;
+    s.host = options_.host;
+    s.pid = r.key.tgid;
+    s.start_time_ns = boot_epoch_ns + r.key.start_ns;
+    s.cpu_ns = d.cpu_ns;
+    s.cpu_pct = percent(d.cpu_ns, deltas.interval_ns);
+    s.exited = r.exited;
+    if (r.exited) {
+      ProcessInfo info = names_.exited(r);
+      s.comm = std::move(info.comm);
+      s.cmdline = std::move(info.cmdline);
+      s.cgroup = std::move(info.cgroup);
+    } else {
+      const ProcessInfo& info = names_.live(r);
+      s.comm = info.comm;
+      s.cmdline = info.cmdline;
+      s.cgroup = info.cgroup;
+      s.rss_bytes = procfs::read_rss_bytes(r.key.tgid).value_or(0);
+    }
+    out.processes.push_back(std::move(s));
+  }
+  names_.end_interval();
+
+  if (options_.include_idle) add_idle_processes(out, deltas.end_realtime_ns, deltas.interval_ns);
+  std::sort(out.processes.begin(), out.processes.end(),
+            [](const ProcessSample& a, const ProcessSample& b) { return a.pid < b.pid; });
+
+  HostSample& h = out.host;
+  h.ts_ns = deltas.end_realtime_ns;
+  h.interval_ns = deltas.interval_ns;
+  h.host = options_.host;
+  h.ncpu = deltas.ncpu;
+  h.busy_ns = deltas.busy_ns;
+  h.cpu_pct = percent(deltas.busy_ns, deltas.interval_ns * std::max<std::uint32_t>(deltas.ncpu, 1));
+  h.processes = static_cast<std::uint32_t>(out.processes.size());
+  h.dropped_updates = deltas.dropped;
+  return out;
+}
+
+void Sampler::add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns,
+                                 std::uint64_t interval_ns) {
+  std::unordered_set<std::uint32_t> seen;
+  for (const auto& p : out.processes) seen.insert(p.pid);
+  DIR* dir = opendir("/proc");
+  if (!dir) return;
+  const std::uint64_t boot_epoch_ns = procfs::boot_time_epoch_ns();
+  while (dirent* ent = readdir(dir)) {
+    std::uint32_t pid = 0;
+    const char* name = ent->d_name;
+    auto [ptr, ec] = std::from_chars(name, name + strlen(name), pid);
+    if (ec != std::errc() || *ptr != '\0' || seen.count(pid)) continue;
+    auto st = procfs::read_stat(pid);
+    if (!st) continue;
+    ProcessReading r;
+    r.key = ProcessKey{pid, st->start_ticks * procfs::ns_per_tick()};
+    const ProcessInfo& info = names_.live(r);
+    ProcessSample s;
+    s.ts_ns = ts_ns;
+    s.interval_ns = interval_ns;
+    s.host = options_.host;
+    s.pid = pid;
+    s.start_time_ns = boot_epoch_ns + r.key.start_ns;
+    s.comm = info.comm;
+    s.cmdline = info.cmdline;
+    s.cgroup = info.cgroup;
+    s.rss_bytes = procfs::read_rss_bytes(pid).value_or(0);
+    out.processes.push_back(std::move(s));
+  }
+  closedir(dir);
+}
+
+}  // namespace tally::agent

@@ -1,0 +1,48 @@
+// One interval, start to finish: read the backend, compute deltas, name the
+// processes, build the samples. Runs on the sampling thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "interval_accountant.h"
+#include "process_info.h"
+#include "sample.h"
+
+namespace tally::agent {
+
+struct SamplerOptions {
+  std::string host;           // reported in every sample
+  bool include_idle = false;  // --all: also live processes with no CPU
+};
+
+struct IntervalSamples {
+  std::vector<ProcessSample> processes;
+  HostSample host;
+
+  // The JSON lines, processes first and the host line last.
+  std::vector<std::string> lines() const;
+};
+
+class Sampler {
+ public:
+  // start_mono_ns: when the backend began counting.
+  Sampler(Backend& backend, SamplerOptions options, std::uint64_t start_mono_ns);
+
+  Result<IntervalSamples> sample();
+
+  std::size_t processes_tracked() const { return accountant_.tracked(); }
+  std::size_t names_cached() const { return names_.size(); }
+
+ private:
+  void add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns, std::uint64_t interval_ns);
+
+  Backend& backend_;
+  SamplerOptions options_;
+  IntervalAccountant accountant_;
+  ProcessInfoCache names_;
+};
+
+}  // namespace tally::agent

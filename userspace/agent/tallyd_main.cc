@@ -1,0 +1,68 @@
+// tallyd: choose a backend, then hand over to the daemon's event loop.
+#include <unistd.h>
+
+#include <memory>
+
+#include "agent_options.h"
+#include "bpf_backend.h"
+#include "daemon.h"
+#include "procfs_backend.h"
+#include "tally/log.h"
+
+namespace {
+
+using tally::agent::AgentOptions;
+using tally::agent::Backend;
+
+tally::log::Level parse_level(const std::string& s) {
+  if (s == "debug") return tally::log::Level::debug;
+  if (s == "warning") return tally::log::Level::warning;
+  if (s == "error") return tally::log::Level::error;
+  return tally::log::Level::info;
+}
+
+std::unique_ptr<Backend> make_backend(const AgentOptions& o) {
+  if (o.backend != "procfs") {
+    tally::agent::BpfLoadOptions bpf;
+    bpf.mode = o.attach;
+    bpf.slots_per_cpu = o.slots_per_cpu;
+    bpf.max_processes = o.max_processes;
+    bpf.exec_cache = o.exec_cache;
+    auto backend = tally::agent::BpfBackend::create(bpf);
+    if (backend.ok()) {
+      auto info = (*backend)->info();
+      tally::log::info("backend bpf, attach mode {}{}", info.attach_mode,
+                       info.attach_mode == "raw_tp" ? " (tp_btf unavailable)" : "");
+      return std::move(backend).value();
+    }
+    if (o.backend == "bpf") {
+      tally::log::error("{}", backend.error().message());
+      return nullptr;
+    }
+    tally::log::warning("BPF unavailable, polling /proc instead (misses short-lived processes): {}",
+                        backend.error().message());
+  }
+  tally::log::info("backend procfs");
+  return std::make_unique<tally::agent::ProcfsBackend>();
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tally::log::set_program("tallyd");
+  auto cmd = tally::agent::parse_agent_command_line(argc, argv);
+  if (!cmd.options) return cmd.exit_code;
+  const AgentOptions& options = *cmd.options;
+  tally::log::set_level(parse_level(options.log_level));
+
+  auto backend = make_backend(options);
+  if (!backend) return 1;
+  tally::agent::Daemon daemon(options, std::move(backend), host_name());
+  return daemon.run();
+}
