@@ -1,34 +1,37 @@
-// tallyd's command line.
+// tallyd's command line. Flags override the config file's keys; the
+// overrides are kept so that a SIGHUP reload of the file does not undo them.
 #pragma once
 
-#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
-#include "bpf_loader.h"
+#include "agent_config.h"
+#include "tally/result.h"
 
 namespace tally::agent {
 
-struct AgentOptions {
-  std::uint32_t interval_s = 60;
-  bool to_stdout = false;
-  bool once = false;
-  bool include_idle = false;
-  std::string backend = "auto";  // auto | bpf | procfs
-  AttachMode attach = AttachMode::automatic;
-  std::uint32_t slots_per_cpu = 1024;
-  std::uint32_t max_processes = 16384;
-  std::uint32_t exec_cache = 4096;
-  std::string log_level = "info";
-};
-
 struct AgentCommandLine {
-  std::optional<AgentOptions> options;  // empty: exit with exit_code
-  int exit_code = 0;
+  std::string config_path = "/etc/tally/tally.toml";
+  bool config_path_given = false;  // then the file must exist
+  bool check_config = false;
+  // Applies every flag that was given on top of a config.
+  std::vector<std::function<void(AgentConfig&)>> overrides;
+
+  int exit_code = 0;  // meaningful when `proceed` is false
+  bool proceed = false;
+
+  void apply(AgentConfig& config) const {
+    for (const auto& f : overrides) f(config);
+  }
 };
 
-// Parses argv. On a bad flag or value prints one line naming it and what is
-// accepted, and returns exit code 2; --help prints usage and returns 0.
+// Parses argv. A bad flag or value prints one line naming it and what is
+// accepted and yields exit code 2; --help prints usage and yields 0.
 AgentCommandLine parse_agent_command_line(int argc, char** argv);
+
+// Reads the config file, then applies the flags.
+Result<AgentConfig> resolve_config(const AgentCommandLine& cmd);
 
 }  // namespace tally::agent

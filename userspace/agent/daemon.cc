@@ -8,13 +8,14 @@
 
 namespace tally::agent {
 
-Daemon::Daemon(AgentOptions options, std::unique_ptr<Backend> backend, std::string host)
-    : options_(std::move(options)),
+Daemon::Daemon(AgentConfig config, std::unique_ptr<accounting::Backend> backend, std::string host)
+    : config_(std::move(config)),
       backend_(std::move(backend)),
       signals_(io_, SIGINT, SIGTERM),
       timer_(io_),
       next_deadline_(std::chrono::steady_clock::now()),
-      sampler_(*backend_, SamplerOptions{std::move(host), options_.include_idle}, monotonic_ns()) {}
+      sampler_(*backend_, accounting::SamplerOptions{std::move(host), config_.include_idle},
+               monotonic_ns()) {}
 
 int Daemon::run() {
   do_wait_signal();
@@ -33,12 +34,12 @@ void Daemon::do_wait_signal() {
 }
 
 void Daemon::do_wait_interval() {
-  next_deadline_ += std::chrono::seconds(options_.interval_s);
+  next_deadline_ += std::chrono::seconds(config_.interval_s);
   timer_.expires_at(next_deadline_);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopped_) return;
     on_interval();
-    if (options_.once) {
+    if (config_.once) {
       stop();
       return;
     }
@@ -57,8 +58,8 @@ void Daemon::on_interval() {
   emit(*samples);
 }
 
-void Daemon::emit(const IntervalSamples& samples) {
-  if (!options_.to_stdout) return;
+void Daemon::emit(const accounting::IntervalSamples& samples) {
+  if (!config_.to_stdout) return;
   std::string out;
   for (const std::string& line : samples.lines()) {
     out += line;

@@ -15,7 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "agent_options.h"
+#include "agent_config.h"
 #include "backend.h"
 #include "sampler.h"
 
@@ -23,7 +23,7 @@ namespace tally::agent {
 
 class Daemon {
  public:
-  Daemon(AgentOptions options, std::unique_ptr<Backend> backend, std::string host);
+  Daemon(AgentConfig config, std::unique_ptr<accounting::Backend> backend, std::string host);
 
   // Runs until SIGINT/SIGTERM (or one interval with --once). Returns the
   // process exit code.
@@ -33,16 +33,16 @@ class Daemon {
   void do_wait_signal();
   void do_wait_interval();
   void on_interval();
-  void emit(const IntervalSamples& samples);
+  void emit(const accounting::IntervalSamples& samples);
   void stop();
 
-  AgentOptions options_;
-  std::unique_ptr<Backend> backend_;
+  AgentConfig config_;
+  std::unique_ptr<accounting::Backend> backend_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point next_deadline_;
-  Sampler sampler_;
+  accounting::Sampler sampler_;
   bool stopped_ = false;
   int exit_code_ = 0;
 };

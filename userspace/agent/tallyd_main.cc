@@ -1,4 +1,5 @@
-// tallyd: choose a backend, then hand over to the daemon's event loop.
+// tallyd: read flags and config, choose a backend, then hand over to the
+// daemon's event loop.
 #include <unistd.h>
 
 #include <memory>
@@ -11,8 +12,8 @@
 
 namespace {
 
-using tally::agent::AgentOptions;
-using tally::agent::Backend;
+using tally::accounting::Backend;
+using tally::agent::AgentConfig;
 
 tally::log::Level parse_level(const std::string& s) {
   if (s == "debug") return tally::log::Level::debug;
@@ -21,21 +22,23 @@ tally::log::Level parse_level(const std::string& s) {
   return tally::log::Level::info;
 }
 
-std::unique_ptr<Backend> make_backend(const AgentOptions& o) {
-  if (o.backend != "procfs") {
-    tally::agent::BpfLoadOptions bpf;
-    bpf.mode = o.attach;
-    bpf.slots_per_cpu = o.slots_per_cpu;
-    bpf.max_processes = o.max_processes;
-    bpf.exec_cache = o.exec_cache;
-    auto backend = tally::agent::BpfBackend::create(bpf);
+std::unique_ptr<Backend> make_backend(const AgentConfig& c) {
+  if (c.backend != "procfs") {
+    tally::accounting::BpfLoadOptions bpf;
+    bpf.mode = c.attach;
+    bpf.slots_per_cpu = c.slots_per_cpu;
+    bpf.max_processes = c.max_processes;
+    bpf.exec_cache = c.exec_cache;
+    auto backend = tally::accounting::BpfBackend::create(bpf);
     if (backend.ok()) {
       auto info = (*backend)->info();
       tally::log::info("backend bpf, attach mode {}{}", info.attach_mode,
-                       info.attach_mode == "raw_tp" ? " (tp_btf unavailable)" : "");
+                       info.attach_mode == "raw_tp" && c.attach != tally::accounting::AttachMode::raw_tp
+                           ? " (tp_btf unavailable)"
+                           : "");
       return std::move(backend).value();
     }
-    if (o.backend == "bpf") {
+    if (c.backend == "bpf") {
       tally::log::error("{}", backend.error().message());
       return nullptr;
     }
@@ -43,7 +46,7 @@ std::unique_ptr<Backend> make_backend(const AgentOptions& o) {
                         backend.error().message());
   }
   tally::log::info("backend procfs");
-  return std::make_unique<tally::agent::ProcfsBackend>();
+  return std::make_unique<tally::accounting::ProcfsBackend>();
 }
 
 std::string host_name() {
@@ -57,12 +60,20 @@ std::string host_name() {
 int main(int argc, char** argv) {
   tally::log::set_program("tallyd");
   auto cmd = tally::agent::parse_agent_command_line(argc, argv);
-  if (!cmd.options) return cmd.exit_code;
-  const AgentOptions& options = *cmd.options;
-  tally::log::set_level(parse_level(options.log_level));
+  if (!cmd.proceed) return cmd.exit_code;
+  auto config = tally::agent::resolve_config(cmd);
+  if (!config.ok()) {
+    tally::log::error("{}", config.error().message());
+    return 2;
+  }
+  if (cmd.check_config) {
+    std::printf("%s: ok\n", cmd.config_path.c_str());
+    return 0;
+  }
+  tally::log::set_level(parse_level(config->log_level));
 
-  auto backend = make_backend(options);
+  auto backend = make_backend(*config);
   if (!backend) return 1;
-  tally::agent::Daemon daemon(options, std::move(backend), host_name());
+  tally::agent::Daemon daemon(*config, std::move(backend), host_name());
   return daemon.run();
 }

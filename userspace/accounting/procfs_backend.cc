@@ -10,7 +10,7 @@
 #include "procfs.h"
 #include "tally/time_util.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 bool read_host_cpu_ns(std::uint64_t& busy_ns, std::uint64_t& idle_ns) {
   std::string text;
@@ -133,4 +133,4 @@ BackendInfo ProcfsBackend::info() const {
   return info;
 }
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace tally::agent {
+namespace tally::accounting {
 
 namespace {
 std::string dump(const nlohmann::ordered_json& j) {
@@ -50,4 +50,4 @@ std::string to_json_line(const HostSample& s) {
   return dump(j);
 }
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include "cpu_account.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 class BpfBackend final : public Backend {
  public:
@@ -62,4 +62,4 @@ class BpfBackend final : public Backend {
   bool exec_seen_changed_ = false;
 };
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

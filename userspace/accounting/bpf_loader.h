@@ -17,7 +17,7 @@
 
 struct cpu_account;  // generated skeleton
 
-namespace tally::agent {
+namespace tally::accounting {
 
 enum class AttachMode { automatic, tp_btf, raw_tp };
 
@@ -59,4 +59,4 @@ Status check_bpf_prerequisites();
 
 Result<LoadedPrograms> load_cpu_account(const BpfLoadOptions& options);
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace tally::agent {
+namespace tally::accounting {
 namespace {
 
 ProcessReading reading(std::uint32_t pid, std::uint64_t start, std::uint64_t cpu,
@@ -94,4 +94,4 @@ TEST(IntervalAccountant, ReportsHostBusyTimeAndDropsPerInterval) {
 }
 
 }  // namespace
-}  // namespace tally::agent
+}  // namespace tally::accounting

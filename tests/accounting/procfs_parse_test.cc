@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace tally::agent::procfs {
+namespace tally::accounting::procfs {
 namespace {
 
 TEST(ParseStat, ReadsTheFieldsAfterACommWithSpacesAndParentheses) {
@@ -60,4 +60,4 @@ TEST(CmdlineForDisplay, JoinsArgumentsWithSpacesAndDropsTrailingNuls) {
 }
 
 }  // namespace
-}  // namespace tally::agent::procfs
+}  // namespace tally::accounting::procfs

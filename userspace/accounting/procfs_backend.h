@@ -15,7 +15,7 @@
 
 #include "backend.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 class ProcfsBackend final : public Backend {
  public:
@@ -45,4 +45,4 @@ class ProcfsBackend final : public Backend {
 // Host busy/idle ns from /proc/stat's "cpu" line (all CPUs).
 bool read_host_cpu_ns(std::uint64_t& busy_ns, std::uint64_t& idle_ns);
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -12,7 +12,7 @@
 
 #include "backend.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 struct ProcessInfo {
   std::string comm;
@@ -46,4 +46,4 @@ class ProcessInfoCache {
   std::unordered_map<ProcessKey, Entry, ProcessKeyHash> cache_;
 };
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

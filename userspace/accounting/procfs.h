@@ -10,7 +10,7 @@
 #include "process_key.h"
 #include "tally/result.h"
 
-namespace tally::agent::procfs {
+namespace tally::accounting::procfs {
 
 // The fields of /proc/PID/stat tally needs (proc(5) numbering in comments).
 struct Stat {
@@ -60,4 +60,4 @@ std::uint64_t boot_time_epoch_ns();
 // Cumulative forks since boot (/proc/stat "processes").
 std::optional<std::uint64_t> read_forks_total();
 
-}  // namespace tally::agent::procfs
+}  // namespace tally::accounting::procfs

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace tally::agent {
+namespace tally::accounting {
 
 // A pid alone is not an identity: pids are reused. (tgid, start time) is.
 // start_ns is the leader's start time in CLOCK_BOOTTIME ns (task_struct's
@@ -24,4 +24,4 @@ struct ProcessKeyHash {
   }
 };
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

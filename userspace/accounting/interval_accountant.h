@@ -7,7 +7,7 @@
 
 #include "backend.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 struct ProcessDelta {
   const ProcessReading* reading = nullptr;  // points into the Snapshot
@@ -46,4 +46,4 @@ class IntervalAccountant {
   bool have_host_ = false;
 };
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -11,7 +11,7 @@
 #include "process_info.h"
 #include "sample.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 struct SamplerOptions {
   std::string host;           // reported in every sample
@@ -45,4 +45,4 @@ class Sampler {
   ProcessInfoCache names_;
 };
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

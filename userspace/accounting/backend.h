@@ -11,7 +11,7 @@
 #include "process_key.h"
 #include "tally/result.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 // What the kernel recorded at a process's last exec (bpf backend only).
 struct ExecInfo {
@@ -67,4 +67,4 @@ class Backend {
   virtual BackendInfo info() const = 0;
 };
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -2,7 +2,7 @@
 
 #include "procfs.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 ProcessInfoCache::Entry& ProcessInfoCache::load(const ProcessReading& r) {
   auto [it, inserted] = cache_.try_emplace(r.key);
@@ -67,4 +67,4 @@ void ProcessInfoCache::end_interval(std::uint32_t max_idle) {
   }
 }
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace tally::agent {
+namespace tally::accounting {
 
 IntervalDeltas IntervalAccountant::account(const Snapshot& snap) {
   IntervalDeltas out;
@@ -38,4 +38,4 @@ IntervalDeltas IntervalAccountant::account(const Snapshot& snap) {
   return out;
 }
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

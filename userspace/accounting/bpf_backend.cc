@@ -14,7 +14,7 @@
 #include "tally/log.h"
 #include "tally/time_util.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 static_assert(sizeof(tally_cpu_state) == 64, "one cache line per CPU");
 static_assert(sizeof(tally_slot) == 32, "two slots per cache line");
@@ -348,4 +348,4 @@ BackendInfo BpfBackend::info() const {
   return info;
 }
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

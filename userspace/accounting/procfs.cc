@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-namespace tally::agent::procfs {
+namespace tally::accounting::procfs {
 namespace {
 
 template <typename T>
@@ -216,4 +216,4 @@ std::uint64_t boot_time_epoch_ns() {
 
 std::optional<std::uint64_t> read_forks_total() { return proc_stat_value("processes"); }
 
-}  // namespace tally::agent::procfs
+}  // namespace tally::accounting::procfs

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-namespace tally::agent {
+namespace tally::accounting {
 
 struct ProcessSample {
   std::uint64_t ts_ns = 0;        // interval end, Unix epoch ns
@@ -45,4 +45,4 @@ std::string to_json_line(const HostSample& s);
 // cpu_ns / interval_ns * 100, rounded to 2 decimals (0 for an empty interval).
 double percent(std::uint64_t part_ns, std::uint64_t whole_ns);
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

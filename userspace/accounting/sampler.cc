@@ -8,7 +8,7 @@
 
 #include "procfs.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 std::vector<std::string> IntervalSamples::lines() const {
   std::vector<std::string> out;
@@ -104,4 +104,4 @@ void Sampler::add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns,
   closedir(dir);
 }
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -16,7 +16,7 @@
 #include "cpu_account.skel.h"
 #include "tally/log.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 void SkeletonDeleter::operator()(cpu_account* skel) const { cpu_account__destroy(skel); }
 
@@ -179,4 +179,4 @@ Result<LoadedPrograms> load_cpu_account(const BpfLoadOptions& options) {
   return raw;
 }
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-namespace tally::agent {
+namespace tally::accounting {
 namespace {
 
 TEST(SampleJson, ProcessLineHasExactlyTheDocumentedFieldsInOrder) {
@@ -56,4 +56,4 @@ TEST(SampleJson, PercentAbove100ForMultithreadedProcesses) {
 }
 
 }  // namespace
-}  // namespace tally::agent
+}  // namespace tally::accounting

@@ -8,7 +8,7 @@
 
 #include "tally/result.h"
 
-namespace tally::agent {
+namespace tally::accounting {
 
 class MappedRegion {
  public:
@@ -47,4 +47,4 @@ class MappedRegion {
   std::size_t length_ = 0;
 };
 
-}  // namespace tally::agent
+}  // namespace tally::accounting

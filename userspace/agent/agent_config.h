@@ -1,0 +1,60 @@
+// Everything tallyd can be told, with production defaults. Filled from the
+// config file (config_file.h), then from flags (agent_options.h), which win.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bpf_loader.h"  // AttachMode
+
+namespace tally::agent {
+
+using accounting::AttachMode;
+
+// One destination for batches. Each sink has its own delivery state in the
+// outbox, keyed by name, so a name must stay stable across restarts.
+struct SinkConfig {
+  std::string name = "default";
+  std::string format = "native";
+  std::string url;
+  std::string token_file;  // file holding a bearer token; never the token itself
+  std::string ca_file;     // extra CA bundle for https; verification is always on
+  std::uint32_t connect_timeout_s = 5;
+  std::uint32_t timeout_s = 30;
+  std::uint32_t backoff_base_ms = 1000;
+  std::uint32_t backoff_cap_s = 300;
+  int gzip_level = 6;
+};
+
+struct AgentConfig {
+  // [agent]
+  std::uint32_t interval_s = 60;
+  bool include_idle = false;
+  std::string backend = "auto";  // auto | bpf | procfs
+  AttachMode attach = AttachMode::automatic;
+  std::string log_level = "info";
+  std::string socket_path = "/run/tally/tally.sock";
+  std::string socket_group;  // set: socket is 0660 for this group
+  std::uint32_t shutdown_timeout_s = 5;
+  // [bpf]
+  std::uint32_t slots_per_cpu = 1024;
+  std::uint32_t max_processes = 16384;
+  std::uint32_t exec_cache = 4096;
+  // [outbox]
+  std::string outbox_path = "/var/lib/tally/outbox.db";
+  std::uint64_t outbox_cap_mib = 256;
+  std::uint32_t batch_max_samples = 10000;
+  std::uint64_t batch_max_kib = 4096;
+  std::uint32_t batch_max_age_s = 0;  // 0: a batch per interval
+  // [[sink]]
+  std::vector<SinkConfig> sinks;
+
+  // Command-line only.
+  bool to_stdout = false;
+  bool once = false;
+};
+
+const char* attach_mode_name(AttachMode mode);
+
+}  // namespace tally::agent

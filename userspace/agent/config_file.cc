@@ -1,0 +1,251 @@
+#include "config_file.h"
+
+#include <cerrno>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace tally::agent {
+
+const char* attach_mode_name(AttachMode mode) {
+  switch (mode) {
+    case AttachMode::tp_btf: return "tp_btf";
+    case AttachMode::raw_tp: return "raw_tp";
+    case AttachMode::automatic: return "auto";
+  }
+  return "auto";
+}
+
+namespace {
+
+std::string type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return fmt::format("a string (\"{}\")", *n.value<std::string>());
+    case toml::node_type::integer: return fmt::format("an integer ({})", *n.value<std::int64_t>());
+    case toml::node_type::floating_point: return fmt::format("a float ({})", *n.value<double>());
+    case toml::node_type::boolean: return fmt::format("a boolean ({})", *n.value<bool>());
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    default: return "a date/time";
+  }
+}
+
+std::string join(const std::vector<std::string_view>& items) {
+  std::string out;
+  for (auto item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+// Reads the keys of one TOML table, checking each against its type and
+// range, and rejects keys it was not asked about.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix, std::string_view source)
+      : table_(table), prefix_(std::move(prefix)), source_(source) {}
+
+  template <typename T>
+  Status integer(std::string_view key, std::uint64_t min, std::uint64_t max, T& out) {
+    const toml::node* n = find(key);
+    if (!n) return ok_status();
+    auto v = n->value_exact<std::int64_t>();
+    if (!v) return error(*n, key, fmt::format("expected an integer, got {}", type_name(*n)));
+    if (*v < 0 || static_cast<std::uint64_t>(*v) < min || static_cast<std::uint64_t>(*v) > max) {
+      return error(*n, key,
+                   fmt::format("{} is out of range (accepted: {} to {})", *v, min, max));
+    }
+    out = static_cast<T>(*v);
+    return ok_status();
+  }
+
+  Status boolean(std::string_view key, bool& out) {
+    const toml::node* n = find(key);
+    if (!n) return ok_status();
+    auto v = n->value_exact<bool>();
+    if (!v) return error(*n, key, fmt::format("expected true or false, got {}", type_name(*n)));
+    out = *v;
+    return ok_status();
+  }
+
+  Status string(std::string_view key, std::string& out) {
+    const toml::node* n = find(key);
+    if (!n) return ok_status();
+    auto v = n->value_exact<std::string>();
+    if (!v) return error(*n, key, fmt::format("expected a string, got {}", type_name(*n)));
+    out = *v;
+    return ok_status();
+  }
+
+  Status choice(std::string_view key, const std::vector<std::string_view>& accepted,
+                std::string& out) {
+    std::string value = out;
+    if (auto st = string(key, value); !st.ok()) return st;
+    for (auto a : accepted) {
+      if (value == a) {
+        out = value;
+        return ok_status();
+      }
+    }
+    return error(*find(key), key,
+                 fmt::format("\"{}\" is not accepted (accepted: {})", value, join(accepted)));
+  }
+
+  // Any key not read above is unknown.
+  Status finish() {
+    for (auto&& [k, v] : table_) {
+      if (!seen_.count(std::string(k.str()))) {
+        std::vector<std::string_view> accepted(asked_.begin(), asked_.end());
+        return error(v, k.str(), fmt::format("unknown key (accepted: {})", join(accepted)));
+      }
+    }
+    return ok_status();
+  }
+
+  Status error(const toml::node& n, std::string_view key, const std::string& problem) const {
+    return Error::format("{}:{}: {}{}: {}", source_, n.source().begin.line, prefix_, key, problem);
+  }
+
+ private:
+  const toml::node* find(std::string_view key) {
+    asked_.push_back(key);
+    const toml::node* n = table_.get(key);
+    if (n) seen_.insert(std::string(key));
+    return n;
+  }
+
+  const toml::table& table_;
+  std::string prefix_;
+  std::string_view source_;
+  std::vector<std::string_view> asked_;
+  std::set<std::string> seen_;
+};
+
+#define TALLY_CHECK(expr)                   \
+  do {                                      \
+    if (auto st_ = (expr); !st_.ok()) return st_.error(); \
+  } while (0)
+
+Status read_agent(TableReader& r, AgentConfig& c) {
+  TALLY_CHECK(r.integer("interval", 1, 86400, c.interval_s));
+  TALLY_CHECK(r.boolean("include_idle", c.include_idle));
+  TALLY_CHECK(r.choice("backend", {"auto", "bpf", "procfs"}, c.backend));
+  std::string attach = attach_mode_name(c.attach);
+  TALLY_CHECK(r.choice("attach", {"auto", "tp_btf", "raw_tp"}, attach));
+  c.attach = attach == "tp_btf" ? AttachMode::tp_btf
+             : attach == "raw_tp" ? AttachMode::raw_tp
+                                  : AttachMode::automatic;
+  TALLY_CHECK(r.choice("log_level", {"debug", "info", "warning", "error"}, c.log_level));
+  TALLY_CHECK(r.string("socket", c.socket_path));
+  TALLY_CHECK(r.string("socket_group", c.socket_group));
+  TALLY_CHECK(r.integer("shutdown_timeout", 0, 3600, c.shutdown_timeout_s));
+  return r.finish();
+}
+
+Status read_bpf(TableReader& r, AgentConfig& c) {
+  TALLY_CHECK(r.integer("slots_per_cpu", 64, 65536, c.slots_per_cpu));
+  TALLY_CHECK(r.integer("max_processes", 128, 4194304, c.max_processes));
+  TALLY_CHECK(r.integer("exec_cache", 64, 1048576, c.exec_cache));
+  return r.finish();
+}
+
+Status read_outbox(TableReader& r, AgentConfig& c) {
+  TALLY_CHECK(r.string("path", c.outbox_path));
+  TALLY_CHECK(r.integer("cap_mib", 1, 1048576, c.outbox_cap_mib));
+  TALLY_CHECK(r.integer("batch_max_samples", 1, 1000000, c.batch_max_samples));
+  TALLY_CHECK(r.integer("batch_max_kib", 1, 65536, c.batch_max_kib));
+  TALLY_CHECK(r.integer("batch_max_age", 0, 86400, c.batch_max_age_s));
+  return r.finish();
+}
+
+Status read_sink(TableReader& r, SinkConfig& s) {
+  TALLY_CHECK(r.string("name", s.name));
+  TALLY_CHECK(r.choice("format", {"native"}, s.format));
+  TALLY_CHECK(r.string("url", s.url));
+  TALLY_CHECK(r.string("token_file", s.token_file));
+  TALLY_CHECK(r.string("ca_file", s.ca_file));
+  TALLY_CHECK(r.integer("connect_timeout", 1, 600, s.connect_timeout_s));
+  TALLY_CHECK(r.integer("timeout", 1, 3600, s.timeout_s));
+  TALLY_CHECK(r.integer("backoff_base_ms", 1, 600000, s.backoff_base_ms));
+  TALLY_CHECK(r.integer("backoff_cap", 1, 86400, s.backoff_cap_s));
+  TALLY_CHECK(r.integer("gzip_level", 0, 9, s.gzip_level));
+  return r.finish();
+}
+
+}  // namespace
+
+Result<AgentConfig> parse_config(std::string_view text, std::string_view source,
+                                 const AgentConfig& base) {
+  AgentConfig c = base;
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return Error::format("{}:{}:{}: invalid TOML: {}", source, e.source().begin.line,
+                         e.source().begin.column, e.description());
+  }
+
+  bool sinks_given = false;
+  for (auto&& [key, node] : root) {
+    const std::string_view k = key.str();
+    const int line = static_cast<int>(node.source().begin.line);
+    if (k == "sink") {
+      const toml::array* arr = node.as_array();
+      if (!arr || !arr->is_array_of_tables()) {
+        return Error::format("{}:{}: sink: expected [[sink]] tables, got {}", source, line,
+                             type_name(node));
+      }
+      if (!sinks_given) c.sinks.clear();
+      sinks_given = true;
+      for (std::size_t i = 0; i < arr->size(); ++i) {
+        SinkConfig s;
+        TableReader r(*arr->get(i)->as_table(), fmt::format("sink[{}].", i), source);
+        TALLY_CHECK(read_sink(r, s));
+        if (s.url.empty()) {
+          return Error::format("{}:{}: sink[{}].url: missing (every sink needs a url)", source,
+                               arr->get(i)->source().begin.line, i);
+        }
+        for (const auto& other : c.sinks) {
+          if (other.name == s.name) {
+            return Error::format("{}:{}: sink[{}].name: \"{}\" is used twice (names must be unique)",
+                                 source, arr->get(i)->source().begin.line, i, s.name);
+          }
+        }
+        c.sinks.push_back(std::move(s));
+      }
+      continue;
+    }
+    const toml::table* table = node.as_table();
+    if (!table || (k != "agent" && k != "bpf" && k != "outbox")) {
+      return Error::format("{}:{}: {}: unknown {} (accepted: [agent], [bpf], [outbox], [[sink]])",
+                           source, line, k, table ? "table" : "key");
+    }
+    TableReader r(*table, std::string(k) + ".", source);
+    if (k == "agent") TALLY_CHECK(read_agent(r, c));
+    if (k == "bpf") TALLY_CHECK(read_bpf(r, c));
+    if (k == "outbox") TALLY_CHECK(read_outbox(r, c));
+  }
+  if ((c.slots_per_cpu & (c.slots_per_cpu - 1)) != 0) {
+    return Error::format("{}: bpf.slots_per_cpu: {} is not a power of two (accepted: 64, 128, ..., 65536)",
+                         source, c.slots_per_cpu);
+  }
+  return c;
+}
+
+Result<AgentConfig> load_config_file(const std::string& path, bool required,
+                                     const AgentConfig& base) {
+  std::ifstream in(path);
+  if (!in) {
+    if (!required && errno == ENOENT) return base;
+    return errno_error(fmt::format("read config file {}", path));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path, base);
+}
+
+}  // namespace tally::agent
