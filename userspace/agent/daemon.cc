@@ -1,78 +1,374 @@
 #include "daemon.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
+#include <boost/asio/post.hpp>
+
+#include "config_file.h"
+#include "native_format.h"
+#include "procfs.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
 
 namespace tally::agent {
 
-Daemon::Daemon(AgentConfig config, std::unique_ptr<accounting::Backend> backend, std::string host)
-    : config_(std::move(config)),
-      backend_(std::move(backend)),
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+log::Level parse_level(const std::string& s) {
+  if (s == "debug") return log::Level::debug;
+  if (s == "warning") return log::Level::warning;
+  if (s == "error") return log::Level::error;
+  return log::Level::info;
+}
+
+Result<std::string> read_token(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::string token;
+  if (!accounting::procfs::read_small_file(path.c_str(), token)) {
+    return errno_error(fmt::format("read token file {}", path));
+  }
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  if (token.empty()) return Error::format("token file {} is empty", path);
+  return token;
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonParts parts)
+    : parts_(std::move(parts)),
+      config_(parts_.config),
       signals_(io_, SIGINT, SIGTERM),
       timer_(io_),
-      next_deadline_(std::chrono::steady_clock::now()),
-      sampler_(*backend_, accounting::SamplerOptions{std::move(host), config_.include_idle},
-               monotonic_ns()) {}
+      next_deadline_(Clock::now()),
+      sampler_(*parts_.backend, accounting::SamplerOptions{parts_.host, config_.include_idle},
+               monotonic_ns()),
+      control_(io_, [this](const control::Request& r, ControlServer::Respond respond) {
+        handle_request(r, std::move(respond));
+      }),
+      started_realtime_ns_(realtime_ns()),
+      started_mono_ns_(monotonic_ns()) {
+  signals_.add(SIGHUP);
+}
+
+Daemon::~Daemon() {
+  for (auto& s : shippers_) s->stop();
+  store_work_.reset();
+  if (store_thread_.joinable()) store_thread_.join();
+}
+
+Status Daemon::start_shippers() {
+  for (const SinkConfig& sink : config_.sinks) {
+    auto token = read_token(sink.token_file);
+    if (!token.ok()) return token.error().context(fmt::format("sink {}", sink.name));
+    shipping::ShipperOptions o;
+    o.sink = sink.name;
+    o.url = sink.url;
+    o.agent_id = parts_.outbox->agent_id();
+    o.bearer_token = *token;
+    o.http.connect_timeout = std::chrono::seconds(sink.connect_timeout_s);
+    o.http.timeout = std::chrono::seconds(sink.timeout_s);
+    o.http.ca_file = sink.ca_file;
+    o.backoff.base = std::chrono::milliseconds(sink.backoff_base_ms);
+    o.backoff.cap = std::chrono::seconds(sink.backoff_cap_s);
+    o.gzip_level = sink.gzip_level;
+    auto format = std::make_unique<shipping::NativeFormat>(parts_.outbox->agent_id(), parts_.host);
+    shippers_.push_back(
+        std::make_unique<shipping::Shipper>(*parts_.outbox, std::move(o), std::move(format)));
+  }
+  for (auto& s : shippers_) s->start();
+  return ok_status();
+}
 
 int Daemon::run() {
+  if (auto st = start_shippers(); !st.ok()) {
+    log::error("{}", st.error().message());
+    return 2;
+  }
+  if (auto st = control_.listen(config_.socket_path, config_.socket_group); !st.ok()) {
+    log::error("{}", st.error().message());
+    return 1;
+  }
+  store_work_.emplace(store_io_.get_executor());
+  store_thread_ = std::thread([this] { store_io_.run(); });
+
+  log::info("sampling every {} s, outbox {}, {} sink(s), control socket {}", config_.interval_s,
+            parts_.outbox->path().string(), shippers_.size(), config_.socket_path);
   do_wait_signal();
   do_wait_interval();
   io_.run();
   return exit_code_;
 }
 
-void Daemon::do_wait_signal() {
-  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
-    if (ec || stopped_) return;
-    log::info("received {}, taking a final sample and stopping", strsignal(signo));
-    on_interval();
-    stop();
-  });
-}
+// --- sampling --------------------------------------------------------------
 
 void Daemon::do_wait_interval() {
   next_deadline_ += std::chrono::seconds(config_.interval_s);
   timer_.expires_at(next_deadline_);
   timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) return;
-    on_interval();
-    if (config_.once) {
-      stop();
-      return;
-    }
-    do_wait_interval();
+    if (ec || stopping_) return;
+    take_sample(config_.once);
+    if (!config_.once) do_wait_interval();
   });
 }
 
-void Daemon::on_interval() {
+void Daemon::take_sample(bool final) {
   auto samples = sampler_.sample();
   if (!samples.ok()) {
-    // A failed read loses nothing: counters are cumulative, and the next
-    // interval reports the time since the last successful one.
+    // Counters are cumulative: the next interval reports this one's time.
     log::warning("{}", samples.error().message());
+    if (final) on_stored(false, true);
     return;
   }
-  emit(*samples);
+  ++intervals_;
+  last_sample_ns_ = samples->host.ts_ns;
+  dropped_total_ += samples->host.dropped_updates;
+  recent_drops_.push_back(samples->host.dropped_updates);
+  if (recent_drops_.size() > 10) recent_drops_.pop_front();
+  const std::size_t process_count = samples->processes.size();
+  std::vector<std::string> lines = samples->lines();
+  last_processes_ = std::move(samples->processes);
+  asio::post(store_io_, [this, lines = std::move(lines), process_count, final]() mutable {
+    store(std::move(lines), process_count, final);
+  });
 }
 
-void Daemon::emit(const accounting::IntervalSamples& samples) {
-  if (!config_.to_stdout) return;
-  std::string out;
-  for (const std::string& line : samples.lines()) {
-    out += line;
-    out += '\n';
+void Daemon::store(std::vector<std::string> lines, std::size_t process_count, bool final) {
+  (void)process_count;
+  auto appended = parts_.outbox->append(lines, realtime_ns());
+  const bool ok = appended.ok();
+  std::string error = ok ? std::string() : appended.error().message();
+  if (ok && config_.to_stdout) {
+    // Printed only once committed: the lines shown are exactly the stored ones.
+    std::string out;
+    for (const auto& line : lines) {
+      out += line;
+      out += '\n';
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
   }
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  std::fflush(stdout);
+  if (ok && appended->batches_formed > 0) {
+    for (auto& s : shippers_) s->notify();
+  }
+  const std::size_t n = lines.size();
+  asio::post(io_, [this, ok, error = std::move(error), n, final] {
+    if (ok) {
+      samples_committed_ += n;
+      if (append_failing_) log::info("outbox append recovered");
+      append_failing_ = false;
+    } else {
+      ++append_failures_;
+      last_append_error_ = error;
+      if (!append_failing_) {
+        log::warning("{}; samples are counted as lost and declared in a gap record", error);
+      }
+      append_failing_ = true;
+    }
+    on_stored(ok, final);
+  });
 }
 
-void Daemon::stop() {
-  stopped_ = true;
+void Daemon::on_stored(bool ok, bool final) {
+  (void)ok;
+  if (final) begin_shutdown();
+}
+
+// --- signals and shutdown ----------------------------------------------------
+
+void Daemon::do_wait_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    if (signo == SIGHUP) {
+      reload_config();
+      do_wait_signal();
+      return;
+    }
+    if (stopping_) {
+      log::info("second {}: stopping now; pending batches stay in the outbox", strsignal(signo));
+      finish();
+      return;
+    }
+    log::info("{}: taking a final sample, then shipping for up to {} s", strsignal(signo),
+              config_.shutdown_timeout_s);
+    stopping_ = true;
+    timer_.cancel();
+    take_sample(true);
+    do_wait_signal();
+  });
+}
+
+void Daemon::reload_config() {
+  auto fresh = resolve_config(parts_.command_line);
+  if (!fresh.ok()) {
+    log::error("config reload rejected, keeping the running config: {}", fresh.error().message());
+    return;
+  }
+  AgentConfig& next = *fresh;
+  // Settings that live in the kernel, the outbox file or the socket are fixed
+  // for the life of the process; say so rather than half-apply them.
+  std::vector<std::string> need_restart;
+  if (next.backend != config_.backend || next.attach != config_.attach) need_restart.push_back("backend");
+  if (next.slots_per_cpu != config_.slots_per_cpu || next.max_processes != config_.max_processes ||
+      next.exec_cache != config_.exec_cache) {
+    need_restart.push_back("[bpf]");
+  }
+  if (next.outbox_path != config_.outbox_path || next.outbox_cap_mib != config_.outbox_cap_mib ||
+      next.batch_max_samples != config_.batch_max_samples ||
+      next.batch_max_kib != config_.batch_max_kib || next.batch_max_age_s != config_.batch_max_age_s) {
+    need_restart.push_back("[outbox]");
+  }
+  if (next.socket_path != config_.socket_path || next.socket_group != config_.socket_group) {
+    need_restart.push_back("socket");
+  }
+  bool sinks_changed = next.sinks.size() != config_.sinks.size();
+  for (std::size_t i = 0; !sinks_changed && i < next.sinks.size(); ++i) {
+    const SinkConfig &a = next.sinks[i], &b = config_.sinks[i];
+    sinks_changed = a.name != b.name || a.url != b.url || a.token_file != b.token_file ||
+                    a.ca_file != b.ca_file || a.connect_timeout_s != b.connect_timeout_s ||
+                    a.timeout_s != b.timeout_s || a.backoff_base_ms != b.backoff_base_ms ||
+                    a.backoff_cap_s != b.backoff_cap_s || a.gzip_level != b.gzip_level;
+  }
+  if (sinks_changed) need_restart.push_back("sinks");
+
+  const bool interval_changed = next.interval_s != config_.interval_s;
+  config_.interval_s = next.interval_s;
+  config_.log_level = next.log_level;
+  config_.shutdown_timeout_s = next.shutdown_timeout_s;
+  log::set_level(parse_level(config_.log_level));
+  std::string note;
+  for (const auto& n : need_restart) note += (note.empty() ? "" : ", ") + n;
+  log::info("config reloaded (interval {} s, log level {}){}{}", config_.interval_s,
+            config_.log_level, note.empty() ? "" : "; restart to apply changes to: ", note);
+  if (interval_changed && !stopping_) {
+    timer_.cancel();
+    next_deadline_ = Clock::now();
+    do_wait_interval();
+  }
+}
+
+void Daemon::begin_shutdown() {
+  stopping_ = true;
+  timer_.cancel();
+  if (shippers_.empty() || config_.shutdown_timeout_s == 0) {
+    finish();
+    return;
+  }
+  const auto deadline = Clock::now() + std::chrono::seconds(config_.shutdown_timeout_s);
+  asio::post(store_io_, [this, deadline] {
+    (void)parts_.outbox->form_due(UINT64_MAX);  // staged samples ship too
+    asio::post(io_, [this, deadline] {
+      for (auto& s : shippers_) s->flush_now(deadline);
+      do_wait_drained(deadline, [this](bool drained) {
+        if (!drained) {
+          auto stats = parts_.outbox->stats(realtime_ns());
+          log::warning("stopping with {} batches still pending; they stay in the outbox",
+                       stats.ok() ? stats->pending_batches : 0);
+        }
+        finish();
+      });
+    });
+  });
+}
+
+void Daemon::do_wait_drained(Clock::time_point deadline, std::function<void(bool)> done) {
+  auto stats = parts_.outbox->stats(realtime_ns());
+  const bool drained = stats.ok() && stats->pending_batches == 0 && stats->staged_samples == 0;
+  if (drained || Clock::now() >= deadline || finished_) {
+    done(drained);
+    return;
+  }
+  // Only while flushing: a short check interval, bounded by the deadline.
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+  timer->async_wait([this, timer, deadline, done = std::move(done)](const boost::system::error_code&) {
+    do_wait_drained(deadline, done);
+  });
+}
+
+void Daemon::finish() {
+  if (finished_) return;
+  finished_ = true;
+  stopping_ = true;
   timer_.cancel();
   signals_.cancel();
+  control_.stop();
+  for (auto& s : shippers_) s->stop();
+  store_work_.reset();
+  io_.stop();
+}
+
+// --- control socket ---------------------------------------------------------
+
+void Daemon::handle_request(const control::Request& request, ControlServer::Respond respond) {
+  if (request.command == "status") {
+    respond(control::make_ok(status_json()));
+  } else if (request.command == "top") {
+    const auto n = request.args.value("n", 10);
+    respond(control::make_ok(top_json(static_cast<std::size_t>(std::clamp(n, 1, 10000)))));
+  } else if (request.command == "flush") {
+    const auto timeout = request.args.value("timeout_s", 30);
+    flush(std::chrono::seconds(std::clamp(timeout, 1, 3600)), std::move(respond));
+  } else {
+    respond(control::make_error(fmt::format(
+        "unknown command \"{}\" (accepted: status, top, flush)", request.command)));
+  }
+}
+
+std::uint64_t Daemon::batches_sent() const {
+  std::uint64_t n = 0;
+  for (const auto& s : shippers_) n += s->status().batches_sent;
+  return n;
+}
+
+void Daemon::flush(std::chrono::seconds timeout, ControlServer::Respond respond) {
+  if (shippers_.empty()) {
+    respond(control::make_error("no sink is configured: samples stay in the outbox "
+                                "(configure one with --endpoint or a [[sink]] table)"));
+    return;
+  }
+  const std::uint64_t sent_before = batches_sent();
+  const auto deadline = Clock::now() + timeout;
+  asio::post(store_io_, [this, deadline, sent_before, respond = std::move(respond)]() mutable {
+    (void)parts_.outbox->form_due(UINT64_MAX);
+    asio::post(io_, [this, deadline, sent_before, respond = std::move(respond)]() mutable {
+      for (auto& s : shippers_) s->flush_now(deadline);
+      do_wait_drained(deadline, [this, sent_before, respond = std::move(respond)](bool drained) {
+        for (auto& s : shippers_) s->flush_now(Clock::now());  // back to normal pacing
+        auto stats = parts_.outbox->stats(realtime_ns());
+        nlohmann::json result;
+        result["batches_sent"] = batches_sent() - sent_before;
+        result["empty"] = drained;
+        result["pending_batches"] = stats.ok() ? stats->pending_batches : 0;
+        respond(control::make_ok(result));
+      });
+    });
+  });
+}
+
+nlohmann::json Daemon::top_json(std::size_t n) const {
+  std::vector<const accounting::ProcessSample*> sorted;
+  for (const auto& p : last_processes_) sorted.push_back(&p);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->cpu_ns > b->cpu_ns; });
+  nlohmann::json procs = nlohmann::json::array();
+  for (std::size_t i = 0; i < sorted.size() && i < n; ++i) {
+    const auto& p = *sorted[i];
+    procs.push_back({{"pid", p.pid},
+                     {"comm", p.comm},
+                     {"cmdline", p.cmdline},
+                     {"cpu_pct", p.cpu_pct},
+                     {"cpu_ns", p.cpu_ns},
+                     {"rss_bytes", p.rss_bytes},
+                     {"exited", p.exited}});
+  }
+  return {{"ts_ns", last_sample_ns_}, {"interval_s", config_.interval_s}, {"processes", procs}};
 }
 
 }  // namespace tally::agent

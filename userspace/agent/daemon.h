@@ -1,49 +1,116 @@
-// tallyd's event loop.
+// tallyd's event loop and the wiring of its parts.
 //
 // Threads and what they own:
-//   main thread  - io_context: signals, the sampling timer, the backend and
-//                  sampler (reading counters, naming processes, building
-//                  samples). Nothing blocking runs here besides short /proc
-//                  reads, so sampling happens on time.
-// Deadlines are absolute (start + k * interval) so intervals do not drift.
+//   main thread   io_: signals, the sampling timer, the control socket, the
+//                 backend and the sampler (kernel maps, /proc). Never waits
+//                 on the disk or the network, so samples are taken on time.
+//   store thread  store_io_: Outbox::append (one fsync per interval) and,
+//                 with --stdout, printing the lines just committed.
+//   sink threads  one per sink, owned by its Shipper: HTTP and outbox acks.
+// The outbox locks itself. Work crosses threads only by post(); results come
+// back to the main thread the same way. Deadlines are absolute
+// (start + k * interval), so intervals do not drift, and between intervals
+// every thread sleeps.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include "agent_config.h"
+#include "agent_options.h"
 #include "backend.h"
+#include "control_server.h"
 #include "sampler.h"
+#include "shipper.h"
+#include "tally/queue/outbox.h"
 
 namespace tally::agent {
 
+struct DaemonParts {
+  AgentCommandLine command_line;  // to re-read the config on SIGHUP
+  AgentConfig config;
+  std::string host;
+  std::unique_ptr<accounting::Backend> backend;
+  std::unique_ptr<queue::Outbox> outbox;
+};
+
 class Daemon {
  public:
-  Daemon(AgentConfig config, std::unique_ptr<accounting::Backend> backend, std::string host);
+  explicit Daemon(DaemonParts parts);
+  ~Daemon();
 
-  // Runs until SIGINT/SIGTERM (or one interval with --once). Returns the
-  // process exit code.
+  // Runs until SIGINT/SIGTERM (or one interval with --once) and the final
+  // flush. Returns the process exit code.
   int run();
 
  private:
-  void do_wait_signal();
+  // Sampling (main thread).
   void do_wait_interval();
-  void on_interval();
-  void emit(const accounting::IntervalSamples& samples);
-  void stop();
+  void take_sample(bool final);
+  // Storing (store thread), then back on the main thread.
+  void store(std::vector<std::string> lines, std::size_t process_count, bool final);
+  void on_stored(bool ok, bool final);
 
-  AgentConfig config_;
-  std::unique_ptr<accounting::Backend> backend_;
+  // Signals and shutdown (main thread).
+  void do_wait_signal();
+  void reload_config();
+  void begin_shutdown();
+  void do_wait_drained(std::chrono::steady_clock::time_point deadline,
+                       std::function<void(bool drained)> done);
+  void finish();
+
+  // Control socket (main thread).
+  void handle_request(const control::Request& request, ControlServer::Respond respond);
+  nlohmann::json status_json();
+  nlohmann::json top_json(std::size_t n) const;
+  void flush(std::chrono::seconds timeout, ControlServer::Respond respond);
+
+  Status start_shippers();
+  std::uint64_t batches_sent() const;
+
+  DaemonParts parts_;
+  AgentConfig& config_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point next_deadline_;
   accounting::Sampler sampler_;
-  bool stopped_ = false;
+  ControlServer control_;
+
+  boost::asio::io_context store_io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> store_work_;
+  std::thread store_thread_;
+
+  std::vector<std::unique_ptr<shipping::Shipper>> shippers_;
+
+  // State for `tally status` and `tally top` (main thread).
+  std::uint64_t started_realtime_ns_;
+  std::uint64_t started_mono_ns_;
+  std::uint64_t last_sample_ns_ = 0;
+  std::uint64_t intervals_ = 0;
+  std::uint64_t dropped_total_ = 0;
+  std::deque<std::uint64_t> recent_drops_;  // per interval, last 10
+  std::vector<accounting::ProcessSample> last_processes_;
+  // Written by the store thread, read by the main thread after a post().
+  std::uint64_t samples_committed_ = 0;
+  std::uint64_t append_failures_ = 0;
+  std::string last_append_error_;
+  bool append_failing_ = false;
+
+  bool stopping_ = false;
+  bool finished_ = false;
   int exit_code_ = 0;
 };
 

@@ -7,8 +7,11 @@
 #include "agent_options.h"
 #include "bpf_backend.h"
 #include "daemon.h"
+#include "http_client.h"
 #include "procfs_backend.h"
 #include "tally/log.h"
+#include "tally/queue/outbox.h"
+#include "tally/time_util.h"
 
 namespace {
 
@@ -72,8 +75,33 @@ int main(int argc, char** argv) {
   }
   tally::log::set_level(parse_level(config->log_level));
 
+  tally::queue::OutboxOptions outbox_options;
+  outbox_options.path = config->outbox_path;
+  outbox_options.cap_bytes = config->outbox_cap_mib << 20;
+  outbox_options.batch.max_samples = config->batch_max_samples;
+  outbox_options.batch.max_bytes = config->batch_max_kib << 10;
+  outbox_options.batch.max_age_ns = std::uint64_t{config->batch_max_age_s} * 1'000'000'000ULL;
+  // Without a sink, batches wait under the name the --endpoint sink will
+  // use, so configuring one later ships the backlog.
+  outbox_options.sinks.clear();
+  for (const auto& sink : config->sinks) outbox_options.sinks.push_back(sink.name);
+  if (outbox_options.sinks.empty()) outbox_options.sinks.push_back("default");
+  auto outbox = tally::queue::Outbox::open(outbox_options, tally::realtime_ns());
+  if (!outbox.ok()) {
+    tally::log::error("{}", outbox.error().message());
+    return 1;
+  }
+
   auto backend = make_backend(*config);
   if (!backend) return 1;
-  tally::agent::Daemon daemon(*config, std::move(backend), host_name());
+  tally::shipping::http_global_init();
+
+  tally::agent::DaemonParts parts;
+  parts.command_line = std::move(cmd);
+  parts.config = std::move(config).value();
+  parts.host = host_name();
+  parts.backend = std::move(backend);
+  parts.outbox = std::move(outbox).value();
+  tally::agent::Daemon daemon(std::move(parts));
   return daemon.run();
 }

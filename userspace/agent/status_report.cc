@@ -1,0 +1,136 @@
+// `tally status`: what the daemon knows about itself, as one JSON object.
+// The CLI renders it; docs/operations.md lists the fields.
+#include <unistd.h>
+
+#include "daemon.h"
+#include "procfs.h"
+#include "tally/time_util.h"
+
+namespace tally::agent {
+
+namespace {
+
+nlohmann::json self_usage() {
+  nlohmann::json self;
+  self["pid"] = getpid();
+  if (auto st = accounting::procfs::read_stat(static_cast<std::uint32_t>(getpid()))) {
+    self["cpu_ns"] = (st->utime_ticks + st->stime_ticks) * accounting::procfs::ns_per_tick();
+  }
+  self["rss_bytes"] = accounting::procfs::read_rss_bytes(static_cast<std::uint32_t>(getpid())).value_or(0);
+  return self;
+}
+
+}  // namespace
+
+nlohmann::json Daemon::status_json() {
+  const std::uint64_t now = realtime_ns();
+  nlohmann::json s;
+  std::vector<std::string> degraded;
+
+  s["version"] = "0.1.0";
+  s["uptime_ns"] = monotonic_ns() - started_mono_ns_;
+  s["started_ns"] = started_realtime_ns_;
+  s["host"] = parts_.host;
+
+  const accounting::BackendInfo info = parts_.backend->info();
+  s["backend"] = {{"name", info.name},
+                  {"attach_mode", info.attach_mode},
+                  {"programs", info.programs},
+                  {"map_capacity", info.map_capacity},
+                  {"map_used", info.map_used},
+                  {"recursion_misses", info.recursion_misses},
+                  {"unseen_exits", info.unseen_exits}};
+
+  std::uint64_t recent_drops = 0;
+  for (auto d : recent_drops_) recent_drops += d;
+  s["sampling"] = {{"interval_s", config_.interval_s},
+                   {"intervals", intervals_},
+                   {"last_sample_ns", last_sample_ns_},
+                   {"processes_tracked", sampler_.processes_tracked()},
+                   {"processes_last_interval", last_processes_.size()},
+                   {"dropped_updates_total", dropped_total_},
+                   {"dropped_updates_recent", recent_drops},
+                   {"samples_committed", samples_committed_},
+                   {"append_failures", append_failures_},
+                   {"last_append_error", last_append_error_}};
+  if (recent_drops > 0) {
+    degraded.push_back(fmt::format("{} updates dropped in the last {} intervals (raise "
+                                   "bpf.max_processes)", recent_drops, recent_drops_.size()));
+  }
+  if (append_failing_) degraded.push_back("outbox append failing: " + last_append_error_);
+
+  auto stats = parts_.outbox->stats(now);
+  if (stats.ok()) {
+    const queue::OutboxStats& o = *stats;
+    nlohmann::json gaps = nlohmann::json::object();
+    for (int r = 0; r < queue::kGapReasonCount; ++r) {
+      gaps[queue::gap_reason_name(static_cast<queue::GapReason>(r))] = {
+          {"records", o.gaps[static_cast<std::size_t>(r)].records},
+          {"samples", o.gaps[static_cast<std::size_t>(r)].samples}};
+    }
+    nlohmann::json sinks = nlohmann::json::array();
+    for (const auto& k : o.sinks) {
+      sinks.push_back({{"name", k.name},
+                       {"last_acked_seq", k.last_acked_seq},
+                       {"pending", k.pending},
+                       {"head_attempts", k.head_attempts}});
+    }
+    s["outbox"] = {{"path", parts_.outbox->path().string()},
+                   {"agent_id", o.agent_id},
+                   {"pending_batches", o.pending_batches},
+                   {"pending_bytes", o.pending_bytes},
+                   {"staged_samples", o.staged_samples},
+                   {"oldest_pending_age_ns", o.oldest_pending_age_ns},
+                   {"last_seq", o.last_seq},
+                   {"sinks", sinks},
+                   {"gaps", gaps},
+                   {"dead_letters", o.dead_letters},
+                   {"dead_letters_discarded", o.dead_letters_discarded},
+                   {"samples_lost_append", o.samples_lost_append},
+                   {"stored_bytes", o.stored_bytes},
+                   {"cap_bytes", o.cap_bytes},
+                   {"file_bytes", o.file_bytes},
+                   {"quarantine_events", o.quarantine_events},
+                   {"quarantined_files", o.quarantined_files}};
+    if (o.dead_letters > 0) {
+      degraded.push_back(fmt::format("{} dead-lettered batches in the outbox", o.dead_letters));
+    }
+    const auto& cap = o.gaps[static_cast<std::size_t>(queue::GapReason::cap)];
+    if (cap.samples > 0) {
+      degraded.push_back(fmt::format("{} samples dropped to keep the outbox under its cap",
+                                     cap.samples));
+    }
+  } else {
+    s["outbox"] = {{"error", stats.error().message()}};
+    degraded.push_back(stats.error().message());
+  }
+
+  nlohmann::json sinks = nlohmann::json::array();
+  for (const auto& shipper : shippers_) {
+    const shipping::SinkStatus st = shipper->status();
+    sinks.push_back({{"name", st.name},
+                     {"format", st.format},
+                     {"url", st.url},
+                     {"state", st.state},
+                     {"last_success_ns", st.last_success_ns},
+                     {"last_error", st.last_error},
+                     {"last_error_ns", st.last_error_ns},
+                     {"consecutive_failures", st.consecutive_failures},
+                     {"next_retry_ns", st.next_retry_ns},
+                     {"batches_sent", st.batches_sent},
+                     {"samples_sent", st.samples_sent},
+                     {"bytes_sent", st.bytes_sent},
+                     {"bytes_encoded", st.bytes_encoded},
+                     {"batches_rejected", st.batches_rejected},
+                     {"samples_rejected", st.samples_rejected}});
+    if (st.state == "failing") {
+      degraded.push_back(fmt::format("sink {} failing: {}", st.name, st.last_error));
+    }
+  }
+  s["sinks"] = sinks;
+  s["self"] = self_usage();
+  s["health"] = {{"status", degraded.empty() ? "healthy" : "degraded"}, {"reasons", degraded}};
+  return s;
+}
+
+}  // namespace tally::agent

@@ -1,0 +1,287 @@
+#include "shipper.h"
+
+#include <algorithm>
+
+#include "gzip.h"
+#include "tally/log.h"
+#include "tally/time_util.h"
+
+namespace tally::shipping {
+
+namespace {
+
+constexpr std::uint64_t kErrorRetryNs = 5'000'000'000ULL;  // after an outbox error
+constexpr auto kFlushRetry = std::chrono::milliseconds(250);
+
+std::string http_error(long status, const std::string& body) {
+  std::string text = body.substr(0, 300);
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return fmt::format("HTTP {}{}{}", status, text.empty() ? "" : ": ", text);
+}
+
+}  // namespace
+
+Shipper::Shipper(queue::Outbox& outbox, ShipperOptions options, std::unique_ptr<SinkFormat> format)
+    : outbox_(outbox),
+      options_(std::move(options)),
+      format_(std::move(format)),
+      http_(options_.http),
+      rng_(std::random_device{}()) {
+  status_.name = options_.sink;
+  status_.format = std::string(format_->name());
+  status_.url = options_.url;
+}
+
+Shipper::~Shipper() { stop(); }
+
+void Shipper::start() { thread_ = std::thread([this] { run(); }); }
+
+void Shipper::notify() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Shipper::flush_now(std::chrono::steady_clock::time_point until) {
+  {
+    std::lock_guard lock(mu_);
+    flush_until_ = until;
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Shipper::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+SinkStatus Shipper::status() const {
+  std::lock_guard lock(mu_);
+  return status_;
+}
+
+bool Shipper::flushing() const { return std::chrono::steady_clock::now() < flush_until_; }
+
+void Shipper::run() {
+  for (;;) {
+    bool flush = false;
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+      wake_ = false;
+      flush = flushing();
+    }
+    const Step step_result = step();
+    if (step_result == Step::delivered) continue;
+
+    // Sleep until the head batch's next attempt, a new batch, or stop.
+    std::optional<std::uint64_t> wake_at_ns;
+    const std::uint64_t now = realtime_ns();
+    if (step_result == Step::error) {
+      wake_at_ns = now + kErrorRetryNs;
+    } else if (auto t = outbox_.next_attempt_time(options_.sink); t.ok()) {
+      wake_at_ns = *t;
+    } else {
+      wake_at_ns = now + kErrorRetryNs;
+    }
+    std::unique_lock lock(mu_);
+    auto woken = [this] { return stop_ || wake_; };
+    if (flush && step_result == Step::backing_off) {
+      cv_.wait_for(lock, kFlushRetry, woken);
+    } else if (!wake_at_ns) {
+      cv_.wait(lock, woken);
+    } else if (*wake_at_ns > now) {
+      cv_.wait_for(lock, std::chrono::nanoseconds(*wake_at_ns - now), woken);
+    }
+  }
+}
+
+Shipper::Step Shipper::step() {
+  const std::uint64_t now = realtime_ns();
+  bool flush;
+  {
+    std::lock_guard lock(mu_);
+    flush = flushing();
+  }
+  // A flush ignores retry times: everything pending is ready.
+  auto next = outbox_.next_ready(options_.sink, flush ? UINT64_MAX : now);
+  if (!next.ok()) {
+    log::warning("sink {}: {}", options_.sink, next.error().message());
+    return Step::error;
+  }
+  if (!next->has_value()) return Step::nothing_ready;
+  return deliver(**next, now);
+}
+
+Result<HttpResponse> Shipper::send(const queue::Batch& batch,
+                                   std::span<const std::string_view> lines, std::uint32_t first,
+                                   std::uint32_t count) {
+  auto body = format_->encode(batch, lines, first, count);
+  if (!body.ok()) return body.error();
+  auto compressed = gzip_compress(*body, options_.gzip_level);
+  if (!compressed.ok()) return compressed.error();
+
+  std::vector<std::string> headers;
+  headers.push_back(fmt::format("Content-Type: {}", format_->content_type()));
+  headers.emplace_back("Content-Encoding: gzip");
+  headers.push_back(first == 0 && count == lines.size()
+                        ? fmt::format("Idempotency-Key: {}:{}", options_.agent_id, batch.seq)
+                        : fmt::format("Idempotency-Key: {}:{}:{}", options_.agent_id, batch.seq,
+                                      first));
+  if (!options_.bearer_token.empty()) {
+    headers.push_back("Authorization: Bearer " + options_.bearer_token);
+  }
+  auto response = http_.post(options_.url, *compressed, headers);
+  std::lock_guard lock(mu_);
+  status_.bytes_encoded += body->size();
+  status_.bytes_sent += compressed->size();
+  return response;
+}
+
+Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
+  const bool is_gap = batch.kind == queue::Batch::Kind::gap;
+  if (is_gap && !format_->sends_gaps()) {
+    log::warning("sink {}: {} samples were lost ({}); this sink's format cannot carry the record",
+                 options_.sink, batch.gap ? batch.gap->samples : 0,
+                 batch.gap ? queue::gap_reason_name(batch.gap->reason) : "?");
+    if (auto st = outbox_.ack(options_.sink, batch.seq); !st.ok()) return Step::error;
+    return Step::delivered;
+  }
+
+  std::vector<std::string_view> lines;
+  if (!is_gap) lines = split_lines(batch.payload);
+  const auto n = static_cast<std::uint32_t>(lines.size());
+  if (split_ && split_->seq != batch.seq) split_.reset();
+  std::deque<std::pair<std::uint32_t, std::uint32_t>> pieces;
+  if (split_) {
+    pieces = split_->pieces;
+  } else {
+    pieces.emplace_back(0, n);
+  }
+
+  std::uint64_t samples_sent = 0;
+  while (!pieces.empty()) {
+    const auto [first, count] = pieces.front();
+    auto response = send(batch, lines, first, count);
+    if (!response.ok()) {
+      split_ = Split{batch.seq, pieces};
+      backoff(batch, now, response.error().message(), std::nullopt);
+      return Step::backing_off;
+    }
+    const long code = response->status;
+    const Outcome outcome = format_->classify(code);
+    if (outcome == Outcome::ack) {
+      pieces.pop_front();
+      samples_sent += count;
+      continue;
+    }
+    if (outcome == Outcome::retry) {
+      split_ = Split{batch.seq, pieces};
+      std::optional<std::chrono::milliseconds> retry_after;
+      if (response->retry_after) {
+        retry_after = parse_retry_after(*response->retry_after,
+                                        static_cast<std::int64_t>(realtime_ns() / 1'000'000'000ULL));
+      }
+      backoff(batch, now, fmt::format("{} from {}", http_error(code, response->body), options_.url),
+              retry_after);
+      return Step::backing_off;
+    }
+    if (outcome == Outcome::split && count > 1 && !is_gap) {
+      // Halves keep their identity (seq, first index) so the server still
+      // recognises samples it already has.
+      pieces.pop_front();
+      const std::uint32_t half = count / 2;
+      pieces.emplace_front(first + half, count - half);
+      pieces.emplace_front(first, half);
+      continue;
+    }
+    // Permanent rejection (or a single sample still too large).
+    const std::string message = http_error(code, response->body);
+    if (first == 0 && count == n) {
+      if (auto st = outbox_.reject(options_.sink, batch.seq, static_cast<int>(code), message, now);
+          !st.ok()) {
+        log::warning("sink {}: {}", options_.sink, st.error().message());
+        return Step::error;
+      }
+      log::warning("sink {}: batch {} rejected by {} ({}); dead-lettered, continuing with the next",
+                   options_.sink, batch.seq, options_.url, message);
+      std::lock_guard lock(mu_);
+      ++status_.batches_rejected;
+      status_.samples_rejected += n;
+      split_.reset();
+      return Step::delivered;
+    }
+    if (auto st = outbox_.reject_samples(options_.sink, batch.seq, first, count,
+                                         static_cast<int>(code), message, now);
+        !st.ok()) {
+      split_ = Split{batch.seq, pieces};
+      log::warning("sink {}: {}", options_.sink, st.error().message());
+      return Step::error;
+    }
+    log::warning("sink {}: samples {}..{} of batch {} rejected ({}); dead-lettered", options_.sink,
+                 first, first + count - 1, batch.seq, message);
+    {
+      std::lock_guard lock(mu_);
+      status_.samples_rejected += count;
+    }
+    pieces.pop_front();
+  }
+
+  split_.reset();
+  if (auto st = outbox_.ack(options_.sink, batch.seq); !st.ok()) {
+    log::warning("sink {}: {}", options_.sink, st.error().message());
+    return Step::error;
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++status_.batches_sent;
+    status_.samples_sent += samples_sent;
+  }
+  on_success(realtime_ns());
+  return Step::delivered;
+}
+
+void Shipper::backoff(const queue::Batch& batch, std::uint64_t now, const std::string& error,
+                      std::optional<std::chrono::milliseconds> retry_after) {
+  const auto delay = options_.backoff.delay(batch.attempts, rng_, retry_after);
+  const std::uint64_t next = now + static_cast<std::uint64_t>(delay.count()) * 1'000'000ULL;
+  if (auto st = outbox_.fail(options_.sink, batch.seq, next, error); !st.ok()) {
+    log::warning("sink {}: {}", options_.sink, st.error().message());
+  }
+  std::lock_guard lock(mu_);
+  const bool was_failing = status_.state == "failing";
+  status_.state = "failing";
+  status_.last_error = error;
+  status_.last_error_ns = now;
+  status_.next_retry_ns = next;
+  ++status_.consecutive_failures;
+  ++status_.requests_failed;
+  if (!was_failing) {
+    status_.failing_since_ns = now;
+    // One line per state change, not per retry.
+    log::warning("sink {}: delivery failing: {}; retrying with backoff, batches wait in the outbox",
+                 options_.sink, error);
+  }
+}
+
+void Shipper::on_success(std::uint64_t now) {
+  std::lock_guard lock(mu_);
+  if (status_.state == "failing") {
+    log::info("sink {}: recovered after {} ({} failed attempts)", options_.sink,
+              human_duration_ns(now - status_.failing_since_ns), status_.consecutive_failures);
+  }
+  status_.state = "healthy";
+  status_.last_success_ns = now;
+  status_.consecutive_failures = 0;
+  status_.next_retry_ns = 0;
+  status_.failing_since_ns = 0;
+}
+
+}  // namespace tally::shipping

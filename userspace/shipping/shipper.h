@@ -1,0 +1,117 @@
+// Delivers one sink's batches from the outbox, in seq order, until each is
+// acknowledged, rejected for good, or evicted by the outbox cap.
+//
+// Threads: each Shipper owns one thread that does all of its blocking work
+// (HTTP requests, outbox calls). Other threads only call notify(),
+// flush_now(), stop() and status(), which take the shipper's mutex briefly.
+// Between attempts the thread sleeps on a condition variable until the next
+// retry time or a notify(): no polling.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "backoff.h"
+#include "http_client.h"
+#include "sink_format.h"
+#include "tally/queue/outbox.h"
+
+namespace tally::shipping {
+
+struct ShipperOptions {
+  std::string sink;  // outbox sink name
+  std::string url;
+  std::string agent_id;
+  std::string bearer_token;  // empty: no Authorization header
+  HttpClientOptions http;
+  BackoffPolicy backoff;
+  int gzip_level = 6;
+};
+
+// What `tally status` shows for a sink. Times are Unix epoch ns; 0 = never.
+struct SinkStatus {
+  std::string name;
+  std::string format;
+  std::string url;
+  std::string state = "idle";  // idle | healthy | failing
+  std::uint64_t last_success_ns = 0;
+  std::string last_error;
+  std::uint64_t last_error_ns = 0;
+  std::uint32_t consecutive_failures = 0;
+  std::uint64_t next_retry_ns = 0;  // 0 when not backing off
+  std::uint64_t failing_since_ns = 0;
+  std::uint64_t batches_sent = 0;
+  std::uint64_t samples_sent = 0;
+  std::uint64_t bytes_sent = 0;     // compressed bodies
+  std::uint64_t bytes_encoded = 0;  // bodies before compression
+  std::uint64_t batches_rejected = 0;
+  std::uint64_t samples_rejected = 0;
+  std::uint64_t requests_failed = 0;
+};
+
+class Shipper {
+ public:
+  Shipper(queue::Outbox& outbox, ShipperOptions options, std::unique_ptr<SinkFormat> format);
+  ~Shipper();  // stops and joins
+  Shipper(const Shipper&) = delete;
+  Shipper& operator=(const Shipper&) = delete;
+
+  void start();
+  // A batch was formed: look now.
+  void notify();
+  // Send everything pending now, ignoring backoff, until flush_until (steady)
+  // passes. Used by `tally flush` and at shutdown.
+  void flush_now(std::chrono::steady_clock::time_point until);
+  // Finishes the request in flight (bounded by the HTTP timeout) and stops.
+  void stop();
+
+  SinkStatus status() const;
+  const std::string& sink() const { return options_.sink; }
+
+ private:
+  enum class Step { delivered, nothing_ready, backing_off, error };
+
+  void run();
+  Step step();
+  Step deliver(const queue::Batch& batch, std::uint64_t now_ns);
+  // One HTTP request; fills outcome, or returns a transport error.
+  Result<HttpResponse> send(const queue::Batch& batch, std::span<const std::string_view> lines,
+                            std::uint32_t first, std::uint32_t count);
+  void backoff(const queue::Batch& batch, std::uint64_t now_ns, const std::string& error,
+               std::optional<std::chrono::milliseconds> retry_after);
+  void on_success(std::uint64_t now_ns);
+  bool flushing() const;
+
+  queue::Outbox& outbox_;
+  ShipperOptions options_;
+  std::unique_ptr<SinkFormat> format_;
+  HttpClient http_;
+  std::mt19937_64 rng_;
+
+  // Pieces still to send of a batch being split after a 413, kept across
+  // retries so accepted pieces are not sent again (the server would drop
+  // them as duplicates anyway).
+  struct Split {
+    std::uint64_t seq = 0;
+    std::deque<std::pair<std::uint32_t, std::uint32_t>> pieces;  // (first, count)
+  };
+  std::optional<Split> split_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool wake_ = false;
+  std::chrono::steady_clock::time_point flush_until_{};
+  SinkStatus status_;
+  std::thread thread_;
+};
+
+}  // namespace tally::shipping

@@ -1,0 +1,24 @@
+#include "sink_format.h"
+
+namespace tally::shipping {
+
+Outcome SinkFormat::classify(long status) const {
+  if (status >= 200 && status < 300) return Outcome::ack;
+  if (status == 413) return Outcome::split;
+  if (status == 408 || status == 429 || status >= 500) return Outcome::retry;
+  if (status >= 400 && status < 500) return Outcome::reject;
+  return Outcome::retry;
+}
+
+std::vector<std::string_view> split_lines(std::string_view payload) {
+  std::vector<std::string_view> lines;
+  while (!payload.empty()) {
+    const auto nl = payload.find('\n');
+    lines.push_back(payload.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    payload.remove_prefix(nl + 1);
+  }
+  return lines;
+}
+
+}  // namespace tally::shipping

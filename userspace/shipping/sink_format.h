@@ -1,0 +1,50 @@
+// The seam between "deliver batches reliably" (Shipper) and "what a given
+// server expects on the wire" (one SinkFormat per protocol).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "tally/queue/batch.h"
+#include "tally/result.h"
+
+namespace tally::shipping {
+
+// What the shipper does with a response.
+enum class Outcome {
+  ack,     // delivered
+  retry,   // transient: back off and send the same bytes again
+  split,   // too large: send the batch in smaller pieces
+  reject,  // permanent: dead-letter it, carry on with the next batch
+};
+
+class SinkFormat {
+ public:
+  virtual ~SinkFormat() = default;
+
+  virtual std::string_view name() const = 0;
+  virtual std::string_view content_type() const = 0;
+
+  // The request body (before compression) for samples [first, first + count)
+  // of a data batch, whose lines are given, or for a gap batch (lines empty).
+  // Must be a pure function of its inputs: a retry sends the same bytes.
+  virtual Result<std::string> encode(const queue::Batch& batch,
+                                     std::span<const std::string_view> lines,
+                                     std::uint32_t first, std::uint32_t count) const = 0;
+
+  // False for servers that have no notion of a declared loss: gap batches are
+  // then logged and acknowledged locally, and still counted in the outbox.
+  virtual bool sends_gaps() const { return true; }
+
+  // Default rules: 2xx ack; 413 split; 408, 429, 5xx retry; other 4xx
+  // reject; anything else (1xx, 3xx) retry, since dropping data over a
+  // redirect misconfiguration would be worse than waiting for a fix.
+  virtual Outcome classify(long status) const;
+};
+
+// Splits a data batch's payload into its sample lines (views into payload).
+std::vector<std::string_view> split_lines(std::string_view payload);
+
+}  // namespace tally::shipping
