@@ -1,0 +1,40 @@
+// Configuration of an Outbox: where it lives, how big it may grow, how
+// samples are grouped into batches and which sinks receive them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace tally::queue {
+
+// When staged samples are formed into a batch. A batch is formed as soon as
+// one limit is reached; a single append larger than the limits is split over
+// several batches.
+struct BatchLimits {
+  // At most this many samples per batch. Must be >= 1.
+  std::uint32_t max_samples = 10000;
+  // At most this many payload bytes (records joined by '\n') per batch,
+  // except that a single sample larger than this is a batch of its own.
+  std::uint64_t max_bytes = 4ull << 20;
+  // Form a batch once the oldest staged sample is this old (checked at
+  // append and by Outbox::form_due). 0: every append forms its batches at once.
+  std::uint64_t max_age_ns = 0;
+};
+
+struct OutboxOptions {
+  // The database file, e.g. /var/lib/tally/outbox.db. Its directory is
+  // created if missing; -wal and -shm files live beside it.
+  std::filesystem::path path;
+  // Upper bound on stored bytes: payloads of formed batches (data and gap)
+  // plus staged records plus dead-letter payloads. See Outbox::append.
+  std::uint64_t cap_bytes = 256ull << 20;
+  BatchLimits batch;
+  // Names of the configured destinations; non-empty, no duplicates. A name
+  // not seen before receives the batches formed from this open on; a stored
+  // name that is missing here has its pending deliveries dropped (logged).
+  std::vector<std::string> sinks{"default"};
+};
+
+}  // namespace tally::queue

@@ -1,0 +1,138 @@
+// The outbox: a durable, size-capped queue of sample batches between the
+// sampler and the shippers of one agent.
+//
+// Life of a sample: append() stores it (durable on return) and stages it;
+// when a BatchLimits limit is reached the staged samples are formed into
+// immutable batches numbered by a per-agent seq; each batch is delivered to
+// every configured sink independently (next_ready / ack / fail / reject) and
+// removed once every sink is done with it.
+//
+// Nothing is lost silently: samples removed to respect the cap, refused by a
+// server, or refused by the disk are declared by gap batches (Batch::gap) in
+// the same seq sequence, delivered to exactly the sinks that lost them.
+//
+// Errors: every operation returns a Result/Status whose message names the
+// file and carries SQLite's message. A failed operation changes nothing on
+// disk (its transaction is rolled back) and can simply be retried.
+//
+// Thread safety: all methods may be called concurrently (typically one
+// sampler thread appending and one shipper thread per sink). They serialise on
+// one internal mutex around one SQLite connection. Why not a connection per
+// thread: SQLite admits one writer at a time anyway, so separate connections
+// would only turn waiting on a mutex into SQLITE_BUSY retries with sleeps
+// (busy_timeout backs off in milliseconds), and the in-memory totals (last
+// seq, staged and stored bytes, uncounted failed samples) would need their own
+// synchronisation. Every operation is one short transaction; the longest is an
+// append's fsync, which a shipper waits out once per interval at most.
+//
+// Time is always passed in (ns since the Unix epoch) so behaviour is testable
+// without sleeping.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "tally/queue/batch.h"
+#include "tally/queue/options.h"
+#include "tally/queue/stats.h"
+#include "tally/result.h"
+
+namespace tally::queue {
+
+class OutboxCore;
+
+struct AppendResult {
+  std::uint32_t batches_formed = 0;  // data and gap batches formed by this call
+  // seq range of the data batches formed by this call; 0/0 when the samples
+  // were only staged. It can include samples staged by earlier calls.
+  std::uint64_t first_seq = 0;
+  std::uint64_t last_seq = 0;
+};
+
+class Outbox {
+ public:
+  // Opens or creates the outbox at options.path (creating its directory).
+  // A file that is not a database, fails PRAGMA quick_check, or has a schema
+  // newer than this code is renamed aside (with its -wal/-shm) to
+  // "<path>.corrupt-<YYYYmmddTHHMMSSZ>[.N]", logged with the reason, counted
+  // (OutboxStats::quarantine_events), and a new outbox is created in its place.
+  // Fails, without touching the file, on permission or I/O errors.
+  // A new outbox gets a random agent id (UUID v4) that it keeps for life.
+  static Result<std::unique_ptr<Outbox>> open(const OutboxOptions& options,
+                                              std::uint64_t now_ns);
+  ~Outbox();
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Stores one interval's samples in one transaction (WAL, synchronous=FULL):
+  // on success they survive SIGKILL and power loss. Each sample is an opaque
+  // record without '\n' (rejected otherwise). Forms batches if a limit is
+  // reached. If the stored bytes would pass cap_bytes, first the oldest dead
+  // letters and then the oldest data batches are removed and declared by gap
+  // records (reason cap) for the sinks that had not acked them.
+  // On failure nothing is stored, the samples are counted as lost, and the
+  // next successful append first forms an append_failed gap batch for them.
+  Result<AppendResult> append(std::span<const std::string> samples, std::uint64_t now_ns);
+
+  // Forms a batch from staged samples if the oldest is at least
+  // BatchLimits::max_age_ns old. Returns the number of batches formed.
+  Result<int> form_due(std::uint64_t now_ns);
+
+  // The lowest-seq batch that `sink` is not done with and whose next attempt
+  // time is <= now_ns, or nullopt. Does not change anything: the same batch is
+  // returned until ack/fail/reject.
+  Result<std::optional<Batch>> next_ready(std::string_view sink, std::uint64_t now_ns);
+
+  // The earliest next attempt time of anything pending for `sink` (<= now
+  // means ready now), or nullopt if nothing is pending. A shipper sleeps until
+  // then, or until it is told a batch was formed.
+  Result<std::optional<std::uint64_t>> next_attempt_time(std::string_view sink);
+
+  // `sink` has delivered batch `seq`. Acking a batch the sink is already done
+  // with (acked, rejected, evicted) is a no-op.
+  Status ack(std::string_view sink, std::uint64_t seq);
+
+  // A delivery attempt failed transiently: counts the attempt, stores the
+  // error and defers the batch for this sink until next_attempt_ns. Retries
+  // never stop while the batch is in the outbox.
+  Status fail(std::string_view sink, std::uint64_t seq, std::uint64_t next_attempt_ns,
+              std::string_view error);
+
+  // The server refused batch `seq` for good: its payload goes to the
+  // dead-letter table (counted against the cap, discarded first when room is
+  // needed), a gap batch (reason rejected, with status and message) is formed
+  // for this sink only, and the sink is done with the batch. Rejecting a gap
+  // batch dead-letters it without forming another gap.
+  Status reject(std::string_view sink, std::uint64_t seq, int http_status,
+                std::string_view message, std::uint64_t now_ns);
+
+  // As reject(), for lines [first_index, first_index + count) of a data batch
+  // only. The batch stays pending for the sink until it is acked.
+  Status reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,
+                        std::uint32_t count, int http_status, std::string_view message,
+                        std::uint64_t now_ns);
+
+  // One snapshot, a handful of indexed queries.
+  Result<OutboxStats> stats(std::uint64_t now_ns);
+
+  const std::string& agent_id() const { return agent_id_; }
+  const std::filesystem::path& path() const;
+
+  // Test seam: the next commit fails with the given SQLite result code (e.g.
+  // SQLITE_FULL = 13) after doing all its work, and is rolled back.
+  void fail_next_commit_for_testing(int sqlite_rc);
+
+ private:
+  explicit Outbox(std::unique_ptr<OutboxCore> core);
+
+  mutable std::mutex mu_;
+  std::unique_ptr<OutboxCore> core_;  // guarded by mu_
+  std::string agent_id_;              // immutable after open
+};
+
+}  // namespace tally::queue

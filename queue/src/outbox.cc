@@ -1,0 +1,78 @@
+// Outbox: the thread-safe face of OutboxCore (see outbox.h for why one
+// mutex around one connection).
+#include "tally/queue/outbox.h"
+
+#include "outbox_core.h"
+
+namespace tally::queue {
+
+Result<std::unique_ptr<Outbox>> Outbox::open(const OutboxOptions& options,
+                                             std::uint64_t now_ns) {
+  auto core = OutboxCore::open(options, now_ns);
+  if (!core) return core.error();
+  return std::unique_ptr<Outbox>(new Outbox(std::move(*core)));
+}
+
+Outbox::Outbox(std::unique_ptr<OutboxCore> core)
+    : core_(std::move(core)), agent_id_(core_->agent_id()) {}
+
+Outbox::~Outbox() = default;
+
+Result<AppendResult> Outbox::append(std::span<const std::string> samples,
+                                    std::uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  return core_->append(samples, now_ns);
+}
+
+Result<int> Outbox::form_due(std::uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  return core_->form_due(now_ns);
+}
+
+Result<std::optional<Batch>> Outbox::next_ready(std::string_view sink, std::uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  return core_->next_ready(sink, now_ns);
+}
+
+Result<std::optional<std::uint64_t>> Outbox::next_attempt_time(std::string_view sink) {
+  std::lock_guard lock(mu_);
+  return core_->next_attempt_time(sink);
+}
+
+Status Outbox::ack(std::string_view sink, std::uint64_t seq) {
+  std::lock_guard lock(mu_);
+  return core_->ack(sink, seq);
+}
+
+Status Outbox::fail(std::string_view sink, std::uint64_t seq, std::uint64_t next_attempt_ns,
+                    std::string_view error) {
+  std::lock_guard lock(mu_);
+  return core_->fail(sink, seq, next_attempt_ns, error);
+}
+
+Status Outbox::reject(std::string_view sink, std::uint64_t seq, int http_status,
+                      std::string_view message, std::uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  return core_->reject(sink, seq, http_status, message, now_ns);
+}
+
+Status Outbox::reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,
+                              std::uint32_t count, int http_status, std::string_view message,
+                              std::uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  return core_->reject_samples(sink, seq, first_index, count, http_status, message, now_ns);
+}
+
+Result<OutboxStats> Outbox::stats(std::uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  return core_->stats(now_ns);
+}
+
+const std::filesystem::path& Outbox::path() const { return core_->db().path(); }
+
+void Outbox::fail_next_commit_for_testing(int sqlite_rc) {
+  std::lock_guard lock(mu_);
+  core_->db().fail_next_commit(sqlite_rc);
+}
+
+}  // namespace tally::queue

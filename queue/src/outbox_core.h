@@ -1,0 +1,117 @@
+// The outbox logic on one SQLite connection, single-threaded (Outbox adds
+// the mutex). Split by job over outbox_open.cc, outbox_append.cc,
+// outbox_evict.cc, outbox_delivery.cc and outbox_stats.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sqlite.h"
+#include "state.h"
+#include "statements.h"
+#include "tally/queue/outbox.h"
+
+namespace tally::queue {
+
+class OutboxCore {
+ public:
+  static Result<std::unique_ptr<OutboxCore>> open(const OutboxOptions& options,
+                                                  std::uint64_t now_ns);
+
+  Result<AppendResult> append(std::span<const std::string> samples, std::uint64_t now_ns);
+  Result<int> form_due(std::uint64_t now_ns);
+  Result<std::optional<Batch>> next_ready(std::string_view sink, std::uint64_t now_ns);
+  Result<std::optional<std::uint64_t>> next_attempt_time(std::string_view sink);
+  Status ack(std::string_view sink, std::uint64_t seq);
+  Status fail(std::string_view sink, std::uint64_t seq, std::uint64_t next_attempt_ns,
+              std::string_view error);
+  Status reject(std::string_view sink, std::uint64_t seq, int http_status,
+                std::string_view message, std::uint64_t now_ns);
+  Status reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,
+                        std::uint32_t count, int http_status, std::string_view message,
+                        std::uint64_t now_ns);
+  Result<OutboxStats> stats(std::uint64_t now_ns);
+
+  const std::string& agent_id() const { return agent_id_; }
+  sql::Db& db() { return db_; }
+
+ private:
+  explicit OutboxCore(OutboxOptions options) : options_(std::move(options)) {}
+
+  // --- open (outbox_open.cc)
+  Status configure_connection();
+  Status initialise(bool quarantined, std::uint64_t now_ns);
+  Status reconcile_sinks(std::uint64_t now_ns);
+  Status load_state();
+
+  // Runs body(next) in one transaction on a copy of state_, writes the
+  // counters that changed, commits, and only then adopts the copy.
+  template <typename Body>
+  auto transact(Body&& body) -> decltype(body(std::declval<State&>()));
+  Status persist_counters(const State& before, const State& after);
+
+  // --- forming batches (outbox_append.cc)
+  // Stages `incoming` (may be empty) and forms the batches that are due.
+  Status stage_and_form(State& next, std::span<const std::string> incoming, std::uint64_t now_ns,
+                        AppendResult& out);
+  bool age_due(const State& state, std::uint64_t now_ns) const;
+  // Gives the batch the next seq and a delivery row for each of `sink_ids`.
+  Result<std::uint64_t> insert_batch(State& next, Batch::Kind kind, std::string_view payload,
+                                     std::uint32_t sample_count, std::uint64_t now_ns,
+                                     std::span<const std::int64_t> sink_ids);
+  Result<std::uint64_t> insert_gap(State& next, const GapRecord& gap,
+                                   std::span<const std::int64_t> sink_ids);
+  std::vector<std::int64_t> all_sink_ids() const;
+
+  // --- the cap (outbox_evict.cc)
+  // Removes dead letters, then the oldest data batches, until `incoming`
+  // more bytes fit, and forms the gap records for what was removed.
+  Status make_room(State& next, std::uint64_t incoming, std::uint64_t now_ns, AppendResult& out);
+
+  // --- delivery (outbox_delivery.cc)
+  Result<const SinkState*> find_sink(std::string_view name) const;
+  // Deletes batch `seq` if no sink has it pending any more.
+  Status release_if_done(State& next, std::uint64_t seq);
+  struct StoredBatch {
+    Batch::Kind kind = Batch::Kind::samples;
+    std::uint32_t sample_count = 0;
+    std::string payload;
+  };
+  // Batch `seq`, which must be pending for `sink`.
+  Result<StoredBatch> pending_batch(const SinkState& sink, std::uint64_t seq);
+  Status insert_dead_letter(State& next, const SinkState& sink, std::uint64_t seq,
+                            std::uint32_t first_index, std::uint32_t count, int http_status,
+                            std::string_view message, std::uint64_t now_ns,
+                            std::string_view payload);
+
+  OutboxOptions options_;
+  sql::Db db_;          // declared before stmts_: statements point at it
+  Statements stmts_;
+  State state_;
+  std::string agent_id_;
+  // Samples refused by failed appends that no gap record declares yet: the
+  // disk refused them, so only memory can hold the count.
+  std::uint64_t unrecorded_lost_ = 0;
+  std::uint64_t quarantined_files_ = 0;  // counted at open
+};
+
+template <typename Body>
+auto OutboxCore::transact(Body&& body) -> decltype(body(std::declval<State&>())) {
+  auto txn = sql::Transaction::begin(db_);
+  if (!txn) return txn.error();
+  State next = state_;
+  auto result = body(next);
+  if (!result) return result;  // txn's destructor rolls back
+  if (auto persisted = persist_counters(state_, next); !persisted) return persisted.error();
+  if (auto committed = txn->commit(); !committed) return committed.error();
+  state_ = std::move(next);
+  return result;
+}
+
+}  // namespace tally::queue

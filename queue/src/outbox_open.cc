@@ -1,0 +1,198 @@
+// Opening an outbox: the file, the connection settings, the schema, the
+// identity, the sinks and the in-memory totals.
+#include <algorithm>
+#include <set>
+
+#include "agent_id.h"
+#include "outbox_core.h"
+#include "quarantine.h"
+#include "schema.h"
+#include "tally/log.h"
+#include "try.h"
+
+namespace tally::queue {
+namespace {
+
+Status validate(const OutboxOptions& options) {
+  if (options.path.empty()) return Error("outbox path is empty");
+  if (options.sinks.empty()) return Error("outbox needs at least one sink");
+  std::set<std::string_view> seen;
+  for (const std::string& sink : options.sinks) {
+    if (sink.empty()) return Error("outbox sink name is empty");
+    if (!seen.insert(sink).second) return Error::format("outbox sink \"{}\" listed twice", sink);
+  }
+  if (options.batch.max_samples == 0) return Error("outbox batch max_samples must be >= 1");
+  if (options.batch.max_bytes == 0) return Error("outbox batch max_bytes must be >= 1");
+  if (options.cap_bytes == 0) return Error("outbox cap_bytes must be >= 1");
+  return ok_status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<OutboxCore>> OutboxCore::open(const OutboxOptions& options,
+                                                     std::uint64_t now_ns) {
+  const std::string what = fmt::format("open outbox {}", options.path.string());
+  TALLY_TRY_CTX(validate(options), what);
+  auto opened = open_outbox_file(options.path, kSchemaVersion, now_ns);
+  if (!opened) return opened.error();
+
+  std::unique_ptr<OutboxCore> core(new OutboxCore(options));
+  core->db_ = std::move(opened->db);  // final address: statements will point here
+  TALLY_TRY_CTX(core->configure_connection(), what);
+  TALLY_TRY_CTX(migrate(core->db_, schema_migrations()), what);
+  auto stmts = Statements::prepare(core->db_);
+  if (!stmts) return stmts.error().context(what);
+  core->stmts_ = std::move(*stmts);
+  TALLY_TRY_CTX(core->initialise(opened->quarantined, now_ns), what);
+  TALLY_TRY_CTX(core->load_state(), what);
+  core->quarantined_files_ = count_quarantined_files(options.path);
+  return core;
+}
+
+Status OutboxCore::configure_connection() {
+  // page_size only takes effect on a new, empty file and must come before
+  // WAL mode is set. 16 KiB pages carry a 250-byte-sample interval in ~16
+  // overflow pages instead of ~64, i.e. fewer WAL frames per commit.
+  TALLY_TRY_CTX(db_.exec("PRAGMA page_size = 16384"), "configure");
+  // WAL: a commit is one append to the -wal file plus one fsync, and readers
+  // never block the writer (https://sqlite.org/wal.html).
+  auto mode = db_.query_text("PRAGMA journal_mode = WAL");
+  if (!mode) return mode.error().context("configure");
+  if (*mode != "wal") {
+    return Error::format("configure {}: journal_mode is \"{}\", not wal", db_.path().string(),
+                         *mode);
+  }
+  // FULL: in WAL mode the -wal file is fsynced at every commit, so a
+  // committed append survives power loss; NORMAL would only survive a crash
+  // of the process (https://sqlite.org/pragma.html#pragma_synchronous).
+  TALLY_TRY_CTX(db_.exec("PRAGMA synchronous = FULL"), "configure");
+  // Another process (a status CLI) may hold a read lock briefly.
+  TALLY_TRY_CTX(db_.exec("PRAGMA busy_timeout = 5000"), "configure");
+  // Room for a whole 4 MiB batch plus b-tree pages without spilling
+  // uncommitted pages to the WAL mid-transaction.
+  TALLY_TRY_CTX(db_.exec("PRAGMA cache_size = -16384"), "configure");
+  return ok_status();
+}
+
+Status OutboxCore::initialise(bool quarantined, std::uint64_t now_ns) {
+  auto txn = sql::Transaction::begin(db_);
+  if (!txn) return txn.error();
+  {
+    auto get = stmts_.use(Q::meta_get);
+    get->bind_text(1, "agent_id");
+    auto row = get->step();
+    if (!row) return row.error();
+    if (*row) agent_id_ = std::string(get->column_text(0));
+  }
+  if (agent_id_.empty()) {
+    // Made in a transaction of its own after the schema: a crash before the
+    // commit just means the next open makes another id nobody has seen yet.
+    auto id = make_agent_id();
+    if (!id) return id.error();
+    auto set = stmts_.use(Q::meta_set);
+    set->bind_text(1, "agent_id").bind_text(2, *id);
+    TALLY_TRY_CTX(set->run(), "store agent id");
+    agent_id_ = std::move(*id);
+  }
+  if (quarantined) {
+    auto set = stmts_.use(Q::meta_set);
+    set->bind_text(1, counter_key(Counter::quarantine_events)).bind(2, std::int64_t{1});
+    TALLY_TRY_CTX(set->run(), "count quarantine");
+  }
+  QUEUE_TRY(reconcile_sinks(now_ns));
+  return txn->commit();
+}
+
+Status OutboxCore::reconcile_sinks(std::uint64_t now_ns) {
+  std::vector<std::pair<std::int64_t, std::string>> stored;
+  {
+    auto list = stmts_.use(Q::sink_list);
+    for (;;) {
+      auto row = list->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      stored.emplace_back(list->column_int(0), std::string(list->column_text(1)));
+    }
+  }
+  for (const std::string& name : options_.sinks) {
+    const bool known = std::any_of(stored.begin(), stored.end(),
+                                   [&](const auto& s) { return s.second == name; });
+    if (known) continue;
+    // A new sink starts with the batches formed from now on: older batches
+    // were formed for the sinks configured then.
+    auto insert = stmts_.use(Q::sink_insert);
+    insert->bind_text(1, name).bind(2, now_ns);
+    TALLY_TRY_CTX(insert->run(), fmt::format("add sink {}", name));
+  }
+  for (const auto& [id, name] : stored) {
+    if (std::find(options_.sinks.begin(), options_.sinks.end(), name) != options_.sinks.end()) {
+      continue;
+    }
+    auto count = sql::Stmt::prepare(db_, "SELECT count(*) FROM deliveries WHERE sink_id = ?1");
+    if (!count) return count.error();
+    count->bind(1, id);
+    auto row = count->step();
+    if (!row) return row.error();
+    const std::int64_t dropped = count->column_int(0);
+    const std::string what = fmt::format("drop sink {}", name);
+    TALLY_TRY_CTX(db_.exec(fmt::format("DELETE FROM deliveries WHERE sink_id = {}", id)), what);
+    TALLY_TRY_CTX(db_.exec(fmt::format("DELETE FROM sinks WHERE id = {}", id)), what);
+    log::warning("outbox {}: sink \"{}\" is no longer configured; dropped its {} pending batches",
+                 db_.path().string(), name, dropped);
+  }
+  // Batches nobody is waiting for any more (their last sink was dropped).
+  return db_.exec("DELETE FROM batches WHERE seq NOT IN (SELECT seq FROM deliveries)");
+}
+
+Status OutboxCore::load_state() {
+  State state;
+  for (std::size_t i = 0; i < kCounterCount; ++i) {
+    auto get = stmts_.use(Q::meta_get);
+    get->bind_text(1, counter_key(static_cast<Counter>(i)));
+    auto row = get->step();
+    if (!row) return row.error();
+    if (*row) state.counters[i] = get->column_u64(0);
+  }
+  auto scalar = [&](const char* sql, std::uint64_t& out) -> Status {
+    auto value = db_.query_int(sql);
+    if (!value) return value.error();
+    out = static_cast<std::uint64_t>(*value);
+    return ok_status();
+  };
+  QUEUE_TRY(scalar("SELECT count(*) FROM batches", state.batch_count));
+  QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM batches", state.batch_bytes));
+  QUEUE_TRY(scalar("SELECT count(*) FROM staged", state.staged_rows));
+  QUEUE_TRY(scalar("SELECT coalesce(sum(sample_count), 0) FROM staged", state.staged_samples));
+  QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM staged", state.staged_bytes));
+  QUEUE_TRY(scalar("SELECT coalesce(min(created_ns), 0) FROM staged", state.staged_oldest_ns));
+  QUEUE_TRY(scalar("SELECT count(*) FROM dead_letters", state.dead_count));
+  QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM dead_letters", state.dead_bytes));
+
+  auto list = stmts_.use(Q::sink_list);
+  std::vector<SinkState> stored;
+  for (;;) {
+    auto row = list->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    stored.push_back({list->column_int(0), std::string(list->column_text(1)), list->column_u64(2)});
+  }
+  for (const std::string& name : options_.sinks) {
+    for (const SinkState& sink : stored) {
+      if (sink.name == name) state.sinks.push_back(sink);
+    }
+  }
+  state_ = std::move(state);
+  return ok_status();
+}
+
+Status OutboxCore::persist_counters(const State& before, const State& after) {
+  for (std::size_t i = 0; i < kCounterCount; ++i) {
+    if (before.counters[i] == after.counters[i]) continue;
+    auto set = stmts_.use(Q::meta_set);
+    set->bind_text(1, counter_key(static_cast<Counter>(i))).bind(2, after.counters[i]);
+    TALLY_TRY_CTX(set->run(), "store counters");
+  }
+  return ok_status();
+}
+
+}  // namespace tally::queue

@@ -1,0 +1,95 @@
+#include "schema.h"
+
+namespace tally::queue {
+namespace {
+
+// Version 1.
+//  meta        key/value: agent_id, last_seq and the persistent counters.
+//  sinks       configured destinations; id is what deliveries refer to.
+//  staged      appended samples not yet formed into a batch, one row per
+//              append holding its records joined by '\n' (compact: one
+//              b-tree entry per interval, not per sample).
+//  batches     formed batches; payload last so reading the other columns
+//              never touches its overflow pages.
+//  deliveries  one row per (sink, batch) the sink is not done with; a batch
+//              with no delivery rows left is deleted.
+//  dead_letters payloads (or pieces) a sink refused for good.
+Status create_v1(sql::Db& db) {
+  return db.exec(R"sql(
+    CREATE TABLE meta(
+      key   TEXT PRIMARY KEY NOT NULL,
+      value NOT NULL) WITHOUT ROWID;
+    CREATE TABLE sinks(
+      id             INTEGER PRIMARY KEY,
+      name           TEXT NOT NULL UNIQUE,
+      last_acked_seq INTEGER NOT NULL DEFAULT 0,
+      added_ns       INTEGER NOT NULL);
+    CREATE TABLE staged(
+      id           INTEGER PRIMARY KEY,
+      created_ns   INTEGER NOT NULL,
+      sample_count INTEGER NOT NULL,
+      bytes        INTEGER NOT NULL,
+      records      BLOB NOT NULL);
+    CREATE TABLE batches(
+      seq          INTEGER PRIMARY KEY,
+      kind         INTEGER NOT NULL,
+      created_ns   INTEGER NOT NULL,
+      sample_count INTEGER NOT NULL,
+      bytes        INTEGER NOT NULL,
+      payload      BLOB NOT NULL);
+    CREATE TABLE deliveries(
+      sink_id         INTEGER NOT NULL,
+      seq             INTEGER NOT NULL,
+      attempts        INTEGER NOT NULL DEFAULT 0,
+      next_attempt_ns INTEGER NOT NULL DEFAULT 0,
+      last_error      TEXT NOT NULL DEFAULT '',
+      PRIMARY KEY(sink_id, seq)) WITHOUT ROWID;
+    CREATE INDEX deliveries_by_seq ON deliveries(seq);
+    CREATE INDEX deliveries_by_time ON deliveries(sink_id, next_attempt_ns);
+    CREATE TABLE dead_letters(
+      id           INTEGER PRIMARY KEY,
+      sink         TEXT NOT NULL,
+      seq          INTEGER NOT NULL,
+      first_index  INTEGER NOT NULL,
+      sample_count INTEGER NOT NULL,
+      http_status  INTEGER NOT NULL,
+      message      TEXT NOT NULL,
+      time_ns      INTEGER NOT NULL,
+      bytes        INTEGER NOT NULL,
+      payload      BLOB NOT NULL);
+  )sql");
+}
+
+constexpr Migration kMigrations[] = {
+    {0, &create_v1},
+};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+}  // namespace
+
+std::span<const Migration> schema_migrations() { return kMigrations; }
+
+Status migrate(sql::Db& db, std::span<const Migration> migrations) {
+  const int target = static_cast<int>(migrations.size());
+  for (;;) {
+    auto version = db.query_int("PRAGMA user_version");
+    if (!version) return version.error().context("read schema version");
+    if (*version == target) return ok_status();
+    if (*version > target || *version < 0) {
+      return Error::format("schema version {} of {} is newer than {}, the newest this code knows",
+                           *version, db.path().string(), target);
+    }
+    const Migration& step = migrations[static_cast<std::size_t>(*version)];
+    auto txn = sql::Transaction::begin(db);
+    if (!txn) return txn.error();
+    const std::string what = fmt::format("migrate {} from schema {} to {}", db.path().string(),
+                                         step.from, step.from + 1);
+    TALLY_TRY_CTX(step.apply(db), what);
+    // user_version lives in the database header, so it commits atomically
+    // with the step (https://sqlite.org/pragma.html#pragma_user_version).
+    TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version = {}", step.from + 1)), what);
+    TALLY_TRY_CTX(txn->commit(), what);
+  }
+}
+
+}  // namespace tally::queue

@@ -1,0 +1,242 @@
+#include "sqlite.h"
+
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "tally/log.h"
+
+namespace tally::queue::sql {
+namespace {
+
+// Binding or reading a column out of range can only be a bug in this library.
+void check_bind(int rc, std::string_view sql) {
+  if (rc != SQLITE_OK) {
+    log::error("sqlite bind failed ({}) for: {}", sqlite3_errstr(rc), sql);
+    std::abort();
+  }
+}
+
+// The OS error is what tells "No space left on device" from "Permission
+// denied"; SQLite keeps it per connection (sqlite3_system_errno, since 3.12).
+bool has_os_cause(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_IOERR || primary == SQLITE_FULL || primary == SQLITE_CANTOPEN;
+}
+
+}  // namespace
+
+Result<Db> Db::open(const std::filesystem::path& path, int flags) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  Db db(raw, path);  // owns raw even on failure: sqlite3_open_v2 allocates it anyway
+  if (rc != SQLITE_OK) {
+    if (raw == nullptr) return Error::format("open {}: {}", path.string(), sqlite3_errstr(rc));
+    return db.error("open", rc);
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  return db;
+}
+
+Db::~Db() { close(); }
+
+Db::Db(Db&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      injected_commit_rc_(other.injected_commit_rc_) {}
+
+Db& Db::operator=(Db&& other) noexcept {
+  if (this != &other) {
+    close();
+    db_ = std::exchange(other.db_, nullptr);
+    path_ = std::move(other.path_);
+    injected_commit_rc_ = other.injected_commit_rc_;
+  }
+  return *this;
+}
+
+void Db::close() {
+  // sqlite3_close_v2 defers the close until every statement is finalized, so
+  // member destruction order between a Db and its statements does not matter.
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+  db_ = nullptr;
+}
+
+std::int64_t Db::changes() const { return sqlite3_changes64(db_); }
+
+std::int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+
+Status Db::exec(std::string_view sql) {
+  const std::string text(sql);
+  const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return error(fmt::format("run \"{}\" on", text), rc);
+  return ok_status();
+}
+
+Result<std::int64_t> Db::query_int(std::string_view sql) {
+  auto stmt = Stmt::prepare(*this, sql);
+  if (!stmt) return stmt.error();
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return Error::format("\"{}\" on {} returned no row", sql, path_.string());
+  return stmt->column_int(0);
+}
+
+Result<std::string> Db::query_text(std::string_view sql) {
+  auto stmt = Stmt::prepare(*this, sql);
+  if (!stmt) return stmt.error();
+  auto row = stmt->step();
+  if (!row) return row.error();
+  if (!*row) return Error::format("\"{}\" on {} returned no row", sql, path_.string());
+  return std::string(stmt->column_text(0));
+}
+
+Error Db::error(std::string_view what, int rc) const {
+  std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+  if (db_ != nullptr && has_os_cause(rc)) {
+    const int os = sqlite3_system_errno(db_);
+    if (os != 0) message += fmt::format(" ({})", std::strerror(os));
+  }
+  return Error::format("{} {}: {}", what, path_.string(), message);
+}
+
+int Db::take_injected_commit_failure() { return std::exchange(injected_commit_rc_, 0); }
+
+Result<Stmt> Stmt::prepare(Db& db, std::string_view sql) {
+  sqlite3_stmt* raw = nullptr;
+  // PERSISTENT: these statements live as long as the connection.
+  const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  if (rc != SQLITE_OK) return db.error(fmt::format("prepare \"{}\" on", sql), rc);
+  return Stmt(&db, raw, std::string(sql));
+}
+
+Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+
+Stmt::Stmt(Stmt&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      sql_(std::move(other.sql_)) {}
+
+Stmt& Stmt::operator=(Stmt&& other) noexcept {
+  if (this != &other) {
+    sqlite3_finalize(stmt_);
+    db_ = std::exchange(other.db_, nullptr);
+    stmt_ = std::exchange(other.stmt_, nullptr);
+    sql_ = std::move(other.sql_);
+  }
+  return *this;
+}
+
+Stmt& Stmt::bind(int index, std::int64_t value) {
+  check_bind(sqlite3_bind_int64(stmt_, index, value), sql_);
+  return *this;
+}
+
+Stmt& Stmt::bind(int index, std::uint64_t value) {
+  // Sequence numbers and ns timestamps stay far below 2^63.
+  return bind(index, static_cast<std::int64_t>(value));
+}
+
+Stmt& Stmt::bind_text(int index, std::string_view value) {
+  check_bind(sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_STATIC,
+                                 SQLITE_UTF8),
+             sql_);
+  return *this;
+}
+
+Stmt& Stmt::bind_blob(int index, std::string_view bytes) {
+  // A zero-length blob must not bind as NULL (data() of an empty view may be).
+  static const char kEmpty = 0;
+  const char* data = bytes.empty() ? &kEmpty : bytes.data();
+  check_bind(sqlite3_bind_blob64(stmt_, index, data, bytes.size(), SQLITE_STATIC), sql_);
+  return *this;
+}
+
+Result<bool> Stmt::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return db_->error(fmt::format("\"{}\" on", sql_), rc);
+}
+
+Status Stmt::run() {
+  for (;;) {
+    auto row = step();
+    if (!row) return row.error();
+    if (!*row) return ok_status();
+  }
+}
+
+std::int64_t Stmt::column_int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::uint64_t Stmt::column_u64(int column) const {
+  return static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, column));
+}
+
+bool Stmt::column_is_null(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+std::string_view Stmt::column_text(int column) const {
+  const auto* data = sqlite3_column_text(stmt_, column);
+  const int size = sqlite3_column_bytes(stmt_, column);
+  if (data == nullptr) return {};
+  return {reinterpret_cast<const char*>(data), static_cast<std::size_t>(size)};
+}
+
+std::string_view Stmt::column_blob(int column) const {
+  const void* data = sqlite3_column_blob(stmt_, column);
+  const int size = sqlite3_column_bytes(stmt_, column);
+  if (data == nullptr) return {};
+  return {static_cast<const char*>(data), static_cast<std::size_t>(size)};
+}
+
+void Stmt::reset() {
+  if (stmt_ == nullptr) return;
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+Result<Transaction> Transaction::begin(Db& db) {
+  // IMMEDIATE takes the write lock now, so a busy database fails here rather
+  // than halfway through the work.
+  const int rc = sqlite3_exec(db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return db.error("begin transaction on", rc);
+  return Transaction(&db);
+}
+
+Transaction::~Transaction() { rollback(); }
+
+Transaction::Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+
+Status Transaction::commit() {
+  Db* db = std::exchange(db_, nullptr);
+  if (const int injected = db->take_injected_commit_failure(); injected != 0) {
+    sqlite3_exec(db->get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    return Error::format("commit {}: {} (injected)", db->path().string(),
+                         sqlite3_errstr(injected));
+  }
+  const int rc = sqlite3_exec(db->get(), "COMMIT", nullptr, nullptr, nullptr);
+  if (rc == SQLITE_OK) return ok_status();
+  Error err = db->error("commit", rc);
+  // A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY) or may
+  // already have rolled it back (I/O errors, SQLITE_FULL): finish the job.
+  db_ = db;
+  rollback();
+  return err;
+}
+
+void Transaction::rollback() {
+  if (db_ == nullptr) return;
+  Db* db = std::exchange(db_, nullptr);
+  // SQLite rolls back by itself after some errors; ROLLBACK without an open
+  // transaction would only add a confusing second error.
+  if (sqlite3_get_autocommit(db->get()) != 0) return;
+  const int rc = sqlite3_exec(db->get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) log::error("{}", db->error("roll back", rc).message());
+}
+
+}  // namespace tally::queue::sql

@@ -1,0 +1,80 @@
+#include "statements.h"
+
+#include <string_view>
+#include <utility>
+
+namespace tally::queue {
+namespace {
+
+struct Entry {
+  Q id;
+  std::string_view sql;
+};
+
+// Deliveries are found by (sink_id, seq) through the primary key, by seq
+// through deliveries_by_seq and by due time through deliveries_by_time.
+constexpr Entry kSql[] = {
+    {Q::meta_get, "SELECT value FROM meta WHERE key = ?1"},
+    {Q::meta_set, "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
+    {Q::sink_list, "SELECT id, name, last_acked_seq FROM sinks ORDER BY id"},
+    {Q::sink_insert, "INSERT INTO sinks(name, added_ns) VALUES(?1, ?2)"},
+    {Q::sink_set_acked, "UPDATE sinks SET last_acked_seq = ?2 WHERE id = ?1"},
+    {Q::staged_insert,
+     "INSERT INTO staged(created_ns, sample_count, bytes, records) VALUES(?1, ?2, ?3, ?4)"},
+    {Q::staged_read, "SELECT created_ns, sample_count, records FROM staged ORDER BY id"},
+    {Q::staged_clear, "DELETE FROM staged"},
+    {Q::batch_insert, "INSERT INTO batches(seq, kind, created_ns, sample_count, bytes, payload) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+    {Q::batch_delete, "DELETE FROM batches WHERE seq = ?1 RETURNING bytes"},
+    {Q::batch_oldest_data,
+     "SELECT seq, sample_count FROM batches WHERE kind = 0 ORDER BY seq LIMIT 1"},
+    {Q::batch_oldest_created, "SELECT created_ns FROM batches ORDER BY seq LIMIT 1"},
+    {Q::batch_get, "SELECT kind, created_ns, sample_count, payload FROM batches WHERE seq = ?1"},
+    {Q::delivery_insert, "INSERT INTO deliveries(sink_id, seq) VALUES(?1, ?2)"},
+    {Q::delivery_delete, "DELETE FROM deliveries WHERE sink_id = ?1 AND seq = ?2"},
+    {Q::delivery_sinks_of, "SELECT sink_id FROM deliveries WHERE seq = ?1 ORDER BY sink_id"},
+    {Q::delivery_delete_all_of, "DELETE FROM deliveries WHERE seq = ?1"},
+    {Q::delivery_any_left, "SELECT EXISTS(SELECT 1 FROM deliveries WHERE seq = ?1)"},
+    {Q::delivery_fail, "UPDATE deliveries SET attempts = attempts + 1, next_attempt_ns = ?3, "
+                       "last_error = ?4 WHERE sink_id = ?1 AND seq = ?2"},
+    {Q::delivery_next_ready,
+     "SELECT d.seq, d.attempts, d.last_error, b.kind, b.created_ns, b.sample_count, b.payload "
+     "FROM deliveries d JOIN batches b ON b.seq = d.seq "
+     "WHERE d.sink_id = ?1 AND d.next_attempt_ns <= ?2 ORDER BY d.seq LIMIT 1"},
+    {Q::delivery_pending,
+     "SELECT d.attempts, d.last_error FROM deliveries d WHERE d.sink_id = ?1 AND d.seq = ?2"},
+    {Q::delivery_next_time, "SELECT min(next_attempt_ns) FROM deliveries WHERE sink_id = ?1"},
+    {Q::delivery_head, "SELECT seq, attempts, last_error FROM deliveries WHERE sink_id = ?1 "
+                       "ORDER BY seq LIMIT 1"},
+    {Q::delivery_count, "SELECT count(*) FROM deliveries WHERE sink_id = ?1"},
+    {Q::dead_insert,
+     "INSERT INTO dead_letters(sink, seq, first_index, sample_count, http_status, message, "
+     "time_ns, bytes, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+    {Q::dead_oldest, "SELECT id, bytes FROM dead_letters ORDER BY id LIMIT 1"},
+    {Q::dead_delete, "DELETE FROM dead_letters WHERE id = ?1"},
+};
+
+// The table must list every Q once, in enum order.
+constexpr bool table_matches_enum() {
+  if (std::size(kSql) != static_cast<std::size_t>(Q::count_)) return false;
+  for (std::size_t i = 0; i < std::size(kSql); ++i) {
+    if (static_cast<std::size_t>(kSql[i].id) != i) return false;
+  }
+  return true;
+}
+static_assert(table_matches_enum());
+
+}  // namespace
+
+Result<Statements> Statements::prepare(sql::Db& db) {
+  Statements stmts;
+  for (const Entry& entry : kSql) {
+    auto stmt = sql::Stmt::prepare(db, entry.sql);
+    if (!stmt) return stmt.error();
+    stmts.stmts_[static_cast<std::size_t>(entry.id)] = std::move(*stmt);
+  }
+  return stmts;
+}
+
+}  // namespace tally::queue

@@ -1,0 +1,55 @@
+// Every SQL statement the outbox runs after open, prepared once from one
+// table and reused (reset after each use by sql::StmtUse).
+#pragma once
+
+#include <array>
+#include <cstddef>
+
+#include "sqlite.h"
+#include "tally/result.h"
+
+namespace tally::queue {
+
+enum class Q : std::size_t {
+  meta_get,
+  meta_set,
+  sink_list,
+  sink_insert,
+  sink_set_acked,
+  staged_insert,
+  staged_read,
+  staged_clear,
+  batch_insert,
+  batch_delete,
+  batch_oldest_data,
+  batch_oldest_created,
+  batch_get,
+  delivery_insert,
+  delivery_delete,
+  delivery_sinks_of,
+  delivery_delete_all_of,
+  delivery_any_left,
+  delivery_fail,
+  delivery_next_ready,
+  delivery_pending,
+  delivery_next_time,
+  delivery_head,
+  delivery_count,
+  dead_insert,
+  dead_oldest,
+  dead_delete,
+  count_,
+};
+
+class Statements {
+ public:
+  static Result<Statements> prepare(sql::Db& db);
+
+  // Borrow for one use: `auto q = stmts.use(Q::batch_insert); q->bind(...)`.
+  sql::StmtUse use(Q id) { return sql::StmtUse(stmts_[static_cast<std::size_t>(id)]); }
+
+ private:
+  std::array<sql::Stmt, static_cast<std::size_t>(Q::count_)> stmts_;
+};
+
+}  // namespace tally::queue
