@@ -128,7 +128,7 @@ Status ControlServer::listen(const std::string& path, const std::string& group) 
   }
   gid_t gid = static_cast<gid_t>(-1);
   if (!group.empty()) {
-    group* g = ::getgrnam(group.c_str());
+    struct group* g = ::getgrnam(group.c_str());
     if (!g) return Error::format("control socket group \"{}\": no such group", group);
     gid = g->gr_gid;
   }

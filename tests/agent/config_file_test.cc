@@ -1,0 +1,125 @@
+// Every bad config gives one exact message: file, line, key, value, and what
+// is accepted.
+#include "config_file.h"
+
+#include <gtest/gtest.h>
+
+namespace tally::agent {
+namespace {
+
+struct BadConfig {
+  std::string name;
+  std::string text;
+  std::string error;
+};
+
+class ConfigFileRejects : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(ConfigFileRejects, WithTheExactMessage) {
+  auto c = parse_config(GetParam().text, "/etc/tally/tally.toml", AgentConfig{});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message(), GetParam().error);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ConfigFileRejects,
+    ::testing::Values(
+        BadConfig{"UnknownKey", "[agent]\ninterval = 10\nintervall = 5\n",
+                  "/etc/tally/tally.toml:3: agent.intervall: unknown key (accepted: interval, "
+                  "include_idle, backend, attach, log_level, socket, socket_group, "
+                  "shutdown_timeout)"},
+        BadConfig{"WrongType", "[agent]\ninterval = \"60\"\n",
+                  "/etc/tally/tally.toml:2: agent.interval: expected an integer, got a string "
+                  "(\"60\")"},
+        BadConfig{"OutOfRange", "[agent]\ninterval = 0\n",
+                  "/etc/tally/tally.toml:2: agent.interval: 0 is out of range (accepted: 1 to "
+                  "86400)"},
+        BadConfig{"NegativeNumber", "[outbox]\ncap_mib = -1\n",
+                  "/etc/tally/tally.toml:2: outbox.cap_mib: -1 is out of range (accepted: 1 to "
+                  "1048576)"},
+        BadConfig{"BadChoice", "[agent]\nbackend = \"ebpf\"\n",
+                  "/etc/tally/tally.toml:2: agent.backend: \"ebpf\" is not accepted (accepted: "
+                  "auto, bpf, procfs)"},
+        BadConfig{"BooleanAsString", "[agent]\ninclude_idle = \"yes\"\n",
+                  "/etc/tally/tally.toml:2: agent.include_idle: expected true or false, got a "
+                  "string (\"yes\")"},
+        BadConfig{"UnknownTable", "[agnet]\ninterval = 5\n",
+                  "/etc/tally/tally.toml:1: agnet: unknown table (accepted: [agent], [bpf], "
+                  "[outbox], [[sink]])"},
+        BadConfig{"TopLevelKey", "interval = 5\n",
+                  "/etc/tally/tally.toml:1: interval: unknown key (accepted: [agent], [bpf], "
+                  "[outbox], [[sink]])"},
+        BadConfig{"SyntaxError", "[agent]\ninterval = = 5\n",
+                  "/etc/tally/tally.toml:2:12: invalid TOML: Error while parsing value: could not "
+                  "determine value type"},
+        BadConfig{"SlotsNotPowerOfTwo", "[bpf]\nslots_per_cpu = 1000\n",
+                  "/etc/tally/tally.toml: bpf.slots_per_cpu: 1000 is not a power of two "
+                  "(accepted: 64, 128, ..., 65536)"},
+        BadConfig{"SinkWithoutUrl", "[[sink]]\nname = \"c\"\n",
+                  "/etc/tally/tally.toml:1: sink[0].url: missing (every sink needs a url)"},
+        BadConfig{"SinkBadFormat", "[[sink]]\nurl = \"http://x\"\nformat = \"xml\"\n",
+                  "/etc/tally/tally.toml:3: sink[0].format: \"xml\" is not accepted (accepted: "
+                  "native)"},
+        BadConfig{"DuplicateSinkNames",
+                  "[[sink]]\nurl = \"http://a\"\n[[sink]]\nurl = \"http://b\"\n",
+                  "/etc/tally/tally.toml:3: sink[1].name: \"default\" is used twice (names must "
+                  "be unique)"},
+        BadConfig{"GzipLevel", "[[sink]]\nurl = \"http://a\"\ngzip_level = 11\n",
+                  "/etc/tally/tally.toml:3: sink[0].gzip_level: 11 is out of range (accepted: 0 "
+                  "to 9)"}),
+    [](const ::testing::TestParamInfo<BadConfig>& p) { return p.param.name; });
+
+TEST(ConfigFile, KeysAbsentFromTheFileKeepTheirDefaults) {
+  auto c = parse_config("[agent]\ninterval = 15\n", "t.toml", AgentConfig{});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->interval_s, 15u);
+  EXPECT_EQ(c->outbox_path, "/var/lib/tally/outbox.db");
+  EXPECT_EQ(c->backend, "auto");
+}
+
+TEST(ConfigFile, ReadsEverySection) {
+  auto c = parse_config(R"(
+[agent]
+interval = 30
+backend = "procfs"
+attach = "raw_tp"
+socket = "/tmp/t.sock"
+[bpf]
+slots_per_cpu = 2048
+max_processes = 65536
+[outbox]
+path = "/data/outbox.db"
+cap_mib = 64
+batch_max_age = 120
+[[sink]]
+name = "collector"
+url = "https://c.example:8443/v1/batches"
+token_file = "/etc/tally/token"
+timeout = 10
+[[sink]]
+name = "backup"
+url = "http://b/v1/batches"
+)",
+                        "t.toml", AgentConfig{});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->interval_s, 30u);
+  EXPECT_EQ(c->backend, "procfs");
+  EXPECT_EQ(c->attach, AttachMode::raw_tp);
+  EXPECT_EQ(c->slots_per_cpu, 2048u);
+  EXPECT_EQ(c->max_processes, 65536u);
+  EXPECT_EQ(c->outbox_cap_mib, 64u);
+  EXPECT_EQ(c->batch_max_age_s, 120u);
+  ASSERT_EQ(c->sinks.size(), 2u);
+  EXPECT_EQ(c->sinks[0].name, "collector");
+  EXPECT_EQ(c->sinks[0].timeout_s, 10u);
+  EXPECT_EQ(c->sinks[1].url, "http://b/v1/batches");
+}
+
+TEST(ConfigFile, TheExampleConfigInTheRepositoryIsValid) {
+  auto c = load_config_file(EXAMPLE_CONFIG_PATH, true, AgentConfig{});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->interval_s, 60u);
+}
+
+}  // namespace
+}  // namespace tally::agent
