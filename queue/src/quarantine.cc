@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <system_error>
@@ -93,7 +94,11 @@ Result<std::optional<std::string>> diagnose(sql::Db& db, int known_version) {
   }
   sqlite3_finalize(raw);
   if (rc != SQLITE_ROW) return bad_or_error("quick_check", rc);
-  if (verdict != "ok") return std::optional<std::string>("quick_check: " + verdict);
+  if (verdict != "ok") {
+    // One log line: quick_check puts a newline after "*** in database main ***".
+    std::replace(verdict.begin(), verdict.end(), '\n', ' ');
+    return std::optional<std::string>("quick_check: " + verdict);
+  }
 
   if (version > known_version) {
     return std::optional<std::string>(
