@@ -60,14 +60,14 @@ std::vector<std::string> interval_samples() {
   return samples;
 }
 
-void BM_FsyncFloor(benchmark::State& state) {
-  const fs::path file = bench_dir() / "fsync-floor.bin";
+// Rewrites `buf` at offset 0 of a file and fsyncs it, once per iteration.
+void write_fsync_loop(benchmark::State& state, const char* name, const std::string& buf) {
+  const fs::path file = bench_dir() / name;
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    state.SkipWithError("open fsync-floor.bin failed");
+    state.SkipWithError("open failed");
     return;
   }
-  const std::string buf(256, 's');
   for (auto _ : state) {
     if (::pwrite(fd, buf.data(), buf.size(), 0) != static_cast<ssize_t>(buf.size()) ||
         ::fsync(fd) != 0) {
@@ -78,28 +78,19 @@ void BM_FsyncFloor(benchmark::State& state) {
   ::close(fd);
   fs::remove(file);
 }
+
+// The floor: a small write made durable.
+void BM_FsyncFloor(benchmark::State& state) {
+  write_fsync_loop(state, "fsync-floor.bin", std::string(256, 's'));
+}
 BENCHMARK(BM_FsyncFloor)->UseRealTime();
 
 // Not a floor the outbox can reach, but the physics under it: the bytes of
 // one 1,000-sample interval written with one pwrite and made durable.
 void BM_WriteFsyncInterval(benchmark::State& state) {
-  const fs::path file = bench_dir() / "fsync-interval.bin";
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    state.SkipWithError("open fsync-interval.bin failed");
-    return;
-  }
   std::string buf;
   for (const auto& s : interval_samples()) buf += s + "\n";
-  for (auto _ : state) {
-    if (::pwrite(fd, buf.data(), buf.size(), 0) != static_cast<ssize_t>(buf.size()) ||
-        ::fsync(fd) != 0) {
-      state.SkipWithError("write/fsync failed");
-      break;
-    }
-  }
-  ::close(fd);
-  fs::remove(file);
+  write_fsync_loop(state, "fsync-interval.bin", buf);
 }
 BENCHMARK(BM_WriteFsyncInterval)->UseRealTime();
 

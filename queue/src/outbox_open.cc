@@ -70,6 +70,11 @@ Status OutboxCore::configure_connection() {
   // past that (e.g. while a reader blocked checkpoints); the default 1000
   // page autocheckpoint keeps it near 4 MiB otherwise.
   TALLY_TRY_CTX(db_.exec("PRAGMA journal_size_limit = 8388608"), "configure");
+  // Debian builds SQLite with SECURE_DELETE, which zero-fills every page an
+  // acked batch frees: 250 KB of extra WAL writes per ack. FAST still wipes
+  // deleted cells inside b-tree pages that are written anyway, and adds no
+  // I/O (https://sqlite.org/pragma.html#pragma_secure_delete).
+  TALLY_TRY_CTX(db_.exec("PRAGMA secure_delete = FAST"), "configure");
   // Another process (a status CLI) may hold a read lock briefly.
   TALLY_TRY_CTX(db_.exec("PRAGMA busy_timeout = 5000"), "configure");
   // Room for a whole 4 MiB batch plus b-tree pages without spilling

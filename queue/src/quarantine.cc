@@ -16,7 +16,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<const char*, 4> kSiblingSuffixes = {"", "-wal", "-shm", "-journal"};
+// The database goes last: if we die halfway, the bad file is still in place
+// (and is diagnosed again at the next open) rather than a fresh database
+// next to the old -wal, whose frames SQLite would replay into it.
+constexpr std::array<const char*, 4> kSiblingSuffixes = {"-wal", "-shm", "-journal", ""};
 
 fs::path with_suffix(const fs::path& path, std::string_view suffix) {
   return fs::path(path.string() + std::string(suffix));
