@@ -51,6 +51,12 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
     unrecorded_lost_ += samples.size();
     return result.error().context(fmt::format("append {} samples", samples.size()));
   }
+  if (unrecorded_lost_ > 0) {
+    // The disk refused us and has room again: fold the WAL into the database
+    // and truncate it now rather than at the next 1000-page autocheckpoint,
+    // so the space the WAL held is returned while it is scarce. Best effort.
+    (void)db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
   unrecorded_lost_ = 0;
   return result;
 }

@@ -54,7 +54,7 @@ class OutboxCore {
   // counters that changed, commits, and only then adopts the copy.
   template <typename Body>
   auto transact(Body&& body) -> decltype(body(std::declval<State&>()));
-  Status persist_counters(const State& before, const State& after);
+  Status persist_counters(const State& before, State& after);
 
   // --- forming batches (outbox_append.cc)
   // Stages `incoming` (may be empty) and forms the batches that are due.
@@ -106,6 +106,7 @@ auto OutboxCore::transact(Body&& body) -> decltype(body(std::declval<State&>()))
   auto txn = sql::Transaction::begin(db_);
   if (!txn) return txn.error();
   State next = state_;
+  next.deleted_batches = false;
   auto result = body(next);
   if (!result) return result;  // txn's destructor rolls back
   if (auto persisted = persist_counters(state_, next); !persisted) return persisted.error();

@@ -215,6 +215,7 @@ Status OutboxCore::release_if_done(State& next, std::uint64_t seq) {
   if (*row) {
     --next.batch_count;
     next.batch_bytes -= remove->column_u64(0);
+    next.deleted_batches = true;
   }
   return ok_status();
 }

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <system_error>
@@ -15,7 +16,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<const char*, 4> kSiblingSuffixes = {"", "-wal", "-shm", "-journal"};
+// The database goes last: if we die halfway, the bad file is still in place
+// (and is diagnosed again at the next open) rather than a fresh database
+// next to the old -wal, whose frames SQLite would replay into it.
+constexpr std::array<const char*, 4> kSiblingSuffixes = {"-wal", "-shm", "-journal", ""};
 
 fs::path with_suffix(const fs::path& path, std::string_view suffix) {
   return fs::path(path.string() + std::string(suffix));
@@ -93,7 +97,11 @@ Result<std::optional<std::string>> diagnose(sql::Db& db, int known_version) {
   }
   sqlite3_finalize(raw);
   if (rc != SQLITE_ROW) return bad_or_error("quick_check", rc);
-  if (verdict != "ok") return std::optional<std::string>("quick_check: " + verdict);
+  if (verdict != "ok") {
+    // One log line: quick_check puts a newline after "*** in database main ***".
+    std::replace(verdict.begin(), verdict.end(), '\n', ' ');
+    return std::optional<std::string>("quick_check: " + verdict);
+  }
 
   if (version > known_version) {
     return std::optional<std::string>(

@@ -5,6 +5,9 @@ namespace {
 
 // Version 1.
 //  meta        key/value: agent_id, last_seq and the persistent counters.
+//              last_seq is written only when batches are deleted; at open
+//              the last seq is max(meta.last_seq, max(batches.seq)), which
+//              keeps the meta page out of the append path.
 //  sinks       configured destinations; id is what deliveries refer to.
 //  staged      appended samples not yet formed into a batch, one row per
 //              append holding its records joined by '\n' (compact: one
@@ -12,7 +15,10 @@ namespace {
 //  batches     formed batches; payload last so reading the other columns
 //              never touches its overflow pages.
 //  deliveries  one row per (sink, batch) the sink is not done with; a batch
-//              with no delivery rows left is deleted.
+//              with no delivery rows left is deleted. Found by seq through
+//              the primary key, one lookup per sink (there are few sinks).
+//              Only deferred rows (after fail()) are in the partial index,
+//              so forming a batch writes one b-tree per sink, not three.
 //  dead_letters payloads (or pieces) a sink refused for good.
 Status create_v1(sql::Db& db) {
   return db.exec(R"sql(
@@ -44,8 +50,8 @@ Status create_v1(sql::Db& db) {
       next_attempt_ns INTEGER NOT NULL DEFAULT 0,
       last_error      TEXT NOT NULL DEFAULT '',
       PRIMARY KEY(sink_id, seq)) WITHOUT ROWID;
-    CREATE INDEX deliveries_by_seq ON deliveries(seq);
-    CREATE INDEX deliveries_by_time ON deliveries(sink_id, next_attempt_ns);
+    CREATE INDEX deferred_deliveries ON deliveries(sink_id, next_attempt_ns)
+      WHERE next_attempt_ns > 0;
     CREATE TABLE dead_letters(
       id           INTEGER PRIMARY KEY,
       sink         TEXT NOT NULL,

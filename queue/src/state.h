@@ -55,6 +55,11 @@ struct State {
 
   std::vector<SinkState> sinks;  // configured sinks, in configured order
 
+  // meta.last_seq as stored; it must be brought up to last_seq in any
+  // transaction that deletes a batch (see schema.cc).
+  std::uint64_t persisted_last_seq = 0;
+  bool deleted_batches = false;  // this transaction deleted a batch row
+
   std::uint64_t& operator[](Counter c) { return counters[static_cast<std::size_t>(c)]; }
   std::uint64_t operator[](Counter c) const { return counters[static_cast<std::size_t>(c)]; }
 

@@ -11,8 +11,9 @@ struct Entry {
   std::string_view sql;
 };
 
-// Deliveries are found by (sink_id, seq) through the primary key, by seq
-// through deliveries_by_seq and by due time through deliveries_by_time.
+// Deliveries are found by (sink_id, seq) through the primary key; "by seq"
+// becomes one primary-key lookup per sink (sink_id IN sinks), and deferred
+// rows are found through the partial index deferred_deliveries.
 constexpr Entry kSql[] = {
     {Q::meta_get, "SELECT value FROM meta WHERE key = ?1"},
     {Q::meta_set, "INSERT INTO meta(key, value) VALUES(?1, ?2) "
@@ -33,9 +34,14 @@ constexpr Entry kSql[] = {
     {Q::batch_get, "SELECT kind, created_ns, sample_count, payload FROM batches WHERE seq = ?1"},
     {Q::delivery_insert, "INSERT INTO deliveries(sink_id, seq) VALUES(?1, ?2)"},
     {Q::delivery_delete, "DELETE FROM deliveries WHERE sink_id = ?1 AND seq = ?2"},
-    {Q::delivery_sinks_of, "SELECT sink_id FROM deliveries WHERE seq = ?1 ORDER BY sink_id"},
-    {Q::delivery_delete_all_of, "DELETE FROM deliveries WHERE seq = ?1"},
-    {Q::delivery_any_left, "SELECT EXISTS(SELECT 1 FROM deliveries WHERE seq = ?1)"},
+    {Q::delivery_sinks_of,
+     "SELECT sink_id FROM deliveries WHERE sink_id IN (SELECT id FROM sinks) AND seq = ?1 "
+     "ORDER BY sink_id"},
+    {Q::delivery_delete_all_of,
+     "DELETE FROM deliveries WHERE sink_id IN (SELECT id FROM sinks) AND seq = ?1"},
+    {Q::delivery_any_left,
+     "SELECT EXISTS(SELECT 1 FROM deliveries WHERE sink_id IN (SELECT id FROM sinks) "
+     "AND seq = ?1)"},
     {Q::delivery_fail, "UPDATE deliveries SET attempts = attempts + 1, next_attempt_ns = ?3, "
                        "last_error = ?4 WHERE sink_id = ?1 AND seq = ?2"},
     {Q::delivery_next_ready,
@@ -44,7 +50,12 @@ constexpr Entry kSql[] = {
      "WHERE d.sink_id = ?1 AND d.next_attempt_ns <= ?2 ORDER BY d.seq LIMIT 1"},
     {Q::delivery_pending,
      "SELECT d.attempts, d.last_error FROM deliveries d WHERE d.sink_id = ?1 AND d.seq = ?2"},
-    {Q::delivery_next_time, "SELECT min(next_attempt_ns) FROM deliveries WHERE sink_id = ?1"},
+    // Rows never failed have next_attempt_ns 0 and are ready now; the rest
+    // are in deferred_deliveries.
+    {Q::delivery_next_time,
+     "SELECT CASE WHEN EXISTS(SELECT 1 FROM deliveries WHERE sink_id = ?1 "
+     "AND next_attempt_ns = 0) THEN 0 ELSE (SELECT min(next_attempt_ns) FROM deliveries "
+     "WHERE sink_id = ?1 AND next_attempt_ns > 0) END"},
     {Q::delivery_head, "SELECT seq, attempts, last_error FROM deliveries WHERE sink_id = ?1 "
                        "ORDER BY seq LIMIT 1"},
     {Q::delivery_count, "SELECT count(*) FROM deliveries WHERE sink_id = ?1"},

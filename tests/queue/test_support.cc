@@ -57,7 +57,7 @@ std::unique_ptr<Outbox> open_or_die(const OutboxOptions& options, std::uint64_t 
 namespace {
 struct RawDb {
   explicit RawDb(const std::filesystem::path& path) {
-    sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   }
   ~RawDb() { sqlite3_close_v2(db); }
   sqlite3* db = nullptr;

@@ -1,0 +1,91 @@
+// Schema versions: upgrades run in order; newer files are quarantined.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "schema.h"
+#include "test_support.h"
+
+namespace tally::queue {
+namespace {
+
+using namespace testing;
+namespace fs = std::filesystem;
+
+TEST(OutboxSchema, EmptyDatabaseAtVersionZeroIsUpgradedToTheCurrentVersion) {
+  ScratchDir dir;
+  const fs::path db = dir / "outbox.db";
+  EXPECT_EQ(query(db, "PRAGMA user_version"), "0");  // creates an empty database file
+  auto outbox = open_or_die(options_for(db));
+  ASSERT_NE(outbox, nullptr);
+  EXPECT_EQ(query(db, "PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(outbox->stats(kT0)->schema_version, kSchemaVersion);
+  EXPECT_EQ(outbox->stats(kT0)->quarantine_events, 0u);
+  EXPECT_EQ(query(db, "PRAGMA journal_mode"), "wal");
+}
+
+TEST(OutboxSchema, MigrationStepsRunInOrderAndKeepTheData) {
+  ScratchDir dir;
+  const fs::path db = dir / "outbox.db";
+  {
+    auto outbox = open_or_die(options_for(db));
+    ASSERT_TRUE(outbox->append(make_samples(3, "v1"), kT0));
+  }
+  // A hypothetical version 2 that adds a column, to exercise the runner.
+  std::vector<Migration> steps(schema_migrations().begin(), schema_migrations().end());
+  steps.push_back({1, [](sql::Db& d) {
+                     return d.exec("ALTER TABLE batches ADD COLUMN encoding TEXT DEFAULT 'ndjson'");
+                   }});
+  auto raw = sql::Db::open(db, SQLITE_OPEN_READWRITE);
+  ASSERT_TRUE(raw);
+  auto migrated = migrate(*raw, steps);
+  ASSERT_TRUE(migrated) << migrated.error().message();
+  EXPECT_EQ(*raw->query_int("PRAGMA user_version"), 2);
+  EXPECT_EQ(*raw->query_text("SELECT encoding FROM batches WHERE seq = 1"), "ndjson");
+  EXPECT_EQ(*raw->query_int("SELECT sample_count FROM batches WHERE seq = 1"), 3);
+}
+
+TEST(OutboxSchema, FailedMigrationStepLeavesTheVersionUnchanged) {
+  ScratchDir dir;
+  const fs::path db = dir / "outbox.db";
+  { ASSERT_NE(open_or_die(options_for(db)), nullptr); }
+  std::vector<Migration> steps(schema_migrations().begin(), schema_migrations().end());
+  steps.push_back({1, [](sql::Db& d) {
+                     auto s = d.exec("CREATE TABLE half_done(x)");
+                     if (!s) return s;
+                     return d.exec("THIS IS NOT SQL");
+                   }});
+  auto raw = sql::Db::open(db, SQLITE_OPEN_READWRITE);
+  ASSERT_TRUE(raw);
+  auto migrated = migrate(*raw, steps);
+  ASSERT_FALSE(migrated);
+  EXPECT_NE(migrated.error().message().find("from schema 1 to 2"), std::string::npos);
+  EXPECT_EQ(*raw->query_int("PRAGMA user_version"), 1);
+  EXPECT_EQ(*raw->query_int("SELECT count(*) FROM sqlite_schema WHERE name = 'half_done'"), 0);
+}
+
+TEST(OutboxSchema, NewerSchemaVersionIsQuarantined) {
+  ScratchDir dir;
+  const fs::path db = dir / "outbox.db";
+  { ASSERT_NE(open_or_die(options_for(db)), nullptr); }
+  EXPECT_EQ(query(db, "PRAGMA user_version = 99"), "");
+  auto outbox = open_or_die(options_for(db));
+  ASSERT_NE(outbox, nullptr);
+  EXPECT_EQ(outbox->stats(kT0)->quarantine_events, 1u);
+  EXPECT_EQ(query(dir / "outbox.db.corrupt-20240101T000000Z", "PRAGMA user_version"), "99");
+  EXPECT_EQ(query(db, "PRAGMA user_version"), std::to_string(kSchemaVersion));
+}
+
+TEST(OutboxSchema, SomeoneElsesDatabaseIsQuarantinedNotMigrated) {
+  ScratchDir dir;
+  const fs::path db = dir / "outbox.db";
+  EXPECT_EQ(query(db, "CREATE TABLE accounts(id)"), "");
+  auto outbox = open_or_die(options_for(db));
+  ASSERT_NE(outbox, nullptr);
+  EXPECT_EQ(outbox->stats(kT0)->quarantine_events, 1u);
+  EXPECT_EQ(query(dir / "outbox.db.corrupt-20240101T000000Z",
+                  "SELECT count(*) FROM sqlite_schema WHERE name = 'accounts'"),
+            "1");
+}
+
+}  // namespace
+}  // namespace tally::queue
