@@ -243,11 +243,12 @@ void Daemon::reload_config() {
   config_.interval_s = next.interval_s;
   config_.log_level = next.log_level;
   config_.shutdown_timeout_s = next.shutdown_timeout_s;
-  log::set_level(parse_level(config_.log_level));
   std::string note;
   for (const auto& n : need_restart) note += (note.empty() ? "" : ", ") + n;
+  // Logged before the new level applies, so the confirmation is never muted.
   log::info("config reloaded (interval {} s, log level {}){}{}", config_.interval_s,
             config_.log_level, note.empty() ? "" : "; restart to apply changes to: ", note);
+  log::set_level(parse_level(config_.log_level));
   if (interval_changed && !stopping_) {
     timer_.cancel();
     next_deadline_ = Clock::now();
