@@ -1,0 +1,140 @@
+// End to end, real processes on loopback: tallyd (real BPF, 1 s interval)
+// ships through a fault-injecting proxy to tally-collector. Whatever the
+// network, the server and the agent do, every sample tallyd committed is
+// stored exactly once, and every loss is declared.
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+#include "e2e_fixture.h"
+
+namespace tally::test {
+namespace {
+
+void phase(const char* what, std::chrono::seconds how_long) {
+  std::printf("[%s for %llds]\n", what, static_cast<long long>(how_long.count()));
+  std::fflush(stdout);
+  std::this_thread::sleep_for(how_long);
+}
+
+TEST(EndToEnd, EverySampleArrivesExactlyOnceThroughNetworkServerAndAgentFaults) {
+  TALLY_REQUIRE_BPF();
+  ShippingSystem sys;
+  sys.start_agent();
+  phase("healthy", 6s);
+
+  sys.collector().stop(SIGTERM);
+  phase("collector down", 15s);
+  sys.collector().start();
+
+  sys.proxy().set_mode(FaultProxy::Mode::error_500);
+  phase("500 responses", 6s);
+  sys.proxy().set_mode(FaultProxy::Mode::throttle_429);
+  phase("429 with Retry-After", 6s);
+  sys.proxy().set_slow_delay_ms(4500);  // longer than tallyd's 3 s timeout
+  sys.proxy().set_mode(FaultProxy::Mode::slow);
+  phase("responses slower than the timeout", 10s);
+  sys.proxy().set_mode(FaultProxy::Mode::reset_body);
+  phase("connections reset mid-body", 6s);
+  sys.proxy().set_mode(FaultProxy::Mode::pass);
+
+  sys.kill_agent_between_intervals();
+  sys.start_agent();
+  phase("healthy after agent SIGKILL", 5s);
+  sys.collector().stop(SIGKILL);
+  sys.collector().start();
+  phase("healthy after collector SIGKILL", 5s);
+  sys.kill_agent_between_intervals();
+  sys.start_agent();
+  phase("healthy after second agent SIGKILL", 6s);
+
+  auto flush = sys.tally({"flush", "--timeout", "60"});
+  EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err;
+  EXPECT_NE(flush.out.find("outbox empty"), std::string::npos) << flush.out;
+  ASSERT_EQ(sys.stop_agent(), 0);  // final sample, shipped within the shutdown timeout
+
+  EXPECT_GT(sys.proxy().faulted(), 10u);
+  const queue::OutboxStats outbox = sys.outbox_stats();
+  EXPECT_EQ(outbox.pending_batches, 0u);
+  EXPECT_EQ(outbox.staged_samples, 0u);
+
+  const auto agent = sys.agent_record();
+  std::printf("collector: %s\n", agent.dump().c_str());
+  EXPECT_EQ(agent["agent_id"], outbox.agent_id);
+  EXPECT_TRUE(agent["missing"].empty()) << agent.dump();
+  EXPECT_TRUE(agent["declared_lost"].empty()) << agent.dump();
+  EXPECT_EQ(agent["last_seq"].get<std::uint64_t>(), outbox.last_seq);
+  EXPECT_GT(agent["duplicates_rejected"].get<std::uint64_t>(), 0u)
+      << "the slow phase re-sends batches the collector already stored";
+
+  // Exactly the committed samples, each once.
+  const auto& committed = sys.committed();
+  const auto stored = sys.stored_samples(committed.size());
+  std::printf("committed %zu samples, collector stored %zu\n", committed.size(), stored.size());
+  EXPECT_EQ(agent["samples_stored"].get<std::uint64_t>(), committed.size());
+  const auto not_stored = minus(committed, stored);
+  const auto extra = minus(stored, committed);
+  EXPECT_TRUE(not_stored.empty()) << not_stored.size() << " committed samples missing, e.g. "
+                                  << (not_stored.empty() ? "" : not_stored[0]);
+  EXPECT_TRUE(extra.empty()) << extra.size() << " samples stored that were not committed (or "
+                             << "twice), e.g. " << (extra.empty() ? "" : extra[0]);
+}
+
+TEST(EndToEnd, APermanentlyRejectedBatchIsDeadLetteredAndTheNextOnesStillArrive) {
+  TALLY_REQUIRE_BPF();
+  ShippingSystem sys;
+  sys.start_agent();
+  phase("healthy", 3s);
+  sys.proxy().reject_next(1);
+  phase("one 400", 4s);
+  auto flush = sys.tally({"flush", "--timeout", "30"});
+  EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err;
+  auto status = sys.tally({"status", "--json"});
+  EXPECT_EQ(status.exit_code, 1) << "dead letters make the agent degraded";
+  auto s = nlohmann::json::parse(status.out);
+  EXPECT_EQ(s["outbox"]["dead_letters"], 1);
+  EXPECT_EQ(s["sinks"][0]["batches_rejected"], 1);
+  ASSERT_EQ(sys.stop_agent(), 0);
+
+  const auto agent = sys.agent_record();
+  EXPECT_TRUE(agent["missing"].empty()) << agent.dump();
+  ASSERT_EQ(agent["declared_lost"].size(), 1u) << agent.dump();
+  EXPECT_EQ(agent["declared_lost"][0]["reason"], "rejected");
+  const auto lost_seq = agent["declared_lost"][0]["first_seq"].get<std::uint64_t>();
+  EXPECT_LT(lost_seq, agent["last_seq"].get<std::uint64_t>()) << "later batches arrived";
+  const auto lost = agent["declared_lost"][0]["samples"].get<std::uint64_t>();
+  EXPECT_GT(lost, 0u);
+  EXPECT_EQ(agent["samples_stored"].get<std::uint64_t>() + lost, sys.committed().size());
+}
+
+TEST(EndToEnd, A413SplitsBatchesIntoPiecesThatEachArriveOnce) {
+  TALLY_REQUIRE_BPF();
+  ShippingSystem sys;
+  sys.proxy().set_size_limit(1500);  // compressed bytes: a few samples per piece
+  sys.proxy().set_mode(FaultProxy::Mode::limit_413);
+  sys.start_agent();
+  phase("bodies over 1500 bytes refused", 5s);
+  sys.proxy().set_mode(FaultProxy::Mode::pass);
+  auto flush = sys.tally({"flush", "--timeout", "30"});
+  EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err;
+  ASSERT_EQ(sys.stop_agent(), 0);
+
+  EXPECT_GT(sys.proxy().faulted(), 0u);
+  const auto agent = sys.agent_record();
+  EXPECT_TRUE(agent["missing"].empty()) << agent.dump();
+  // A single sample still over the limit (a very long command line) is
+  // dead-lettered and declared lost; everything else arrives exactly once.
+  std::uint64_t declared = 0;
+  for (const auto& d : agent["declared_lost"]) {
+    EXPECT_EQ(d["reason"], "rejected");
+    declared += d["samples"].get<std::uint64_t>();
+  }
+  const auto stored = sys.stored_samples(sys.committed().size() - declared);
+  EXPECT_EQ(minus(sys.committed(), stored).size(), declared);
+  EXPECT_TRUE(minus(stored, sys.committed()).empty());
+  std::printf("%zu samples committed, %zu stored, %llu declared lost as too large alone\n",
+              sys.committed().size(), stored.size(), static_cast<unsigned long long>(declared));
+}
+
+}  // namespace
+}  // namespace tally::test
