@@ -21,6 +21,13 @@ const char* level_name(Level level) {
 }
 }  // namespace
 
+Level parse_level(std::string_view name) {
+  if (name == "debug") return Level::debug;
+  if (name == "warning") return Level::warning;
+  if (name == "error") return Level::error;
+  return Level::info;
+}
+
 void set_program(std::string_view name) { g_program = std::string(name); }
 void set_level(Level level) { g_level.store(level, std::memory_order_relaxed); }
 Level level() { return g_level.load(std::memory_order_relaxed); }

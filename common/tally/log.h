@@ -14,6 +14,8 @@ namespace tally::log {
 enum class Level { debug = 0, info = 1, warning = 2, error = 3 };
 
 void set_program(std::string_view name);  // prefix, e.g. "tallyd"
+// "debug", "info", "warning", "error"; anything else is info.
+Level parse_level(std::string_view name);
 void set_level(Level level);
 Level level();
 void write(Level level, std::string_view message);

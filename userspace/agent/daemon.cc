@@ -21,12 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-log::Level parse_level(const std::string& s) {
-  if (s == "debug") return log::Level::debug;
-  if (s == "warning") return log::Level::warning;
-  if (s == "error") return log::Level::error;
-  return log::Level::info;
-}
 
 Result<std::string> read_token(const std::string& path) {
   if (path.empty()) return std::string();
@@ -248,7 +242,7 @@ void Daemon::reload_config() {
   // Logged before the new level applies, so the confirmation is never muted.
   log::info("config reloaded (interval {} s, log level {}){}{}", config_.interval_s,
             config_.log_level, note.empty() ? "" : "; restart to apply changes to: ", note);
-  log::set_level(parse_level(config_.log_level));
+  log::set_level(log::parse_level(config_.log_level));
   if (interval_changed && !stopping_) {
     timer_.cancel();
     next_deadline_ = Clock::now();

@@ -18,12 +18,6 @@ namespace {
 using tally::accounting::Backend;
 using tally::agent::AgentConfig;
 
-tally::log::Level parse_level(const std::string& s) {
-  if (s == "debug") return tally::log::Level::debug;
-  if (s == "warning") return tally::log::Level::warning;
-  if (s == "error") return tally::log::Level::error;
-  return tally::log::Level::info;
-}
 
 std::unique_ptr<Backend> make_backend(const AgentConfig& c) {
   if (c.backend != "procfs") {
@@ -73,7 +67,7 @@ int main(int argc, char** argv) {
     std::printf("%s: ok\n", cmd.config_path.c_str());
     return 0;
   }
-  tally::log::set_level(parse_level(config->log_level));
+  tally::log::set_level(tally::log::parse_level(config->log_level));
 
   tally::queue::OutboxOptions outbox_options;
   outbox_options.path = config->outbox_path;
