@@ -47,6 +47,7 @@ int find_field(std::string_view k) {
 
 void SampleBuilder::begin() {
   json_.clear();
+  json_.reserve(512);  // a typical process line is ~350 bytes; json_ is moved out per sample
   json_.push_back('{');
   levels_.assign(1, Level{false, true});
   current_field_ = -1;
