@@ -1,0 +1,243 @@
+// The store against real SQLite files: dedup per sample across any split,
+// gap records, the seq bookkeeping behind /v1/agents, and failures that
+// leave no trace.
+#include "batch_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "collector_test_support.h"
+#include "query_store.h"
+#include "request_decoder.h"
+
+namespace tally::collector {
+namespace {
+
+BatchRequest decoded(const std::string& body) {
+  Decoded d = decode_batch_request("application/json", "", body, {});
+  if (auto* r = std::get_if<Rejection>(&d)) {
+    ADD_FAILURE() << r->message;
+    return {};
+  }
+  return std::get<BatchRequest>(std::move(d));
+}
+
+std::int64_t count_rows(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+  std::int64_t n = -1;
+  if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return n;
+}
+
+class BatchStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = BatchStore::open({db_, Durability::normal, 0});
+    ASSERT_TRUE(store.ok()) << store.error().message();
+    store_ = std::move(store).value();
+    auto queries = QueryStore::open(db_);
+    ASSERT_TRUE(queries.ok()) << queries.error().message();
+    queries_ = std::move(queries).value();
+  }
+
+  StoreOutcome store(const std::string& body) {
+    auto outcome = store_->store(decoded(body));
+    if (!outcome.ok()) {
+      ADD_FAILURE() << outcome.error().message();
+      return {};
+    }
+    return *outcome;
+  }
+
+  AgentReport agent(const std::string& id) {
+    auto agents = queries_->agents();
+    EXPECT_TRUE(agents.ok());
+    for (const auto& a : *agents) {
+      if (a.agent_id == id) return a;
+    }
+    ADD_FAILURE() << "no agent " << id;
+    return {};
+  }
+
+  std::int64_t rows() { return count_rows(db_, "SELECT count(*) FROM samples"); }
+
+  test::TempDir dir_;
+  std::string db_ = dir_.file("collector.db");
+  std::unique_ptr<BatchStore> store_;
+  std::unique_ptr<QueryStore> queries_;
+  std::vector<std::string> lines_ = test::agent_lines("web-1", 1000, 10);
+};
+
+TEST_F(BatchStoreTest, StoresABatchAndCountsIt) {
+  StoreOutcome o = store(test::samples_body("a", "web-1", 1, lines_));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::stored);
+  EXPECT_EQ(o.stored, 10u);
+  EXPECT_EQ(rows(), 10);
+  AgentReport a = agent("a");
+  EXPECT_EQ(a.host, "web-1");
+  EXPECT_EQ(a.last_seq, 1u);
+  EXPECT_EQ(a.samples_stored, 10u);
+  EXPECT_EQ(a.duplicates_rejected, 0u);
+  EXPECT_TRUE(a.missing.empty());
+  EXPECT_TRUE(a.partial.empty());
+}
+
+TEST_F(BatchStoreTest, SecondCopyIsADuplicateAndStoresNothing) {
+  store(test::samples_body("a", "web-1", 1, lines_));
+  StoreOutcome o = store(test::samples_body("a", "web-1", 1, lines_));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::duplicate);
+  EXPECT_EQ(o.stored, 0u);
+  EXPECT_EQ(rows(), 10);
+  EXPECT_EQ(agent("a").duplicates_rejected, 10u);
+  EXPECT_EQ(agent("a").samples_stored, 10u);
+}
+
+TEST_F(BatchStoreTest, DifferentSplitsOfOneBatchStoreEachSampleOnce) {
+  // First a split into 4+3+3, of which the middle piece is lost, then the
+  // agent re-sends as 5+5 (say after a restart), then the whole batch.
+  EXPECT_EQ(store(test::samples_body("a", "h", 7, lines_, 0, 4)).stored, 4u);
+  EXPECT_EQ(store(test::samples_body("a", "h", 7, lines_, 7, 3)).stored, 3u);
+  AgentReport partial = agent("a");
+  ASSERT_EQ(partial.partial.size(), 1u);
+  EXPECT_EQ(partial.partial[0].seq, 7u);
+  EXPECT_EQ(partial.partial[0].stored, 7u);
+  EXPECT_EQ(partial.partial[0].batch_samples, 10u);
+
+  StoreOutcome first_half = store(test::samples_body("a", "h", 7, lines_, 0, 5));
+  EXPECT_EQ(first_half.kind, StoreOutcome::Kind::stored);
+  EXPECT_EQ(first_half.stored, 1u);  // only index 4 is new
+  StoreOutcome second_half = store(test::samples_body("a", "h", 7, lines_, 5, 5));
+  EXPECT_EQ(second_half.stored, 2u);  // indexes 5 and 6
+  StoreOutcome whole = store(test::samples_body("a", "h", 7, lines_));
+  EXPECT_EQ(whole.kind, StoreOutcome::Kind::duplicate);
+
+  EXPECT_EQ(rows(), 10);
+  EXPECT_EQ(count_rows(db_, "SELECT count(DISTINCT idx) FROM samples WHERE seq = 7"), 10);
+  AgentReport a = agent("a");
+  EXPECT_EQ(a.samples_stored, 10u);
+  EXPECT_EQ(a.duplicates_rejected, 4u + 3u + 10u);
+  EXPECT_TRUE(a.partial.empty());
+}
+
+TEST_F(BatchStoreTest, MissingListsHolesAndGapRecordsSuppressThem) {
+  for (std::uint64_t seq : {1, 2, 3, 6, 7, 10}) {
+    store(test::samples_body("a", "h", seq, lines_, 0, 1));
+  }
+  EXPECT_EQ(agent("a").missing, (std::vector<SeqRange>{{4, 5}, {8, 9}}));
+  EXPECT_EQ(agent("a").partial.size(), 6u);
+
+  // The agent declares 4..5 lost (its seq 11) and some samples that never
+  // got a seq (seq 12).
+  store(test::gap_body("a", "h", 11, 4, 5, 2000, "cap"));
+  store(test::gap_body("a", "h", 12, 0, 0, 500, "disk_full"));
+  AgentReport a = agent("a");
+  EXPECT_EQ(a.last_seq, 12u);
+  EXPECT_EQ(a.missing, (std::vector<SeqRange>{{8, 9}}));
+  ASSERT_EQ(a.declared_lost.size(), 2u);
+  EXPECT_EQ(a.declared_lost[0].first_seq, 4u);
+  EXPECT_EQ(a.declared_lost[0].samples, 2000u);
+  EXPECT_EQ(a.declared_lost[0].reason, "cap");
+  EXPECT_EQ(a.declared_lost[1].first_seq, 0u);
+
+  // Seq 8 and 9 arrive late, filling the last hole; the received ranges
+  // merge into one row per run.
+  store(test::samples_body("a", "h", 9, lines_, 0, 1));
+  store(test::samples_body("a", "h", 8, lines_, 0, 1));
+  EXPECT_TRUE(agent("a").missing.empty());
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM received"), 2);  // 1..3 and 6..12
+}
+
+TEST_F(BatchStoreTest, RepeatedGapRecordIsADuplicate) {
+  EXPECT_EQ(store(test::gap_body("a", "h", 5, 1, 4, 10, "cap")).kind, StoreOutcome::Kind::stored);
+  EXPECT_EQ(store(test::gap_body("a", "h", 5, 1, 4, 10, "cap")).kind,
+            StoreOutcome::Kind::duplicate);
+  EXPECT_EQ(agent("a").declared_lost.size(), 1u);
+}
+
+TEST_F(BatchStoreTest, ConflictingReuseOfASeqIsRefusedAndRolledBack) {
+  store(test::samples_body("a", "h", 1, lines_));
+  StoreOutcome gap = store(test::gap_body("a", "h", 1, 0, 0, 5, "cap"));
+  EXPECT_EQ(gap.kind, StoreOutcome::Kind::conflict);
+  EXPECT_EQ(gap.why, "seq 1 was received as a samples batch");
+  auto other = test::agent_lines("h", 5, 3);
+  StoreOutcome resized = store(test::samples_body("a", "h", 1, other));
+  EXPECT_EQ(resized.kind, StoreOutcome::Kind::conflict);
+  EXPECT_EQ(resized.why, "seq 1 was received with batch_samples 10, now 3");
+  EXPECT_TRUE(agent("a").declared_lost.empty());
+  EXPECT_EQ(rows(), 10);
+}
+
+TEST_F(BatchStoreTest, AgentsAreKeptApart) {
+  store(test::samples_body("a", "h", 1, lines_));
+  StoreOutcome o = store(test::samples_body("b", "h", 1, lines_));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::stored);
+  EXPECT_EQ(rows(), 20);
+}
+
+TEST_F(BatchStoreTest, SamplesComeBackByHostPidAndTime) {
+  store(test::samples_body("a", "web-1", 1, test::agent_lines("web-1", 1000, 5)));
+  store(test::samples_body("a", "web-1", 2, test::agent_lines("web-1", 2000, 5)));
+  store(test::samples_body("b", "web-2", 1, test::agent_lines("web-2", 1500, 5)));
+  SampleQuery q;
+  q.host = "web-1";
+  auto rows = queries_->samples(q);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->json.size(), 10u);
+  q.pid = 101;
+  q.from = 1000;
+  q.to = 2000;  // exclusive
+  rows = queries_->samples(q);
+  ASSERT_EQ(rows->json.size(), 1u);
+  EXPECT_EQ(rows->json[0], test::agent_lines("web-1", 1000, 5)[1]);
+  SampleQuery all;
+  all.limit = 4;
+  rows = queries_->samples(all);
+  ASSERT_EQ(rows->json.size(), 4u);
+  EXPECT_TRUE(rows->truncated);
+  EXPECT_EQ(nlohmann::json::parse(rows->json[3])["ts_ns"], 1000);
+}
+
+TEST_F(BatchStoreTest, FullDatabaseFailsTheWholeRequestAndLeavesNoTrace) {
+  store_.reset();
+  auto small = BatchStore::open({db_, Durability::normal, 600});  // 600 pages of 4 KiB
+  ASSERT_TRUE(small.ok()) << small.error().message();
+  auto big = test::agent_lines("h", 1, 1000);
+  std::optional<Error> failure;
+  std::uint64_t seq = 1;
+  for (; seq < 50 && !failure; ++seq) {
+    auto o = (*small)->store(decoded(test::samples_body("a", "h", seq, big)));
+    if (!o.ok()) failure = o.error();
+  }
+  ASSERT_TRUE(failure) << "the page budget never ran out";
+  EXPECT_NE(failure->message().find("database or disk is full"), std::string::npos)
+      << failure->message();
+  EXPECT_NE(failure->message().find("store agent a seq"), std::string::npos);
+  std::uint64_t failed_seq = seq - 1;
+  ASSERT_GT(failed_seq, 1u) << "the first batch should have fit";
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE seq = " +
+                                std::to_string(failed_seq)), 0);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM batches WHERE seq = " +
+                                std::to_string(failed_seq)), 0);
+  EXPECT_EQ(rows(), static_cast<std::int64_t>((failed_seq - 1) * 1000));
+}
+
+TEST_F(BatchStoreTest, RefusesADatabaseFromANewerCollector) {
+  store_.reset();
+  queries_.reset();
+  sqlite3* db = nullptr;
+  sqlite3_open(db_.c_str(), &db);
+  sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto store = BatchStore::open({db_, Durability::full, 0});
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message().find("schema version 99"), std::string::npos)
+      << store.error().message();
+}
+
+}  // namespace
+}  // namespace tally::collector

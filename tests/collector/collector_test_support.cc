@@ -1,0 +1,301 @@
+#include "collector_test_support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+#include "sample.h"
+
+namespace tally::test {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base != nullptr ? base : "/tmp") + "/tally-collector-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl);
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_ns, int count,
+                                     std::uint32_t pid_base, bool with_host) {
+  std::vector<std::string> lines;
+  int processes = with_host ? count - 1 : count;
+  for (int i = 0; i < processes; ++i) {
+    agent::ProcessSample s;
+    s.ts_ns = ts_ns;
+    s.interval_ns = 60'000'000'000;
+    s.host = host;
+    s.pid = pid_base + static_cast<std::uint32_t>(i);
+    s.start_time_ns = 1'600'000'000'000'000'000 + s.pid;
+    s.comm = "worker-" + std::to_string(s.pid);
+    s.cmdline = "/usr/bin/worker --id " + std::to_string(s.pid) + " --config /etc/worker.conf";
+    s.cgroup = "/system.slice/worker.service";
+    s.cpu_ns = static_cast<std::uint64_t>(i + 1) * 1000;
+    s.cpu_pct = agent::percent(s.cpu_ns, s.interval_ns);
+    s.rss_bytes = 50u << 20;
+    lines.push_back(agent::to_json_line(s));
+  }
+  if (with_host) {
+    agent::HostSample h;
+    h.ts_ns = ts_ns;
+    h.interval_ns = 60'000'000'000;
+    h.host = host;
+    h.ncpu = 8;
+    h.busy_ns = 123'456'789;
+    h.cpu_pct = agent::percent(h.busy_ns, h.interval_ns * 8);
+    h.processes = static_cast<std::uint32_t>(processes);
+    lines.push_back(agent::to_json_line(h));
+  }
+  return lines;
+}
+
+std::string samples_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
+                         const std::vector<std::string>& lines, std::size_t first, std::size_t n) {
+  nlohmann::json head = {{"version", 1}, {"agent_id", agent_id}, {"host", host}, {"seq", seq},
+                         {"kind", "samples"}, {"first_index", first},
+                         {"batch_samples", lines.size()}};
+  std::string body = head.dump();
+  body.pop_back();  // the samples are spliced in as the agent's own text
+  body += ",\"samples\":[";
+  for (std::size_t i = first; i < first + n; ++i) {
+    if (i > first) body += ',';
+    body += lines[i];
+  }
+  body += "]}";
+  return body;
+}
+
+std::string samples_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
+                         const std::vector<std::string>& lines) {
+  return samples_body(agent_id, host, seq, lines, 0, lines.size());
+}
+
+std::string gap_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
+                     std::uint64_t first_seq, std::uint64_t last_seq, std::uint64_t samples,
+                     const std::string& reason) {
+  nlohmann::json j = {{"version", 1}, {"agent_id", agent_id}, {"host", host}, {"seq", seq},
+                      {"kind", "gap"},
+                      {"gap", {{"first_seq", first_seq}, {"last_seq", last_seq},
+                               {"samples", samples}, {"reason", reason},
+                               {"time_ns", 1'700'000'000'000'000'000}, {"detail", "test"}}}};
+  return j.dump();
+}
+
+namespace {
+
+class Deflater {
+ public:
+  explicit Deflater(int level) {
+    if (deflateInit2(&zs_, level, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+      throw std::runtime_error("deflateInit2");
+    }
+  }
+  ~Deflater() { deflateEnd(&zs_); }
+  void feed(std::string_view in, bool last, std::string& out) {
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs_.avail_in = static_cast<uInt>(in.size());
+    char buf[65536];
+    int rc;
+    do {
+      zs_.next_out = reinterpret_cast<Bytef*>(buf);
+      zs_.avail_out = sizeof buf;
+      rc = deflate(&zs_, last ? Z_FINISH : Z_NO_FLUSH);
+      out.append(buf, sizeof buf - zs_.avail_out);
+    } while (zs_.avail_out == 0 || (last && rc != Z_STREAM_END));
+  }
+
+ private:
+  z_stream zs_{};
+};
+
+}  // namespace
+
+std::string gzip(std::string_view data) {
+  Deflater d(Z_DEFAULT_COMPRESSION);
+  std::string out;
+  d.feed(data, true, out);
+  return out;
+}
+
+std::string gzip_zeros(std::uint64_t bytes) {
+  Deflater d(Z_BEST_COMPRESSION);
+  std::string zeros(1 << 20, '\0'), out;
+  for (std::uint64_t done = 0; done < bytes; done += zeros.size()) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), bytes - done));
+    d.feed(std::string_view(zeros.data(), n), false, out);
+  }
+  d.feed({}, true, out);
+  return out;
+}
+
+nlohmann::json HttpResponse::json() const {
+  return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+}
+
+HttpConnection::HttpConnection(std::uint16_t port, std::chrono::milliseconds timeout) {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return;
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+HttpConnection::~HttpConnection() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool HttpConnection::send_raw(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+HttpResponse HttpConnection::request(const std::string& method, const std::string& target,
+                                     std::string_view body, const Headers& headers) {
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  bool has_length = false;
+  for (const auto& [name, value] : headers) {
+    req += name + ": " + value + "\r\n";
+    if (name == "Content-Length" || name == "Transfer-Encoding") has_length = true;
+  }
+  if (method == "POST" && !has_length) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  req += "\r\n";
+  req += body;
+  if (!send_raw(req)) return {};
+  return read_response();
+}
+
+HttpResponse HttpConnection::post_json(std::string_view body, const Headers& headers) {
+  Headers h = headers;
+  h.emplace_back("Content-Type", "application/json");
+  return request("POST", "/v1/batches", body, h);
+}
+
+HttpResponse HttpConnection::read_response() {
+  HttpResponse r;
+  auto fill = [&]() {
+    char buf[65536];
+    ssize_t n;
+    do {
+      n = recv(fd_, buf, sizeof buf, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return false;
+    buffered_.append(buf, static_cast<std::size_t>(n));
+    return true;
+  };
+  std::size_t end;
+  while ((end = buffered_.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill()) return {};
+  }
+  std::string head = buffered_.substr(0, end);
+  buffered_.erase(0, end + 4);
+  std::size_t line_end = head.find("\r\n");
+  std::string status_line = head.substr(0, line_end);
+  if (status_line.size() < 12) return {};
+  r.status = std::stoi(status_line.substr(9, 3));
+  std::size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    std::size_t e = head.find("\r\n", pos);
+    if (e == std::string::npos) e = head.size();
+    std::string line = head.substr(pos, e - pos);
+    std::size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      r.headers[name] = value;
+    }
+    pos = e + 2;
+  }
+  std::size_t length = r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
+  while (buffered_.size() < length) {
+    if (!fill()) return {};
+  }
+  r.body = buffered_.substr(0, length);
+  buffered_.erase(0, length);
+  if (r.status == 100) return read_response();  // interim; the final response follows
+  return r;
+}
+
+bool HttpConnection::closed_by_peer(std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n == 0) return true;
+    if (n < 0 && errno == ECONNRESET) return true;
+    if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return true;
+  }
+  return false;
+}
+
+void HttpConnection::reset() {
+  linger l{1, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(fd_);
+  fd_ = -1;
+}
+
+CollectorProcess::CollectorProcess(const std::string& db_path, std::vector<std::string> extra) {
+  std::vector<std::string> argv{COLLECTOR_PATH, "--listen", "127.0.0.1:0", "--db", db_path};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  process_ = std::make_unique<Subprocess>(argv);
+  auto line = process_->wait_for_line(
+      [](const std::string& l) { return l.rfind("listening on ", 0) == 0; },
+      std::chrono::seconds(10));
+  if (!line) return;
+  // "listening on 127.0.0.1:PORT, db PATH"
+  std::size_t colon = line->find(':', 13);
+  std::size_t comma = line->find(',', colon);
+  port_ = static_cast<std::uint16_t>(std::stoul(line->substr(colon + 1, comma - colon - 1)));
+}
+
+std::uint64_t CollectorProcess::peak_rss_kib() const {
+  std::ifstream status("/proc/" + std::to_string(process_->pid()) + "/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      std::uint64_t kib = 0;
+      status >> kib;
+      return kib;
+    }
+  }
+  return 0;
+}
+
+std::optional<int> CollectorProcess::stop() {
+  process_->signal(SIGTERM);
+  return process_->wait(std::chrono::seconds(10));
+}
+
+}  // namespace tally::test

@@ -1,0 +1,98 @@
+#include "api_json.h"
+
+#include <nlohmann/json.hpp>
+
+namespace tally::collector {
+
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+std::string dump(const ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+ordered_json ranges(const std::vector<SeqRange>& rs) {
+  ordered_json a = ordered_json::array();
+  for (const SeqRange& r : rs) a.push_back({r.first, r.last});
+  return a;
+}
+
+}  // namespace
+
+std::string stored_json(std::uint64_t stored, bool duplicate) {
+  return dump(ordered_json{{"stored", stored}, {"duplicate", duplicate}});
+}
+
+std::string error_json(std::string_view message) {
+  constexpr std::size_t kMax = 512;
+  std::string m(message.substr(0, kMax));
+  if (message.size() > kMax) m += "...";
+  return dump(ordered_json{{"error", m}});
+}
+
+std::string health_json(const std::string* error) {
+  if (error == nullptr) return dump(ordered_json{{"status", "ok"}});
+  return dump(ordered_json{{"status", "unavailable"}, {"error", *error}});
+}
+
+std::string agents_json(const std::vector<AgentReport>& agents) {
+  ordered_json list = ordered_json::array();
+  for (const AgentReport& a : agents) {
+    ordered_json lost = ordered_json::array();
+    for (const DeclaredLost& d : a.declared_lost) {
+      lost.push_back({{"seq", d.seq},
+                      {"first_seq", d.first_seq},
+                      {"last_seq", d.last_seq},
+                      {"samples", d.samples},
+                      {"reason", d.reason},
+                      {"time_ns", d.time_ns},
+                      {"detail", d.detail}});
+    }
+    ordered_json partial = ordered_json::array();
+    for (const PartialBatch& p : a.partial) {
+      partial.push_back(
+          {{"seq", p.seq}, {"batch_samples", p.batch_samples}, {"stored", p.stored}});
+    }
+    list.push_back({{"agent_id", a.agent_id},
+                    {"host", a.host},
+                    {"last_seq", a.last_seq},
+                    {"missing", ranges(a.missing)},
+                    {"declared_lost", std::move(lost)},
+                    {"partial", std::move(partial)},
+                    {"duplicates_rejected", a.duplicates_rejected},
+                    {"samples_stored", a.samples_stored}});
+  }
+  return dump(ordered_json{{"agents", std::move(list)}});
+}
+
+std::string samples_json(const SampleRows& rows) {
+  std::size_t size = 40;
+  for (const std::string& s : rows.json) size += s.size() + 1;
+  std::string out;
+  out.reserve(size);
+  out += "{\"samples\":[";
+  for (std::size_t i = 0; i < rows.json.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out += rows.json[i];  // stored as compact JSON objects by the decoder
+  }
+  out += "],\"truncated\":";
+  out += rows.truncated ? "true" : "false";
+  out += '}';
+  return out;
+}
+
+std::string top_json(const std::vector<TopEntry>& top) {
+  ordered_json list = ordered_json::array();
+  for (const TopEntry& e : top) {
+    list.push_back({{"host", e.host},
+                    {"pid", e.pid},
+                    {"start_time_ns", e.start_time_ns},
+                    {"comm", e.comm},
+                    {"cmdline", e.cmdline},
+                    {"cpu_ns", e.cpu_ns}});
+  }
+  return dump(ordered_json{{"top", std::move(list)}});
+}
+
+}  // namespace tally::collector

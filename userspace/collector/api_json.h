@@ -1,0 +1,26 @@
+// The JSON bodies the collector answers with (docs/protocol.md, "Responses"
+// and "Query API"). Pure formatting; strings that are not valid UTF-8 (an
+// error message quoting a header, say) get U+FFFD, never an exception.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "query_store.h"
+
+namespace tally::collector {
+
+// {"stored":N,"duplicate":false|true}
+std::string stored_json(std::uint64_t stored, bool duplicate);
+// {"error":"..."}; the message is cut to 512 bytes.
+std::string error_json(std::string_view message);
+// {"status":"ok"} or {"status":"unavailable","error":"..."}
+std::string health_json(const std::string* error);
+std::string agents_json(const std::vector<AgentReport>& agents);
+// The samples as stored, verbatim: {"samples":[...],"truncated":bool}
+std::string samples_json(const SampleRows& rows);
+std::string top_json(const std::vector<TopEntry>& top);
+
+}  // namespace tally::collector

@@ -1,0 +1,55 @@
+// A decoded POST /v1/batches body: what the request decoder produces and the
+// batch store consumes. Plain data, no behaviour.
+//
+// Field meanings are those of docs/protocol.md; this header only says how the
+// collector holds them. Every integer here fits in SQLite's signed 64-bit
+// INTEGER: the decoder rejects larger values, so the store never has to.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace tally::collector {
+
+// One sample of a samples batch, as stored: the columns the queries filter
+// and aggregate on, and the sample object itself as compact JSON (unknown
+// fields kept, key order and number spelling as received).
+struct StoredSample {
+  std::uint64_t index = 0;                   // index within the batch
+  std::string host;
+  std::uint64_t ts_ns = 0;
+  std::optional<std::uint32_t> pid;          // process samples only
+  std::optional<std::uint64_t> start_time_ns;  // process samples only
+  std::optional<std::uint64_t> cpu_ns;       // process samples only
+  std::string json;
+};
+
+// A samples batch, or one piece of it (after a 413 the agent splits).
+struct SamplesPiece {
+  std::uint64_t first_index = 0;    // batch index of samples[0]
+  std::uint64_t batch_samples = 0;  // samples in the whole batch
+  std::vector<StoredSample> samples;
+};
+
+// Samples the agent declares lost. first_seq = last_seq = 0: lost before
+// they were given a seq.
+struct GapRecord {
+  std::uint64_t first_seq = 0;
+  std::uint64_t last_seq = 0;
+  std::uint64_t samples = 0;
+  std::string reason;
+  std::uint64_t time_ns = 0;
+  std::string detail;
+};
+
+struct BatchRequest {
+  std::string agent_id;
+  std::string host;
+  std::uint64_t seq = 0;
+  std::variant<SamplesPiece, GapRecord> body;
+};
+
+}  // namespace tally::collector

@@ -1,0 +1,249 @@
+#include "batch_store.h"
+
+#include <array>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "sqlite.h"
+
+namespace tally::collector {
+
+namespace {
+
+enum Stmt {
+  kAgentFind, kAgentInsert, kAgentUpdate,
+  kBatchFind, kBatchInsert, kBatchAdd,
+  kGapFind, kGapInsert,
+  kSampleInsert,
+  kRangeBelow, kRangeStartingAt, kRangeInsert, kRangeDelete, kRangeSetLast,
+  kStmtCount
+};
+
+constexpr std::array<const char*, kStmtCount> kSql = {
+    "SELECT agent FROM agents WHERE agent_id = ?1",
+    "INSERT INTO agents (agent_id, host) VALUES (?1, ?2)",
+    "UPDATE agents SET host = ?2, last_seq = max(last_seq, ?3),"
+    " duplicates_rejected = duplicates_rejected + ?4, samples_stored = samples_stored + ?5"
+    " WHERE agent = ?1",
+    "SELECT batch_samples, stored FROM batches WHERE agent = ?1 AND seq = ?2",
+    "INSERT INTO batches (agent, seq, batch_samples, stored) VALUES (?1, ?2, ?3, 0)",
+    "UPDATE batches SET stored = stored + ?3 WHERE agent = ?1 AND seq = ?2",
+    "SELECT 1 FROM gaps WHERE agent = ?1 AND seq = ?2",
+    "INSERT INTO gaps (agent, seq, first_seq, last_seq, samples, reason, time_ns, detail)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (agent, seq) DO NOTHING",
+    "INSERT INTO samples (agent, seq, idx, host, ts_ns, pid, start_time_ns, cpu_ns, json)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (agent, seq, idx) DO NOTHING",
+    "SELECT first_seq, last_seq FROM received WHERE agent = ?1 AND first_seq <= ?2"
+    " ORDER BY first_seq DESC LIMIT 1",
+    "SELECT last_seq FROM received WHERE agent = ?1 AND first_seq = ?2",
+    "INSERT INTO received (agent, first_seq, last_seq) VALUES (?1, ?2, ?3)",
+    "DELETE FROM received WHERE agent = ?1 AND first_seq = ?2",
+    "UPDATE received SET last_seq = ?3 WHERE agent = ?1 AND first_seq = ?2",
+};
+
+struct BatchRow {
+  std::uint64_t batch_samples;
+  std::uint64_t stored;
+};
+
+}  // namespace
+
+struct BatchStore::Impl {
+  sql::Database db;
+  std::array<sql::Statement, kStmtCount> stmts;
+
+  sql::Statement::Use use(Stmt s) { return stmts[s].use(); }
+
+  Result<std::int64_t> agent_key(const BatchRequest& r);
+  Result<std::optional<BatchRow>> find_batch(std::int64_t agent, std::uint64_t seq);
+  Result<bool> has_gap(std::int64_t agent, std::uint64_t seq);
+  Status mark_received(std::int64_t agent, std::uint64_t seq);
+  Result<StoreOutcome> store_piece(std::int64_t agent, const BatchRequest& r,
+                                   const SamplesPiece& piece, std::uint64_t& duplicates);
+  Result<StoreOutcome> store_gap(std::int64_t agent, const BatchRequest& r, const GapRecord& gap);
+};
+
+Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
+  auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
+  if (!db.ok()) return db.error();
+  auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}});
+  TALLY_TRY_CTX(prepare_writer(impl->db, options.durability, options.max_page_count),
+                fmt::format("open collector database {}", options.path));
+  for (int i = 0; i < kStmtCount; ++i) {
+    auto stmt = sql::Statement::prepare(impl->db, kSql[i]);
+    if (!stmt.ok()) return stmt.error();
+    impl->stmts[i] = std::move(stmt).value();
+  }
+  return std::unique_ptr<BatchStore>(new BatchStore(std::move(impl)));
+}
+
+BatchStore::BatchStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BatchStore::~BatchStore() = default;
+
+Result<std::int64_t> BatchStore::Impl::agent_key(const BatchRequest& r) {
+  {
+    auto find = use(kAgentFind);
+    find.bind(1, r.agent_id);
+    auto row = find.step();
+    if (!row.ok()) return row.error();
+    if (*row) return find.column_int(0);
+  }
+  auto insert = use(kAgentInsert);
+  insert.bind(1, r.agent_id).bind(2, r.host);
+  TALLY_TRY_CTX(insert.run(), "add agent");
+  return db.last_insert_rowid();
+}
+
+Result<std::optional<BatchRow>> BatchStore::Impl::find_batch(std::int64_t agent,
+                                                              std::uint64_t seq) {
+  auto find = use(kBatchFind);
+  find.bind(1, agent).bind(2, seq);
+  auto row = find.step();
+  if (!row.ok()) return row.error();
+  if (!*row) return std::optional<BatchRow>();
+  return std::optional<BatchRow>(BatchRow{find.column_u64(0), find.column_u64(1)});
+}
+
+Result<bool> BatchStore::Impl::has_gap(std::int64_t agent, std::uint64_t seq) {
+  auto find = use(kGapFind);
+  find.bind(1, agent).bind(2, seq);
+  return find.step();
+}
+
+// Adds seq to the agent's received ranges, merging with the neighbours so
+// the ranges stay disjoint and maximal: a contiguous run of batches stays
+// one row however long it gets.
+Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> below;
+  {
+    auto find = use(kRangeBelow);
+    find.bind(1, agent).bind(2, seq);
+    auto row = find.step();
+    if (!row.ok()) return row.error();
+    if (*row) below.emplace(find.column_u64(0), find.column_u64(1));
+  }
+  if (below && below->second >= seq) return ok_status();  // already in a range
+  std::optional<std::uint64_t> above_last;
+  {
+    auto find = use(kRangeStartingAt);
+    find.bind(1, agent).bind(2, seq + 1);
+    auto row = find.step();
+    if (!row.ok()) return row.error();
+    if (*row) above_last = find.column_u64(0);
+  }
+  bool joins_below = below && below->second + 1 == seq;
+  if (above_last) {
+    auto del = use(kRangeDelete);
+    del.bind(1, agent).bind(2, seq + 1);
+    TALLY_TRY_CTX(del.run(), "merge received ranges");
+  }
+  std::uint64_t last = above_last.value_or(seq);
+  if (joins_below) {
+    auto extend = use(kRangeSetLast);
+    extend.bind(1, agent).bind(2, below->first).bind(3, last);
+    return extend.run();
+  }
+  auto insert = use(kRangeInsert);
+  insert.bind(1, agent).bind(2, seq).bind(3, last);
+  return insert.run();
+}
+
+Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const BatchRequest& r,
+                                                   const SamplesPiece& piece,
+                                                   std::uint64_t& duplicates) {
+  auto gap = has_gap(agent, r.seq);
+  if (!gap.ok()) return gap.error();
+  if (*gap) {
+    return StoreOutcome{StoreOutcome::Kind::conflict, 0,
+                        fmt::format("seq {} was received as a gap record", r.seq)};
+  }
+  auto batch = find_batch(agent, r.seq);
+  if (!batch.ok()) return batch.error();
+  if (*batch && (*batch)->batch_samples != piece.batch_samples) {
+    return StoreOutcome{StoreOutcome::Kind::conflict, 0,
+                        fmt::format("seq {} was received with batch_samples {}, now {}", r.seq,
+                                    (*batch)->batch_samples, piece.batch_samples)};
+  }
+  if (!*batch) {
+    auto insert = use(kBatchInsert);
+    insert.bind(1, agent).bind(2, r.seq).bind(3, piece.batch_samples);
+    TALLY_TRY_CTX(insert.run(), "add batch");
+    TALLY_TRY_CTX(mark_received(agent, r.seq), "mark seq received");
+  } else if ((*batch)->stored == (*batch)->batch_samples) {
+    // Complete already: every sample of any piece is a duplicate.
+    duplicates = piece.samples.size();
+    return StoreOutcome{StoreOutcome::Kind::duplicate, 0, {}};
+  }
+
+  std::uint64_t added = 0;
+  for (const StoredSample& s : piece.samples) {
+    auto insert = use(kSampleInsert);
+    insert.bind(1, agent).bind(2, r.seq).bind(3, s.index).bind(4, s.host).bind(5, s.ts_ns);
+    insert.bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns).bind(9, s.json);
+    TALLY_TRY_CTX(insert.run(), fmt::format("insert sample {}", s.index));
+    added += static_cast<std::uint64_t>(insert.changes());
+  }
+  if (added > 0) {
+    auto update = use(kBatchAdd);
+    update.bind(1, agent).bind(2, r.seq).bind(3, added);
+    TALLY_TRY_CTX(update.run(), "count stored samples");
+  }
+  duplicates = piece.samples.size() - added;
+  // An empty piece adds nothing but is new if it is the batch's first sight.
+  bool nothing_new = added == 0 && (!piece.samples.empty() || batch->has_value());
+  return StoreOutcome{nothing_new ? StoreOutcome::Kind::duplicate : StoreOutcome::Kind::stored,
+                      added, {}};
+}
+
+Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const BatchRequest& r,
+                                                 const GapRecord& gap) {
+  auto batch = find_batch(agent, r.seq);
+  if (!batch.ok()) return batch.error();
+  if (*batch) {
+    return StoreOutcome{StoreOutcome::Kind::conflict, 0,
+                        fmt::format("seq {} was received as a samples batch", r.seq)};
+  }
+  auto insert = use(kGapInsert);
+  insert.bind(1, agent).bind(2, r.seq).bind(3, gap.first_seq).bind(4, gap.last_seq);
+  insert.bind(5, gap.samples).bind(6, gap.reason).bind(7, gap.time_ns).bind(8, gap.detail);
+  TALLY_TRY_CTX(insert.run(), "add gap record");
+  if (insert.changes() == 0) return StoreOutcome{StoreOutcome::Kind::duplicate, 0, {}};
+  TALLY_TRY_CTX(mark_received(agent, r.seq), "mark seq received");
+  return StoreOutcome{StoreOutcome::Kind::stored, 0, {}};
+}
+
+Result<StoreOutcome> BatchStore::store(const BatchRequest& r) {
+  std::string what = fmt::format("store agent {} seq {}", r.agent_id, r.seq);
+  auto txn = sql::Transaction::begin(impl_->db);
+  if (!txn.ok()) return txn.error().context(what);
+  auto agent = impl_->agent_key(r);
+  if (!agent.ok()) return agent.error().context(what);
+
+  std::uint64_t duplicates = 0;
+  auto outcome = std::visit(
+      [&](const auto& body) -> Result<StoreOutcome> {
+        if constexpr (std::is_same_v<std::decay_t<decltype(body)>, SamplesPiece>) {
+          return impl_->store_piece(*agent, r, body, duplicates);
+        } else {
+          return impl_->store_gap(*agent, r, body);
+        }
+      },
+      r.body);
+  if (!outcome.ok()) return outcome.error().context(what);
+  if (outcome->kind == StoreOutcome::Kind::conflict) return outcome;  // rolled back
+
+  {
+    auto update = impl_->use(kAgentUpdate);
+    update.bind(1, *agent).bind(2, r.host).bind(3, r.seq).bind(4, duplicates);
+    update.bind(5, outcome->stored);
+    Status updated = update.run();
+    if (!updated.ok()) return updated.error().context(what + ": update agent");
+  }
+  TALLY_TRY_CTX(txn->commit(), what);
+  return outcome;
+}
+
+}  // namespace tally::collector

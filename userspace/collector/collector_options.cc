@@ -1,0 +1,90 @@
+#include "collector_options.h"
+
+#include <cstdio>
+
+#include <boost/asio/ip/address.hpp>
+#include <CLI/CLI.hpp>
+
+namespace tally::collector {
+
+bool parse_listen(const std::string& text, std::string& address, std::uint16_t& port) {
+  std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size()) return false;
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return false;  // an IPv6 address needs brackets
+  }
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  if (ec) return false;
+  unsigned long value = 0;
+  for (char c : text.substr(colon + 1)) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned long>(c - '0');
+    if (value > 65535) return false;
+  }
+  address = host;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
+  CollectorOptions o;
+  CLI::App app{
+      "tally-collector: receives tallyd's sample batches over HTTP and stores them in SQLite.\n\n"
+      "Examples:\n"
+      "  tally-collector --db /var/lib/tally/collector.db\n"
+      "  tally-collector --listen 0.0.0.0:8080 --db c.db --token-file /etc/tally/token\n",
+      "tally-collector"};
+  app.get_formatter()->column_width(34);
+  std::string listen = "127.0.0.1:8080";
+  app.add_option("--listen", listen, "HOST:PORT to serve on, an IP address (port 0: any free)")
+      ->capture_default_str();
+  app.add_option("--db", o.db_path, "SQLite database file (created if missing)")->required();
+  app.add_option("--token-file", o.token_file,
+                 "File holding the bearer token clients must present")
+      ->check(CLI::ExistingFile);
+  app.add_option("--log-level", o.log_level, "debug, info, warning or error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
+  std::string durability = "full";
+  app.add_option("--durability", durability,
+                 "full: an ack survives power loss; normal: only a collector crash")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  // Hidden: an empty group name keeps these out of --help.
+  std::uint64_t request_timeout_ms = 30000, shutdown_grace_ms = 5000;
+  app.add_option("--request-timeout-ms", request_timeout_ms)
+      ->check(CLI::Range(std::uint64_t{50}, std::uint64_t{3600000}))
+      ->group("");
+  app.add_option("--shutdown-grace-ms", shutdown_grace_ms)
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{600000}))
+      ->group("");
+  app.add_option("--max-db-pages", o.max_db_pages)->group("");
+  app.add_option("--decode-threads", o.decode_threads)
+      ->check(CLI::Range(0u, 256u))
+      ->group("");
+
+  try {
+    app.parse(argc, argv);
+    if (!parse_listen(listen, o.listen_address, o.listen_port)) {
+      throw CLI::ValidationError(
+          "--listen", "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080 or [::1]:0, "
+                      "got " + listen);
+    }
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    return {std::nullopt, 0};
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "tally-collector: %s (see tally-collector --help)\n", e.what());
+    return {std::nullopt, 2};
+  }
+  o.durability = durability == "normal" ? Durability::normal : Durability::full;
+  o.request_timeout = std::chrono::milliseconds(request_timeout_ms);
+  o.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
+  return {o, 0};
+}
+
+}  // namespace tally::collector

@@ -1,0 +1,95 @@
+// The read side of the collector database: what GET /v1/agents,
+// /v1/samples, /v1/top and /healthz report. Its own read-only connection,
+// so queries run beside the writer (WAL) and never block ingestion.
+//
+// Thread safety: none; the server calls it from one thread (the query thread).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "seq_ranges.h"
+#include "tally/result.h"
+
+namespace tally::collector {
+
+struct DeclaredLost {
+  std::uint64_t seq = 0;  // the gap record's own seq
+  std::uint64_t first_seq = 0;
+  std::uint64_t last_seq = 0;
+  std::uint64_t samples = 0;
+  std::string reason;
+  std::uint64_t time_ns = 0;
+  std::string detail;
+};
+
+struct PartialBatch {
+  std::uint64_t seq = 0;
+  std::uint64_t batch_samples = 0;
+  std::uint64_t stored = 0;
+};
+
+struct AgentReport {
+  std::string agent_id;
+  std::string host;
+  std::uint64_t last_seq = 0;
+  std::vector<SeqRange> missing;  // in [1, last_seq]: neither received nor declared lost
+  std::vector<DeclaredLost> declared_lost;
+  std::vector<PartialBatch> partial;  // batches of which only some samples arrived
+  std::uint64_t duplicates_rejected = 0;
+  std::uint64_t samples_stored = 0;
+};
+
+struct SampleQuery {
+  std::optional<std::string> host;
+  std::optional<std::uint32_t> pid;
+  std::uint64_t from = 0;                    // ts_ns >= from
+  std::uint64_t to = 9223372036854775807ULL;  // ts_ns < to
+  std::uint64_t limit = 1000;
+};
+
+struct SampleRows {
+  std::vector<std::string> json;  // sample objects as stored, by ts_ns
+  bool truncated = false;         // more rows matched than the limit
+};
+
+struct TopQuery {
+  std::optional<std::string> host;
+  std::uint64_t from = 0;
+  std::uint64_t to = 9223372036854775807ULL;
+  std::uint64_t n = 10;
+};
+
+struct TopEntry {
+  std::string host;
+  std::uint32_t pid = 0;
+  std::uint64_t start_time_ns = 0;
+  std::string comm;     // from the process's latest sample in the window
+  std::string cmdline;  // likewise
+  std::uint64_t cpu_ns = 0;
+};
+
+class QueryStore {
+ public:
+  // Opens a read-only connection; the database must exist with the schema.
+  static Result<std::unique_ptr<QueryStore>> open(const std::string& path);
+  ~QueryStore();
+
+  // Every agent, by agent_id, from one snapshot.
+  Result<std::vector<AgentReport>> agents();
+  Result<SampleRows> samples(const SampleQuery& q);
+  // Processes by summed cpu_ns over [from, to), largest first.
+  Result<std::vector<TopEntry>> top(const TopQuery& q);
+  // A cheap read that fails if the database cannot be read.
+  Status check();
+
+ private:
+  struct Impl;
+  explicit QueryStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tally::collector

@@ -1,0 +1,143 @@
+#include "sample_builder.h"
+
+#include <fmt/format.h>
+
+#include "json_text.h"
+
+namespace tally::collector {
+
+namespace {
+
+constexpr std::array<std::string_view, SampleBuilder::kFieldCount> kNames = {
+    "kind",   "ts_ns",  "interval_ns", "host",    "pid",       "start_time_ns",
+    "comm",   "cmdline", "cgroup",     "cpu_ns",  "cpu_pct",   "rss_bytes",
+    "exited", "ncpu",   "busy_ns",     "processes", "dropped_updates"};
+
+struct Rule {
+  SampleBuilder::Field field;
+  FieldType type;
+};
+
+// The fields of each kind, in the order userspace/agent/sample.cc writes
+// them, so the first problem reported is the first one in a line. The
+// columns the collector indexes (ts_ns, start_time_ns, cpu_ns) must fit
+// SQLite's signed INTEGER.
+constexpr Rule kProcessRules[] = {
+    {SampleBuilder::kTsNs, FieldType::i64max},   {SampleBuilder::kIntervalNs, FieldType::u64},
+    {SampleBuilder::kHost, FieldType::string},   {SampleBuilder::kPid, FieldType::u32},
+    {SampleBuilder::kStartTimeNs, FieldType::i64max}, {SampleBuilder::kComm, FieldType::string},
+    {SampleBuilder::kCmdline, FieldType::string}, {SampleBuilder::kCgroup, FieldType::string},
+    {SampleBuilder::kCpuNs, FieldType::i64max},  {SampleBuilder::kCpuPct, FieldType::number},
+    {SampleBuilder::kRssBytes, FieldType::u64},  {SampleBuilder::kExited, FieldType::boolean}};
+
+constexpr Rule kHostRules[] = {
+    {SampleBuilder::kTsNs, FieldType::i64max},   {SampleBuilder::kIntervalNs, FieldType::u64},
+    {SampleBuilder::kHost, FieldType::string},   {SampleBuilder::kNcpu, FieldType::u32},
+    {SampleBuilder::kBusyNs, FieldType::u64},    {SampleBuilder::kCpuPct, FieldType::number},
+    {SampleBuilder::kProcesses, FieldType::u32}, {SampleBuilder::kDroppedUpdates, FieldType::u64}};
+
+int find_field(std::string_view k) {
+  for (std::size_t i = 0; i < kNames.size(); ++i) {
+    if (kNames[i] == k) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+void SampleBuilder::begin() {
+  json_.clear();
+  json_.reserve(512);  // a typical process line is ~350 bytes; json_ is moved out per sample
+  json_.push_back('{');
+  levels_.assign(1, Level{false, true});
+  current_field_ = -1;
+  seen_.fill(false);
+  duplicate_field_ = -1;
+}
+
+void SampleBuilder::before_value() {
+  Level& level = levels_.back();
+  if (!level.is_array) return;  // the key already wrote the separator
+  if (!level.empty) json_.push_back(',');
+  level.empty = false;
+}
+
+void SampleBuilder::key(std::string_view k) {
+  Level& level = levels_.back();
+  if (!level.empty) json_.push_back(',');
+  level.empty = false;
+  append_json_string(json_, k);
+  json_.push_back(':');
+  if (!at_top()) return;
+  current_field_ = find_field(k);
+  if (current_field_ >= 0 && seen_[current_field_] && duplicate_field_ < 0) {
+    duplicate_field_ = current_field_;
+  }
+}
+
+void SampleBuilder::scalar(JsonValue v, std::string_view number_text) {
+  before_value();
+  switch (v.type) {
+    case JsonValue::Type::null: json_ += "null"; break;
+    case JsonValue::Type::boolean: json_ += v.boolean ? "true" : "false"; break;
+    case JsonValue::Type::string: append_json_string(json_, v.text); break;
+    default: json_ += number_text; break;
+  }
+  if (at_top() && current_field_ >= 0) {
+    values_[current_field_] = std::move(v);
+    seen_[current_field_] = true;
+  }
+}
+
+void SampleBuilder::open(bool is_array) {
+  before_value();
+  json_.push_back(is_array ? '[' : '{');
+  if (at_top() && current_field_ >= 0) {
+    values_[current_field_] = JsonValue{is_array ? JsonValue::Type::array : JsonValue::Type::object};
+    seen_[current_field_] = true;
+  }
+  levels_.push_back(Level{is_array, true});
+}
+
+void SampleBuilder::close() {
+  json_.push_back(levels_.back().is_array ? ']' : '}');
+  levels_.pop_back();
+}
+
+Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
+  json_.push_back('}');
+  if (duplicate_field_ >= 0) return Error::format("{}: duplicate key", kNames[duplicate_field_]);
+
+  const JsonValue* kind = seen_[kKind] ? &values_[kKind] : nullptr;
+  if (auto problem = check_field(kind, FieldType::string)) return Error::format("kind: {}", *problem);
+  bool is_process = kind->text == "process";
+  if (!is_process && kind->text != "host") {
+    return Error::format(R"(kind: unknown kind "{}" (expected "process" or "host"))", kind->text);
+  }
+
+  auto check = [&](const auto& rules) -> Status {
+    for (const Rule& r : rules) {
+      const JsonValue* v = seen_[r.field] ? &values_[r.field] : nullptr;
+      if (auto problem = check_field(v, r.type)) {
+        return Error::format("{}: {}", kNames[r.field], *problem);
+      }
+    }
+    return ok_status();
+  };
+  Status checked = is_process ? check(kProcessRules) : check(kHostRules);
+  if (!checked.ok()) return checked.error();
+
+  StoredSample s;
+  s.index = index;
+  s.host = values_[kHost].text;
+  s.ts_ns = values_[kTsNs].number;
+  if (is_process) {
+    s.pid = static_cast<std::uint32_t>(values_[kPid].number);
+    s.start_time_ns = values_[kStartTimeNs].number;
+    s.cpu_ns = values_[kCpuNs].number;
+  }
+  s.json = std::move(json_);
+  return s;
+}
+
+}  // namespace tally::collector

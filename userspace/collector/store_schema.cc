@@ -1,0 +1,113 @@
+#include "store_schema.h"
+
+#include <fmt/format.h>
+
+namespace tally::collector {
+
+namespace {
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE agents (
+  agent INTEGER PRIMARY KEY,
+  agent_id TEXT NOT NULL UNIQUE,
+  host TEXT NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  duplicates_rejected INTEGER NOT NULL DEFAULT 0,
+  samples_stored INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE received (
+  agent INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  PRIMARY KEY (agent, first_seq)
+) WITHOUT ROWID;
+CREATE TABLE batches (
+  agent INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  batch_samples INTEGER NOT NULL,
+  stored INTEGER NOT NULL,
+  PRIMARY KEY (agent, seq)
+) WITHOUT ROWID;
+CREATE INDEX batches_incomplete ON batches (agent, seq) WHERE stored < batch_samples;
+CREATE TABLE gaps (
+  agent INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  samples INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  time_ns INTEGER NOT NULL,
+  detail TEXT NOT NULL,
+  PRIMARY KEY (agent, seq)
+) WITHOUT ROWID;
+CREATE TABLE samples (
+  agent INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  ts_ns INTEGER NOT NULL,
+  pid INTEGER,
+  start_time_ns INTEGER,
+  cpu_ns INTEGER,
+  json TEXT NOT NULL,
+  UNIQUE (agent, seq, idx)
+);
+CREATE INDEX samples_host_ts ON samples (host, ts_ns);
+CREATE INDEX samples_ts ON samples (ts_ns);
+)sql";
+
+}  // namespace
+
+Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count) {
+  // Bigger pages: fewer B-tree splits and WAL frame headers per batch. Only
+  // takes effect on a new file, before WAL mode is set.
+  TALLY_TRY_CTX(db.exec("PRAGMA page_size=16384"), "set page size");
+  // WAL: readers (the query thread) never block the writer and vice versa,
+  // and a commit is one append to the log (sqlite.org/wal.html).
+  TALLY_TRY_CTX(db.exec("PRAGMA journal_mode=WAL"), "set WAL mode");
+  // The collector acks only after COMMIT returns, and the agent then deletes
+  // its copy. With FULL the WAL is fsynced at every commit, so an ack means
+  // the batch survives power loss too; NORMAL would survive only a collector
+  // crash (sqlite.org/pragma.html#pragma_synchronous). The fsync costs one
+  // per request, amortized over the ~1,000 samples of a batch.
+  TALLY_TRY_CTX(db.exec(durability == Durability::full ? "PRAGMA synchronous=FULL"
+                                                       : "PRAGMA synchronous=NORMAL"),
+                "set durability");
+  TALLY_TRY_CTX(db.exec("PRAGMA busy_timeout=5000"), "set busy timeout");
+  TALLY_TRY_CTX(db.exec("PRAGMA cache_size=-16384"), "set cache size");  // 16 MiB
+  // Test seam: a page budget makes SQLite fail with "database or disk is
+  // full" exactly as a full disk would (sqlite.org/pragma.html#pragma_max_page_count).
+  if (max_page_count > 0) {
+    TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA max_page_count={}", max_page_count)),
+                  "set page budget");
+  }
+
+  auto version = db.query_int("PRAGMA user_version");
+  if (!version.ok()) return version.error().context("read schema version");
+  if (*version == kSchemaVersion) return ok_status();
+  if (*version > kSchemaVersion) {
+    return Error::format("database {} has schema version {}, newer than this collector's {}",
+                         db.path(), *version, kSchemaVersion);
+  }
+  // Version 0: a new file. Create everything in one transaction so a crash
+  // half-way leaves version 0 and the next start creates it again.
+  auto txn = sql::Transaction::begin(db);
+  if (!txn.ok()) return txn.error().context("create schema");
+  TALLY_TRY_CTX(db.exec(kSchemaV1), "create schema");
+  TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)), "create schema");
+  TALLY_TRY_CTX(txn->commit(), "create schema");
+  return ok_status();
+}
+
+Status prepare_reader(sql::Database& db) {
+  TALLY_TRY_CTX(db.exec("PRAGMA busy_timeout=5000"), "set busy timeout");
+  auto version = db.query_int("PRAGMA user_version");
+  if (!version.ok()) return version.error().context("read schema version");
+  if (*version != kSchemaVersion) {
+    return Error::format("database {} has schema version {}, expected {}", db.path(), *version,
+                         kSchemaVersion);
+  }
+  return ok_status();
+}
+
+}  // namespace tally::collector

@@ -1,0 +1,36 @@
+// The collector database's schema and connection settings, versioned with
+// PRAGMA user_version (sqlite.org/pragma.html#pragma_user_version).
+//
+// Tables (docs/protocol.md describes what the API derives from them):
+//   agents    one row per agent_id: host, last_seq, counters
+//   received  seqs received (samples batch or gap record) as disjoint
+//             maximal ranges, so "missing" costs O(ranges), not O(seqs)
+//   batches   one row per samples batch seq: batch_samples and how many of
+//             them are stored (a partial index finds incomplete batches)
+//   gaps      gap records: seqs or samples the agent declares lost
+//   samples   one row per (agent, seq, index), the sample's JSON as received
+//             plus the columns the queries filter and sum on
+#pragma once
+
+#include <cstdint>
+
+#include "sqlite.h"
+#include "tally/result.h"
+
+namespace tally::collector {
+
+inline constexpr std::int64_t kSchemaVersion = 1;
+
+enum class Durability {
+  full,    // synchronous=FULL: an acked batch survives power loss
+  normal,  // synchronous=NORMAL: survives a collector crash, not power loss
+};
+
+// Writer connection: WAL, the chosen durability, then creates or checks the
+// schema. Fails for a database written by a newer collector.
+Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count);
+
+// Reader connection: settings only; the writer has made the schema.
+Status prepare_reader(sql::Database& db);
+
+}  // namespace tally::collector
