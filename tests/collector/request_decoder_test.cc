@@ -90,10 +90,10 @@ TEST(RequestDecoder, ToleratesUnknownFieldsEverywhereAndKeepsThemInSamples) {
 }
 
 TEST(RequestDecoder, ReEscapesStringsSoTheStoredSampleIsValidJson) {
-  agent::ProcessSample s;
+  accounting::ProcessSample s;
   s.host = "h";
   s.cmdline = std::string("sh -c \"echo\thi\"\n\x01\\ \xc3\xa9", 23);
-  std::vector<std::string> lines{agent::to_json_line(s)};
+  std::vector<std::string> lines{accounting::to_json_line(s)};
   auto piece = std::get<SamplesPiece>(accepted(decode(samples_body("a", "h", 1, lines))).body);
   ASSERT_EQ(piece.samples.size(), 1u);
   EXPECT_EQ(piece.samples[0].json, lines[0]);
