@@ -10,15 +10,25 @@
  *      slot cache (index = tgid & (nslots - 1)); a slot owned by another
  *      process is evicted ("spilled") into the procs hash - the only map
  *      update, and rare when nslots exceeds the processes active per CPU;
- *   3. the incoming task and the time are recorded in cpus[cpu].
+ *   3. now becomes cpus[cpu].since_ns.
+ * "now" is the scheduler's task clock (rq->clock_task), read from the task
+ * that __schedule() has just brought up to date: prev->se.exec_start, or
+ * next->se.exec_start when prev is the idle task (which has no update_curr).
+ * It is the clock the kernel charges tasks with, so tally's totals equal the
+ * kernel's (schedstat, getrusage): steal time and, where the kernel accounts
+ * it, interrupt time are not charged to whoever happened to be on the CPU.
+ * It is also cheaper than bpf_ktime_get_ns(), and, unlike the runqueues
+ * per-CPU symbol, needs no CONFIG_KALLSYMS_ALL.
  * Time is charged to the thread group, so threads add up into their process,
  * and is keyed by (tgid, leader start time), so a reused pid is a new process.
  * Every switch-out is charged whatever the outgoing task's state: filtering
  * on prev_state undercounts tasks that block.
  *
- * Userspace reads procs, then slots, then cpus (see bpf_backend.cc); it
- * adds the in-flight time of the task on each CPU at read time, so a busy loop
- * that never leaves its CPU shows up in every interval.
+ * A task that never leaves its CPU would be charged only when it finally
+ * does. So before each read, userspace runs tally_sync on every CPU
+ * (BPF_PROG_TEST_RUN with BPF_F_TEST_RUN_ON_CPU, an IPI): it charges the
+ * current task's time so far, exactly as a switch would, and every interval
+ * shows it. Userspace then reads procs, then slots, then cpus.
  *
  * Each tracepoint has a tp_btf program (direct, cheaper field loads) and a
  * raw_tp twin (BPF_CORE_READ) sharing one handler; userspace loads one set,
@@ -143,50 +153,62 @@ static __always_inline void charge(__u32 cpu, __u32 tgid, __u64 start_ns, __u64 
 	s->tgid = tgid;
 }
 
-static __always_inline void on_switch(__u32 prev_pid, __u32 prev_tgid, __u64 prev_start,
-				      __u32 next_pid, __u32 next_tgid, __u64 next_start)
+/* Charges the task leaving the CPU (or, from tally_sync, still on it) for
+ * its time since cpus[cpu].since_ns; now is the task clock. Runs with
+ * interrupts off on its own CPU, so nothing else writes this CPU's state
+ * meanwhile. */
+static __always_inline void account(__u32 pid, __u32 tgid, __u64 start_ns, __u64 now)
 {
 	__u32 cpu;
 	struct tally_cpu_state *cs = this_cpu_state(&cpu);
-	__u64 now = bpf_ktime_get_ns();
 
 	if (!cs)
 		return;
-	cs->seq++;
-	compiler_barrier();
-	if (cs->since_ns) {
+	if (cs->since_ns && now > cs->since_ns) {
 		__u64 delta = now - cs->since_ns;
 		/* Every CPU's idle task has pid 0: it is never a process. */
-		if (prev_pid == 0) {
+		if (pid == 0) {
 			cs->idle_ns += delta;
 		} else {
 			cs->busy_ns += delta;
-			charge(cpu, prev_tgid, prev_start, delta, cs);
+			charge(cpu, tgid, start_ns, delta, cs);
 		}
 	}
 	cs->since_ns = now;
-	cs->tgid = next_tgid;
-	cs->pid = next_pid;
-	cs->start_ns = next_pid ? next_start : 0;
-	compiler_barrier();
-	cs->seq++;
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(tally_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	on_switch(prev->pid, prev->tgid, prev->group_leader->start_boottime,
-		  next->pid, next->tgid, next->group_leader->start_boottime);
+	__u32 pid = prev->pid;
+	__u64 now = pid ? prev->se.exec_start : next->se.exec_start;
+
+	account(pid, prev->tgid, prev->group_leader->start_boottime, now);
 	return 0;
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(tally_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	on_switch(BPF_CORE_READ(prev, pid), BPF_CORE_READ(prev, tgid),
-		  BPF_CORE_READ(prev, group_leader, start_boottime),
-		  BPF_CORE_READ(next, pid), BPF_CORE_READ(next, tgid),
-		  BPF_CORE_READ(next, group_leader, start_boottime));
+	__u32 pid = BPF_CORE_READ(prev, pid);
+	__u64 now = pid ? BPF_CORE_READ(prev, se.exec_start) : BPF_CORE_READ(next, se.exec_start);
+
+	account(pid, BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, group_leader, start_boottime),
+		now);
+	return 0;
+}
+
+/* Never attached: userspace runs it on each CPU before reading (see top).
+ * The current task's exec_start is at most a tick old; the rest of its time
+ * is charged at its next switch or sync. An idle CPU has nothing to charge. */
+SEC("raw_tp")
+int tally_sync(void *ctx)
+{
+	struct task_struct *cur = bpf_get_current_task_btf();
+	__u32 pid = cur->pid;
+
+	if (pid)
+		account(pid, cur->tgid, cur->group_leader->start_boottime, cur->se.exec_start);
 	return 0;
 }
 

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Structs shared by cpu_account.bpf.c and userspace. Plain fixed-width types only:
- * the includer provides __u32/__u64 (<linux/types.h>). Userspace
+ * Structs shared by cpu_account.bpf.c and userspace. Plain fixed-width types
+ * only: the includer provides __u32/__u64 (<linux/types.h>). Userspace
  * static_asserts every size, so a change here that breaks the layout fails
  * the build rather than corrupting readings.
  *
- * How the accounting works (details in tally.bpf.c):
- *   cpus[cpu]                  who is on this CPU since when, and the CPU's
- *                              cumulative idle/busy time;
+ * How the accounting works (details in cpu_account.bpf.c):
+ *   cpus[cpu]                  when the current task was switched in, and
+ *                              the CPU's cumulative idle/busy time;
  *   slots[cpu * nslots + i]    a per-CPU direct-mapped cache of cumulative CPU
  *                              time per process, so a context switch costs a
  *                              few plain memory operations, no hash lookup;
@@ -23,24 +23,20 @@
 #define TALLY_COMM_LEN 16
 #define TALLY_ARGS_LEN 256
 
-/* One per CPU, exactly one cache line so CPUs never share a line. */
+/* One per CPU, exactly one cache line so CPUs never share a line. Written
+ * only on its own CPU, with interrupts off (sched_switch, or the sync
+ * program run there by IPI). */
 struct tally_cpu_state {
-	/* Incremented before and after every rewrite of the fields below (odd
-	 * while writing), so userspace can read a consistent copy. */
-	__u64 seq;
-	/* CLOCK_MONOTONIC ns when the current task was switched in; 0 until the
-	 * first switch seen on this CPU. */
+	/* rq->clock_task when the current task was switched in (or last
+	 * synced); 0 until the first event seen on this CPU. */
 	__u64 since_ns;
-	/* Identity of the current task's process; pid 0 is this CPU's idle task. */
-	__u64 start_ns;
-	__u32 tgid;
-	__u32 pid;
 	__u64 idle_ns; /* cumulative time in the idle task */
 	__u64 busy_ns; /* cumulative time in any other task */
 	/* Updates lost because procs was full (each one loses CPU time or an
 	 * exit record) - surfaced as dropped_updates. */
 	__u64 drops;
 	__u64 execs; /* exec events seen; userspace refreshes names when it moves */
+	__u64 pad[3];
 };
 
 /* A process incarnation: a reused pid never merges two processes because the

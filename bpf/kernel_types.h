@@ -28,8 +28,19 @@ struct mm_struct {
 	unsigned long arg_end;
 } __attribute__((preserve_access_index));
 
+/* exec_start is the scheduler's task clock (rq->clock_task) when the task's
+ * runtime was last brought up to date (update_curr()). That clock stops
+ * while the CPU handles interrupts (CONFIG_IRQ_TIME_ACCOUNTING) and while
+ * the hypervisor runs someone else (steal time,
+ * CONFIG_PARAVIRT_TIME_ACCOUNTING): it is the clock the kernel charges
+ * tasks with, so deltas of it equal the kernel's own runtime accounting. */
+struct sched_entity {
+	__u64 exec_start;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	unsigned int flags;
+	struct sched_entity se;
 	int pid;  /* thread id */
 	int tgid; /* process id */
 	__u64 start_boottime; /* CLOCK_BOOTTIME at fork, ns; copied to the new leader by de_thread() */

@@ -1,6 +1,5 @@
 #include "bpf_backend.h"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,23 +30,6 @@ std::size_t page_round(std::size_t n) {
   return (n + page - 1) / page * page;
 }
 
-// A CPU records who runs on it at its first context switch after attach. A
-// task that never leaves its CPU (a busy loop on an idle core) would stay
-// invisible until then, so we visit every online CPU once: migrating this
-// thread there forces a switch on it.
-void visit_every_cpu() {
-  cpu_set_t original;
-  if (sched_getaffinity(0, sizeof original, &original) != 0) return;
-  const long ncpu = sysconf(_SC_NPROCESSORS_CONF);
-  for (long cpu = 0; cpu < ncpu && cpu < CPU_SETSIZE; ++cpu) {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(static_cast<int>(cpu), &one);
-    if (sched_setaffinity(0, sizeof one, &one) == 0) sched_yield();
-  }
-  sched_setaffinity(0, sizeof original, &original);
-}
-
 std::string comm_string(const char* comm) {
   return std::string(comm, strnlen(comm, TALLY_COMM_LEN));
 }
@@ -72,7 +54,9 @@ Result<std::unique_ptr<BpfBackend>> BpfBackend::create(const BpfLoadOptions& opt
 
   std::unique_ptr<BpfBackend> backend(
       new BpfBackend(std::move(programs), std::move(cpus).value(), std::move(slots).value()));
-  visit_every_cpu();
+  // Start every CPU's clock now, so the first interval counts from attach
+  // even on a CPU whose task never switches.
+  backend->sync_cpus();
   return backend;
 }
 
@@ -91,10 +75,17 @@ BpfBackend::Tracked& BpfBackend::touch(const ProcessKey& key) {
   return t;
 }
 
+void BpfBackend::sync_cpus() {
+  for (std::uint32_t cpu = 0; cpu < programs_.possible_cpus; ++cpu) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
+    // Offline CPUs refuse (ENXIO): they have no current task to charge.
+    bpf_prog_test_run_opts(programs_.sync_fd, &opts);
+  }
+}
+
 // procs first: a slot evicted between this read and the slot scan then shows
 // its time in neither place (a delay until the next read), never in both.
-Status BpfBackend::read_procs(Snapshot& snap, std::vector<ProcessReading>& exited) {
-  (void)snap;
+Status BpfBackend::read_procs(std::vector<ProcessReading>& exited) {
   const int fd = bpf_map__fd(programs_.skel->maps.procs);
   __u32 in_batch = 0, out_batch = 0;
   bool first = true;
@@ -184,43 +175,16 @@ void BpfBackend::scan_slots() {
   }
 }
 
-void BpfBackend::read_cpus(std::uint64_t now_mono, Snapshot& snap) {
+void BpfBackend::read_cpus(Snapshot& snap) {
   const volatile tally_cpu_state* cpus = cpus_.as<tally_cpu_state>();
   std::uint64_t drops = 0, execs = 0;
   for (std::uint32_t cpu = 0; cpu < programs_.possible_cpus; ++cpu) {
-    const volatile tally_cpu_state& cs = cpus[cpu];
-    tally_cpu_state copy{};
-    bool consistent = false;
-    for (int attempt = 0; attempt < 8 && !consistent; ++attempt) {
-      const std::uint64_t seq = cs.seq;
-      TALLY_COMPILER_BARRIER();
-      copy.since_ns = cs.since_ns;
-      copy.start_ns = cs.start_ns;
-      copy.tgid = cs.tgid;
-      copy.pid = cs.pid;
-      copy.idle_ns = cs.idle_ns;
-      copy.busy_ns = cs.busy_ns;
-      TALLY_COMPILER_BARRIER();
-      consistent = (seq & 1) == 0 && cs.seq == seq;
-    }
-    drops += cs.drops;
-    execs += cs.execs;
-    snap.host.busy_ns += copy.busy_ns;
-    snap.host.idle_ns += copy.idle_ns;
-    // In-flight time of the task on the CPU now. Skipped if the CPU kept
-    // switching while we read: that time is in its slot at the next read.
-    if (!consistent || copy.since_ns == 0 || copy.since_ns >= now_mono) continue;
-    const std::uint64_t running = now_mono - copy.since_ns;
-    if (copy.pid == 0) {
-      snap.host.idle_ns += running;
-    } else {
-      snap.host.busy_ns += running;
-      const ProcessKey key{copy.tgid, copy.start_ns};
-      auto it = tracked_.find(key);
-      if (it != tracked_.end() && it->second.dead) continue;
-      touch(key);
-      inflight_[key] += running;
-    }
+    // Each field is one aligned 64-bit word that only grows: reading them
+    // one by one while the CPU keeps switching is safe.
+    snap.host.busy_ns += cpus[cpu].busy_ns;
+    snap.host.idle_ns += cpus[cpu].idle_ns;
+    drops += cpus[cpu].drops;
+    execs += cpus[cpu].execs;
   }
   snap.dropped_total = drops;
   if (execs != last_exec_count_) {
@@ -265,23 +229,20 @@ void BpfBackend::collect_orphans(std::vector<ProcessReading>& exited) {
 Result<Snapshot> BpfBackend::read() {
   Snapshot snap;
   changed_.clear();
-  inflight_.clear();
   exec_seen_changed_ = false;
   ++reads_;
 
-  std::vector<ProcessReading> exited;
-  if (auto st = read_procs(snap, exited); !st.ok()) return st.error();
-  scan_slots();
+  sync_cpus();
   snap.mono_ns = monotonic_ns();
   snap.realtime_ns = realtime_ns();
-  read_cpus(snap.mono_ns, snap);
+  std::vector<ProcessReading> exited;
+  if (auto st = read_procs(exited); !st.ok()) return st.error();
+  scan_slots();
+  read_cpus(snap);
   snap.host.ncpu = static_cast<std::uint32_t>(sysconf(_SC_NPROCESSORS_ONLN));
   if (reads_ % 16 == 0) collect_orphans(exited);
 
-  auto total_of = [this](const ProcessKey& key, const Tracked& t) {
-    auto in = inflight_.find(key);
-    return t.spilled + t.slot_sum + (in == inflight_.end() ? 0 : in->second);
-  };
+  auto total_of = [](const Tracked& t) { return t.spilled + t.slot_sum; };
 
   std::sort(changed_.begin(), changed_.end(), [](const ProcessKey& a, const ProcessKey& b) {
     return a.tgid != b.tgid ? a.tgid < b.tgid : a.start_ns < b.start_ns;
@@ -291,7 +252,7 @@ Result<Snapshot> BpfBackend::read() {
   const int procs_fd = bpf_map__fd(programs_.skel->maps.procs);
   for (auto& r : exited) {
     Tracked& t = tracked_[r.key];
-    r.cpu_ns = total_of(r.key, t);
+    r.cpu_ns = total_of(t);
     attach_exec_info(r, true);
     t.dead = true;
     tally_proc_key k{};
@@ -306,7 +267,7 @@ Result<Snapshot> BpfBackend::read() {
     if (t.dead) continue;
     ProcessReading r;
     r.key = key;
-    r.cpu_ns = total_of(key, t);
+    r.cpu_ns = total_of(t);
     if (exec_seen_changed_) attach_exec_info(r, false);
     snap.processes.push_back(std::move(r));
   }

@@ -38,9 +38,11 @@ class BpfBackend final : public Backend {
 
   explicit BpfBackend(LoadedPrograms programs, MappedRegion cpus, MappedRegion slots);
 
-  Status read_procs(Snapshot& snap, std::vector<ProcessReading>& exited);
+  // Charges each CPU's current task for its time so far (tally_sync).
+  void sync_cpus();
+  Status read_procs(std::vector<ProcessReading>& exited);
   void scan_slots();
-  void read_cpus(std::uint64_t now_mono, Snapshot& snap);
+  void read_cpus(Snapshot& snap);
   void attach_exec_info(ProcessReading& r, bool exited);
   void collect_orphans(std::vector<ProcessReading>& exited);
   Tracked& touch(const ProcessKey& key);
@@ -50,7 +52,6 @@ class BpfBackend final : public Backend {
   MappedRegion slots_;
   std::vector<tally_slot> prev_slots_;
   std::unordered_map<ProcessKey, Tracked, ProcessKeyHash> tracked_;
-  std::unordered_map<ProcessKey, std::uint64_t, ProcessKeyHash> inflight_;
   std::vector<ProcessKey> changed_;
   std::vector<tally_proc_key> batch_keys_;
   std::vector<tally_proc> batch_values_;

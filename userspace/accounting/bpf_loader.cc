@@ -137,6 +137,7 @@ Result<LoadedPrograms> load_with_mode(const BpfLoadOptions& options, bool use_bt
     return Error::format("load BPF programs ({}): {} {}", out.mode, std::strerror(-err),
                          take_libbpf_log());
   }
+  out.sync_fd = bpf_program__fd(skel->progs.tally_sync);
   for (auto* p : use_btf ? btf_progs : raw_progs) {
     bpf_link* link = bpf_program__attach(p);
     if (!link) {
