@@ -1,0 +1,58 @@
+# tallyd and tally in a container image: a build stage with the toolchain, and
+# a runtime stage with only the shared libraries the two binaries link.
+# docs/container.md says how to run it; scripts/test-image builds and runs it.
+#
+# BASE: any Debian bookworm image (scripts/test-image passes a local one made
+# with debootstrap). JOBS: parallel compile jobs (default: every CPU).
+ARG BASE=debian:bookworm
+
+FROM ${BASE} AS build
+ARG JOBS=
+# The toolchain and -dev packages of tallyd and tally only; scripts/bootstrap
+# also installs the test and benchmark ones. clang and bpftool compile the BPF
+# program and generate its skeleton against the committed bpf/kernel_types.h,
+# so nothing on the build machine's kernel (no /sys/kernel/btf) is read.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      g++ make cmake pkg-config clang bpftool \
+      libbpf-dev libelf-dev zlib1g-dev linux-libc-dev \
+      libsqlite3-dev libcurl4-openssl-dev libboost-dev nlohmann-json3-dev \
+      libcli11-dev libtomlplusplus-dev libfmt-dev \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
+COPY . /src
+# -O2 as in the RelWithDebInfo build the tests run, minus the debug info the
+# runtime image would strip anyway. The build tree is a cache mount: after a
+# source change only what changed is recompiled. When tally-collector exists,
+# add it to --target: cmake --install installs every install() rule, and fails
+# on a target that was not built.
+RUN --mount=type=cache,target=/var/cache/tally-build,sharing=locked \
+    cmake -S /src -B /var/cache/tally-build -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+      -DCMAKE_INSTALL_PREFIX=/usr -DTALLY_TESTS=OFF -DTALLY_BENCHMARKS=OFF \
+ && cmake --build /var/cache/tally-build -j"${JOBS:-$(nproc)}" --target tallyd tally \
+ && DESTDIR=/staging cmake --install /var/cache/tally-build --strip
+
+FROM ${BASE}
+LABEL org.opencontainers.image.title="tally" \
+      org.opencontainers.image.description="tallyd: per-process CPU accounting with eBPF, shipped without loss"
+# What `ldd tallyd tally` needs beyond the base system (libstdc++6 and libc6
+# are in every Debian image); ca-certificates for https endpoints. The .debs
+# and package lists are removed here, not left to the base image's apt
+# configuration: they would double the layer.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libbpf1 libelf1 zlib1g libsqlite3-0 libcurl4 libfmt9 libtomlplusplus3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
+           /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log \
+ && mkdir -m 0700 -p /var/lib/tally
+COPY --from=build /staging/usr/sbin/tallyd /usr/sbin/tallyd
+COPY --from=build /staging/usr/bin/tally /usr/bin/tally
+# From the sources: packaging/CMakeLists.txt installs it under the prefix
+# (/usr/etc/tally), not at /etc/tally where tallyd looks by default.
+COPY packaging/tally.toml /etc/tally/tally.toml
+# The outbox (/var/lib/tally/outbox.db, see tally.toml): samples committed but
+# not yet shipped. It must outlive the container, or replacing the container
+# (an upgrade) leaves them behind in an anonymous volume.
+VOLUME /var/lib/tally
+# tallyd reads /etc/tally/tally.toml by default; arguments override its keys.
+ENTRYPOINT ["/usr/sbin/tallyd"]
