@@ -22,15 +22,14 @@ RUN apt-get update \
 COPY . /src
 # -O2 as in the RelWithDebInfo build the tests run, minus the debug info the
 # runtime image would strip anyway. The build tree is a cache mount: after a
-# source change only what changed is recompiled. When tally-collector exists,
-# add it to --target: cmake --install installs every install() rule, and fails
-# on a target that was not built.
+# source change only what changed is recompiled. Only the "agent" install
+# component is installed: tally-collector is not built here.
 RUN --mount=type=cache,target=/var/cache/tally-build,sharing=locked \
     cmake -S /src -B /var/cache/tally-build -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
       -DCMAKE_INSTALL_PREFIX=/usr -DTALLY_TESTS=OFF -DTALLY_BENCHMARKS=OFF \
  && cmake --build /var/cache/tally-build -j"${JOBS:-$(nproc)}" --target tallyd tally \
- && DESTDIR=/staging cmake --install /var/cache/tally-build --strip
+ && DESTDIR=/staging cmake --install /var/cache/tally-build --component agent --strip
 
 FROM ${BASE}
 LABEL org.opencontainers.image.title="tally" \
@@ -47,9 +46,7 @@ RUN apt-get update \
  && mkdir -m 0700 -p /var/lib/tally
 COPY --from=build /staging/usr/sbin/tallyd /usr/sbin/tallyd
 COPY --from=build /staging/usr/bin/tally /usr/bin/tally
-# From the sources: packaging/CMakeLists.txt installs it under the prefix
-# (/usr/etc/tally), not at /etc/tally where tallyd looks by default.
-COPY packaging/tally.toml /etc/tally/tally.toml
+COPY --from=build /staging/etc/tally/tally.toml /etc/tally/tally.toml
 # The outbox (/var/lib/tally/outbox.db, see tally.toml): samples committed but
 # not yet shipped. It must outlive the container, or replacing the container
 # (an upgrade) leaves them behind in an anonymous volume.
