@@ -139,10 +139,10 @@ TEST_F(BatchStoreTest, MissingListsHolesAndGapRecordsSuppressThem) {
   EXPECT_EQ(a.last_seq, 12u);
   EXPECT_EQ(a.missing, (std::vector<SeqRange>{{8, 9}}));
   ASSERT_EQ(a.declared_lost.size(), 2u);
-  EXPECT_EQ(a.declared_lost[0].first_seq, 4u);
-  EXPECT_EQ(a.declared_lost[0].samples, 2000u);
-  EXPECT_EQ(a.declared_lost[0].reason, "cap");
-  EXPECT_EQ(a.declared_lost[1].first_seq, 0u);
+  EXPECT_EQ(a.declared_lost[0].gap.first_seq, 4u);
+  EXPECT_EQ(a.declared_lost[0].gap.samples, 2000u);
+  EXPECT_EQ(a.declared_lost[0].gap.reason, "cap");
+  EXPECT_EQ(a.declared_lost[1].gap.first_seq, 0u);
 
   // Seq 8 and 9 arrive late, filling the last hole; the received ranges
   // merge into one row per run.
@@ -219,10 +219,10 @@ TEST_F(BatchStoreTest, FullDatabaseFailsTheWholeRequestAndLeavesNoTrace) {
   EXPECT_NE(failure->message().find("store agent a seq"), std::string::npos);
   std::uint64_t failed_seq = seq - 1;
   ASSERT_GT(failed_seq, 1u) << "the first batch should have fit";
-  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE seq = " +
-                                std::to_string(failed_seq)), 0);
-  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM batches WHERE seq = " +
-                                std::to_string(failed_seq)), 0);
+  EXPECT_EQ(
+      count_rows(db_, "SELECT count(*) FROM samples WHERE seq = " + std::to_string(failed_seq)), 0);
+  EXPECT_EQ(
+      count_rows(db_, "SELECT count(*) FROM batches WHERE seq = " + std::to_string(failed_seq)), 0);
   EXPECT_EQ(rows(), static_cast<std::int64_t>((failed_seq - 1) * 1000));
 }
 

@@ -14,11 +14,20 @@ namespace tally::collector {
 namespace {
 
 enum Stmt {
-  kAgentFind, kAgentInsert, kAgentUpdate,
-  kBatchFind, kBatchInsert, kBatchAdd,
-  kGapFind, kGapInsert,
+  kAgentFind,
+  kAgentInsert,
+  kAgentUpdate,
+  kBatchFind,
+  kBatchInsert,
+  kBatchAdd,
+  kGapFind,
+  kGapInsert,
   kSampleInsert,
-  kRangeBelow, kRangeStartingAt, kRangeInsert, kRangeDelete, kRangeSetLast,
+  kRangeBelow,
+  kRangeStartingAt,
+  kRangeInsert,
+  kRangeDelete,
+  kRangeSetLast,
   kStmtCount
 };
 
@@ -72,11 +81,7 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}});
   TALLY_TRY_CTX(prepare_writer(impl->db, options.durability, options.max_page_count),
                 fmt::format("open collector database {}", options.path));
-  for (int i = 0; i < kStmtCount; ++i) {
-    auto stmt = sql::Statement::prepare(impl->db, kSql[i]);
-    if (!stmt.ok()) return stmt.error();
-    impl->stmts[i] = std::move(stmt).value();
-  }
+  TALLY_TRY_CTX(sql::prepare_all(impl->db, kSql, impl->stmts), "prepare statements");
   return std::unique_ptr<BatchStore>(new BatchStore(std::move(impl)));
 }
 
@@ -98,7 +103,7 @@ Result<std::int64_t> BatchStore::Impl::agent_key(const BatchRequest& r) {
 }
 
 Result<std::optional<BatchRow>> BatchStore::Impl::find_batch(std::int64_t agent,
-                                                              std::uint64_t seq) {
+                                                             std::uint64_t seq) {
   auto find = use(kBatchFind);
   find.bind(1, agent).bind(2, seq);
   auto row = find.step();
@@ -194,8 +199,8 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
   duplicates = piece.samples.size() - added;
   // An empty piece adds nothing but is new if it is the batch's first sight.
   bool nothing_new = added == 0 && (!piece.samples.empty() || batch->has_value());
-  return StoreOutcome{nothing_new ? StoreOutcome::Kind::duplicate : StoreOutcome::Kind::stored,
-                      added, {}};
+  return StoreOutcome{
+      nothing_new ? StoreOutcome::Kind::duplicate : StoreOutcome::Kind::stored, added, {}};
 }
 
 Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const BatchRequest& r,

@@ -6,6 +6,12 @@ namespace tally::collector {
 
 namespace {
 
+// Indexes of samples: only those whose inserts append. Samples arrive in
+// time order, so (host, ts_ns) and (ts_ns) grow at their right edge, and
+// (agent, seq, idx) at the agent's; a batch dirties a few pages of each.
+// A (host, pid, ts_ns) index would put each of a batch's ~1,000 processes on
+// a different leaf page: measured, it cut ingestion from ~50k to ~13k
+// samples/s once the table held a few hundred batches.
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE agents (
   agent INTEGER PRIMARY KEY,
