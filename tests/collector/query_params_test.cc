@@ -42,6 +42,8 @@ struct BadQuery {
   std::string error;
 };
 
+void PrintTo(const BadQuery& b, std::ostream* os) { *os << b.query; }
+
 class SampleQueryRejects : public ::testing::TestWithParam<BadQuery> {};
 
 TEST_P(SampleQueryRejects, NamingTheParameter) {

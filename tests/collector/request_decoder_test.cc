@@ -117,6 +117,8 @@ struct BadBody {
   std::string error;  // the whole expected message
 };
 
+void PrintTo(const BadBody& b, std::ostream* os) { *os << b.name; }
+
 std::string valid_prefix() {
   return R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"samples","first_index":0,)";
 }
