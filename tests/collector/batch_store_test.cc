@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
 #include "collector_test_support.h"
 #include "query_store.h"
 #include "request_decoder.h"
@@ -224,6 +228,23 @@ TEST_F(BatchStoreTest, FullDatabaseFailsTheWholeRequestAndLeavesNoTrace) {
   EXPECT_EQ(
       count_rows(db_, "SELECT count(*) FROM batches WHERE seq = " + std::to_string(failed_seq)), 0);
   EXPECT_EQ(rows(), static_cast<std::int64_t>((failed_seq - 1) * 1000));
+}
+
+TEST_F(BatchStoreTest, CheckpointsTheWalInTheBackground) {
+  // Auto-checkpoints are off on the writer, so the database file itself only
+  // grows when the background checkpointer copies the WAL into it.
+  auto big = test::agent_lines("h", 1, 1000);
+  const auto initial = std::filesystem::file_size(db_);
+  for (std::uint64_t seq = 1; seq <= 60; ++seq) {
+    ASSERT_EQ(store(test::samples_body("a", "h", seq, big)).stored, 1000u);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::filesystem::file_size(db_) < initial + (8u << 20) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(std::filesystem::file_size(db_), initial + (8u << 20))
+      << "WAL " << std::filesystem::file_size(db_ + "-wal") << " bytes";
 }
 
 TEST_F(BatchStoreTest, RefusesADatabaseFromANewerCollector) {

@@ -197,8 +197,9 @@ INSTANTIATE_TEST_SUITE_P(
             with_samples({process_sample("", ""), process_sample("", ""), process_sample("", ""),
                           process_sample("\"cpu_ns\":5", "\"cpu_ns\":\"5\"")}),
             "samples[3].cpu_ns: expected unsigned integer, got string"},
-        BadBody{"SampleFraction", with_samples({process_sample("\"pid\":3", "\"pid\":3.5")}),
-                "samples[0].pid: expected unsigned integer, got fractional number"},
+        BadBody{
+            "SampleFraction", with_samples({process_sample("\"pid\":3", "\"pid\":3.5")}),
+            "samples[0].pid: expected unsigned integer, got number with a fraction or exponent"},
         BadBody{"SamplePidTooLarge",
                 with_samples({process_sample("\"pid\":3", "\"pid\":4294967296")}),
                 "samples[0].pid: 4294967296 is out of range (at most 4294967295)"},

@@ -24,6 +24,10 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::open(const std::string& path
   auto db = sql::Database::open(path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error().context("open checkpoint connection");
   TALLY_TRY_CTX(db->exec("PRAGMA busy_timeout=5000"), "open checkpoint connection");
+  // A connection learns that the file is in WAL mode when it first reads
+  // it; until then sqlite3_wal_checkpoint_v2() does nothing (and says -1).
+  auto tables = db->query_int("SELECT count(*) FROM sqlite_schema");
+  if (!tables.ok()) return tables.error().context("open checkpoint connection");
   return std::unique_ptr<Checkpointer>(new Checkpointer(std::move(db).value(), threshold_pages));
 }
 

@@ -62,6 +62,7 @@ void HttpSession::do_read_header() {
   // authentication; Beast would otherwise fail the header read itself.
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   waiting_for_request_ = true;
+  body_unread_ = false;
   // One deadline covers waiting for the request (idle keep-alive) and its
   // header, another its body: a client that stalls is dropped either way.
   stream_.expires_after(hub_.request_timeout);

@@ -17,7 +17,7 @@ const char* json_type_name(JsonValue::Type t) {
     case JsonValue::Type::negative_integer:
       return "negative integer";
     case JsonValue::Type::fractional:
-      return "fractional number";
+      return "number with a fraction or exponent";
     case JsonValue::Type::object:
       return "object";
     case JsonValue::Type::array:
