@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
 #include "collector_test_support.h"
 #include "query_store.h"
 #include "request_decoder.h"
@@ -139,10 +143,10 @@ TEST_F(BatchStoreTest, MissingListsHolesAndGapRecordsSuppressThem) {
   EXPECT_EQ(a.last_seq, 12u);
   EXPECT_EQ(a.missing, (std::vector<SeqRange>{{8, 9}}));
   ASSERT_EQ(a.declared_lost.size(), 2u);
-  EXPECT_EQ(a.declared_lost[0].first_seq, 4u);
-  EXPECT_EQ(a.declared_lost[0].samples, 2000u);
-  EXPECT_EQ(a.declared_lost[0].reason, "cap");
-  EXPECT_EQ(a.declared_lost[1].first_seq, 0u);
+  EXPECT_EQ(a.declared_lost[0].gap.first_seq, 4u);
+  EXPECT_EQ(a.declared_lost[0].gap.samples, 2000u);
+  EXPECT_EQ(a.declared_lost[0].gap.reason, "cap");
+  EXPECT_EQ(a.declared_lost[1].gap.first_seq, 0u);
 
   // Seq 8 and 9 arrive late, filling the last hole; the received ranges
   // merge into one row per run.
@@ -219,11 +223,28 @@ TEST_F(BatchStoreTest, FullDatabaseFailsTheWholeRequestAndLeavesNoTrace) {
   EXPECT_NE(failure->message().find("store agent a seq"), std::string::npos);
   std::uint64_t failed_seq = seq - 1;
   ASSERT_GT(failed_seq, 1u) << "the first batch should have fit";
-  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE seq = " +
-                                std::to_string(failed_seq)), 0);
-  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM batches WHERE seq = " +
-                                std::to_string(failed_seq)), 0);
+  EXPECT_EQ(
+      count_rows(db_, "SELECT count(*) FROM samples WHERE seq = " + std::to_string(failed_seq)), 0);
+  EXPECT_EQ(
+      count_rows(db_, "SELECT count(*) FROM batches WHERE seq = " + std::to_string(failed_seq)), 0);
   EXPECT_EQ(rows(), static_cast<std::int64_t>((failed_seq - 1) * 1000));
+}
+
+TEST_F(BatchStoreTest, CheckpointsTheWalInTheBackground) {
+  // Auto-checkpoints are off on the writer, so the database file itself only
+  // grows when the background checkpointer copies the WAL into it.
+  auto big = test::agent_lines("h", 1, 1000);
+  const auto initial = std::filesystem::file_size(db_);
+  for (std::uint64_t seq = 1; seq <= 60; ++seq) {
+    ASSERT_EQ(store(test::samples_body("a", "h", seq, big)).stored, 1000u);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::filesystem::file_size(db_) < initial + (8u << 20) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(std::filesystem::file_size(db_), initial + (8u << 20))
+      << "WAL " << std::filesystem::file_size(db_ + "-wal") << " bytes";
 }
 
 TEST_F(BatchStoreTest, RefusesADatabaseFromANewerCollector) {

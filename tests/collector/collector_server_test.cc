@@ -89,8 +89,8 @@ TEST_F(CollectorServer, PiecesWithDifferentSplitsStoreEachSampleOnce) {
   };
   EXPECT_EQ(stored(0, 7), 7);
   EXPECT_EQ(stored(14, 6), 6);
-  EXPECT_EQ(agent("a")["partial"], nlohmann::json::parse(
-                                       R"([{"seq":9,"batch_samples":20,"stored":13}])"));
+  EXPECT_EQ(agent("a")["partial"],
+            nlohmann::json::parse(R"([{"seq":9,"batch_samples":20,"stored":13}])"));
   EXPECT_EQ(stored(0, 10), 3);
   EXPECT_EQ(stored(10, 10), 4);
   HttpResponse whole = post(samples_body("a", "web-1", 9, lines_));
@@ -101,7 +101,8 @@ TEST_F(CollectorServer, PiecesWithDifferentSplitsStoreEachSampleOnce) {
 }
 
 TEST_F(CollectorServer, AcceptsGzipAndIdentityBodies) {
-  HttpResponse zipped = post(gzip(samples_body("a", "h", 1, lines_)), {{"Content-Encoding", "gzip"}});
+  HttpResponse zipped =
+      post(gzip(samples_body("a", "h", 1, lines_)), {{"Content-Encoding", "gzip"}});
   EXPECT_EQ(zipped.status, 200) << zipped.body;
   EXPECT_EQ(zipped.json()["stored"], 20);
   HttpResponse plain = post(samples_body("a", "h", 2, lines_), {{"Content-Encoding", "identity"}});
@@ -120,9 +121,9 @@ TEST_F(CollectorServer, AcceptsAChunkedBody) {
     chunked += size + part + "\r\n";
   }
   chunked += "0\r\n\r\n";
-  HttpResponse r = conn().request("POST", "/v1/batches", chunked,
-                                  {{"Content-Type", "application/json"},
-                                   {"Transfer-Encoding", "chunked"}});
+  HttpResponse r =
+      conn().request("POST", "/v1/batches", chunked,
+                     {{"Content-Type", "application/json"}, {"Transfer-Encoding", "chunked"}});
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["stored"], 20);
 }
@@ -132,6 +133,8 @@ struct BadRequest {
   std::string body;
   std::string error;
 };
+
+void PrintTo(const BadRequest& b, std::ostream* os) { *os << b.name; }
 
 class CollectorServerRejects : public CollectorServer,
                                public ::testing::WithParamInterface<BadRequest> {};
@@ -211,8 +214,9 @@ TEST_F(CollectorServer, ChunkedBodyOverTheLimitIs413) {
   std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
   std::string framed = size + chunk + "\r\n";
   HttpConnection c(collector_->port());
-  ASSERT_TRUE(c.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n"));
   for (int i = 0; i < 17; ++i) {
     if (!c.send_raw(framed)) break;  // the server may stop reading once past the limit
   }
@@ -240,8 +244,9 @@ TEST_F(CollectorServer, UnknownContentEncodingIs415) {
 
 TEST_F(CollectorServer, PostWithoutLengthIs411) {
   HttpConnection c(collector_->port());
-  ASSERT_TRUE(c.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\n"
-                         "Content-Type: application/json\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Type: application/json\r\n\r\n"));
   EXPECT_EQ(c.read_response().status, 411);
 }
 
@@ -264,14 +269,15 @@ TEST_F(CollectorServer, BadQueryParametersAre400NamingTheParameter) {
 
 TEST_F(CollectorServer, SlowClientTimesOutWithoutBlockingOthers) {
   collector_.reset();
-  start({"--request-timeout-ms", "1000"});
+  start({"--request-timeout-ms", "2000"});
   HttpConnection slow(collector_->port());
-  ASSERT_TRUE(slow.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\n"
-                            "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"));
+  ASSERT_TRUE(
+      slow.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\n"
+                    "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"));
   auto begin = std::chrono::steady_clock::now();
   HttpResponse r = post(samples_body("a", "h", 1, lines_));
   EXPECT_EQ(r.status, 200);
-  EXPECT_LT(std::chrono::steady_clock::now() - begin, 900ms) << "served while the slow one stalls";
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1500ms) << "served while the slow one stalls";
   EXPECT_TRUE(slow.closed_by_peer(5s)) << "the stalled request is dropped";
   EXPECT_EQ(get("/healthz").status, 200);
 }
@@ -288,9 +294,10 @@ TEST_F(CollectorServer, ClientResettingMidBodyDoesNotAffectOthers) {
   std::string body = samples_body("a", "h", 1, lines_);
   for (int i = 0; i < 20; ++i) {
     HttpConnection rude(collector_->port());
-    ASSERT_TRUE(rude.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                              "application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 100)));
+    ASSERT_TRUE(
+        rude.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      "application/json\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 100)));
     rude.reset();
   }
   HttpConnection garbage(collector_->port());
@@ -319,7 +326,8 @@ TEST_F(CollectorServer, ServesConcurrentConnections) {
 }
 
 TEST_F(CollectorServer, GapRecordsShowAsDeclaredLostAndSuppressMissing) {
-  for (std::uint64_t seq : {1, 2, 5, 9}) ASSERT_EQ(post(samples_body("a", "h", seq, lines_)).status, 200);
+  for (std::uint64_t seq : {1, 2, 5, 9})
+    ASSERT_EQ(post(samples_body("a", "h", seq, lines_)).status, 200);
   nlohmann::json a = agent("a");
   EXPECT_EQ(a["last_seq"], 9);
   EXPECT_EQ(a["missing"], nlohmann::json::parse("[[3,4],[6,8]]"));
@@ -414,9 +422,10 @@ TEST_F(CollectorServer, SigtermStopsCleanlyWithExitZero) {
 TEST_F(CollectorServer, SigtermLetsAnInFlightRequestFinish) {
   std::string body = samples_body("a", "h", 1, agent_lines("h", 1, 1000));
   HttpConnection c(collector_->port());
-  ASSERT_TRUE(c.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                         "application/json\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 1000)));
+  ASSERT_TRUE(
+      c.send_raw("POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 "application/json\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 1000)));
   std::this_thread::sleep_for(200ms);
   collector_->process().signal(SIGTERM);
   std::this_thread::sleep_for(200ms);
@@ -438,6 +447,10 @@ struct BadFlag {
   std::vector<std::string> args;
   std::string must_mention;
 };
+
+void PrintTo(const BadFlag& b, std::ostream* os) {
+  for (const auto& a : b.args) *os << a << ' ';
+}
 
 class CollectorBadFlags : public ::testing::TestWithParam<BadFlag> {};
 
@@ -464,8 +477,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{{"--db", "DB", "--no-such-flag"}, "--no-such-flag"}));
 
 TEST(CollectorStartup, UnusableDatabasePathIsOneLineAndExitOne) {
-  RunResult r = run({COLLECTOR_PATH, "--listen", "127.0.0.1:0", "--db", "/nonexistent/dir/c.db"},
-                    10s);
+  RunResult r =
+      run({COLLECTOR_PATH, "--listen", "127.0.0.1:0", "--db", "/nonexistent/dir/c.db"}, 10s);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("/nonexistent/dir/c.db"), std::string::npos) << r.err;
 }

@@ -64,8 +64,12 @@ std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_n
 
 std::string samples_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
                          const std::vector<std::string>& lines, std::size_t first, std::size_t n) {
-  nlohmann::json head = {{"version", 1}, {"agent_id", agent_id}, {"host", host}, {"seq", seq},
-                         {"kind", "samples"}, {"first_index", first},
+  nlohmann::json head = {{"version", 1},
+                         {"agent_id", agent_id},
+                         {"host", host},
+                         {"seq", seq},
+                         {"kind", "samples"},
+                         {"first_index", first},
                          {"batch_samples", lines.size()}};
   std::string body = head.dump();
   body.pop_back();  // the samples are spliced in as the agent's own text
@@ -86,11 +90,18 @@ std::string samples_body(const std::string& agent_id, const std::string& host, s
 std::string gap_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
                      std::uint64_t first_seq, std::uint64_t last_seq, std::uint64_t samples,
                      const std::string& reason) {
-  nlohmann::json j = {{"version", 1}, {"agent_id", agent_id}, {"host", host}, {"seq", seq},
+  nlohmann::json j = {{"version", 1},
+                      {"agent_id", agent_id},
+                      {"host", host},
+                      {"seq", seq},
                       {"kind", "gap"},
-                      {"gap", {{"first_seq", first_seq}, {"last_seq", last_seq},
-                               {"samples", samples}, {"reason", reason},
-                               {"time_ns", 1'700'000'000'000'000'000}, {"detail", "test"}}}};
+                      {"gap",
+                       {{"first_seq", first_seq},
+                        {"last_seq", last_seq},
+                        {"samples", samples},
+                        {"reason", reason},
+                        {"time_ns", 1'700'000'000'000'000'000},
+                        {"detail", "test"}}}};
   return j.dump();
 }
 
@@ -187,7 +198,8 @@ HttpResponse HttpConnection::request(const std::string& method, const std::strin
     req += name + ": " + value + "\r\n";
     if (name == "Content-Length" || name == "Transfer-Encoding") has_length = true;
   }
-  if (method == "POST" && !has_length) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (method == "POST" && !has_length)
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n";
   req += body;
   if (!send_raw(req)) return {};
@@ -237,7 +249,8 @@ HttpResponse HttpConnection::read_response() {
     }
     pos = e + 2;
   }
-  std::size_t length = r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
+  std::size_t length =
+      r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
   while (buffered_.size() < length) {
     if (!fill()) return {};
   }
@@ -270,9 +283,9 @@ CollectorProcess::CollectorProcess(const std::string& db_path, std::vector<std::
   std::vector<std::string> argv{COLLECTOR_PATH, "--listen", "127.0.0.1:0", "--db", db_path};
   argv.insert(argv.end(), extra.begin(), extra.end());
   process_ = std::make_unique<Subprocess>(argv);
-  auto line = process_->wait_for_line(
-      [](const std::string& l) { return l.rfind("listening on ", 0) == 0; },
-      std::chrono::seconds(10));
+  auto line =
+      process_->wait_for_line([](const std::string& l) { return l.rfind("listening on ", 0) == 0; },
+                              std::chrono::seconds(10));
   if (!line) return;
   // "listening on 127.0.0.1:PORT, db PATH"
   std::size_t colon = line->find(':', 13);

@@ -56,7 +56,7 @@ std::string gzip(std::string_view data);
 std::string gzip_zeros(std::uint64_t bytes);
 
 struct HttpResponse {
-  int status = 0;  // 0: no response (connection failed or closed)
+  int status = 0;                              // 0: no response (connection failed or closed)
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   nlohmann::json json() const;  // the body parsed (null on failure)

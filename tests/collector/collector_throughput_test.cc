@@ -40,10 +40,11 @@ TEST(CollectorThroughput, DrainsABacklogOfThousandSampleBatches) {
     ASSERT_EQ(r.json()["stored"], 1000);
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-  std::printf("collector throughput: %d batches of 1000 samples (%.1f KiB gzip each) in %.2f s: "
-              "%.0f batches/s, %.0f samples/s\n",
-              batches, static_cast<double>(compressed) / batches / 1024.0, seconds,
-              batches / seconds, batches * 1000.0 / seconds);
+  std::printf(
+      "collector throughput: %d batches of 1000 samples (%.1f KiB gzip each) in %.2f s: "
+      "%.0f batches/s, %.0f samples/s\n",
+      batches, static_cast<double>(compressed) / batches / 1024.0, seconds, batches / seconds,
+      batches * 1000.0 / seconds);
   std::fflush(stdout);
   EXPECT_EQ(collector.stop(), 0);
 }

@@ -22,8 +22,8 @@
 namespace {
 
 using tally::collector::BatchRequest;
-using tally::collector::DecodeLimits;
 using tally::collector::Decoded;
+using tally::collector::DecodeLimits;
 using tally::collector::Rejection;
 using tally::collector::SamplesPiece;
 
@@ -73,9 +73,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string header, body;
   switch (mode & 3) {
-    case 0: body = rest; break;
-    case 1: header = "gzip"; body = rest; break;
-    case 2: header = "gzip"; body = gzip(rest); break;
+    case 0:
+      body = rest;
+      break;
+    case 1:
+      header = "gzip";
+      body = rest;
+      break;
+    case 2:
+      header = "gzip";
+      body = gzip(rest);
+      break;
     default: {
       std::size_t nl = rest.find('\n');
       header = rest.substr(0, nl);

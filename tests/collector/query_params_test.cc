@@ -42,6 +42,8 @@ struct BadQuery {
   std::string error;
 };
 
+void PrintTo(const BadQuery& b, std::ostream* os) { *os << b.query; }
+
 class SampleQueryRejects : public ::testing::TestWithParam<BadQuery> {};
 
 TEST_P(SampleQueryRejects, NamingTheParameter) {
@@ -52,18 +54,18 @@ TEST_P(SampleQueryRejects, NamingTheParameter) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, SampleQueryRejects,
-    ::testing::Values(
-        BadQuery{"limit=0", "limit: must be 1 to 100000, got 0"},
-        BadQuery{"limit=100001", "limit: must be 1 to 100000, got 100001"},
-        BadQuery{"limit=ten", "limit: expected an unsigned integer, got \"ten\""},
-        BadQuery{"pid=-1", "pid: expected an unsigned integer, got \"-1\""},
-        BadQuery{"pid=4294967296", "pid: must be 0 to 4294967295, got 4294967296"},
-        BadQuery{"from=99999999999999999999",
-                 "from: must be 0 to 9223372036854775807, got 99999999999999999999"},
-        BadQuery{"from=9&to=3", "from: 9 is after to 3"},
-        BadQuery{"host=a&host=b", "host: given twice"},
-        BadQuery{"n=3", "n: unknown parameter (accepted: host, pid, from, to, limit)"},
-        BadQuery{"host=%zz", "host: invalid percent-encoding"}));
+    ::testing::Values(BadQuery{"limit=0", "limit: must be 1 to 100000, got 0"},
+                      BadQuery{"limit=100001", "limit: must be 1 to 100000, got 100001"},
+                      BadQuery{"limit=ten", "limit: expected an unsigned integer, got \"ten\""},
+                      BadQuery{"pid=-1", "pid: expected an unsigned integer, got \"-1\""},
+                      BadQuery{"pid=4294967296", "pid: must be 0 to 4294967295, got 4294967296"},
+                      BadQuery{"from=99999999999999999999",
+                               "from: must be 0 to 9223372036854775807, got 99999999999999999999"},
+                      BadQuery{"from=9&to=3", "from: 9 is after to 3"},
+                      BadQuery{"host=a&host=b", "host: given twice"},
+                      BadQuery{"n=3",
+                               "n: unknown parameter (accepted: host, pid, from, to, limit)"},
+                      BadQuery{"host=%zz", "host: invalid percent-encoding"}));
 
 TEST(QueryParams, TopChecksN) {
   auto t = parse_top_query("n=0");

@@ -69,7 +69,8 @@ TEST(RequestDecoder, AcceptsConcatenatedGzipMembers) {
 
 TEST(RequestDecoder, PieceIndexesStartAtFirstIndex) {
   auto lines = agent_lines("h", 5, 10);
-  auto piece = std::get<SamplesPiece>(accepted(decode(samples_body("a", "h", 3, lines, 4, 3))).body);
+  auto piece =
+      std::get<SamplesPiece>(accepted(decode(samples_body("a", "h", 3, lines, 4, 3))).body);
   ASSERT_EQ(piece.samples.size(), 3u);
   EXPECT_EQ(piece.first_index, 4u);
   EXPECT_EQ(piece.samples[0].index, 4u);
@@ -116,6 +117,8 @@ struct BadBody {
   std::string error;  // the whole expected message
 };
 
+void PrintTo(const BadBody& b, std::ostream* os) { *os << b.name; }
+
 std::string valid_prefix() {
   return R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"samples","first_index":0,)";
 }
@@ -129,8 +132,8 @@ std::string process_sample(const std::string& replace_from, const std::string& r
 }
 
 std::string with_samples(const std::vector<std::string>& samples) {
-  std::string body = valid_prefix() + "\"batch_samples\":" + std::to_string(samples.size()) +
-                     ",\"samples\":[";
+  std::string body =
+      valid_prefix() + "\"batch_samples\":" + std::to_string(samples.size()) + ",\"samples\":[";
   for (std::size_t i = 0; i < samples.size(); ++i) body += (i ? "," : "") + samples[i];
   return body + "]}";
 }
@@ -146,10 +149,12 @@ TEST_P(RequestDecoderRejects, With400NamingTheFieldAndTheProblem) {
 INSTANTIATE_TEST_SUITE_P(
     Table, RequestDecoderRejects,
     ::testing::Values(
-        BadBody{"MalformedJson", "{\"version\":1,", "invalid JSON: "
+        BadBody{"MalformedJson", "{\"version\":1,",
+                "invalid JSON: "
                 "parse error at line 1, column 14: syntax error while parsing object key - "
                 "unexpected end of input; expected string literal"},
-        BadBody{"Empty", "", "invalid JSON: parse error at line 1, column 1: syntax error while "
+        BadBody{"Empty", "",
+                "invalid JSON: parse error at line 1, column 1: syntax error while "
                 "parsing value - unexpected end of input; expected '[', '{', or a literal"},
         BadBody{"TrailingGarbage", with_samples({process_sample("", "")}) + "x",
                 "invalid JSON: parse error at line 1, column 285: syntax error while parsing "
@@ -179,20 +184,22 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{"MissingSamples", valid_prefix() + R"("batch_samples":1})", "samples: missing"},
         BadBody{"SamplesNotArray", valid_prefix() + R"("batch_samples":1,"samples":{}})",
                 "samples: expected array, got object"},
-        BadBody{"PieceBeyondBatch", valid_prefix() + R"("batch_samples":0,"samples":[)" +
-                                        process_sample("", "") + "]}",
+        BadBody{"PieceBeyondBatch",
+                valid_prefix() + R"("batch_samples":0,"samples":[)" + process_sample("", "") + "]}",
                 "samples: piece holds indexes 0 to 0 but batch_samples is 0"},
-        BadBody{"SampleNotObject", with_samples({"42"}), "samples[0]: expected object, got "
+        BadBody{"SampleNotObject", with_samples({"42"}),
+                "samples[0]: expected object, got "
                 "unsigned integer"},
         BadBody{"SampleMissingField", with_samples({process_sample(",\"comm\":\"c\"", "")}),
                 "samples[0].comm: missing"},
-        BadBody{"SampleWrongType",
-                with_samples({process_sample("", ""), process_sample("", ""),
-                              process_sample("", ""), process_sample("\"cpu_ns\":5",
-                                                                     "\"cpu_ns\":\"5\"")}),
-                "samples[3].cpu_ns: expected unsigned integer, got string"},
-        BadBody{"SampleFraction", with_samples({process_sample("\"pid\":3", "\"pid\":3.5")}),
-                "samples[0].pid: expected unsigned integer, got fractional number"},
+        BadBody{
+            "SampleWrongType",
+            with_samples({process_sample("", ""), process_sample("", ""), process_sample("", ""),
+                          process_sample("\"cpu_ns\":5", "\"cpu_ns\":\"5\"")}),
+            "samples[3].cpu_ns: expected unsigned integer, got string"},
+        BadBody{
+            "SampleFraction", with_samples({process_sample("\"pid\":3", "\"pid\":3.5")}),
+            "samples[0].pid: expected unsigned integer, got number with a fraction or exponent"},
         BadBody{"SamplePidTooLarge",
                 with_samples({process_sample("\"pid\":3", "\"pid\":4294967296")}),
                 "samples[0].pid: 4294967296 is out of range (at most 4294967295)"},
@@ -200,14 +207,14 @@ INSTANTIATE_TEST_SUITE_P(
                 "samples[0].exited: expected boolean, got unsigned integer"},
         BadBody{"SampleNull", with_samples({process_sample("\"comm\":\"c\"", "\"comm\":null")}),
                 "samples[0].comm: expected string, got null"},
-        BadBody{"SampleFieldObject", with_samples({process_sample("\"cpu_pct\":0.5",
-                                                                  "\"cpu_pct\":{}")}),
+        BadBody{"SampleFieldObject",
+                with_samples({process_sample("\"cpu_pct\":0.5", "\"cpu_pct\":{}")}),
                 "samples[0].cpu_pct: expected number, got object"},
         BadBody{"UnknownSampleKind", with_samples({R"({"kind":"disk","ts_ns":1})"}),
                 R"(samples[0].kind: unknown kind "disk" (expected "process" or "host"))"},
         BadBody{"MissingSampleKind", with_samples({R"({"ts_ns":1})"}), "samples[0].kind: missing"},
-        BadBody{"DuplicateSampleKey", with_samples({process_sample("\"pid\":3",
-                                                                   "\"pid\":3,\"pid\":4")}),
+        BadBody{"DuplicateSampleKey",
+                with_samples({process_sample("\"pid\":3", "\"pid\":3,\"pid\":4")}),
                 "samples[0].pid: duplicate key"},
         BadBody{"DuplicateTopKey", R"({"version":1,"seq":1,"seq":2})", "seq: duplicate key"},
         BadBody{"GapMissing", R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"gap"})",
@@ -284,8 +291,8 @@ TEST(RequestDecoder, ValidJsonThatDecodesPastTheLimitIs413) {
   // limit must not.
   std::string body = samples_body("a", "h", 1, agent_lines("h", 5, 2));
   DecodeLimits limits{1u << 20, body.size() + 10};
-  EXPECT_TRUE(std::holds_alternative<BatchRequest>(decode(test::gzip(body + std::string(10, ' ')),
-                                                          "gzip", limits)))
+  EXPECT_TRUE(std::holds_alternative<BatchRequest>(
+      decode(test::gzip(body + std::string(10, ' ')), "gzip", limits)))
       << "exactly at the limit is fine";
   Rejection r = rejected(decode(test::gzip(body + std::string(11, ' ')), "gzip", limits));
   EXPECT_EQ(r.status, 413u);

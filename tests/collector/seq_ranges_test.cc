@@ -13,8 +13,7 @@ TEST(UncoveredRanges, NothingMissingWhenEverythingIsCovered) {
 }
 
 TEST(UncoveredRanges, FindsHolesAtTheStartMiddleAndEnd) {
-  EXPECT_EQ(uncovered_ranges(20, {{3, 5}, {9, 9}, {10, 15}}),
-            (Ranges{{1, 2}, {6, 8}, {16, 20}}));
+  EXPECT_EQ(uncovered_ranges(20, {{3, 5}, {9, 9}, {10, 15}}), (Ranges{{1, 2}, {6, 8}, {16, 20}}));
 }
 
 TEST(UncoveredRanges, AcceptsUnsortedOverlappingRangesPastTheEnd) {

@@ -119,9 +119,9 @@ void Api::finish(Done done, ApiResponse response) {
 void Api::handle_batch(const RequestHead& head, std::string body, Done done) {
   // The guard keeps io_context::run() going while the request is away on
   // the worker threads and no socket operation is pending for it.
-  asio::post(decode_pool_, [this, guard = asio::make_work_guard(io_),
-                            type = head.content_type, encoding = head.content_encoding,
-                            body = std::move(body), done = std::move(done)]() mutable {
+  asio::post(decode_pool_, [this, guard = asio::make_work_guard(io_), type = head.content_type,
+                            encoding = head.content_encoding, body = std::move(body),
+                            done = std::move(done)]() mutable {
     Decoded decoded = decode_batch_request(type, encoding, body, config_.limits);
     std::string().swap(body);  // the compressed body is no longer needed
     if (auto* rejected = std::get_if<Rejection>(&decoded)) {
@@ -129,11 +129,10 @@ void Api::handle_batch(const RequestHead& head, std::string body, Done done) {
       finish(std::move(done), error_response(rejected->status, rejected->message));
       return;
     }
-    asio::post(writer_, [this, guard = std::move(guard),
-                         request = std::get<BatchRequest>(std::move(decoded)),
-                         done = std::move(done)]() mutable {
-      finish(std::move(done), store(request));
-    });
+    asio::post(
+        writer_,
+        [this, guard = std::move(guard), request = std::get<BatchRequest>(std::move(decoded)),
+         done = std::move(done)]() mutable { finish(std::move(done), store(request)); });
   });
 }
 
@@ -154,9 +153,12 @@ ApiResponse Api::store(const BatchRequest& request) {
   if (recovered) log::info("storing batches works again");
   if (!outcome.ok()) return unavailable(outcome.error());
   switch (outcome->kind) {
-    case StoreOutcome::Kind::stored: return ApiResponse{200, stored_json(outcome->stored, false)};
-    case StoreOutcome::Kind::duplicate: return ApiResponse{200, stored_json(0, true)};
-    case StoreOutcome::Kind::conflict: return error_response(409, outcome->why);
+    case StoreOutcome::Kind::stored:
+      return ApiResponse{200, stored_json(outcome->stored, false)};
+    case StoreOutcome::Kind::duplicate:
+      return ApiResponse{200, stored_json(0, true)};
+    case StoreOutcome::Kind::conflict:
+      return error_response(409, outcome->why);
   }
   return error_response(500, "unreachable");
 }

@@ -79,7 +79,7 @@ class Api {
   void handle_query(const RequestHead& head, Done done);
   void finish(Done done, ApiResponse response);
   ApiResponse store(const BatchRequest& request);  // writer thread
-  ApiResponse health();                             // query thread
+  ApiResponse health();                            // query thread
 
   boost::asio::io_context& io_;
   std::unique_ptr<BatchStore> batches_;

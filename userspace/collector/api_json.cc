@@ -42,17 +42,16 @@ std::string agents_json(const std::vector<AgentReport>& agents) {
     ordered_json lost = ordered_json::array();
     for (const DeclaredLost& d : a.declared_lost) {
       lost.push_back({{"seq", d.seq},
-                      {"first_seq", d.first_seq},
-                      {"last_seq", d.last_seq},
-                      {"samples", d.samples},
-                      {"reason", d.reason},
-                      {"time_ns", d.time_ns},
-                      {"detail", d.detail}});
+                      {"first_seq", d.gap.first_seq},
+                      {"last_seq", d.gap.last_seq},
+                      {"samples", d.gap.samples},
+                      {"reason", d.gap.reason},
+                      {"time_ns", d.gap.time_ns},
+                      {"detail", d.gap.detail}});
     }
     ordered_json partial = ordered_json::array();
     for (const PartialBatch& p : a.partial) {
-      partial.push_back(
-          {{"seq", p.seq}, {"batch_samples", p.batch_samples}, {"stored", p.stored}});
+      partial.push_back({{"seq", p.seq}, {"batch_samples", p.batch_samples}, {"stored", p.stored}});
     }
     list.push_back({{"agent_id", a.agent_id},
                     {"host", a.host},

@@ -47,7 +47,17 @@ class FieldTable {
   std::array<bool, N> seen_{};
 };
 
-enum TopField { kVersion, kAgentId, kHost, kSeq, kKind, kFirstIndex, kBatchSamples, kSamples, kGap };
+enum TopField {
+  kVersion,
+  kAgentId,
+  kHost,
+  kSeq,
+  kKind,
+  kFirstIndex,
+  kBatchSamples,
+  kSamples,
+  kGap
+};
 enum GapField { kFirstSeq, kLastSeq, kGapSamples, kReason, kTimeNs, kDetail };
 
 // What each open container is, innermost last.
@@ -111,19 +121,21 @@ class BatchSax {
   }
   // A problem that stops parsing; reported before anything else.
   void fatal(std::string message) { fatal_ = std::move(message); }
-  std::string sample_path() const { return fmt::format("samples[{}]", samples_.size() + rejected_); }
+  std::string sample_path() const {
+    return fmt::format("samples[{}]", samples_.size() + rejected_);
+  }
   Result<BatchRequest> finish_samples(BatchRequest req);
   Result<BatchRequest> finish_gap(BatchRequest req);
 
   std::vector<Scope> scopes_;
-  FieldTable<9> top_{{"version", "agent_id", "host", "seq", "kind", "first_index",
-                      "batch_samples", "samples", "gap"}};
+  FieldTable<9> top_{{"version", "agent_id", "host", "seq", "kind", "first_index", "batch_samples",
+                      "samples", "gap"}};
   FieldTable<6> gap_{{"first_seq", "last_seq", "samples", "reason", "time_ns", "detail"}};
   int top_key_ = -1;  // known field of the last key in the body object
   int gap_key_ = -1;  // known field of the last key in the gap object
   SampleBuilder builder_;
   std::vector<StoredSample> samples_;
-  std::size_t rejected_ = 0;  // samples seen after an error, not kept
+  std::size_t rejected_ = 0;               // samples seen after an error, not kept
   std::optional<std::string> error_;       // first schema problem
   std::optional<std::string> json_error_;  // malformed JSON
   std::optional<std::string> fatal_;       // not an object, nested too deep
@@ -360,8 +372,9 @@ Result<BatchRequest> BatchSax::finish_gap(BatchRequest req) {
   g.time_ns = gap_.get(kTimeNs)->number;
   if (detail != nullptr) g.detail = detail->text;
   if ((g.first_seq == 0) != (g.last_seq == 0)) {
-    return Error("gap: first_seq and last_seq must both be 0 (samples lost before getting a "
-                 "seq) or both be at least 1");
+    return Error(
+        "gap: first_seq and last_seq must both be 0 (samples lost before getting a "
+        "seq) or both be at least 1");
   }
   if (g.first_seq > g.last_seq) {
     return Error::format("gap: first_seq {} is after last_seq {}", g.first_seq, g.last_seq);

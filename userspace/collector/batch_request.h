@@ -18,12 +18,12 @@ namespace tally::collector {
 // and aggregate on, and the sample object itself as compact JSON (unknown
 // fields kept, key order and number spelling as received).
 struct StoredSample {
-  std::uint64_t index = 0;                   // index within the batch
+  std::uint64_t index = 0;  // index within the batch
   std::string host;
   std::uint64_t ts_ns = 0;
-  std::optional<std::uint32_t> pid;          // process samples only
+  std::optional<std::uint32_t> pid;            // process samples only
   std::optional<std::uint64_t> start_time_ns;  // process samples only
-  std::optional<std::uint64_t> cpu_ns;       // process samples only
+  std::optional<std::uint64_t> cpu_ns;         // process samples only
   std::string json;
 };
 

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "checkpointer.h"
 #include "sqlite.h"
 
 namespace tally::collector {
@@ -14,11 +15,20 @@ namespace tally::collector {
 namespace {
 
 enum Stmt {
-  kAgentFind, kAgentInsert, kAgentUpdate,
-  kBatchFind, kBatchInsert, kBatchAdd,
-  kGapFind, kGapInsert,
+  kAgentFind,
+  kAgentInsert,
+  kAgentUpdate,
+  kBatchFind,
+  kBatchInsert,
+  kBatchAdd,
+  kGapFind,
+  kGapInsert,
   kSampleInsert,
-  kRangeBelow, kRangeStartingAt, kRangeInsert, kRangeDelete, kRangeSetLast,
+  kRangeBelow,
+  kRangeStartingAt,
+  kRangeInsert,
+  kRangeDelete,
+  kRangeSetLast,
   kStmtCount
 };
 
@@ -44,6 +54,10 @@ constexpr std::array<const char*, kStmtCount> kSql = {
     "UPDATE received SET last_seq = ?3 WHERE agent = ?1 AND first_seq = ?2",
 };
 
+// WAL pages (16 KiB each, store_schema.cc) after which the background
+// checkpointer copies the WAL back: about 30 batches of 1,000 samples.
+constexpr int kCheckpointPages = 1000;
+
 struct BatchRow {
   std::uint64_t batch_samples;
   std::uint64_t stored;
@@ -52,6 +66,9 @@ struct BatchRow {
 }  // namespace
 
 struct BatchStore::Impl {
+  // Declared first so that it is destroyed last, after the writer
+  // connection whose commit hook refers to it.
+  std::unique_ptr<Checkpointer> checkpointer;
   sql::Database db;
   std::array<sql::Statement, kStmtCount> stmts;
 
@@ -69,14 +86,15 @@ struct BatchStore::Impl {
 Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error();
-  auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}});
-  TALLY_TRY_CTX(prepare_writer(impl->db, options.durability, options.max_page_count),
-                fmt::format("open collector database {}", options.path));
-  for (int i = 0; i < kStmtCount; ++i) {
-    auto stmt = sql::Statement::prepare(impl->db, kSql[i]);
-    if (!stmt.ok()) return stmt.error();
-    impl->stmts[i] = std::move(stmt).value();
-  }
+  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}});
+  std::string what = fmt::format("open collector database {}", options.path);
+  TALLY_TRY_CTX(prepare_writer(impl->db, options.durability, options.max_page_count), what);
+  // After prepare_writer(): the file is in WAL mode now.
+  auto checkpointer = Checkpointer::open(options.path, kCheckpointPages);
+  if (!checkpointer.ok()) return checkpointer.error().context(what);
+  impl->checkpointer = std::move(checkpointer).value();
+  TALLY_TRY_CTX(impl->checkpointer->attach(impl->db), what);
+  TALLY_TRY_CTX(sql::prepare_all(impl->db, kSql, impl->stmts), "prepare statements");
   return std::unique_ptr<BatchStore>(new BatchStore(std::move(impl)));
 }
 
@@ -98,7 +116,7 @@ Result<std::int64_t> BatchStore::Impl::agent_key(const BatchRequest& r) {
 }
 
 Result<std::optional<BatchRow>> BatchStore::Impl::find_batch(std::int64_t agent,
-                                                              std::uint64_t seq) {
+                                                             std::uint64_t seq) {
   auto find = use(kBatchFind);
   find.bind(1, agent).bind(2, seq);
   auto row = find.step();
@@ -194,8 +212,8 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
   duplicates = piece.samples.size() - added;
   // An empty piece adds nothing but is new if it is the batch's first sight.
   bool nothing_new = added == 0 && (!piece.samples.empty() || batch->has_value());
-  return StoreOutcome{nothing_new ? StoreOutcome::Kind::duplicate : StoreOutcome::Kind::stored,
-                      added, {}};
+  return StoreOutcome{
+      nothing_new ? StoreOutcome::Kind::duplicate : StoreOutcome::Kind::stored, added, {}};
 }
 
 Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const BatchRequest& r,

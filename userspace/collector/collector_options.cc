@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include <boost/asio/ip/address.hpp>
 #include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
 
 namespace tally::collector {
 
@@ -43,8 +43,7 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   app.add_option("--listen", listen, "HOST:PORT to serve on, an IP address (port 0: any free)")
       ->capture_default_str();
   app.add_option("--db", o.db_path, "SQLite database file (created if missing)")->required();
-  app.add_option("--token-file", o.token_file,
-                 "File holding the bearer token clients must present")
+  app.add_option("--token-file", o.token_file, "File holding the bearer token clients must present")
       ->check(CLI::ExistingFile);
   app.add_option("--log-level", o.log_level, "debug, info, warning or error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
@@ -63,16 +62,16 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{600000}))
       ->group("");
   app.add_option("--max-db-pages", o.max_db_pages)->group("");
-  app.add_option("--decode-threads", o.decode_threads)
-      ->check(CLI::Range(0u, 256u))
-      ->group("");
+  app.add_option("--decode-threads", o.decode_threads)->check(CLI::Range(0u, 256u))->group("");
 
   try {
     app.parse(argc, argv);
     if (!parse_listen(listen, o.listen_address, o.listen_port)) {
       throw CLI::ValidationError(
-          "--listen", "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080 or [::1]:0, "
-                      "got " + listen);
+          "--listen",
+          "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080 or [::1]:0, "
+          "got " +
+              listen);
     }
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);

@@ -53,7 +53,8 @@ Status CollectorServer::open(const CollectorOptions& o) {
   boost::system::error_code ec;
   tcp::endpoint endpoint(asio::ip::make_address(o.listen_address, ec), o.listen_port);
   if (ec) return Error::format("{}: {}", where, ec.message());
-  if (acceptor_.open(endpoint.protocol(), ec); ec) return Error::format("{}: {}", where, ec.message());
+  if (acceptor_.open(endpoint.protocol(), ec); ec)
+    return Error::format("{}: {}", where, ec.message());
   // SO_REUSEADDR: a restart does not wait for the old connections' TIME_WAIT.
   if (acceptor_.set_option(tcp::acceptor::reuse_address(true), ec); ec) {
     return Error::format("{}: {}", where, ec.message());

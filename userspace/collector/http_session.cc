@@ -62,13 +62,13 @@ void HttpSession::do_read_header() {
   // authentication; Beast would otherwise fail the header read itself.
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   waiting_for_request_ = true;
+  body_unread_ = false;
   // One deadline covers waiting for the request (idle keep-alive) and its
   // header, another its body: a client that stalls is dropped either way.
   stream_.expires_after(hub_.request_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                            self->on_header(ec);
-                          });
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
 }
 
 void HttpSession::on_header(beast::error_code ec) {
@@ -133,10 +133,9 @@ void HttpSession::do_continue() {
 void HttpSession::do_read_body() {
   parser_->body_limit(hub_.max_body_bytes);
   stream_.expires_after(hub_.request_timeout);
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                     self->on_body(ec);
-                   });
+  http::async_read(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
 }
 
 void HttpSession::on_body(beast::error_code ec) {
@@ -174,10 +173,9 @@ void HttpSession::respond(ApiResponse r, bool close_after) {
   response_->keep_alive(keep_alive_);
   response_->prepare_payload();
   stream_.expires_after(hub_.request_timeout);
-  http::async_write(stream_, *response_,
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->on_write(ec);
-                    });
+  http::async_write(
+      stream_, *response_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
 }
 
 void HttpSession::on_write(beast::error_code ec) {

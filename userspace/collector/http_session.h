@@ -31,7 +31,7 @@ struct SessionHub {
   Api* api = nullptr;
   std::chrono::milliseconds request_timeout{30000};
   std::uint64_t max_body_bytes = 0;  // as sent; a longer chunked body gets 413
-  bool stopping = false;  // answer with Connection: close, take no new requests
+  bool stopping = false;             // answer with Connection: close, take no new requests
   std::list<std::weak_ptr<HttpSession>> live;
   std::function<void()> on_idle;  // called when `live` becomes empty while stopping
 };

@@ -6,14 +6,22 @@ namespace tally::collector {
 
 const char* json_type_name(JsonValue::Type t) {
   switch (t) {
-    case JsonValue::Type::null: return "null";
-    case JsonValue::Type::boolean: return "boolean";
-    case JsonValue::Type::string: return "string";
-    case JsonValue::Type::unsigned_integer: return "unsigned integer";
-    case JsonValue::Type::negative_integer: return "negative integer";
-    case JsonValue::Type::fractional: return "fractional number";
-    case JsonValue::Type::object: return "object";
-    case JsonValue::Type::array: return "array";
+    case JsonValue::Type::null:
+      return "null";
+    case JsonValue::Type::boolean:
+      return "boolean";
+    case JsonValue::Type::string:
+      return "string";
+    case JsonValue::Type::unsigned_integer:
+      return "unsigned integer";
+    case JsonValue::Type::negative_integer:
+      return "negative integer";
+    case JsonValue::Type::fractional:
+      return "number with a fraction or exponent";
+    case JsonValue::Type::object:
+      return "object";
+    case JsonValue::Type::array:
+      return "array";
   }
   return "?";
 }

@@ -14,8 +14,16 @@ namespace tally::collector {
 // What the parser saw for a field. Containers are recorded by type only:
 // no field the protocol knows holds one.
 struct JsonValue {
-  enum class Type { null, boolean, string, unsigned_integer, negative_integer, fractional, object,
-                    array };
+  enum class Type {
+    null,
+    boolean,
+    string,
+    unsigned_integer,
+    negative_integer,
+    fractional,
+    object,
+    array
+  };
   JsonValue() = default;
   explicit JsonValue(Type t) : type(t) {}
 

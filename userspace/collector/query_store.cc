@@ -12,25 +12,36 @@ namespace tally::collector {
 namespace {
 
 enum Stmt {
-  kAgents, kReceived, kGaps, kPartial,
-  kSamplesAll, kSamplesHost, kSamplesPid, kSamplesHostPid,
-  kTopAll, kTopHost,
+  kAgents,
+  kReceived,
+  kGaps,
+  kPartial,
+  kSamplesAll,
+  kSamplesHost,
+  kSamplesPid,
+  kSamplesHostPid,
+  kTopAll,
+  kTopHost,
   kCheck,
   kStmtCount
 };
 
 // One statement per combination of filters rather than "(?1 IS NULL OR
 // host = ?1)": SQLite picks an index at prepare time, and only a plain
-// equality lets it use (host, ts_ns) or (host, pid, ts_ns).
-#define TALLY_SAMPLES_SQL(where)                                                   \
-  "SELECT json FROM samples WHERE " where " ts_ns >= ?3 AND ts_ns < ?4"            \
+// equality lets it use the (host, ts_ns) index. A pid is filtered within
+// the host's window: a (host, pid, ts_ns) index would take one leaf page
+// per process per batch to maintain (see store_schema.cc).
+#define TALLY_SAMPLES_SQL(where)          \
+  "SELECT json FROM samples WHERE " where \
+  " ts_ns >= ?3 AND ts_ns < ?4"           \
   " ORDER BY ts_ns, rowid LIMIT ?5"
 // Bare columns with a single max() come from the row holding the maximum
 // (sqlite.org/lang_select.html#bareagg): comm and cmdline of the latest sample.
 #define TALLY_TOP_SQL(where)                                                       \
   "SELECT host, pid, start_time_ns, sum(cpu_ns) AS cpu, max(ts_ns),"               \
   " json_extract(json, '$.comm'), json_extract(json, '$.cmdline')"                 \
-  " FROM samples WHERE " where " pid IS NOT NULL AND ts_ns >= ?2 AND ts_ns < ?3"   \
+  " FROM samples WHERE " where                                                     \
+  " pid IS NOT NULL AND ts_ns >= ?2 AND ts_ns < ?3"                                \
   " GROUP BY host, pid, start_time_ns ORDER BY cpu DESC, host, pid, start_time_ns" \
   " LIMIT ?4"
 
@@ -69,11 +80,7 @@ Result<std::unique_ptr<QueryStore>> QueryStore::open(const std::string& path) {
   if (!db.ok()) return db.error();
   auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}});
   TALLY_TRY_CTX(prepare_reader(impl->db), fmt::format("open collector database {}", path));
-  for (int i = 0; i < kStmtCount; ++i) {
-    auto stmt = sql::Statement::prepare(impl->db, kSql[i]);
-    if (!stmt.ok()) return stmt.error();
-    impl->stmts[i] = std::move(stmt).value();
-  }
+  TALLY_TRY_CTX(sql::prepare_all(impl->db, kSql, impl->stmts), "prepare statements");
   return std::unique_ptr<QueryStore>(new QueryStore(std::move(impl)));
 }
 
@@ -81,45 +88,40 @@ QueryStore::QueryStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 QueryStore::~QueryStore() = default;
 
 Status QueryStore::Impl::fill_agent(std::int64_t agent, AgentReport& report) {
+  using Use = sql::Statement::Use;
   std::vector<SeqRange> covered;
   {
     auto q = use(kReceived);
     q.bind(1, agent);
-    for (;;) {
-      auto row = q.step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      covered.push_back({q.column_u64(0), q.column_u64(1)});
-    }
+    TALLY_TRY_CTX(q.each_row([&](Use& r) {
+      covered.push_back({r.column_u64(0), r.column_u64(1)});
+    }),
+                  "read received seqs");
   }
   {
     auto q = use(kGaps);
     q.bind(1, agent);
-    for (;;) {
-      auto row = q.step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
+    TALLY_TRY_CTX(q.each_row([&](Use& r) {
       DeclaredLost d;
-      d.seq = q.column_u64(0);
-      d.first_seq = q.column_u64(1);
-      d.last_seq = q.column_u64(2);
-      d.samples = q.column_u64(3);
-      d.reason = q.column_text(4);
-      d.time_ns = q.column_u64(5);
-      d.detail = q.column_text(6);
-      if (d.first_seq > 0) covered.push_back({d.first_seq, d.last_seq});
+      d.seq = r.column_u64(0);
+      d.gap.first_seq = r.column_u64(1);
+      d.gap.last_seq = r.column_u64(2);
+      d.gap.samples = r.column_u64(3);
+      d.gap.reason = r.column_text(4);
+      d.gap.time_ns = r.column_u64(5);
+      d.gap.detail = r.column_text(6);
+      if (d.gap.first_seq > 0) covered.push_back({d.gap.first_seq, d.gap.last_seq});
       report.declared_lost.push_back(std::move(d));
-    }
+    }),
+                  "read gap records");
   }
   {
     auto q = use(kPartial);
     q.bind(1, agent);
-    for (;;) {
-      auto row = q.step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      report.partial.push_back({q.column_u64(0), q.column_u64(1), q.column_u64(2)});
-    }
+    TALLY_TRY_CTX(q.each_row([&](Use& r) {
+      report.partial.push_back({r.column_u64(0), r.column_u64(1), r.column_u64(2)});
+    }),
+                  "read incomplete batches");
   }
   report.missing = uncovered_ranges(report.last_seq, std::move(covered));
   return ok_status();
@@ -131,31 +133,30 @@ Result<std::vector<AgentReport>> QueryStore::agents() {
   std::vector<std::pair<std::int64_t, AgentReport>> found;
   {
     auto q = impl_->use(kAgents);
-    for (;;) {
-      auto row = q.step();
-      if (!row.ok()) return row.error().context("list agents");
-      if (!*row) break;
+    TALLY_TRY_CTX(q.each_row([&](sql::Statement::Use& row) {
       AgentReport r;
-      r.agent_id = q.column_text(1);
-      r.host = q.column_text(2);
-      r.last_seq = q.column_u64(3);
-      r.duplicates_rejected = q.column_u64(4);
-      r.samples_stored = q.column_u64(5);
-      found.emplace_back(q.column_int(0), std::move(r));
-    }
+      r.agent_id = row.column_text(1);
+      r.host = row.column_text(2);
+      r.last_seq = row.column_u64(3);
+      r.duplicates_rejected = row.column_u64(4);
+      r.samples_stored = row.column_u64(5);
+      found.emplace_back(row.column_int(0), std::move(r));
+    }),
+                  "list agents");
   }
   std::vector<AgentReport> reports;
   reports.reserve(found.size());
   for (auto& [agent, report] : found) {
-    TALLY_TRY_CTX(impl_->fill_agent(agent, report), fmt::format("report agent {}", report.agent_id));
+    TALLY_TRY_CTX(impl_->fill_agent(agent, report),
+                  fmt::format("report agent {}", report.agent_id));
     reports.push_back(std::move(report));
   }
   return reports;
 }
 
 Result<SampleRows> QueryStore::samples(const SampleQuery& q) {
-  Stmt which = q.host ? (q.pid ? kSamplesHostPid : kSamplesHost)
-                      : (q.pid ? kSamplesPid : kSamplesAll);
+  Stmt which =
+      q.host ? (q.pid ? kSamplesHostPid : kSamplesHost) : (q.pid ? kSamplesPid : kSamplesAll);
   auto use = impl_->use(which);
   if (q.host) use.bind(1, *q.host);
   if (q.pid) use.bind(2, static_cast<std::int64_t>(*q.pid));
@@ -180,19 +181,17 @@ Result<std::vector<TopEntry>> QueryStore::top(const TopQuery& q) {
   if (q.host) use.bind(1, *q.host);
   use.bind(2, q.from).bind(3, q.to).bind(4, q.n);
   std::vector<TopEntry> entries;
-  for (;;) {
-    auto row = use.step();
-    if (!row.ok()) return row.error().context("query top processes");
-    if (!*row) break;
+  TALLY_TRY_CTX(use.each_row([&](sql::Statement::Use& row) {
     TopEntry e;
-    e.host = use.column_text(0);
-    e.pid = static_cast<std::uint32_t>(use.column_int(1));
-    e.start_time_ns = use.column_u64(2);
-    e.cpu_ns = use.column_u64(3);
-    e.comm = use.column_text(5);
-    e.cmdline = use.column_text(6);
+    e.host = row.column_text(0);
+    e.pid = static_cast<std::uint32_t>(row.column_int(1));
+    e.start_time_ns = row.column_u64(2);
+    e.cpu_ns = row.column_u64(3);
+    e.comm = row.column_text(5);
+    e.cmdline = row.column_text(6);
     entries.push_back(std::move(e));
-  }
+  }),
+                "query top processes");
   return entries;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "batch_request.h"
 #include "seq_ranges.h"
 #include "tally/result.h"
 
@@ -18,12 +19,7 @@ namespace tally::collector {
 
 struct DeclaredLost {
   std::uint64_t seq = 0;  // the gap record's own seq
-  std::uint64_t first_seq = 0;
-  std::uint64_t last_seq = 0;
-  std::uint64_t samples = 0;
-  std::string reason;
-  std::uint64_t time_ns = 0;
-  std::string detail;
+  GapRecord gap;
 };
 
 struct PartialBatch {
@@ -46,7 +42,7 @@ struct AgentReport {
 struct SampleQuery {
   std::optional<std::string> host;
   std::optional<std::uint32_t> pid;
-  std::uint64_t from = 0;                    // ts_ns >= from
+  std::uint64_t from = 0;                     // ts_ns >= from
   std::uint64_t to = 9223372036854775807ULL;  // ts_ns < to
   std::uint64_t limit = 1000;
 };

@@ -9,9 +9,9 @@ namespace tally::collector {
 namespace {
 
 constexpr std::array<std::string_view, SampleBuilder::kFieldCount> kNames = {
-    "kind",   "ts_ns",  "interval_ns", "host",    "pid",       "start_time_ns",
-    "comm",   "cmdline", "cgroup",     "cpu_ns",  "cpu_pct",   "rss_bytes",
-    "exited", "ncpu",   "busy_ns",     "processes", "dropped_updates"};
+    "kind",    "ts_ns",     "interval_ns",    "host",    "pid",       "start_time_ns", "comm",
+    "cmdline", "cgroup",    "cpu_ns",         "cpu_pct", "rss_bytes", "exited",        "ncpu",
+    "busy_ns", "processes", "dropped_updates"};
 
 struct Rule {
   SampleBuilder::Field field;
@@ -23,12 +23,12 @@ struct Rule {
 // columns the collector indexes (ts_ns, start_time_ns, cpu_ns) must fit
 // SQLite's signed INTEGER.
 constexpr Rule kProcessRules[] = {
-    {SampleBuilder::kTsNs, FieldType::i64max},   {SampleBuilder::kIntervalNs, FieldType::u64},
-    {SampleBuilder::kHost, FieldType::string},   {SampleBuilder::kPid, FieldType::u32},
+    {SampleBuilder::kTsNs, FieldType::i64max},        {SampleBuilder::kIntervalNs, FieldType::u64},
+    {SampleBuilder::kHost, FieldType::string},        {SampleBuilder::kPid, FieldType::u32},
     {SampleBuilder::kStartTimeNs, FieldType::i64max}, {SampleBuilder::kComm, FieldType::string},
-    {SampleBuilder::kCmdline, FieldType::string}, {SampleBuilder::kCgroup, FieldType::string},
-    {SampleBuilder::kCpuNs, FieldType::i64max},  {SampleBuilder::kCpuPct, FieldType::number},
-    {SampleBuilder::kRssBytes, FieldType::u64},  {SampleBuilder::kExited, FieldType::boolean}};
+    {SampleBuilder::kCmdline, FieldType::string},     {SampleBuilder::kCgroup, FieldType::string},
+    {SampleBuilder::kCpuNs, FieldType::i64max},       {SampleBuilder::kCpuPct, FieldType::number},
+    {SampleBuilder::kRssBytes, FieldType::u64},       {SampleBuilder::kExited, FieldType::boolean}};
 
 constexpr Rule kHostRules[] = {
     {SampleBuilder::kTsNs, FieldType::i64max},   {SampleBuilder::kIntervalNs, FieldType::u64},
@@ -78,10 +78,18 @@ void SampleBuilder::key(std::string_view k) {
 void SampleBuilder::scalar(JsonValue v, std::string_view number_text) {
   before_value();
   switch (v.type) {
-    case JsonValue::Type::null: json_ += "null"; break;
-    case JsonValue::Type::boolean: json_ += v.boolean ? "true" : "false"; break;
-    case JsonValue::Type::string: append_json_string(json_, v.text); break;
-    default: json_ += number_text; break;
+    case JsonValue::Type::null:
+      json_ += "null";
+      break;
+    case JsonValue::Type::boolean:
+      json_ += v.boolean ? "true" : "false";
+      break;
+    case JsonValue::Type::string:
+      append_json_string(json_, v.text);
+      break;
+    default:
+      json_ += number_text;
+      break;
   }
   if (at_top() && current_field_ >= 0) {
     values_[current_field_] = std::move(v);
@@ -93,7 +101,8 @@ void SampleBuilder::open(bool is_array) {
   before_value();
   json_.push_back(is_array ? '[' : '{');
   if (at_top() && current_field_ >= 0) {
-    values_[current_field_] = JsonValue{is_array ? JsonValue::Type::array : JsonValue::Type::object};
+    values_[current_field_] =
+        JsonValue{is_array ? JsonValue::Type::array : JsonValue::Type::object};
     seen_[current_field_] = true;
   }
   levels_.push_back(Level{is_array, true});
@@ -109,7 +118,8 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
   if (duplicate_field_ >= 0) return Error::format("{}: duplicate key", kNames[duplicate_field_]);
 
   const JsonValue* kind = seen_[kKind] ? &values_[kKind] : nullptr;
-  if (auto problem = check_field(kind, FieldType::string)) return Error::format("kind: {}", *problem);
+  if (auto problem = check_field(kind, FieldType::string))
+    return Error::format("kind: {}", *problem);
   bool is_process = kind->text == "process";
   if (!is_process && kind->text != "host") {
     return Error::format(R"(kind: unknown kind "{}" (expected "process" or "host"))", kind->text);

@@ -24,8 +24,24 @@ class SampleBuilder {
  public:
   // Fields the collector knows, across both kinds.
   enum Field {
-    kKind, kTsNs, kIntervalNs, kHost, kPid, kStartTimeNs, kComm, kCmdline, kCgroup, kCpuNs,
-    kCpuPct, kRssBytes, kExited, kNcpu, kBusyNs, kProcesses, kDroppedUpdates, kFieldCount
+    kKind,
+    kTsNs,
+    kIntervalNs,
+    kHost,
+    kPid,
+    kStartTimeNs,
+    kComm,
+    kCmdline,
+    kCgroup,
+    kCpuNs,
+    kCpuPct,
+    kRssBytes,
+    kExited,
+    kNcpu,
+    kBusyNs,
+    kProcesses,
+    kDroppedUpdates,
+    kFieldCount
   };
 
   void begin();

@@ -9,8 +9,8 @@ namespace tally::collector::sql {
 Result<Database> Database::open(const std::string& path, Mode mode) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;  // each connection is confined to one thread
-  flags |= mode == Mode::read_only ? SQLITE_OPEN_READONLY
-                                   : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  flags |=
+      mode == Mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   Database owner(db, path);  // sqlite3_open_v2 allocates a handle even on failure
   if (rc != SQLITE_OK) {

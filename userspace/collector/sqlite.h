@@ -8,6 +8,8 @@
 // time (the collector gives each connection its own thread).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -84,6 +86,16 @@ class Statement {
     Result<bool> step();
     // Steps a statement that returns no rows.
     Status run();
+    // Steps through every row, calling on_row(*this) for each.
+    template <typename F>
+    Status each_row(F&& on_row) {
+      for (;;) {
+        auto row = step();
+        if (!row.ok()) return row.error();
+        if (!*row) return ok_status();
+        on_row(*this);
+      }
+    }
 
     std::int64_t column_int(int i) const;
     std::uint64_t column_u64(int i) const { return static_cast<std::uint64_t>(column_int(i)); }
@@ -103,6 +115,18 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
   Database* db_ = nullptr;  // for error messages; outlives the statement
 };
+
+// Prepares sql[i] into stmts[i] for every i: the statement table of a store.
+template <std::size_t N>
+Status prepare_all(Database& db, const std::array<const char*, N>& sql,
+                   std::array<Statement, N>& stmts) {
+  for (std::size_t i = 0; i < N; ++i) {
+    auto stmt = Statement::prepare(db, sql[i]);
+    if (!stmt.ok()) return stmt.error();
+    stmts[i] = std::move(stmt).value();
+  }
+  return ok_status();
+}
 
 // BEGIN ... COMMIT, rolled back by the destructor unless commit() succeeded.
 // A write transaction is BEGIN IMMEDIATE: it takes the write lock up front,

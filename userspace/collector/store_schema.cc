@@ -6,6 +6,12 @@ namespace tally::collector {
 
 namespace {
 
+// Indexes of samples: only those whose inserts append. Samples arrive in
+// time order, so (host, ts_ns) and (ts_ns) grow at their right edge, and
+// (agent, seq, idx) at the agent's; a batch dirties a few pages of each.
+// A (host, pid, ts_ns) index would put each of a batch's ~1,000 processes on
+// a different leaf page: measured, it cut ingestion from ~50k to ~13k
+// samples/s once the table held a few hundred batches.
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE agents (
   agent INTEGER PRIMARY KEY,
@@ -75,6 +81,9 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
                 "set durability");
   TALLY_TRY_CTX(db.exec("PRAGMA busy_timeout=5000"), "set busy timeout");
   TALLY_TRY_CTX(db.exec("PRAGMA cache_size=-16384"), "set cache size");  // 16 MiB
+  // The WAL file is reused from its start after a complete checkpoint; this
+  // truncates it then if a burst made it larger.
+  TALLY_TRY_CTX(db.exec("PRAGMA journal_size_limit=67108864"), "set WAL size limit");
   // Test seam: a page budget makes SQLite fail with "database or disk is
   // full" exactly as a full disk would (sqlite.org/pragma.html#pragma_max_page_count).
   if (max_page_count > 0) {
