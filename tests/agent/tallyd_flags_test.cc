@@ -7,6 +7,7 @@ namespace tally::test {
 namespace {
 
 struct BadFlag {
+  std::string name;
   std::vector<std::string> args;
   std::string must_mention;  // the flag, and what is accepted
 };
@@ -25,16 +26,20 @@ TEST_P(TallydBadFlags, ExitWithCodeTwoAndOneLineNamingTheFlag) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, TallydBadFlags,
-    ::testing::Values(BadFlag{{"--interval", "0"}, "--interval"},
-                      BadFlag{{"--interval", "0"}, "1 to 86400"},
-                      BadFlag{{"--interval", "abc"}, "--interval"},
-                      BadFlag{{"--interval", "-5"}, "--interval"},
-                      BadFlag{{"--backend", "ebpf"}, "{auto,bpf,procfs}"},
-                      BadFlag{{"--attach", "kprobe"}, "--attach"},
-                      BadFlag{{"--slots-per-cpu", "1000"}, "power of two"},
-                      BadFlag{{"--max-processes", "10"}, "--max-processes"},
-                      BadFlag{{"--no-such-flag"}, "--no-such-flag"},
-                      BadFlag{{"extra-argument"}, "extra-argument"}));
+    ::testing::Values(BadFlag{"IntervalZeroNamesTheFlag", {"--interval", "0"}, "--interval"},
+                      BadFlag{"IntervalZeroGivesTheRange", {"--interval", "0"}, "1 to 86400"},
+                      BadFlag{"IntervalNotANumber", {"--interval", "abc"}, "--interval"},
+                      BadFlag{"IntervalNegative", {"--interval", "-5"}, "--interval"},
+                      BadFlag{"UnknownBackend", {"--backend", "ebpf"}, "{auto,bpf,procfs}"},
+                      BadFlag{"UnknownAttachMode", {"--attach", "kprobe"}, "--attach"},
+                      BadFlag{"SlotsNotAPowerOfTwo", {"--slots-per-cpu", "1000"}, "power of two"},
+                      BadFlag{"TooFewProcesses", {"--max-processes", "10"}, "--max-processes"},
+                      BadFlag{"UnknownFlag", {"--no-such-flag"}, "--no-such-flag"},
+                      BadFlag{"StrayArgument", {"extra-argument"}, "extra-argument"},
+                      BadFlag{"GzipLevelTooHigh", {"--gzip-level", "10"}, "--gzip-level"},
+                      BadFlag{"ShutdownTimeoutTooLong", {"--shutdown-timeout", "9999"},
+                              "--shutdown-timeout"}),
+    [](const ::testing::TestParamInfo<BadFlag>& p) { return p.param.name; });
 
 TEST(TallydHelp, PrintsUsageWithExamplesAndExitsZero) {
   RunResult r = run({TALLYD_PATH, "--help"}, std::chrono::seconds(10));

@@ -7,13 +7,6 @@
 
 namespace {
 
-tally::log::Level parse_level(const std::string& s) {
-  if (s == "debug") return tally::log::Level::debug;
-  if (s == "warning") return tally::log::Level::warning;
-  if (s == "error") return tally::log::Level::error;
-  return tally::log::Level::info;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -21,7 +14,7 @@ int main(int argc, char** argv) {
   auto cmd = tally::collector::parse_collector_command_line(argc, argv);
   if (!cmd.options) return cmd.exit_code;
   const auto& options = *cmd.options;
-  tally::log::set_level(parse_level(options.log_level));
+  tally::log::set_level(tally::log::parse_level(options.log_level));
 
   auto server = tally::collector::CollectorServer::create(options);
   if (!server.ok()) {
