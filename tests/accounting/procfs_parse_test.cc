@@ -54,7 +54,7 @@ TEST(ParseCgroup, FallsBackToV2WhenNoV1CpuHierarchy) {
 }
 
 TEST(CmdlineForDisplay, JoinsArgumentsWithSpacesAndDropsTrailingNuls) {
-  EXPECT_EQ(cmdline_for_display(std::string("nginx\0-g\0daemon off;\0", 23)),
+  EXPECT_EQ(cmdline_for_display(std::string("nginx\0-g\0daemon off;\0", 21)),
             "nginx -g daemon off;");
   EXPECT_EQ(cmdline_for_display(""), "");
 }

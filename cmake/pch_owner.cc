@@ -1,0 +1,1 @@
+// Owner of a shared precompiled header (cmake/Precompile.cmake); no code.
