@@ -5,9 +5,10 @@
 
 namespace tally::shipping {
 
-NativeFormat::NativeFormat(std::string agent_id, std::string host) {
+NativeFormat::NativeFormat(std::string agent_id, std::string host, int version)
+    : version_(version) {
   const auto replace = nlohmann::json::error_handler_t::replace;
-  envelope_head_ = fmt::format(R"({{"version":1,"agent_id":{},"host":{},)",
+  envelope_head_ = fmt::format(R"({{"version":{},"agent_id":{},"host":{},)", version_,
                                nlohmann::json(agent_id).dump(-1, ' ', false, replace),
                                nlohmann::json(host).dump(-1, ' ', false, replace));
 }
