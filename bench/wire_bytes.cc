@@ -4,8 +4,9 @@
 //
 // Encodes each interval as one batch, exactly as the shipper does
 // (NativeFormat::encode, then gzip at the agent's default level 6), and
-// reports compressed bytes per sample, per interval and overall, for every
-// protocol version the agent can speak. Prints one JSON object.
+// reports compressed bytes per sample, per interval and overall, for
+// protocol version 1 (what tallyd sends) and for the columnar prototype of
+// bench/wire_columns.h. Prints one JSON object.
 //
 //   wire_bytes [--intervals 10] [--processes 1000] [--level 6]
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "native_format.h"
 #include "realistic_mix.h"
 #include "sink_format.h"
+#include "wire_columns.h"
 
 int main(int argc, char** argv) {
   int intervals = 10;
@@ -31,7 +33,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--level")) level = std::atoi(argv[i + 1]);
   }
   tally::bench::RealisticMix mix({processes, true, false, 60'000'000'000ULL, 42});
-  const std::vector<int> versions = tally::shipping::NativeFormat::supported_versions();
+  const std::vector<std::string> versions = {"1", "columnar prototype"};
   struct Totals {
     std::uint64_t raw = 0, gz = 0, encoded = 0, samples = 0;
     std::vector<double> per_batch;
@@ -51,9 +53,11 @@ int main(int argc, char** argv) {
     batch.sample_count = static_cast<std::uint32_t>(lines.size());
     const auto views = tally::shipping::split_lines(batch.payload);
     for (std::size_t v = 0; v < versions.size(); ++v) {
-      tally::shipping::NativeFormat format("3f1c2a9e-4b7d-4c1e-9a55-0d3e6f1b2c4d", "web-1",
-                                           versions[v]);
-      auto body = format.encode(batch, views, 0, static_cast<std::uint32_t>(views.size()));
+      const std::string agent = "3f1c2a9e-4b7d-4c1e-9a55-0d3e6f1b2c4d";
+      tally::shipping::NativeFormat format(agent, "web-1");
+      auto body = v == 0 ? format.encode(batch, views, 0, static_cast<std::uint32_t>(views.size()))
+                         : tally::Result<std::string>(tally::bench::encode_columns(
+                               agent, "web-1", batch.seq, views));
       if (!body.ok()) {
         std::fprintf(stderr, "wire_bytes: %s\n", body.error().message().c_str());
         return 1;
@@ -75,7 +79,7 @@ int main(int argc, char** argv) {
   out["gzip_level"] = level;
   for (std::size_t v = 0; v < versions.size(); ++v) {
     const Totals& t = totals[v];
-    out["versions"][std::to_string(versions[v])] = {
+    out["versions"][versions[v]] = {
         {"encoded_bytes_per_sample", static_cast<double>(t.encoded) / static_cast<double>(t.samples)},
         {"gzip_bytes_per_sample", static_cast<double>(t.gz) / static_cast<double>(t.samples)},
         {"per_batch", tally::bench::summary(t.per_batch)}};
