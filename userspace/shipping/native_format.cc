@@ -5,10 +5,9 @@
 
 namespace tally::shipping {
 
-NativeFormat::NativeFormat(std::string agent_id, std::string host, int version)
-    : version_(version) {
+NativeFormat::NativeFormat(std::string agent_id, std::string host) {
   const auto replace = nlohmann::json::error_handler_t::replace;
-  envelope_head_ = fmt::format(R"({{"version":{},"agent_id":{},"host":{},)", version_,
+  envelope_head_ = fmt::format(R"({{"version":1,"agent_id":{},"host":{},)",
                                nlohmann::json(agent_id).dump(-1, ' ', false, replace),
                                nlohmann::json(host).dump(-1, ' ', false, replace));
 }

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "sink_format.h"
 
@@ -11,12 +10,7 @@ namespace tally::shipping {
 
 class NativeFormat final : public SinkFormat {
  public:
-  // The newest version this agent speaks; tally-collector accepts every
-  // version in supported_versions().
-  static constexpr int kDefaultVersion = 1;
-  static std::vector<int> supported_versions() { return {1}; }
-
-  NativeFormat(std::string agent_id, std::string host, int version = kDefaultVersion);
+  NativeFormat(std::string agent_id, std::string host);
 
   std::string_view name() const override { return "native"; }
   std::string_view content_type() const override { return "application/json"; }
@@ -24,8 +18,7 @@ class NativeFormat final : public SinkFormat {
                              std::uint32_t first, std::uint32_t count) const override;
 
  private:
-  int version_;
-  std::string envelope_head_;  // {"version":N,"agent_id":"…","host":"…",
+  std::string envelope_head_;  // {"version":1,"agent_id":"…","host":"…",
 };
 
 }  // namespace tally::shipping
