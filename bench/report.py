@@ -256,7 +256,7 @@ def row_outbox(build, quick):
     for b in data["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        runs.setdefault(b["run_name"], []).append(b["real_time"] / 1e3 if b["time_unit"] == "ns"
+        runs.setdefault(b["run_name"].split("/")[0], []).append(b["real_time"] / 1e3 if b["time_unit"] == "ns"
                                                   else b["real_time"])
     floor = statistics.median(runs["BM_FsyncFloor"])
     return {"unit": "us" if data["benchmarks"][0]["time_unit"] in ("us", "ns") else "?",
@@ -277,15 +277,21 @@ def row_drain(build, quick):
 
 # --- targets ----------------------------------------------------------------
 
-def checks(r):
-    """(name, value, target, ok, gross) per target; gross = twice as bad."""
+def checks(r, recorded):
+    """(name, value, target, ok, gross) per target. Gross: twice as bad as the
+    target, or, for a target the committed full run already misses
+    (docs/benchmarks.json), twice as bad as that run's figure: CI catches
+    regressions, not the known misses BENCHMARKS.md explains."""
     out = []
 
     def add(name, value, target, higher_is_better=False):
+        before = recorded.get(name, target)
         if higher_is_better:
-            out.append((name, value, target, value >= target, value < target / 2))
+            limit = min(target, before) / 2
+            out.append((name, value, target, value >= target, value < limit))
         else:
-            out.append((name, value, target, value <= target, value > target * 2))
+            limit = max(target, before) * 2
+            out.append((name, value, target, value <= target, value > limit))
 
     add("switch: tally / ktime-only", r["switch"]["ratio"]["tally_vs_ktime"]["median"], 1.5)
     add("storm: sched pipe slowdown", r["storm"]["slowdown"]["median"], 0.05)
@@ -324,7 +330,12 @@ def main():
     failed = []
     if not only:
         result["targets"] = []
-        for name, value, target, ok, gross in checks(result["rows"]):
+        recorded = {}
+        committed = os.path.join(ROOT, "docs", "benchmarks.json")
+        if os.path.exists(committed):
+            with open(committed) as f:
+                recorded = {t["name"]: t["value"] for t in json.load(f).get("targets", [])}
+        for name, value, target, ok, gross in checks(result["rows"], recorded):
             result["targets"].append({"name": name, "value": value, "target": target,
                                       "holds": ok, "gross_regression": gross})
             log(f"{'ok  ' if ok else 'MISS'} {name}: {value:.4g} (target {target})")
