@@ -14,6 +14,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "realistic_mix.h"
 #include "tally/queue/outbox.h"
 
 namespace {
@@ -46,17 +47,11 @@ std::unique_ptr<Outbox> fresh_outbox(benchmark::State& state, const std::string&
   return std::move(*outbox);
 }
 
-// 1,000 per-process CPU samples as the daemon writes them, ~250 bytes each.
+// One 1,000-sample interval as tallyd commits it: 991 live processes, 8 that
+// exited in the interval and the host line (bench/realistic_mix.h).
 std::vector<std::string> interval_samples() {
-  std::vector<std::string> samples;
-  for (int i = 0; i < 1000; ++i) {
-    samples.push_back(fmt::format(
-        R"({{"ts":1704067200123456789,"pid":{},"tgid":{},"comm":"worker-{:04d}","cgroup":)"
-        R"("/system.slice/app-{}.service","cpu_ns":{},"user_ns":{},"sys_ns":{},)"
-        R"("runq_ns":{},"nvcsw":{},"nivcsw":{},"cpu":{},"state":"R","node":"host-01"}})",
-        10000 + i, 10000 + i, i, i % 37, 123456789 + i * 7919, 98765432 + i * 31,
-        24691357 + i * 17, 1234567 + i * 13, 100 + i, 3 + i % 11, i % 64));
-  }
+  static const std::vector<std::string> samples =
+      tally::bench::RealisticMix({991, false, true, 60'000'000'000ULL, 42}).next_interval();
   return samples;
 }
 

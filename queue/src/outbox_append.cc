@@ -97,9 +97,11 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
       if (i > 0) records.push_back('\n');
       records.append(incoming[i]);
     }
+    auto packed = codec_.pack(records);
+    if (!packed) return packed.error().context("stage samples");
     auto insert = stmts_.use(Q::staged_insert);
     insert->bind(1, now_ns).bind(2, static_cast<std::uint64_t>(incoming.size()))
-        .bind(3, incoming_bytes).bind_blob(4, records);
+        .bind(3, incoming_bytes).bind_blob(4, *packed).bind(5, static_cast<int>(Codec::zstd));
     TALLY_TRY_CTX(insert->run(), "stage samples");
     if (next.staged_rows == 0) next.staged_oldest_ns = now_ns;
     ++next.staged_rows;
@@ -118,7 +120,10 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
       auto row = read->step();
       if (!row) return row.error().context("read staged samples");
       if (!*row) break;
-      blobs.emplace_back(read->column_blob(2));
+      auto records = codec_.unpack(read->column_blob(2), static_cast<Codec>(read->column_int(3)),
+                                   read->column_u64(4));
+      if (!records) return records.error().context("read staged samples");
+      blobs.push_back(std::move(*records));
       StagedChunk chunk{read->column_u64(0), split_lines(blobs.back())};
       if (chunk.lines.size() != read->column_u64(1)) {
         return Error::format("staged row in {} holds {} lines, expected {}",
@@ -156,9 +161,12 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
   const PlannedBatch rest{plan.rest, static_cast<std::uint32_t>(plan.rest_samples), 0};
   const std::string records = join_batch(chunks, rest);
   const std::uint64_t created = chunks[plan.rest.chunk].created_ns;
+  auto packed = codec_.pack(records);
+  if (!packed) return packed.error().context("stage remaining samples");
   auto insert = stmts_.use(Q::staged_insert);
   insert->bind(1, created).bind(2, plan.rest_samples)
-      .bind(3, static_cast<std::uint64_t>(records.size())).bind_blob(4, records);
+      .bind(3, static_cast<std::uint64_t>(records.size())).bind_blob(4, *packed)
+      .bind(5, static_cast<int>(Codec::zstd));
   TALLY_TRY_CTX(insert->run(), "stage remaining samples");
   next.staged_rows = 1;
   next.staged_samples = plan.rest_samples;
@@ -176,10 +184,19 @@ Result<std::uint64_t> OutboxCore::insert_batch(State& next, Batch::Kind kind,
   const std::uint64_t seq = next[Counter::last_seq] + 1;
   const std::string what = fmt::format("store batch {}", seq);
   {
+    // Gap records are a few hundred bytes: stored as they are.
+    const bool pack = kind == Batch::Kind::samples;
+    std::string packed;
+    if (pack) {
+      auto p = codec_.pack(payload);
+      if (!p) return p.error().context(what);
+      packed = std::move(*p);
+    }
     auto insert = stmts_.use(Q::batch_insert);
     insert->bind(1, seq).bind(2, kind == Batch::Kind::gap ? 1 : 0).bind(3, now_ns)
         .bind(4, sample_count).bind(5, static_cast<std::uint64_t>(payload.size()))
-        .bind_blob(6, payload);
+        .bind_blob(6, pack ? std::string_view(packed) : payload)
+        .bind(7, static_cast<int>(pack ? Codec::zstd : Codec::none));
     TALLY_TRY_CTX(insert->run(), what);
   }
   for (const std::int64_t sink : sink_ids) {

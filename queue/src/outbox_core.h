@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "blob_codec.h"
 #include "sqlite.h"
 #include "state.h"
 #include "statements.h"
@@ -93,6 +94,7 @@ class OutboxCore {
   OutboxOptions options_;
   sql::Db db_;          // declared before stmts_: statements point at it
   Statements stmts_;
+  BlobCodec codec_;  // compresses payloads on the way in, expands them on the way out
   State state_;
   std::string agent_id_;
   // Samples refused by failed appends that no gap record declares yet: the

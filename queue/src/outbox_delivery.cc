@@ -38,7 +38,12 @@ Result<std::optional<Batch>> OutboxCore::next_ready(std::string_view sink_name,
   batch.kind = kind_of(query->column_int(3));
   batch.created_ns = query->column_u64(4);
   batch.sample_count = static_cast<std::uint32_t>(query->column_int(5));
-  batch.payload = std::string(query->column_blob(6));
+  auto payload = codec_.unpack(query->column_blob(6), static_cast<Codec>(query->column_int(7)),
+                               query->column_u64(8));
+  if (!payload) {
+    return payload.error().context(fmt::format("read batch {} for sink {}", batch.seq, sink_name));
+  }
+  batch.payload = std::move(*payload);
   if (batch.kind == Batch::Kind::gap) batch.gap = decode_gap(batch.payload);
   return std::optional<Batch>(std::move(batch));
 }
@@ -182,8 +187,11 @@ Result<OutboxCore::StoredBatch> OutboxCore::pending_batch(const SinkState& sink,
   auto row = get->step();
   if (!row) return row.error();
   if (!*row) return Error("batch is missing");
+  auto payload = codec_.unpack(get->column_blob(3), static_cast<Codec>(get->column_int(4)),
+                               get->column_u64(5));
+  if (!payload) return payload.error();
   return StoredBatch{kind_of(get->column_int(0)), static_cast<std::uint32_t>(get->column_int(2)),
-                     std::string(get->column_blob(3))};
+                     std::move(*payload)};
 }
 
 Status OutboxCore::insert_dead_letter(State& next, const SinkState& sink, std::uint64_t seq,

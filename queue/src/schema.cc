@@ -66,8 +66,20 @@ Status create_v1(sql::Db& db) {
   )sql");
 }
 
+// Version 2: batches.payload and staged.records may be compressed; `codec`
+// says how (blob_codec.h: 0 none, 1 zstd). Rows of version 1 keep 0 and read
+// as before. ADD COLUMN with a constant default rewrites no row
+// (https://sqlite.org/lang_altertable.html#altertabaddcol).
+Status add_codec_v2(sql::Db& db) {
+  return db.exec(R"sql(
+    ALTER TABLE staged ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE batches ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+  )sql");
+}
+
 constexpr Migration kMigrations[] = {
     {0, &create_v1},
+    {1, &add_codec_v2},
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

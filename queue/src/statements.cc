@@ -22,16 +22,18 @@ constexpr Entry kSql[] = {
     {Q::sink_insert, "INSERT INTO sinks(name, added_ns) VALUES(?1, ?2)"},
     {Q::sink_set_acked, "UPDATE sinks SET last_acked_seq = ?2 WHERE id = ?1"},
     {Q::staged_insert,
-     "INSERT INTO staged(created_ns, sample_count, bytes, records) VALUES(?1, ?2, ?3, ?4)"},
-    {Q::staged_read, "SELECT created_ns, sample_count, records FROM staged ORDER BY id"},
+     "INSERT INTO staged(created_ns, sample_count, bytes, records, codec) "
+     "VALUES(?1, ?2, ?3, ?4, ?5)"},
+    {Q::staged_read, "SELECT created_ns, sample_count, records, codec, bytes FROM staged ORDER BY id"},
     {Q::staged_clear, "DELETE FROM staged"},
-    {Q::batch_insert, "INSERT INTO batches(seq, kind, created_ns, sample_count, bytes, payload) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+    {Q::batch_insert, "INSERT INTO batches(seq, kind, created_ns, sample_count, bytes, payload, codec) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
     {Q::batch_delete, "DELETE FROM batches WHERE seq = ?1 RETURNING bytes"},
     {Q::batch_oldest_data,
      "SELECT seq, sample_count FROM batches WHERE kind = 0 ORDER BY seq LIMIT 1"},
     {Q::batch_oldest_created, "SELECT created_ns FROM batches ORDER BY seq LIMIT 1"},
-    {Q::batch_get, "SELECT kind, created_ns, sample_count, payload FROM batches WHERE seq = ?1"},
+    {Q::batch_get, "SELECT kind, created_ns, sample_count, payload, codec, bytes FROM batches "
+                   "WHERE seq = ?1"},
     {Q::delivery_insert, "INSERT INTO deliveries(sink_id, seq) VALUES(?1, ?2)"},
     {Q::delivery_delete, "DELETE FROM deliveries WHERE sink_id = ?1 AND seq = ?2"},
     {Q::delivery_sinks_of,
@@ -45,7 +47,8 @@ constexpr Entry kSql[] = {
     {Q::delivery_fail, "UPDATE deliveries SET attempts = attempts + 1, next_attempt_ns = ?3, "
                        "last_error = ?4 WHERE sink_id = ?1 AND seq = ?2"},
     {Q::delivery_next_ready,
-     "SELECT d.seq, d.attempts, d.last_error, b.kind, b.created_ns, b.sample_count, b.payload "
+     "SELECT d.seq, d.attempts, d.last_error, b.kind, b.created_ns, b.sample_count, b.payload, "
+     "b.codec, b.bytes "
      "FROM deliveries d JOIN batches b ON b.seq = d.seq "
      "WHERE d.sink_id = ?1 AND d.next_attempt_ns <= ?2 ORDER BY d.seq LIMIT 1"},
     {Q::delivery_pending,

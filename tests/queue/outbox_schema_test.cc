@@ -1,5 +1,6 @@
 // Schema versions: upgrades run in order; newer files are quarantined.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include "schema.h"
@@ -30,16 +31,16 @@ TEST(OutboxSchema, MigrationStepsRunInOrderAndKeepTheData) {
     auto outbox = open_or_die(options_for(db));
     ASSERT_TRUE(outbox->append(make_samples(3, "v1"), kT0));
   }
-  // A hypothetical version 2 that adds a column, to exercise the runner.
+  // A hypothetical next version that adds a column, to exercise the runner.
   std::vector<Migration> steps(schema_migrations().begin(), schema_migrations().end());
-  steps.push_back({1, [](sql::Db& d) {
+  steps.push_back({kSchemaVersion, [](sql::Db& d) {
                      return d.exec("ALTER TABLE batches ADD COLUMN encoding TEXT DEFAULT 'ndjson'");
                    }});
   auto raw = sql::Db::open(db, SQLITE_OPEN_READWRITE);
   ASSERT_TRUE(raw);
   auto migrated = migrate(*raw, steps);
   ASSERT_TRUE(migrated) << migrated.error().message();
-  EXPECT_EQ(*raw->query_int("PRAGMA user_version"), 2);
+  EXPECT_EQ(*raw->query_int("PRAGMA user_version"), kSchemaVersion + 1);
   EXPECT_EQ(*raw->query_text("SELECT encoding FROM batches WHERE seq = 1"), "ndjson");
   EXPECT_EQ(*raw->query_int("SELECT sample_count FROM batches WHERE seq = 1"), 3);
 }
@@ -49,7 +50,7 @@ TEST(OutboxSchema, FailedMigrationStepLeavesTheVersionUnchanged) {
   const fs::path db = dir / "outbox.db";
   { ASSERT_NE(open_or_die(options_for(db)), nullptr); }
   std::vector<Migration> steps(schema_migrations().begin(), schema_migrations().end());
-  steps.push_back({1, [](sql::Db& d) {
+  steps.push_back({kSchemaVersion, [](sql::Db& d) {
                      auto s = d.exec("CREATE TABLE half_done(x)");
                      if (!s) return s;
                      return d.exec("THIS IS NOT SQL");
@@ -58,8 +59,10 @@ TEST(OutboxSchema, FailedMigrationStepLeavesTheVersionUnchanged) {
   ASSERT_TRUE(raw);
   auto migrated = migrate(*raw, steps);
   ASSERT_FALSE(migrated);
-  EXPECT_NE(migrated.error().message().find("from schema 1 to 2"), std::string::npos);
-  EXPECT_EQ(*raw->query_int("PRAGMA user_version"), 1);
+  EXPECT_NE(migrated.error().message().find(fmt::format("from schema {} to {}", kSchemaVersion,
+                                                        kSchemaVersion + 1)),
+            std::string::npos);
+  EXPECT_EQ(*raw->query_int("PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(*raw->query_int("SELECT count(*) FROM sqlite_schema WHERE name = 'half_done'"), 0);
 }
 

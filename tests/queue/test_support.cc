@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include "blob_codec.h"
+
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -66,9 +68,10 @@ struct RawDb {
 
 std::vector<RawBatch> read_batches(const std::filesystem::path& db) {
   RawDb raw(db);
+  tally::queue::BlobCodec codec;
   std::vector<RawBatch> out;
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(raw.db, "SELECT seq, kind, sample_count, payload FROM batches ORDER BY seq",
+  if (sqlite3_prepare_v2(raw.db, "SELECT seq, kind, sample_count, payload, codec, bytes FROM batches ORDER BY seq",
                          -1, &stmt, nullptr) != SQLITE_OK) {
     ADD_FAILURE() << "read batches: " << sqlite3_errmsg(raw.db);
     return out;
@@ -79,8 +82,13 @@ std::vector<RawBatch> read_batches(const std::filesystem::path& db) {
     b.kind = sqlite3_column_int(stmt, 1);
     b.sample_count = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
     const void* data = sqlite3_column_blob(stmt, 3);
-    b.payload.assign(static_cast<const char*>(data),
-                     static_cast<std::size_t>(sqlite3_column_bytes(stmt, 3)));
+    const std::string_view blob(static_cast<const char*>(data),
+                                static_cast<std::size_t>(sqlite3_column_bytes(stmt, 3)));
+    // Payloads are stored compressed (blob_codec.h): compare what they hold.
+    auto payload = codec.unpack(blob, static_cast<tally::queue::Codec>(sqlite3_column_int(stmt, 4)),
+                                static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 5)));
+    if (!payload) ADD_FAILURE() << "seq " << b.seq << ": " << payload.error().message();
+    b.payload = payload ? std::move(*payload) : std::string(blob);
     out.push_back(std::move(b));
   }
   sqlite3_finalize(stmt);
