@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <set>
 #include <utility>
 #include <vector>
 
@@ -87,10 +86,17 @@ Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
     if (!r.ok()) return r.error().context(fmt::format("encode batch {} line {}", batch.seq, i));
     records.push_back(std::move(r).value());
   }
-  std::set<std::pair<std::uint64_t, std::uint32_t>> seen, reused;
+  // (ts, pid) pairs that occur more than once, sorted for binary search.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> keys, reused;
+  keys.reserve(records.size());
   for (const auto& r : records) {
-    if (r.kind != SampleRecord::Kind::process) continue;
-    if (!seen.emplace(r.ts_ns, r.pid).second) reused.emplace(r.ts_ns, r.pid);
+    if (r.kind == SampleRecord::Kind::process) keys.emplace_back(r.ts_ns, r.pid);
+  }
+  std::sort(keys.begin(), keys.end());
+  for (std::size_t i = 1; i < keys.size(); ++i) {
+    if (keys[i] == keys[i - 1] && (reused.empty() || reused.back() != keys[i])) {
+      reused.push_back(keys[i]);
+    }
   }
 
   std::string body;
@@ -98,7 +104,9 @@ Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
   for (std::uint32_t i = first; i < first + count; ++i) {
     const SampleRecord& r = records[i];
     if (r.kind == SampleRecord::Kind::process) {
-      process_line(body, r, reused.count({r.ts_ns, r.pid}) > 0, options_);
+      const bool start_tag =
+          std::binary_search(reused.begin(), reused.end(), std::make_pair(r.ts_ns, r.pid));
+      process_line(body, r, start_tag, options_);
     } else if (r.kind == SampleRecord::Kind::host) {
       host_line(body, r, options_);
     }
