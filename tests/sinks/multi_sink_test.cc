@@ -32,7 +32,7 @@ TEST(MultiSink, AFailingSinkDoesNotHoldBackTheOthersAndCatchesUpLater) {
   EXPECT_EQ(status["sinks"][1]["state"], "failing");
   EXPECT_EQ(status["health"]["status"], "degraded");
   const auto& outbox_sinks = status["outbox"]["sinks"];
-  EXPECT_LE(outbox_sinks[0]["pending"].get<std::uint64_t>(), 1u) << "the collector keeps up";
+  EXPECT_LE(outbox_sinks[0]["pending"].get<std::uint64_t>(), 2u) << "the collector keeps up";
   EXPECT_GE(outbox_sinks[1]["pending"].get<std::uint64_t>(), 3u) << "the otlp sink's batches wait";
   const auto human = sys.tally({"status"});
   EXPECT_NE(human.out.find("sink       collector (native)"), std::string::npos) << human.out;
