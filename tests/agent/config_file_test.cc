@@ -45,10 +45,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "string (\"yes\")"},
         BadConfig{"UnknownTable", "[agnet]\ninterval = 5\n",
                   "/etc/tally/tally.toml:1: agnet: unknown table (accepted: [agent], [bpf], "
-                  "[outbox], [[sink]])"},
+                  "[outbox], [prometheus], [[sink]])"},
         BadConfig{"TopLevelKey", "interval = 5\n",
                   "/etc/tally/tally.toml:1: interval: unknown key (accepted: [agent], [bpf], "
-                  "[outbox], [[sink]])"},
+                  "[outbox], [prometheus], [[sink]])"},
         BadConfig{"SyntaxError", "[agent]\ninterval = = 5\n",
                   "/etc/tally/tally.toml:2:12: invalid TOML: Error while parsing value: could not "
                   "determine value type"},
@@ -59,14 +59,48 @@ INSTANTIATE_TEST_SUITE_P(
                   "/etc/tally/tally.toml:1: sink[0].url: missing (every sink needs a url)"},
         BadConfig{"SinkBadFormat", "[[sink]]\nurl = \"http://x\"\nformat = \"xml\"\n",
                   "/etc/tally/tally.toml:3: sink[0].format: \"xml\" is not accepted (accepted: "
-                  "native)"},
+                  "native, influx, otlp)"},
         BadConfig{"DuplicateSinkNames",
                   "[[sink]]\nurl = \"http://a\"\n[[sink]]\nurl = \"http://b\"\n",
                   "/etc/tally/tally.toml:3: sink[1].name: \"default\" is used twice (names must "
                   "be unique)"},
         BadConfig{"GzipLevel", "[[sink]]\nurl = \"http://a\"\ngzip_level = 11\n",
                   "/etc/tally/tally.toml:3: sink[0].gzip_level: 11 is out of range (accepted: 0 "
-                  "to 9)"}),
+                  "to 9)"},
+        BadConfig{"SinkUnknownKey", "[[sink]]\nurl = \"http://a\"\ndb = \"x\"\n",
+                  "/etc/tally/tally.toml:3: sink[0].db: unknown key (accepted: name, format, url, "
+                  "token_file, ca_file, connect_timeout, timeout, backoff_base_ms, backoff_cap, "
+                  "gzip_level, database, precision, cmdline)"},
+        BadConfig{"DatabaseWithoutInflux", "[[sink]]\nurl = \"http://a\"\ndatabase = \"tally\"\n",
+                  "/etc/tally/tally.toml:3: sink[0].database: only for format = \"influx\""},
+        BadConfig{"PrecisionWithoutInflux",
+                  "[[sink]]\nformat = \"otlp\"\nurl = \"http://a\"\nprecision = \"ms\"\n",
+                  "/etc/tally/tally.toml:4: sink[0].precision: only for format = \"influx\""},
+        BadConfig{"BadPrecision",
+                  "[[sink]]\nformat = \"influx\"\nurl = \"http://a\"\nprecision = \"n\"\n",
+                  "/etc/tally/tally.toml:4: sink[0].precision: \"n\" is not accepted (accepted: "
+                  "ns, us, ms, s)"},
+        BadConfig{"CmdlineForNative", "[[sink]]\nurl = \"http://a\"\ncmdline = true\n",
+                  "/etc/tally/tally.toml:3: sink[0].cmdline: only for format = \"influx\" or "
+                  "\"otlp\" (native always sends it)"},
+        BadConfig{"CmdlineNotBoolean",
+                  "[[sink]]\nformat = \"otlp\"\nurl = \"http://a\"\ncmdline = \"yes\"\n",
+                  "/etc/tally/tally.toml:4: sink[0].cmdline: expected true or false, got a string "
+                  "(\"yes\")"},
+        BadConfig{"PrometheusListenNotIpPort", "[prometheus]\nlisten = \"localhost:9464\"\n",
+                  "/etc/tally/tally.toml:2: prometheus.listen: \"localhost:9464\" is not IP:PORT "
+                  "(accepted: an IPv4 address or a bracketed IPv6 address, a colon, and a port 0 "
+                  "to 65535, e.g. 127.0.0.1:9464)"},
+        BadConfig{"PrometheusListenPortTooLarge", "[prometheus]\nlisten = \"127.0.0.1:70000\"\n",
+                  "/etc/tally/tally.toml:2: prometheus.listen: \"127.0.0.1:70000\" is not IP:PORT "
+                  "(accepted: an IPv4 address or a bracketed IPv6 address, a colon, and a port 0 "
+                  "to 65535, e.g. 127.0.0.1:9464)"},
+        BadConfig{"PrometheusTopZero", "[prometheus]\ntop = 0\n",
+                  "/etc/tally/tally.toml:2: prometheus.top: 0 is out of range (accepted: 1 to "
+                  "100000)"},
+        BadConfig{"PrometheusUnknownKey", "[prometheus]\nport = 9464\n",
+                  "/etc/tally/tally.toml:2: prometheus.port: unknown key (accepted: listen, top, "
+                  "min_cpu_ms)"}),
     [](const ::testing::TestParamInfo<BadConfig>& p) { return p.param.name; });
 
 TEST(ConfigFile, KeysAbsentFromTheFileKeepTheirDefaults) {
@@ -99,6 +133,21 @@ timeout = 10
 [[sink]]
 name = "backup"
 url = "http://b/v1/batches"
+[[sink]]
+name = "vm"
+format = "influx"
+url = "http://vminsert:8480/insert/42/influx/write"
+database = "tally"
+precision = "ms"
+cmdline = true
+[[sink]]
+name = "otel"
+format = "otlp"
+url = "https://otel:4318/v1/metrics"
+[prometheus]
+listen = "127.0.0.1:9464"
+top = 50
+min_cpu_ms = 100
 )",
                         "t.toml", AgentConfig{});
   ASSERT_TRUE(c.ok()) << c.error().message();
@@ -109,10 +158,20 @@ url = "http://b/v1/batches"
   EXPECT_EQ(c->max_processes, 65536u);
   EXPECT_EQ(c->outbox_cap_mib, 64u);
   EXPECT_EQ(c->batch_max_age_s, 120u);
-  ASSERT_EQ(c->sinks.size(), 2u);
+  ASSERT_EQ(c->sinks.size(), 4u);
   EXPECT_EQ(c->sinks[0].name, "collector");
+  EXPECT_EQ(c->sinks[0].format, "native");
   EXPECT_EQ(c->sinks[0].timeout_s, 10u);
   EXPECT_EQ(c->sinks[1].url, "http://b/v1/batches");
+  EXPECT_EQ(c->sinks[2].format, "influx");
+  EXPECT_EQ(c->sinks[2].database, "tally");
+  EXPECT_EQ(c->sinks[2].precision, "ms");
+  EXPECT_TRUE(c->sinks[2].cmdline);
+  EXPECT_EQ(c->sinks[3].format, "otlp");
+  EXPECT_FALSE(c->sinks[3].cmdline);
+  EXPECT_EQ(c->prometheus_listen, "127.0.0.1:9464");
+  EXPECT_EQ(c->prometheus_top, 50u);
+  EXPECT_EQ(c->prometheus_min_cpu_ms, 100u);
 }
 
 TEST(ConfigFile, TheExampleConfigInTheRepositoryIsValid) {

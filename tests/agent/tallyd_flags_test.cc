@@ -34,6 +34,12 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"UnknownAttachMode", {"--attach", "kprobe"}, "--attach"},
                       BadFlag{"SlotsNotAPowerOfTwo", {"--slots-per-cpu", "1000"}, "power of two"},
                       BadFlag{"TooFewProcesses", {"--max-processes", "10"}, "--max-processes"},
+                      BadFlag{"UnknownFormat", {"--format", "prometheus"}, "{native,influx,otlp}"},
+                      BadFlag{"PrometheusListenWithoutHost", {"--prometheus-listen", "9464"},
+                              "--prometheus-listen"},
+                      BadFlag{"PrometheusListenWithoutPort", {"--prometheus-listen", "0.0.0.0"},
+                              "e.g. 127.0.0.1:9464"},
+                      BadFlag{"PrometheusTopZero", {"--prometheus-top", "0"}, "--prometheus-top"},
                       BadFlag{"UnknownFlag", {"--no-such-flag"}, "--no-such-flag"},
                       BadFlag{"StrayArgument", {"extra-argument"}, "extra-argument"},
                       BadFlag{"GzipLevelTooHigh", {"--gzip-level", "10"}, "--gzip-level"},
@@ -46,6 +52,29 @@ TEST(TallydHelp, PrintsUsageWithExamplesAndExitsZero) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("--interval"), std::string::npos);
   EXPECT_NE(r.out.find("Examples"), std::string::npos);
+  for (const char* flag : {"--format", "--database", "--prometheus-listen", "--prometheus-top",
+                           "--prometheus-min-cpu-ms"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(TallydCheckConfig, AcceptsEveryFormatFromTheCommandLine) {
+  for (const char* format : {"native", "influx", "otlp"}) {
+    RunResult r = run({TALLYD_PATH, "--check-config", "--config", "/nonexistent.toml", "--endpoint",
+                       "http://127.0.0.1:1/x", "--format", format},
+                      std::chrono::seconds(10));
+    // A --config that does not exist is an error; the flags alone are fine.
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    r = run({TALLYD_PATH, "--check-config", "--endpoint", "http://127.0.0.1:1/x", "--format",
+             format, "--prometheus-listen", "127.0.0.1:9464"},
+            std::chrono::seconds(10));
+    EXPECT_EQ(r.exit_code, 0) << format << ": " << r.err;
+  }
+  RunResult r = run(
+      {TALLYD_PATH, "--check-config", "--endpoint", "http://127.0.0.1:1/x", "--database", "tally"},
+      std::chrono::seconds(10));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("a database is only for format influx"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Test helper: HTTP GET over loopback with libcurl.
+// Test helper: HTTP GET and POST over loopback with libcurl.
 #pragma once
 
 #include <string>
@@ -11,5 +11,7 @@ struct HttpResult {
 };
 
 HttpResult http_get(const std::string& url);
+HttpResult http_post(const std::string& url, const std::string& body,
+                     const std::string& content_type = "application/x-www-form-urlencoded");
 
 }  // namespace tally::test

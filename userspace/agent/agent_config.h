@@ -16,7 +16,7 @@ using accounting::AttachMode;
 // outbox, keyed by name, so a name must stay stable across restarts.
 struct SinkConfig {
   std::string name = "default";
-  std::string format = "native";
+  std::string format = "native";  // native | influx | otlp
   std::string url;
   std::string token_file;  // file holding a bearer token; never the token itself
   std::string ca_file;     // extra CA bundle for https; verification is always on
@@ -25,6 +25,13 @@ struct SinkConfig {
   std::uint32_t backoff_base_ms = 1000;
   std::uint32_t backoff_cap_s = 300;
   int gzip_level = 6;
+  // format = "influx": the database (?db=, InfluxDB 1.x; VictoriaMetrics
+  // turns it into a db label) and the timestamp precision (ns, us, ms, s).
+  std::string database;
+  std::string precision = "ns";
+  // format = "influx" or "otlp": send the command line (off: it can hold
+  // secrets, and the OpenTelemetry conventions say not to by default).
+  bool cmdline = false;
 };
 
 struct AgentConfig {
@@ -49,6 +56,10 @@ struct AgentConfig {
   std::uint32_t batch_max_age_s = 0;  // 0: a batch per interval
   // [[sink]]
   std::vector<SinkConfig> sinks;
+  // [prometheus]
+  std::string prometheus_listen;  // "IP:PORT"; empty: no exporter
+  std::uint32_t prometheus_top = 500;
+  std::uint64_t prometheus_min_cpu_ms = 0;
 
   // Command-line only.
   bool to_stdout = false;

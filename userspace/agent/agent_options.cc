@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "config_file.h"
+#include "listen_address.h"
 
 namespace tally::agent {
 
@@ -17,6 +18,13 @@ const CLI::Validator kPowerOfTwo(
       return {};
     },
     "POWER_OF_TWO");
+
+const CLI::Validator kListenAddress(
+    [](std::string& value) -> std::string {
+      auto a = parse_listen_address(value);
+      return a.ok() ? std::string() : a.error().message();
+    },
+    "IP:PORT");
 
 // Registers a flag whose value, when given, overrides one config field.
 template <typename T, typename Apply>
@@ -47,6 +55,11 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
       "Examples:\n"
       "  tallyd --stdout --interval 1 --outbox /tmp/outbox.db   print samples every second\n"
       "  tallyd --endpoint http://collector:8080/v1/batches     ship to tally-collector\n"
+      "  tallyd --endpoint http://vm:8428/write --format influx  ship to VictoriaMetrics\n"
+      "  tallyd --endpoint http://otel:4318/v1/metrics --format otlp\n"
+      "                                                         ship to an OpenTelemetry "
+      "Collector\n"
+      "  tallyd --prometheus-listen 127.0.0.1:9464              serve /metrics for Prometheus\n"
       "  tallyd --check-config --config /etc/tally/tally.toml   validate a config file\n",
       "tallyd"};
   app.get_formatter()->column_width(36);
@@ -105,6 +118,15 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
 
   override_flag<std::string>(app, cmd, "--endpoint", "Ship batches to this URL (sink \"default\")",
                              [](AgentConfig& c, const std::string& v) { default_sink(c).url = v; });
+  override_flag<std::string>(
+      app, cmd, "--format",
+      "Protocol of --endpoint: native (tally-collector), influx (InfluxDB "
+      "line protocol: VictoriaMetrics, InfluxDB 1.x), otlp (OTLP/HTTP JSON)",
+      [](AgentConfig& c, const std::string& v) { default_sink(c).format = v; })
+      ->check(CLI::IsMember({"native", "influx", "otlp"}));
+  override_flag<std::string>(
+      app, cmd, "--database", "Database for --format influx (?db=)",
+      [](AgentConfig& c, const std::string& v) { default_sink(c).database = v; });
   override_flag<std::string>(app, cmd, "--token-file", "File with a bearer token for --endpoint",
                              [](AgentConfig& c, const std::string& v) { default_sink(c).token_file = v; });
   override_flag<std::string>(app, cmd, "--ca-file", "CA bundle to verify --endpoint's certificate",
@@ -124,6 +146,20 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
   override_flag<std::uint32_t>(app, cmd, "--backoff-cap", "Longest retry delay, s (1 to 86400)",
                                [](AgentConfig& c, std::uint32_t v) { default_sink(c).backoff_cap_s = v; })
       ->check(CLI::Range(1u, 86400u));
+
+  override_flag<std::string>(app, cmd, "--prometheus-listen",
+                             "Serve /metrics for Prometheus on IP:PORT (e.g. 127.0.0.1:9464; off "
+                             "by default)",
+                             [](AgentConfig& c, const std::string& v) { c.prometheus_listen = v; })
+      ->check(kListenAddress);
+  override_flag<std::uint32_t>(app, cmd, "--prometheus-top",
+                               "Processes on /metrics: the N with most CPU (1 to 100000)",
+                               [](AgentConfig& c, std::uint32_t v) { c.prometheus_top = v; })
+      ->check(CLI::Range(1u, 100000u));
+  override_flag<std::uint64_t>(app, cmd, "--prometheus-min-cpu-ms",
+                               "Processes on /metrics: only those with this much CPU, ms",
+                               [](AgentConfig& c, std::uint64_t v) { c.prometheus_min_cpu_ms = v; })
+      ->check(CLI::Range(0ull, 86400000ull));
 
   override_flag<std::string>(app, cmd, "--socket", "Control socket (default /run/tally/tally.sock)",
                              [](AgentConfig& c, const std::string& v) { c.socket_path = v; });
@@ -156,6 +192,10 @@ Result<AgentConfig> resolve_config(const AgentCommandLine& cmd) {
   for (const auto& s : config->sinks) {
     if (s.url.empty()) {
       return Error::format("sink \"{}\": no url (give --endpoint with the token/CA flags)", s.name);
+    }
+    if (s.format != "influx" && !s.database.empty()) {
+      return Error::format("sink \"{}\": a database is only for format influx (it is {})", s.name,
+                           s.format);
     }
   }
   return config;

@@ -2,11 +2,14 @@
 
 #include <cerrno>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
+
+#include "listen_address.h"
 
 namespace tally::agent {
 
@@ -81,6 +84,18 @@ class TableReader {
     return ok_status();
   }
 
+  // A string that must pass `check`, which returns the problem or "".
+  Status checked_string(std::string_view key, std::string& out,
+                        const std::function<std::string(const std::string&)>& check) {
+    std::string value = out;
+    if (auto st = string(key, value); !st.ok()) return st;
+    if (const toml::node* n = table_.get(key)) {
+      if (std::string problem = check(value); !problem.empty()) return error(*n, key, problem);
+    }
+    out = value;
+    return ok_status();
+  }
+
   Status choice(std::string_view key, const std::vector<std::string_view>& accepted,
                 std::string& out) {
     std::string value = out;
@@ -104,6 +119,11 @@ class TableReader {
       }
     }
     return ok_status();
+  }
+
+  bool given(std::string_view key) const { return table_.get(key) != nullptr; }
+  Status error_at(std::string_view key, const std::string& problem) const {
+    return error(*table_.get(key), key, problem);
   }
 
   Status error(const toml::node& n, std::string_view key, const std::string& problem) const {
@@ -164,7 +184,7 @@ Status read_outbox(TableReader& r, AgentConfig& c) {
 
 Status read_sink(TableReader& r, SinkConfig& s) {
   TALLY_CHECK(r.string("name", s.name));
-  TALLY_CHECK(r.choice("format", {"native"}, s.format));
+  TALLY_CHECK(r.choice("format", {"native", "influx", "otlp"}, s.format));
   TALLY_CHECK(r.string("url", s.url));
   TALLY_CHECK(r.string("token_file", s.token_file));
   TALLY_CHECK(r.string("ca_file", s.ca_file));
@@ -173,6 +193,31 @@ Status read_sink(TableReader& r, SinkConfig& s) {
   TALLY_CHECK(r.integer("backoff_base_ms", 1, 600000, s.backoff_base_ms));
   TALLY_CHECK(r.integer("backoff_cap", 1, 86400, s.backoff_cap_s));
   TALLY_CHECK(r.integer("gzip_level", 0, 9, s.gzip_level));
+  TALLY_CHECK(r.string("database", s.database));
+  TALLY_CHECK(r.choice("precision", {"ns", "us", "ms", "s"}, s.precision));
+  TALLY_CHECK(r.boolean("cmdline", s.cmdline));
+  TALLY_CHECK(r.finish());
+  // Keys that mean nothing to the chosen format are mistakes worth naming.
+  const bool influx = s.format == "influx";
+  if (!influx && r.given("database")) return r.error_at("database", "only for format = \"influx\"");
+  if (!influx && r.given("precision")) {
+    return r.error_at("precision", "only for format = \"influx\"");
+  }
+  if (s.format == "native" && r.given("cmdline")) {
+    return r.error_at("cmdline",
+                      "only for format = \"influx\" or \"otlp\" (native always sends it)");
+  }
+  return ok_status();
+}
+
+Status read_prometheus(TableReader& r, AgentConfig& c) {
+  TALLY_CHECK(r.checked_string("listen", c.prometheus_listen, [](const std::string& v) {
+    if (v.empty()) return std::string();
+    auto a = parse_listen_address(v);
+    return a.ok() ? std::string() : a.error().message();
+  }));
+  TALLY_CHECK(r.integer("top", 1, 100000, c.prometheus_top));
+  TALLY_CHECK(r.integer("min_cpu_ms", 0, 86400000, c.prometheus_min_cpu_ms));
   return r.finish();
 }
 
@@ -220,14 +265,16 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source,
       continue;
     }
     const toml::table* table = node.as_table();
-    if (!table || (k != "agent" && k != "bpf" && k != "outbox")) {
-      return Error::format("{}:{}: {}: unknown {} (accepted: [agent], [bpf], [outbox], [[sink]])",
-                           source, line, k, table ? "table" : "key");
+    if (!table || (k != "agent" && k != "bpf" && k != "outbox" && k != "prometheus")) {
+      return Error::format(
+          "{}:{}: {}: unknown {} (accepted: [agent], [bpf], [outbox], [prometheus], [[sink]])",
+          source, line, k, table ? "table" : "key");
     }
     TableReader r(*table, std::string(k) + ".", source);
     if (k == "agent") TALLY_CHECK(read_agent(r, c));
     if (k == "bpf") TALLY_CHECK(read_bpf(r, c));
     if (k == "outbox") TALLY_CHECK(read_outbox(r, c));
+    if (k == "prometheus") TALLY_CHECK(read_prometheus(r, c));
   }
   if ((c.slots_per_cpu & (c.slots_per_cpu - 1)) != 0) {
     return Error::format("{}: bpf.slots_per_cpu: {} is not a power of two (accepted: 64, 128, ..., 65536)",

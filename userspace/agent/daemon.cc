@@ -5,12 +5,13 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 
 #include <boost/asio/post.hpp>
 
 #include "config_file.h"
-#include "native_format.h"
 #include "procfs.h"
+#include "sink_formats.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
 
@@ -21,6 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+constexpr const char* kVersion = "0.1.0";
 
 Result<std::string> read_token(const std::string& path) {
   if (path.empty()) return std::string();
@@ -45,9 +47,12 @@ Daemon::Daemon(DaemonParts parts)
       next_deadline_(Clock::now()),
       sampler_(*parts_.backend, accounting::SamplerOptions{parts_.host, config_.include_idle},
                monotonic_ns()),
-      control_(io_, [this](const control::Request& r, ControlServer::Respond respond) {
-        handle_request(r, std::move(respond));
-      }),
+      control_(io_,
+               [this](const control::Request& r, ControlServer::Respond respond) {
+                 handle_request(r, std::move(respond));
+               }),
+      totals_(ProcessTotalsOptions{config_.prometheus_top,
+                                   config_.prometheus_min_cpu_ms * 1'000'000ULL}),
       started_realtime_ns_(realtime_ns()),
       started_mono_ns_(monotonic_ns()) {
   signals_.add(SIGHUP);
@@ -65,7 +70,7 @@ Status Daemon::start_shippers() {
     if (!token.ok()) return token.error().context(fmt::format("sink {}", sink.name));
     shipping::ShipperOptions o;
     o.sink = sink.name;
-    o.url = sink.url;
+    o.url = sink_request_url(sink);
     o.agent_id = parts_.outbox->agent_id();
     o.bearer_token = *token;
     o.http.connect_timeout = std::chrono::seconds(sink.connect_timeout_s);
@@ -74,12 +79,57 @@ Status Daemon::start_shippers() {
     o.backoff.base = std::chrono::milliseconds(sink.backoff_base_ms);
     o.backoff.cap = std::chrono::seconds(sink.backoff_cap_s);
     o.gzip_level = sink.gzip_level;
-    auto format = std::make_unique<shipping::NativeFormat>(parts_.outbox->agent_id(), parts_.host);
-    shippers_.push_back(
-        std::make_unique<shipping::Shipper>(*parts_.outbox, std::move(o), std::move(format)));
+    auto format = make_sink_format(
+        sink, SinkIdentity{parts_.outbox->agent_id(), parts_.host, parts_.host_id, kVersion});
+    if (!format.ok()) return format.error();
+    shippers_.push_back(std::make_unique<shipping::Shipper>(*parts_.outbox, std::move(o),
+                                                            std::move(format).value()));
   }
   for (auto& s : shippers_) s->start();
   return ok_status();
+}
+
+Status Daemon::start_exporter() {
+  if (config_.prometheus_listen.empty()) return ok_status();
+  auto address = parse_listen_address(config_.prometheus_listen);
+  if (!address.ok()) return address.error().context("prometheus exporter");
+  exporter_.emplace(io_, [this] { return render_metrics(); });
+  if (auto st = exporter_->listen(*address); !st.ok()) return st;
+  // Seeded now so the first scrape has outbox figures before any append.
+  if (auto stats = parts_.outbox->stats(realtime_ns()); stats.ok()) exporter_outbox_ = *stats;
+  log::info("prometheus exporter listening on {} (GET /metrics; top {} processes)",
+            exporter_->listening_on(), config_.prometheus_top);
+  return ok_status();
+}
+
+std::string Daemon::render_metrics() {
+  ExporterHealth h;
+  if (exporter_outbox_) {
+    h.outbox_pending_batches = exporter_outbox_->pending_batches;
+    h.outbox_stored_bytes = exporter_outbox_->stored_bytes;
+  }
+  h.samples_committed = samples_committed_;
+  h.dropped_updates = dropped_total_;
+  h.append_failures = append_failures_;
+  for (const auto& shipper : shippers_) {
+    const shipping::SinkStatus st = shipper->status();
+    SinkHealth k;
+    k.name = st.name;
+    k.failing = st.state == "failing";
+    k.samples_sent = st.samples_sent;
+    k.requests_failed = st.requests_failed;
+    k.samples_lost = st.gap_samples + st.samples_rejected + st.points_rejected;
+    if (exporter_outbox_) {
+      for (const auto& o : exporter_outbox_->sinks) {
+        if (o.name == st.name) k.pending_batches = o.pending;
+      }
+    }
+    h.sinks.push_back(std::move(k));
+  }
+  auto processes = totals_.scrape();
+  h.processes_tracked = totals_.tracked();
+  h.processes_omitted = totals_.omitted_last_scrape();
+  return render_exposition(processes, h);
 }
 
 int Daemon::run() {
@@ -88,6 +138,10 @@ int Daemon::run() {
     return 2;
   }
   if (auto st = control_.listen(config_.socket_path, config_.socket_group); !st.ok()) {
+    log::error("{}", st.error().message());
+    return 1;
+  }
+  if (auto st = start_exporter(); !st.ok()) {
     log::error("{}", st.error().message());
     return 1;
   }
@@ -129,6 +183,13 @@ void Daemon::take_sample(bool final) {
   if (recent_drops_.size() > 10) recent_drops_.pop_front();
   const std::size_t process_count = samples->processes.size();
   std::vector<std::string> lines = samples->lines();
+  if (exporter_) {
+    totals_.add_interval(samples->processes);
+    // Exits the backend did not report: gone from /proc means gone.
+    totals_.sweep([](std::uint32_t pid, std::uint64_t) {
+      return std::filesystem::exists(fmt::format("/proc/{}", pid));
+    });
+  }
   last_processes_ = std::move(samples->processes);
   asio::post(store_io_, [this, lines = std::move(lines), process_count, final]() mutable {
     store(std::move(lines), process_count, final);
@@ -153,8 +214,14 @@ void Daemon::store(std::vector<std::string> lines, std::size_t process_count, bo
   if (ok && appended->batches_formed > 0) {
     for (auto& s : shippers_) s->notify();
   }
+  std::optional<queue::OutboxStats> stats;
+  if (exporter_) {
+    // exporter_ is only set before the store thread starts: safe to test here.
+    if (auto st = parts_.outbox->stats(realtime_ns()); st.ok()) stats = std::move(st).value();
+  }
   const std::size_t n = lines.size();
-  asio::post(io_, [this, ok, error = std::move(error), n, final] {
+  asio::post(io_, [this, ok, error = std::move(error), n, final, stats = std::move(stats)] {
+    if (stats) exporter_outbox_ = stats;
     if (ok) {
       samples_committed_ += n;
       if (append_failing_) log::info("outbox append recovered");
@@ -229,9 +296,16 @@ void Daemon::reload_config() {
     sinks_changed = a.name != b.name || a.url != b.url || a.token_file != b.token_file ||
                     a.ca_file != b.ca_file || a.connect_timeout_s != b.connect_timeout_s ||
                     a.timeout_s != b.timeout_s || a.backoff_base_ms != b.backoff_base_ms ||
-                    a.backoff_cap_s != b.backoff_cap_s || a.gzip_level != b.gzip_level;
+                    a.backoff_cap_s != b.backoff_cap_s || a.gzip_level != b.gzip_level ||
+                    a.format != b.format || a.database != b.database ||
+                    a.precision != b.precision || a.cmdline != b.cmdline;
   }
   if (sinks_changed) need_restart.push_back("sinks");
+  if (next.prometheus_listen != config_.prometheus_listen ||
+      next.prometheus_top != config_.prometheus_top ||
+      next.prometheus_min_cpu_ms != config_.prometheus_min_cpu_ms) {
+    need_restart.push_back("[prometheus]");
+  }
 
   const bool interval_changed = next.interval_s != config_.interval_s;
   config_.interval_s = next.interval_s;
@@ -295,6 +369,7 @@ void Daemon::finish() {
   timer_.cancel();
   signals_.cancel();
   control_.stop();
+  if (exporter_) exporter_->stop();
   for (auto& s : shippers_) s->stop();
   store_work_.reset();
   io_.stop();

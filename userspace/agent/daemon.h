@@ -32,6 +32,9 @@
 #include "agent_options.h"
 #include "backend.h"
 #include "control_server.h"
+#include "exposition.h"
+#include "process_totals.h"
+#include "prometheus_exporter.h"
 #include "sampler.h"
 #include "shipper.h"
 #include "tally/queue/outbox.h"
@@ -42,6 +45,7 @@ struct DaemonParts {
   AgentCommandLine command_line;  // to re-read the config on SIGHUP
   AgentConfig config;
   std::string host;
+  std::string host_id;  // /etc/machine-id, for OTLP's host.id; may be empty
   std::unique_ptr<accounting::Backend> backend;
   std::unique_ptr<queue::Outbox> outbox;
 };
@@ -78,6 +82,9 @@ class Daemon {
   void flush(std::chrono::seconds timeout, ControlServer::Respond respond);
 
   Status start_shippers();
+  Status start_exporter();
+  // The /metrics page (main thread): totals and cached health, no I/O.
+  std::string render_metrics();
   std::uint64_t batches_sent() const;
 
   DaemonParts parts_;
@@ -94,6 +101,13 @@ class Daemon {
   std::thread store_thread_;
 
   std::vector<std::unique_ptr<shipping::Shipper>> shippers_;
+
+  // Prometheus exporter (main thread), when --prometheus-listen is given.
+  ProcessTotals totals_;
+  std::optional<PrometheusExporter> exporter_;
+  // Outbox figures for /metrics, refreshed by the store thread after each
+  // append so a scrape never waits on the outbox lock (held across fsync).
+  std::optional<queue::OutboxStats> exporter_outbox_;
 
   // State for `tally status` and `tally top` (main thread).
   std::uint64_t started_realtime_ns_;

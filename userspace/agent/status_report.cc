@@ -122,12 +122,34 @@ nlohmann::json Daemon::status_json() {
                      {"bytes_sent", st.bytes_sent},
                      {"bytes_encoded", st.bytes_encoded},
                      {"batches_rejected", st.batches_rejected},
-                     {"samples_rejected", st.samples_rejected}});
+                     {"samples_rejected", st.samples_rejected},
+                     {"requests_failed", st.requests_failed},
+                     {"gaps_shipped", st.gaps_shipped},
+                     {"gap_records", st.gap_records},
+                     {"gap_samples", st.gap_samples},
+                     {"partial_successes", st.partial_successes},
+                     {"points_rejected", st.points_rejected}});
     if (st.state == "failing") {
       degraded.push_back(fmt::format("sink {} failing: {}", st.name, st.last_error));
     }
+    if (st.points_rejected > 0) {
+      degraded.push_back(
+          fmt::format("sink {}: the server dropped {} data points it acknowledged "
+                      "(partial success; see the log)",
+                      st.name, st.points_rejected));
+    }
   }
   s["sinks"] = sinks;
+  if (exporter_) {
+    s["prometheus"] = {{"listen", exporter_->listening_on()},
+                       {"scrapes", exporter_->scrapes()},
+                       {"processes_tracked", totals_.tracked()},
+                       {"processes_omitted", totals_.omitted_last_scrape()},
+                       {"top", config_.prometheus_top},
+                       {"min_cpu_ms", config_.prometheus_min_cpu_ms}};
+  } else {
+    s["prometheus"] = nullptr;
+  }
   s["self"] = self_usage();
   s["health"] = {{"status", degraded.empty() ? "healthy" : "degraded"}, {"reasons", degraded}};
   return s;

@@ -8,6 +8,7 @@
 #include "bpf_backend.h"
 #include "daemon.h"
 #include "http_client.h"
+#include "machine_id.h"
 #include "procfs_backend.h"
 #include "tally/log.h"
 #include "tally/queue/outbox.h"
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
   parts.command_line = std::move(cmd);
   parts.config = std::move(config).value();
   parts.host = host_name();
+  parts.host_id = tally::agent::read_machine_id();
   parts.backend = std::move(backend);
   parts.outbox = std::move(outbox).value();
   tally::agent::Daemon daemon(std::move(parts));

@@ -102,6 +102,17 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
                            ago(u64(k, "last_error_ns"), now_ns), str(k, "last_error"),
                            u64(k, "consecutive_failures"), retry));
     }
+    // Losses are shown per sink: a sink whose format cannot carry gap
+    // records (influx, otlp) only has them here and in the log.
+    const std::uint64_t gap = u64(k, "gap_samples");
+    const std::uint64_t rejected = u64(k, "samples_rejected");
+    const std::uint64_t dropped = u64(k, "points_rejected");
+    if (gap + rejected + dropped > 0) {
+      const bool shipped = !k.contains("gaps_shipped") || k["gaps_shipped"].get<bool>();
+      line("",
+           fmt::format("lost {} samples ({}), {} rejected by the server, {} points it dropped", gap,
+                       shipped ? "declared to the server" : "logged here only", rejected, dropped));
+    }
   }
   line("self", fmt::format("cpu {}, rss {}", human_duration_ns(u64(s["self"], "cpu_ns")),
                            human_bytes(u64(s["self"], "rss_bytes"))));

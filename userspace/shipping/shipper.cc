@@ -30,6 +30,7 @@ Shipper::Shipper(queue::Outbox& outbox, ShipperOptions options, std::unique_ptr<
   status_.name = options_.sink;
   status_.format = std::string(format_->name());
   status_.url = options_.url;
+  status_.gaps_shipped = format_->sends_gaps();
 }
 
 Shipper::~Shipper() { stop(); }
@@ -148,10 +149,13 @@ Result<HttpResponse> Shipper::send(const queue::Batch& batch,
 Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
   const bool is_gap = batch.kind == queue::Batch::Kind::gap;
   if (is_gap && !format_->sends_gaps()) {
+    const std::uint64_t lost = batch.gap ? batch.gap->samples : 0;
     log::warning("sink {}: {} samples were lost ({}); this sink's format cannot carry the record",
-                 options_.sink, batch.gap ? batch.gap->samples : 0,
-                 batch.gap ? queue::gap_reason_name(batch.gap->reason) : "?");
+                 options_.sink, lost, batch.gap ? queue::gap_reason_name(batch.gap->reason) : "?");
     if (auto st = outbox_.ack(options_.sink, batch.seq); !st.ok()) return Step::error;
+    std::lock_guard lock(mu_);
+    ++status_.gap_records;
+    status_.gap_samples += lost;
     return Step::delivered;
   }
 
@@ -176,8 +180,18 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
       return Step::backing_off;
     }
     const long code = response->status;
-    const Outcome outcome = format_->classify(code);
+    const Verdict verdict = format_->judge(*response);
+    const Outcome outcome = verdict.outcome;
     if (outcome == Outcome::ack) {
+      if (!verdict.warning.empty()) {
+        // Acknowledged all the same: the protocol says a partial success
+        // must not be retried, so the loss is logged and counted.
+        log::warning("sink {}: batch {} samples {}..{}: {}", options_.sink, batch.seq, first,
+                     first + count - 1, verdict.warning);
+        std::lock_guard lock(mu_);
+        ++status_.partial_successes;
+        status_.points_rejected += verdict.rejected_points;
+      }
       pieces.pop_front();
       samples_sent += count;
       continue;
@@ -243,6 +257,10 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
     std::lock_guard lock(mu_);
     ++status_.batches_sent;
     status_.samples_sent += samples_sent;
+    if (is_gap && batch.gap) {
+      ++status_.gap_records;
+      status_.gap_samples += batch.gap->samples;
+    }
   }
   on_success(realtime_ns());
   return Step::delivered;

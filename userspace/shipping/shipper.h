@@ -55,6 +55,17 @@ struct SinkStatus {
   std::uint64_t batches_rejected = 0;
   std::uint64_t samples_rejected = 0;
   std::uint64_t requests_failed = 0;
+  // Gap records this sink dealt with since start: samples declared lost to
+  // it (outbox cap, rejections, failed appends). gaps_shipped says whether
+  // its format carries them to the server (native) or they were only logged
+  // and counted here (influx, otlp).
+  bool gaps_shipped = true;
+  std::uint64_t gap_records = 0;
+  std::uint64_t gap_samples = 0;
+  // Acknowledged requests in which the server said it dropped some points
+  // (OTLP partial success), and how many points it dropped.
+  std::uint64_t partial_successes = 0;
+  std::uint64_t points_rejected = 0;
 };
 
 class Shipper {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http_client.h"
 #include "tally/queue/batch.h"
 #include "tally/result.h"
 
@@ -19,6 +20,14 @@ enum class Outcome {
   retry,   // transient: back off and send the same bytes again
   split,   // too large: send the batch in smaller pieces
   reject,  // permanent: dead-letter it, carry on with the next batch
+};
+
+// A response judged: what to do, and what to tell the operator when the
+// server accepted the request but not all of its data (OTLP partial success).
+struct Verdict {
+  Outcome outcome = Outcome::retry;
+  std::uint64_t rejected_points = 0;  // points the server said it dropped
+  std::string warning;                // non-empty: log it (once per request)
 };
 
 class SinkFormat {
@@ -43,6 +52,11 @@ class SinkFormat {
   // reject; anything else (1xx, 3xx) retry, since dropping data over a
   // redirect misconfiguration would be worse than waiting for a fix.
   virtual Outcome classify(long status) const;
+
+  // The whole response; by default only its status counts (classify()).
+  virtual Verdict judge(const HttpResponse& response) const {
+    return Verdict{classify(response.status), 0, {}};
+  }
 };
 
 // Splits a data batch's payload into its sample lines (views into payload).

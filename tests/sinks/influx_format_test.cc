@@ -1,0 +1,167 @@
+// The influx format: line protocol escaping, the data model of
+// docs/sinks.md, determinism, and response classification.
+#include "influx_format.h"
+
+#include <gtest/gtest.h>
+
+#include "line_protocol.h"
+#include "sink_test_lines.h"
+
+namespace tally::shipping {
+namespace {
+
+using test::batch_of;
+using test::ProcessLine;
+
+std::string encode_all(const InfluxFormat& f, const queue::Batch& b) {
+  auto lines = split_lines(b.payload);
+  auto body = f.encode(b, lines, 0, static_cast<std::uint32_t>(lines.size()));
+  EXPECT_TRUE(body.ok()) << body.error().message();
+  return body.ok() ? *body : std::string();
+}
+
+TEST(InfluxLineProtocol, EscapesCommasSpacesAndEqualsInKeys) {
+  std::string out;
+  line_protocol::append_key(out, R"(a,b c=d\e)");
+  EXPECT_EQ(out, R"(a\,b\ c\=d\e)") << "a backslash before a plain character stays single";
+}
+
+TEST(InfluxLineProtocol, DoublesABackslashOnlyWhereItWouldEscapeWhatFollows) {
+  std::string out;
+  line_protocol::append_key(out, R"(a\,b\ c\)");
+  EXPECT_EQ(out, R"(a\\\,b\\\ c\\)");
+}
+
+TEST(InfluxLineProtocol, EscapesOnlyCommasAndSpacesInMeasurements) {
+  std::string out;
+  line_protocol::append_measurement(out, "m,1 =2");
+  EXPECT_EQ(out, R"(m\,1\ =2)");
+}
+
+TEST(InfluxLineProtocol, QuotesStringFieldsEscapingQuotesAndBackslashes) {
+  std::string out;
+  line_protocol::append_string_field(out, R"(say "hi" C:\tmp, a=b)");
+  EXPECT_EQ(out, R"("say \"hi\" C:\\tmp, a=b")");
+}
+
+TEST(InfluxLineProtocol, TurnsNewlinesAndOtherControlsIntoVisibleEscapes) {
+  std::string out;
+  line_protocol::append_string_field(out, "sh -c 'a\nb'\r\t\x01\x7f");
+  EXPECT_EQ(out, R"("sh -c 'a\\nb'\\r\\t\\x01\\x7f")");
+  EXPECT_EQ(out.find('\n'), std::string::npos);
+  out.clear();
+  line_protocol::append_key(out, "a\nb");
+  EXPECT_EQ(out, R"(a\nb)");
+}
+
+TEST(InfluxLineProtocol, ReplacesInvalidUtf8WithTheReplacementCharacter) {
+  std::string out;
+  line_protocol::append_key(out, "caf\xC3\xA9 \xFF\xC0\xAFok");
+  EXPECT_EQ(out, "caf\xC3\xA9\\ \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDok");
+}
+
+TEST(InfluxFormat, WritesOneProcessPointWithItsTagsAndTypedFields) {
+  InfluxFormat f({});
+  const auto body = encode_all(f, batch_of(1, {ProcessLine{}.json()}));
+  EXPECT_EQ(body,
+            "tally_process,cgroup=/system.slice/nginx.service,comm=nginx,host=web-1,pid=812 "
+            "cpu_ns=250000000i,cpu_pct=0.42,rss_bytes=10485760i,"
+            "start_time_ns=1699990000000000000i,interval_ns=60000000000i,exited=false "
+            "1700000060000000000\n");
+}
+
+TEST(InfluxFormat, WritesTheHostPoint) {
+  InfluxFormat f({});
+  EXPECT_EQ(encode_all(f, batch_of(1, {test::host_line()})),
+            "tally_host,host=web-1 busy_ns=12000000000i,cpu_pct=5,ncpu=4i,processes=12i,"
+            "dropped_updates=3i,interval_ns=60000000000i 1700000060000000000\n");
+}
+
+TEST(InfluxFormat, SendsTheCommandLineOnlyWhenAskedEscaped) {
+  ProcessLine p;
+  p.cmdline = "python3 -c \"print(1)\"\nx=1, y";
+  p.comm = "my proc,x=1";
+  p.cgroup = "";
+  EXPECT_EQ(encode_all(InfluxFormat({}), batch_of(1, {p.json()})).find("cmdline"),
+            std::string::npos);
+  InfluxOptions o;
+  o.cmdline = true;
+  const auto body = encode_all(InfluxFormat(o), batch_of(1, {p.json()}));
+  EXPECT_NE(body.find(R"(,cmdline="python3 -c \"print(1)\"\\nx=1, y" )"), std::string::npos)
+      << body;
+  EXPECT_EQ(body.rfind("tally_process,comm=my\\ proc\\,x\\=1,host=web-1,pid=812 ", 0), 0u) << body;
+  EXPECT_EQ(std::count(body.begin(), body.end(), '\n'), 1);
+}
+
+TEST(InfluxFormat, AddsStartTimeTagOnlyWhereAPidRepeatsWithinOneInterval) {
+  ProcessLine a, b, c;
+  a.exited = true;
+  b.start_time_ns = a.start_time_ns + 5;  // pid 812 reused in the same interval
+  c.pid = 900;
+  ProcessLine later = b;
+  later.ts_ns += 60000000000ULL;
+  const auto body =
+      encode_all(InfluxFormat({}), batch_of(1, {a.json(), b.json(), c.json(), later.json()}));
+  auto lines = split_lines(body);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_NE(lines[0].find(",pid=812,start_time=1699990000000000000 "), std::string::npos);
+  EXPECT_NE(lines[1].find(",pid=812,start_time=1699990000000000005 "), std::string::npos);
+  EXPECT_EQ(lines[2].find("start_time="), std::string::npos);
+  EXPECT_EQ(lines[3].find("start_time="), std::string::npos);
+}
+
+TEST(InfluxFormat, APieceOfASplitBatchIsTheSamePointsAsInTheWholeBatch) {
+  ProcessLine a, b;
+  b.start_time_ns += 1;  // a repeated pid, whose samples land in different pieces
+  const auto batch = batch_of(3, {a.json(), test::host_line(), b.json()});
+  InfluxFormat f({});
+  auto lines = split_lines(batch.payload);
+  const std::string whole = *f.encode(batch, lines, 0, 3);
+  const std::string pieces = *f.encode(batch, lines, 0, 1) + *f.encode(batch, lines, 1, 2);
+  EXPECT_EQ(whole, pieces);
+  EXPECT_EQ(whole, *f.encode(batch, lines, 0, 3)) << "a retry sends the same bytes";
+  EXPECT_FALSE(f.encode(batch, lines, 2, 2).ok());
+}
+
+TEST(InfluxFormat, ScalesTimestampsToThePrecision) {
+  InfluxOptions o;
+  o.precision = TimePrecision::ms;
+  const auto body =
+      encode_all(InfluxFormat(o), batch_of(1, {test::host_line(1700000060123456789ULL)}));
+  EXPECT_NE(body.find(" 1700000060123\n"), std::string::npos) << body;
+}
+
+TEST(InfluxFormat, SkipsKindsItDoesNotKnowAndRefusesMalformedLines) {
+  InfluxFormat f({});
+  EXPECT_EQ(encode_all(f, batch_of(1, {R"({"kind":"cgroup","x":1})"})), "");
+  const auto bad = batch_of(4, {R"({"kind":"process","ts_ns":"x"})"});
+  auto lines = split_lines(bad.payload);
+  auto r = f.encode(bad, lines, 0, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), "encode batch 4 line 0: ts_ns: expected an unsigned integer");
+}
+
+TEST(InfluxFormat, CannotCarryGapRecords) { EXPECT_FALSE(InfluxFormat({}).sends_gaps()); }
+
+TEST(InfluxFormat, RetriesWhatAnOperatorCanFixAndRejectsMalformedData) {
+  InfluxFormat f({});
+  EXPECT_EQ(f.classify(204), Outcome::ack);
+  EXPECT_EQ(f.classify(400), Outcome::reject);
+  EXPECT_EQ(f.classify(401), Outcome::retry);
+  EXPECT_EQ(f.classify(404), Outcome::retry);
+  EXPECT_EQ(f.classify(413), Outcome::split);
+  EXPECT_EQ(f.classify(429), Outcome::retry);
+  EXPECT_EQ(f.classify(503), Outcome::retry);
+}
+
+TEST(InfluxFormat, BuildsTheWriteUrlWithDatabaseAndPrecision) {
+  EXPECT_EQ(influx_write_url("http://vm:8428/write", "", TimePrecision::ns),
+            "http://vm:8428/write?precision=ns");
+  EXPECT_EQ(influx_write_url("http://i:8086/write?rp=week", "tally db", TimePrecision::us),
+            "http://i:8086/write?rp=week&db=tally%20db&precision=u");
+  EXPECT_EQ(parse_precision("ms"), TimePrecision::ms);
+  EXPECT_FALSE(parse_precision("n").has_value());
+}
+
+}  // namespace
+}  // namespace tally::shipping

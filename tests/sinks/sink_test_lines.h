@@ -1,0 +1,64 @@
+// Sample lines as tallyd commits them (userspace/accounting/sample.cc), for
+// the encoder tests.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tally/queue/batch.h"
+
+namespace tally::test {
+
+struct ProcessLine {
+  std::uint64_t ts_ns = 1700000060000000000ULL;
+  std::uint64_t interval_ns = 60000000000ULL;
+  std::string host = "web-1";
+  std::uint32_t pid = 812;
+  std::uint64_t start_time_ns = 1699990000000000000ULL;
+  std::string comm = "nginx";
+  std::string cmdline = "nginx: worker process";
+  std::string cgroup = "/system.slice/nginx.service";
+  std::uint64_t cpu_ns = 250000000;
+  double cpu_pct = 0.42;
+  std::uint64_t rss_bytes = 10485760;
+  bool exited = false;
+
+  std::string json() const {
+    nlohmann::ordered_json j;
+    j["kind"] = "process";
+    j["ts_ns"] = ts_ns;
+    j["interval_ns"] = interval_ns;
+    j["host"] = host;
+    j["pid"] = pid;
+    j["start_time_ns"] = start_time_ns;
+    j["comm"] = comm;
+    j["cmdline"] = cmdline;
+    j["cgroup"] = cgroup;
+    j["cpu_ns"] = cpu_ns;
+    j["cpu_pct"] = cpu_pct;
+    j["rss_bytes"] = rss_bytes;
+    j["exited"] = exited;
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+};
+
+inline std::string host_line(std::uint64_t ts_ns = 1700000060000000000ULL) {
+  return R"({"kind":"host","ts_ns":)" + std::to_string(ts_ns) +
+         R"(,"interval_ns":60000000000,"host":"web-1","ncpu":4,"busy_ns":12000000000,)"
+         R"("cpu_pct":5.0,"processes":12,"dropped_updates":3})";
+}
+
+inline queue::Batch batch_of(std::uint64_t seq, const std::vector<std::string>& lines) {
+  queue::Batch b;
+  b.seq = seq;
+  b.kind = queue::Batch::Kind::samples;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i) b.payload += '\n';
+    b.payload += lines[i];
+  }
+  b.sample_count = static_cast<std::uint32_t>(lines.size());
+  return b;
+}
+
+}  // namespace tally::test

@@ -1,0 +1,127 @@
+#include "exposition.h"
+
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "utf8.h"
+
+namespace tally::agent {
+
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+// A family of one unlabelled sample.
+void single(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+            std::uint64_t value) {
+  family(out, name, type, help);
+  fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
+}
+
+void sink_sample(std::string& out, std::string_view name, const std::string& sink,
+                 std::uint64_t value) {
+  out += name;
+  out += "{sink=\"";
+  append_label_value(out, sink);
+  fmt::format_to(std::back_inserter(out), "\"}} {}\n", value);
+}
+
+}  // namespace
+
+void append_label_value(std::string& out, std::string_view value) {
+  const std::string clean = shipping::utf8_sanitized(value);
+  for (char c : clean) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+std::string render_exposition(const std::vector<ProcessTotal>& processes, const ExporterHealth& h) {
+  // Live processes first, so a pid reused under the same name keeps the
+  // series of the process that is still running.
+  std::vector<const ProcessTotal*> shown;
+  std::set<std::pair<std::uint32_t, std::string_view>> labels;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& p : processes) {
+      if (p.exited != (pass == 1)) continue;
+      if (labels.emplace(p.pid, p.comm).second) shown.push_back(&p);
+    }
+  }
+  std::vector<std::string> label_sets;
+  label_sets.reserve(shown.size());
+  for (const ProcessTotal* p : shown) {
+    std::string l = fmt::format("{{pid=\"{}\",comm=\"", p->pid);
+    append_label_value(l, p->comm);
+    l += "\"}";
+    label_sets.push_back(std::move(l));
+  }
+
+  std::string out;
+  out.reserve(256 + shown.size() * 160);
+  family(out, "tally_process_cpu_seconds_total", "counter",
+         "CPU time used by the process (all threads) since tallyd first saw it.");
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "tally_process_cpu_seconds_total{} {}\n", label_sets[i],
+                   static_cast<double>(shown[i]->cpu_ns) / 1e9);
+  }
+  family(out, "tally_process_resident_memory_bytes", "gauge",
+         "Resident memory of the process at the last interval in which it used CPU.");
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "tally_process_resident_memory_bytes{} {}\n",
+                   label_sets[i], shown[i]->rss_bytes);
+  }
+
+  single(out, "tally_outbox_pending_batches", "gauge",
+         "Batches in the outbox that some sink has not acknowledged.", h.outbox_pending_batches);
+  single(out, "tally_outbox_stored_bytes", "gauge",
+         "Bytes the outbox holds, measured against its cap.", h.outbox_stored_bytes);
+  single(out, "tally_samples_committed_total", "counter",
+         "Samples committed to the outbox since tallyd started.", h.samples_committed);
+  single(out, "tally_dropped_updates_total", "counter",
+         "CPU-time updates the kernel side could not record (map full) since tallyd started.",
+         h.dropped_updates);
+  single(out, "tally_outbox_append_failures_total", "counter",
+         "Intervals the outbox could not store since tallyd started.", h.append_failures);
+  family(
+      out, "tally_exporter_processes", "gauge",
+      "Processes with running totals: shown on this page, or omitted by the top/min-CPU bounds.");
+  fmt::format_to(std::back_inserter(out),
+                 "tally_exporter_processes{{state=\"shown\"}} {}\n"
+                 "tally_exporter_processes{{state=\"omitted\"}} {}\n"
+                 "tally_exporter_processes{{state=\"tracked\"}} {}\n",
+                 shown.size(), h.processes_omitted, h.processes_tracked);
+
+  family(out, "tally_sink_failing", "gauge", "1 while deliveries to the sink are failing.");
+  for (const auto& s : h.sinks) sink_sample(out, "tally_sink_failing", s.name, s.failing ? 1 : 0);
+  family(out, "tally_sink_samples_sent_total", "counter",
+         "Samples the sink acknowledged since tallyd started.");
+  for (const auto& s : h.sinks)
+    sink_sample(out, "tally_sink_samples_sent_total", s.name, s.samples_sent);
+  family(out, "tally_sink_send_failures_total", "counter",
+         "Failed delivery attempts (transport errors, retryable statuses) since tallyd started.");
+  for (const auto& s : h.sinks) {
+    sink_sample(out, "tally_sink_send_failures_total", s.name, s.requests_failed);
+  }
+  family(out, "tally_sink_samples_lost_total", "counter",
+         "Samples declared lost to the sink (outbox cap, rejections) since tallyd started.");
+  for (const auto& s : h.sinks)
+    sink_sample(out, "tally_sink_samples_lost_total", s.name, s.samples_lost);
+  family(out, "tally_sink_pending_batches", "gauge", "Batches the sink has not acknowledged.");
+  for (const auto& s : h.sinks) {
+    sink_sample(out, "tally_sink_pending_batches", s.name, s.pending_batches);
+  }
+  return out;
+}
+
+}  // namespace tally::agent

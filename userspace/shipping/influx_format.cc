@@ -1,0 +1,166 @@
+#include "influx_format.h"
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+#include <vector>
+
+#include "line_protocol.h"
+#include "sample_record.h"
+
+namespace tally::shipping {
+
+namespace {
+
+std::uint64_t scale(std::uint64_t ts_ns, TimePrecision p) {
+  switch (p) {
+    case TimePrecision::ns:
+      return ts_ns;
+    case TimePrecision::us:
+      return ts_ns / 1'000;
+    case TimePrecision::ms:
+      return ts_ns / 1'000'000;
+    case TimePrecision::s:
+      return ts_ns / 1'000'000'000;
+  }
+  return ts_ns;
+}
+
+void tag(std::string& out, std::string_view key, std::string_view value) {
+  if (value.empty()) return;  // the protocol has no empty tag values
+  out += ',';
+  out += key;
+  out += '=';
+  line_protocol::append_key(out, value);
+}
+
+// Tags in lexical key order, as the servers store them, which spares them a
+// sort per point.
+void process_line(std::string& out, const SampleRecord& r, bool start_tag, const InfluxOptions& o) {
+  out += "tally_process";
+  tag(out, "cgroup", r.cgroup);
+  tag(out, "comm", r.comm);
+  tag(out, "host", r.host);
+  fmt::format_to(std::back_inserter(out), ",pid={}", r.pid);
+  if (start_tag) fmt::format_to(std::back_inserter(out), ",start_time={}", r.start_time_ns);
+  fmt::format_to(std::back_inserter(out),
+                 " cpu_ns={}i,cpu_pct={},rss_bytes={}i,start_time_ns={}i,interval_ns={}i,exited={}",
+                 r.cpu_ns, r.cpu_pct, r.rss_bytes, r.start_time_ns, r.interval_ns,
+                 r.exited ? "true" : "false");
+  if (o.cmdline && !r.cmdline.empty()) {
+    out += ",cmdline=";
+    line_protocol::append_string_field(out, r.cmdline);
+  }
+  fmt::format_to(std::back_inserter(out), " {}\n", scale(r.ts_ns, o.precision));
+}
+
+void host_line(std::string& out, const SampleRecord& r, const InfluxOptions& o) {
+  out += "tally_host";
+  tag(out, "host", r.host);
+  fmt::format_to(std::back_inserter(out),
+                 " busy_ns={}i,cpu_pct={},ncpu={}i,processes={}i,dropped_updates={}i,"
+                 "interval_ns={}i {}\n",
+                 r.busy_ns, r.cpu_pct, r.ncpu, r.processes, r.dropped_updates, r.interval_ns,
+                 scale(r.ts_ns, o.precision));
+}
+
+}  // namespace
+
+Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
+                                         std::span<const std::string_view> lines,
+                                         std::uint32_t first, std::uint32_t count) const {
+  if (batch.kind == queue::Batch::Kind::gap) {
+    return Error::format("encode batch {}: influx cannot carry a gap record", batch.seq);
+  }
+  if (static_cast<std::size_t>(first) + count > lines.size()) {
+    return Error::format("encode batch {}: piece {}+{} outside its {} samples", batch.seq, first,
+                         count, lines.size());
+  }
+  // Every line of the batch is read, not only the piece's: whether a sample
+  // needs its start_time tag depends on the others, and must not change when
+  // a 413 splits the batch, so a retried piece is the same points.
+  std::vector<SampleRecord> records;
+  records.reserve(lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    auto r = parse_sample(lines[i]);
+    if (!r.ok()) return r.error().context(fmt::format("encode batch {} line {}", batch.seq, i));
+    records.push_back(std::move(r).value());
+  }
+  // (ts, pid) pairs that occur more than once, sorted for binary search.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> keys, reused;
+  keys.reserve(records.size());
+  for (const auto& r : records) {
+    if (r.kind == SampleRecord::Kind::process) keys.emplace_back(r.ts_ns, r.pid);
+  }
+  std::sort(keys.begin(), keys.end());
+  for (std::size_t i = 1; i < keys.size(); ++i) {
+    if (keys[i] == keys[i - 1] && (reused.empty() || reused.back() != keys[i])) {
+      reused.push_back(keys[i]);
+    }
+  }
+
+  std::string body;
+  body.reserve(count * 256);
+  for (std::uint32_t i = first; i < first + count; ++i) {
+    const SampleRecord& r = records[i];
+    if (r.kind == SampleRecord::Kind::process) {
+      const bool start_tag =
+          std::binary_search(reused.begin(), reused.end(), std::make_pair(r.ts_ns, r.pid));
+      process_line(body, r, start_tag, options_);
+    } else if (r.kind == SampleRecord::Kind::host) {
+      host_line(body, r, options_);
+    }
+  }
+  return body;
+}
+
+Outcome InfluxFormat::classify(long status) const {
+  if (status == 401 || status == 403 || status == 404) return Outcome::retry;
+  return SinkFormat::classify(status);
+}
+
+std::optional<TimePrecision> parse_precision(std::string_view text) {
+  if (text == "ns") return TimePrecision::ns;
+  if (text == "us") return TimePrecision::us;
+  if (text == "ms") return TimePrecision::ms;
+  if (text == "s") return TimePrecision::s;
+  return std::nullopt;
+}
+
+namespace {
+
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string influx_write_url(const std::string& url, const std::string& database,
+                             TimePrecision precision) {
+  // Both servers accept these spellings ("u" is InfluxDB 1.x's microsecond).
+  const char* p = precision == TimePrecision::ns   ? "ns"
+                  : precision == TimePrecision::us ? "u"
+                  : precision == TimePrecision::ms ? "ms"
+                                                   : "s";
+  std::string out = url;
+  const auto hash = out.find('#');
+  if (hash != std::string::npos) out.resize(hash);
+  out += out.find('?') == std::string::npos ? '?' : '&';
+  if (!database.empty()) out += "db=" + url_encode(database) + "&";
+  out += "precision=";
+  out += p;
+  return out;
+}
+
+}  // namespace tally::shipping

@@ -1,0 +1,213 @@
+#include "otlp_format.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sample_record.h"
+
+namespace tally::shipping {
+
+namespace {
+
+// Aggregation temporality, opentelemetry/proto/metrics/v1/metrics.proto.
+constexpr int kDelta = 1;
+constexpr int kCumulative = 2;
+
+// JSON string with quotes. The records' strings are valid UTF-8 (the JSON
+// parser checked them), so only quotes, backslashes and controls need care.
+void append_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
+class Attributes {
+ public:
+  explicit Attributes(std::string& out) : out_(out) { out_ += "\"attributes\":["; }
+  ~Attributes() { out_ += ']'; }
+  Attributes(const Attributes&) = delete;
+  Attributes& operator=(const Attributes&) = delete;
+
+  void string(std::string_view key, std::string_view value) {
+    if (value.empty()) return;
+    begin(key);
+    out_ += "{\"stringValue\":";
+    append_string(out_, value);
+    out_ += "}}";
+  }
+  // int64 as a decimal string (OTLP/JSON).
+  void integer(std::string_view key, std::uint64_t value) {
+    begin(key);
+    fmt::format_to(std::back_inserter(out_), R"({{"intValue":"{}"}}}})", value);
+  }
+
+ private:
+  void begin(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += "{\"key\":";
+    append_string(out_, key);
+    out_ += ",\"value\":";
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
+struct Point {
+  std::uint64_t start_ns;
+  std::uint64_t time_ns;
+  bool is_double;
+  double d = 0;
+  std::uint64_t i = 0;
+};
+
+// kind: "sum" or "gauge". temporality 0: gauge.
+void metric(std::string& out, bool& first, std::string_view name, std::string_view unit,
+            std::string_view description, int temporality, bool monotonic, const Point& p) {
+  if (!first) out += ',';
+  first = false;
+  out += "{\"name\":";
+  append_string(out, name);
+  out += ",\"description\":";
+  append_string(out, description);
+  out += ",\"unit\":";
+  append_string(out, unit);
+  out += temporality ? ",\"sum\":{" : ",\"gauge\":{";
+  fmt::format_to(std::back_inserter(out),
+                 R"("dataPoints":[{{"startTimeUnixNano":"{}","timeUnixNano":"{}",)", p.start_ns,
+                 p.time_ns);
+  if (p.is_double) {
+    fmt::format_to(std::back_inserter(out), R"("asDouble":{}}}])", p.d);
+  } else {
+    fmt::format_to(std::back_inserter(out), R"("asInt":"{}"}}])", p.i);
+  }
+  if (temporality) {
+    fmt::format_to(std::back_inserter(out), R"(,"aggregationTemporality":{},"isMonotonic":{})",
+                   temporality, monotonic ? "true" : "false");
+  }
+  out += "}}";
+}
+
+double seconds(std::uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+}  // namespace
+
+Result<std::string> OtlpFormat::encode(const queue::Batch& batch,
+                                       std::span<const std::string_view> lines, std::uint32_t first,
+                                       std::uint32_t count) const {
+  if (batch.kind == queue::Batch::Kind::gap) {
+    return Error::format("encode batch {}: OTLP cannot carry a gap record", batch.seq);
+  }
+  if (static_cast<std::size_t>(first) + count > lines.size()) {
+    return Error::format("encode batch {}: piece {}+{} outside its {} samples", batch.seq, first,
+                         count, lines.size());
+  }
+  std::string out;
+  out.reserve(static_cast<std::size_t>(count) * 900);
+  out += "{\"resourceMetrics\":[";
+  bool first_resource = true;
+  for (std::uint32_t i = first; i < first + count; ++i) {
+    auto parsed = parse_sample(lines[i]);
+    if (!parsed.ok()) {
+      return parsed.error().context(fmt::format("encode batch {} line {}", batch.seq, i));
+    }
+    const SampleRecord& r = *parsed;
+    if (r.kind == SampleRecord::Kind::other) continue;
+    if (!first_resource) out += ',';
+    first_resource = false;
+    out += "{\"resource\":{";
+    {
+      Attributes a(out);
+      a.string("host.name", r.host);
+      a.string("host.id", options_.host_id);
+      if (r.kind == SampleRecord::Kind::process) {
+        a.integer("process.pid", r.pid);
+        a.string("process.executable.name", r.comm);
+        a.string("process.linux.cgroup", r.cgroup);
+        if (options_.cmdline) a.string("process.command_line", r.cmdline);
+      }
+    }
+    out += "},\"scopeMetrics\":[{\"scope\":{\"name\":\"tally\",\"version\":";
+    append_string(out, options_.scope_version);
+    out += "},\"metrics\":[";
+    bool first_metric = true;
+    // The delta covers the interval, but not time before the process existed.
+    const std::uint64_t interval_start = r.ts_ns > r.interval_ns ? r.ts_ns - r.interval_ns : 0;
+    if (r.kind == SampleRecord::Kind::process) {
+      const std::uint64_t start = std::max(interval_start, std::min(r.start_time_ns, r.ts_ns));
+      metric(out, first_metric, "process.cpu.time", "s",
+             "CPU time used by the process in the interval, all threads", kDelta, true,
+             Point{start, r.ts_ns, true, seconds(r.cpu_ns)});
+      if (!r.exited) {
+        metric(out, first_metric, "process.memory.usage", "By", "Resident set size of the process",
+               kCumulative, false,
+               Point{std::min(r.start_time_ns, r.ts_ns), r.ts_ns, false, 0, r.rss_bytes});
+      }
+    } else {
+      metric(out, first_metric, "system.cpu.logical.count", "{cpu}", "Logical CPUs on the host",
+             kCumulative, false, Point{interval_start, r.ts_ns, false, 0, r.ncpu});
+      metric(out, first_metric, "tally.host.cpu.busy_time", "s",
+             "Non-idle CPU time of all CPUs in the interval", kDelta, true,
+             Point{interval_start, r.ts_ns, true, seconds(r.busy_ns)});
+      metric(out, first_metric, "tally.host.processes", "{process}",
+             "Processes reported in the interval", 0, false,
+             Point{interval_start, r.ts_ns, false, 0, r.processes});
+      metric(out, first_metric, "tally.dropped_updates", "{update}",
+             "CPU-time updates the kernel side could not record in the interval", kDelta, true,
+             Point{interval_start, r.ts_ns, false, 0, r.dropped_updates});
+    }
+    out += "]}]}";
+  }
+  out += "]}";
+  return out;
+}
+
+Outcome OtlpFormat::classify(long status) const {
+  if (status >= 200 && status < 300) return Outcome::ack;
+  if (status == 429 || status == 502 || status == 503 || status == 504) return Outcome::retry;
+  if (status == 413) return Outcome::split;
+  if (status >= 400 && status < 600) return Outcome::reject;
+  return Outcome::retry;  // 1xx/3xx: a misconfiguration to fix, not data to drop
+}
+
+Verdict OtlpFormat::judge(const HttpResponse& response) const {
+  Verdict v{classify(response.status), 0, {}};
+  if (v.outcome != Outcome::ack || response.body.empty()) return v;
+  const auto j = nlohmann::json::parse(response.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return v;
+  auto ps = j.find("partialSuccess");
+  if (ps == j.end() || !ps->is_object()) return v;
+  std::uint64_t rejected = 0;
+  if (auto n = ps->find("rejectedDataPoints"); n != ps->end()) {
+    // int64 as a string per OTLP/JSON; some servers write a number.
+    if (n->is_number_unsigned()) {
+      rejected = n->get<std::uint64_t>();
+    } else if (n->is_string()) {
+      rejected = std::strtoull(n->get_ref<const std::string&>().c_str(), nullptr, 10);
+    }
+  }
+  std::string message;
+  if (auto m = ps->find("errorMessage"); m != ps->end() && m->is_string()) message = *m;
+  if (rejected == 0 && message.empty()) return v;
+  v.rejected_points = rejected;
+  v.warning = fmt::format("partial success: {} data points rejected{}{}", rejected,
+                          message.empty() ? "" : ": ", message);
+  return v;
+}
+
+}  // namespace tally::shipping
