@@ -34,7 +34,8 @@ function(tally_precompile_headers)
   set(json <nlohmann/json.hpp> <fmt/format.h> <string> <vector> <memory>)
   tally_pch_owner(tally_pch_json ${json})
   tally_reuse_pch(tally_pch_json tally_accounting tally_shipping tally_control
-                  tally_collector_decode tally_queue)
+                  tally_collector_decode tally_queue tally_bench_mix sampler_cost wire_bytes
+                  drain_bench outbox_bench bpf_switch_cost task_farm)
   if(TARGET tally_agent)
     target_precompile_headers(tally_agent PRIVATE ${json} <boost/asio/io_context.hpp>
                               <boost/asio/steady_timer.hpp> <boost/asio/post.hpp>)
@@ -46,9 +47,19 @@ function(tally_precompile_headers)
   if(TALLY_TESTS)
     tally_pch_owner(tally_pch_tests <gtest/gtest.h> ${json})
     target_link_libraries(tally_pch_tests PRIVATE GTest::gtest)
-    tally_reuse_pch(tally_pch_tests tally_accounting_unit_tests tally_bpf_accounting_tests
-                    tally_agent_tests tally_collector_unit_tests tally_collector_server_tests
-                    tally_collector_throughput tally_collector_test_support tally_e2e_tests
-                    queue_tests queue_test_support tally_shipping_unit_tests)
+    set(test_targets tally_accounting_unit_tests tally_bpf_accounting_tests
+        tally_agent_tests tally_collector_unit_tests tally_collector_server_tests
+        tally_collector_throughput tally_collector_test_support tally_e2e_tests
+        queue_tests queue_test_support tally_shipping_unit_tests tally_sink_unit_tests
+        tally_sink_server_tests)
+    tally_reuse_pch(tally_pch_tests ${test_targets})
+    # Test sources compile as one unit per target: they share most of their
+    # template instantiations (GoogleTest, nlohmann_json), which a unity
+    # build generates once instead of once per file.
+    foreach(t ${test_targets})
+      if(TARGET ${t})
+        set_target_properties(${t} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 0)
+      endif()
+    endforeach()
   endif()
 endfunction()
