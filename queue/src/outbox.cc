@@ -29,6 +29,11 @@ Result<int> Outbox::form_due(std::uint64_t now_ns) {
   return core_->form_due(now_ns);
 }
 
+Result<int> Outbox::form_all(std::uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  return core_->form_all(now_ns);
+}
+
 Result<std::optional<Batch>> Outbox::next_ready(std::string_view sink, std::uint64_t now_ns) {
   std::lock_guard lock(mu_);
   return core_->next_ready(sink, now_ns);

@@ -63,12 +63,21 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
 
 Result<int> OutboxCore::form_due(std::uint64_t now_ns) {
   if (state_.staged_samples == 0 || !age_due(state_, now_ns)) return 0;
+  return form_staged(now_ns, Forming::when_due);
+}
+
+Result<int> OutboxCore::form_all(std::uint64_t now_ns) {
+  if (state_.staged_samples == 0) return 0;
+  return form_staged(now_ns, Forming::now);
+}
+
+Result<int> OutboxCore::form_staged(std::uint64_t now_ns, Forming forming) {
   auto result = transact([&](State& next) -> Result<AppendResult> {
     AppendResult out;
-    QUEUE_TRY(stage_and_form(next, {}, now_ns, out));
+    QUEUE_TRY(stage_and_form(next, {}, now_ns, out, forming));
     return out;
   });
-  if (!result) return result.error().context("form due batches");
+  if (!result) return result.error().context("form staged batches");
   return static_cast<int>(result->batches_formed);
 }
 
@@ -79,14 +88,14 @@ bool OutboxCore::age_due(const State& state, std::uint64_t now_ns) const {
 }
 
 Status OutboxCore::stage_and_form(State& next, std::span<const std::string> incoming,
-                                  std::uint64_t now_ns, AppendResult& out) {
+                                  std::uint64_t now_ns, AppendResult& out, Forming forming) {
   const BatchLimits& limits = options_.batch;
   const std::uint64_t incoming_bytes = joined_size(incoming);
   const std::uint64_t total_samples = next.staged_samples + incoming.size();
   if (total_samples == 0) return ok_status();
   const std::uint64_t total_bytes = next.staged_payload_bytes() + incoming_bytes +
                                     (next.staged_rows > 0 && !incoming.empty() ? 1 : 0);
-  const bool flush = age_due(next, now_ns);
+  const bool flush = forming == Forming::now || age_due(next, now_ns);
   const bool limit_reached = total_samples >= limits.max_samples || total_bytes >= limits.max_bytes;
 
   if (!flush && !limit_reached) {

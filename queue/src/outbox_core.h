@@ -27,6 +27,7 @@ class OutboxCore {
 
   Result<AppendResult> append(std::span<const std::string> samples, std::uint64_t now_ns);
   Result<int> form_due(std::uint64_t now_ns);
+  Result<int> form_all(std::uint64_t now_ns);
   Result<std::optional<Batch>> next_ready(std::string_view sink, std::uint64_t now_ns);
   Result<std::optional<std::uint64_t>> next_attempt_time(std::string_view sink);
   Status ack(std::string_view sink, std::uint64_t seq);
@@ -58,9 +59,12 @@ class OutboxCore {
   Status persist_counters(const State& before, State& after);
 
   // --- forming batches (outbox_append.cc)
+  // when_due: by the batch limits and age; now: everything staged (a flush).
+  enum class Forming { when_due, now };
   // Stages `incoming` (may be empty) and forms the batches that are due.
   Status stage_and_form(State& next, std::span<const std::string> incoming, std::uint64_t now_ns,
-                        AppendResult& out);
+                        AppendResult& out, Forming forming = Forming::when_due);
+  Result<int> form_staged(std::uint64_t now_ns, Forming forming);
   bool age_due(const State& state, std::uint64_t now_ns) const;
   // Gives the batch the next seq and a delivery row for each of `sink_ids`.
   Result<std::uint64_t> insert_batch(State& next, Batch::Kind kind, std::string_view payload,

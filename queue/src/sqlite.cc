@@ -2,7 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <utility>
 
@@ -136,8 +138,11 @@ Stmt& Stmt::bind(int index, std::int64_t value) {
 }
 
 Stmt& Stmt::bind(int index, std::uint64_t value) {
-  // Sequence numbers and ns timestamps stay far below 2^63.
-  return bind(index, static_cast<std::int64_t>(value));
+  // SQLite integers are signed: saturate rather than wrap, so that UINT64_MAX
+  // ("any time", "any seq") still compares above every stored value.
+  // Sequence numbers and ns timestamps themselves stay far below 2^63.
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  return bind(index, static_cast<std::int64_t>(std::min(value, kMax)));
 }
 
 Stmt& Stmt::bind_text(int index, std::string_view value) {

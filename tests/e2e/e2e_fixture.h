@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -37,7 +38,15 @@ class ShippingSystem {
                                   dir_ / "tally.sock", "--endpoint", endpoint(), "--timeout", "3",
                                   "--connect-timeout", "2", "--backoff-base-ms", "200",
                                   "--backoff-cap", "3", "--shutdown-timeout", "15"};
-    args.insert(args.end(), agent_extra_.begin(), agent_extra_.end());
+    // An extra flag the defaults above already give replaces their value.
+    for (std::size_t i = 0; i < agent_extra_.size(); ++i) {
+      auto it = std::find(args.begin(), args.end(), agent_extra_[i]);
+      if (it != args.end() && std::next(it) != args.end() && i + 1 < agent_extra_.size()) {
+        *std::next(it) = agent_extra_[++i];
+      } else {
+        args.push_back(agent_extra_[i]);
+      }
+    }
     agent_ = std::make_unique<TallydRun>(args);
     ASSERT_TRUE(agent_->wait_ready("control socket")) << agent_->process().stderr_text();
   }

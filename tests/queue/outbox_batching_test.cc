@@ -98,6 +98,22 @@ TEST(OutboxBatching, AgeLimitStagesSamplesUntilTheOldestIsOldEnough) {
   EXPECT_EQ(outbox->stats(kT0)->staged_samples, 0u);
 }
 
+TEST(OutboxBatching, FormAllFormsStagedSamplesBeforeTheirAgeWithTheTimeGiven) {
+  ScratchDir dir;
+  auto options = options_for(dir / "outbox.db");
+  options.batch.max_age_ns = 3600 * kSecond;
+  auto outbox = open_or_die(options);
+  EXPECT_EQ(*outbox->form_all(kT0), 0) << "nothing staged";
+  ASSERT_TRUE(outbox->append(make_samples(3, "a"), kT0));
+  EXPECT_EQ(*outbox->form_due(kT0 + kSecond), 0);
+  EXPECT_EQ(*outbox->form_all(kT0 + kSecond), 1);
+  EXPECT_EQ(outbox->stats(kT0)->staged_samples, 0u);
+  const auto batches = drain(*outbox, "collector");
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].sample_count, 3u);
+  EXPECT_EQ(batches[0].created_ns, kT0 + kSecond);
+}
+
 TEST(OutboxBatching, AppendFormsTheStagedBatchOnceTheAgeLimitHasPassed) {
   ScratchDir dir;
   auto options = options_for(dir / "outbox.db");

@@ -86,6 +86,20 @@ TEST(OutboxDelivery, ADeferredHeadDoesNotHideLaterReadyBatches) {
   EXPECT_EQ((*outbox->next_ready("collector", kT0 + 60 * kSecond))->seq, 1u);
 }
 
+// A flush asks with UINT64_MAX: SQLite integers are signed, so the bound
+// must not wrap to -1 and hide every batch (the shipper would spin).
+TEST(OutboxDelivery, NowAtUint64MaxReturnsDeferredBatchesToo) {
+  ScratchDir dir;
+  auto outbox = open_or_die(options_for(dir / "outbox.db"));
+  ASSERT_TRUE(outbox->append(make_samples(1, "a"), kT0));
+  ASSERT_TRUE(outbox->append(make_samples(1, "b"), kT0));
+  ASSERT_TRUE(outbox->fail("collector", 1, kT0 + 3600 * kSecond, "timeout"));
+  auto batch = outbox->next_ready("collector", UINT64_MAX);
+  ASSERT_TRUE(batch);
+  ASSERT_TRUE(batch->has_value());
+  EXPECT_EQ((*batch)->seq, 1u);
+}
+
 TEST(OutboxDelivery, NextAttemptTimeIsEmptyWhenNothingIsPending) {
   ScratchDir dir;
   auto outbox = open_or_die(options_for(dir / "outbox.db"));

@@ -97,7 +97,8 @@ class SinkSystem {
   // Flushes, stops tallyd (final sample, shipped), and keeps its lines.
   void flush_and_stop() {
     auto flush = tally({"flush", "--timeout", "60"});
-    EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err;
+    EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err << "\ntallyd said:\n"
+                                  << agent_->process().stderr_text();
     EXPECT_EQ(agent_->stop(), 0) << agent_->process().stderr_text();
     for (const auto& line : agent_->process().lines()) {
       auto j = nlohmann::json::parse(line, nullptr, false);

@@ -333,7 +333,7 @@ void Daemon::begin_shutdown() {
   }
   const auto deadline = Clock::now() + std::chrono::seconds(config_.shutdown_timeout_s);
   asio::post(store_io_, [this, deadline] {
-    (void)parts_.outbox->form_due(UINT64_MAX);  // staged samples ship too
+    (void)parts_.outbox->form_all(realtime_ns());  // staged samples ship too
     asio::post(io_, [this, deadline] {
       for (auto& s : shippers_) s->flush_now(deadline);
       do_wait_drained(deadline, [this](bool drained) {
@@ -407,7 +407,7 @@ void Daemon::flush(std::chrono::seconds timeout, ControlServer::Respond respond)
   const std::uint64_t sent_before = batches_sent();
   const auto deadline = Clock::now() + timeout;
   asio::post(store_io_, [this, deadline, sent_before, respond = std::move(respond)]() mutable {
-    (void)parts_.outbox->form_due(UINT64_MAX);
+    (void)parts_.outbox->form_all(realtime_ns());
     asio::post(io_, [this, deadline, sent_before, respond = std::move(respond)]() mutable {
       for (auto& s : shippers_) s->flush_now(deadline);
       do_wait_drained(deadline, [this, sent_before, respond = std::move(respond)](bool drained) {

@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::uint64_t kErrorRetryNs = 5'000'000'000ULL;  // after an outbox error
 constexpr auto kFlushRetry = std::chrono::milliseconds(250);
+constexpr auto kMinPause = std::chrono::milliseconds(20);
 
 std::string http_error(long status, const std::string& body) {
   std::string text = body.substr(0, 300);
@@ -100,6 +101,10 @@ void Shipper::run() {
       cv_.wait(lock, woken);
     } else if (*wake_at_ns > now) {
       cv_.wait_for(lock, std::chrono::nanoseconds(*wake_at_ns - now), woken);
+    } else {
+      // Due already but nothing was ready a moment ago (the clock moved, or
+      // the outbox disagrees with itself): retry soon, never spin.
+      cv_.wait_for(lock, kMinPause, woken);
     }
   }
 }

@@ -83,9 +83,14 @@ class Outbox {
   // BatchLimits::max_age_ns old. Returns the number of batches formed.
   Result<int> form_due(std::uint64_t now_ns);
 
+  // Forms every staged sample into batches now, whatever its age (a flush,
+  // a shutdown). Returns the number of batches formed.
+  Result<int> form_all(std::uint64_t now_ns);
+
   // The lowest-seq batch that `sink` is not done with and whose next attempt
-  // time is <= now_ns, or nullopt. Does not change anything: the same batch is
-  // returned until ack/fail/reject.
+  // time is <= now_ns, or nullopt; now_ns = UINT64_MAX ignores retry times
+  // (a flush). Does not change anything: the same batch is returned until
+  // ack/fail/reject.
   Result<std::optional<Batch>> next_ready(std::string_view sink, std::uint64_t now_ns);
 
   // The earliest next attempt time of anything pending for `sink` (<= now
