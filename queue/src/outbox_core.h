@@ -54,8 +54,17 @@ class OutboxCore {
 
   // Runs body(next) in one transaction on a copy of state_, writes the
   // counters that changed, commits, and only then adopts the copy.
+  //
+  // full: fsynced at commit (what append promises). lazy: written to the WAL
+  // without an fsync, for changes whose loss in a power cut is harmless: an
+  // ack or a retry time that reverts only makes a batch go out again, and
+  // every server drops it by (agent id, seq). WAL frames are ordered, so the
+  // next full commit makes the lazy ones before it durable too; an append
+  // never depends on them. This spares one fsync per batch and sink.
+  enum class Durability { full, lazy };
   template <typename Body>
-  auto transact(Body&& body) -> decltype(body(std::declval<State&>()));
+  auto transact(Body&& body, Durability durability = Durability::full)
+      -> decltype(body(std::declval<State&>()));
   Status persist_counters(const State& before, State& after);
 
   // --- forming batches (outbox_append.cc)
@@ -108,7 +117,20 @@ class OutboxCore {
 };
 
 template <typename Body>
-auto OutboxCore::transact(Body&& body) -> decltype(body(std::declval<State&>())) {
+auto OutboxCore::transact(Body&& body, Durability durability)
+    -> decltype(body(std::declval<State&>())) {
+  // The connection's setting is FULL; a lazy transaction lowers it for its
+  // own commit only.
+  struct LazyCommit {
+    sql::Db* db = nullptr;
+    ~LazyCommit() {
+      if (db) (void)db->exec("PRAGMA synchronous = FULL");
+    }
+  } lazy_commit;
+  if (durability == Durability::lazy) {
+    if (auto set = db_.exec("PRAGMA synchronous = NORMAL"); !set) return set.error();
+    lazy_commit.db = &db_;
+  }
   auto txn = sql::Transaction::begin(db_);
   if (!txn) return txn.error();
   State next = state_;

@@ -79,7 +79,7 @@ Status OutboxCore::ack(std::string_view sink_name, std::uint64_t seq) {
       TALLY_TRY_CTX(update->run(), "record ack");
     }
     return release_if_done(next, seq);
-  });
+  }, Durability::lazy);
   if (!result) return result.error().context(fmt::format("ack batch {} for sink {}", seq, sink_name));
   return result;
 }
@@ -94,7 +94,7 @@ Status OutboxCore::fail(std::string_view sink_name, std::uint64_t seq,
     QUEUE_TRY(update->run());
     if (db_.changes() == 0) return Error("batch is not pending for this sink");
     return ok_status();
-  });
+  }, Durability::lazy);
   if (!result) {
     return result.error().context(fmt::format("record failed attempt of batch {} for sink {}",
                                               seq, sink_name));
