@@ -185,6 +185,23 @@ def read_status(pid):
     return {k: kib(k) for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem")}
 
 
+def read_pss_kib(pid):
+    """Proportional set size: shared pages divided among the processes mapping them."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def libcurl_floor(build, url):
+    """RSS of a plain C process that links only libcurl and has made one POST."""
+    with Proc([f"{build}/bench/libcurl_floor", url], stdout=subprocess.PIPE, text=True) as c:
+        if c.p.stdout.readline().strip() != "ready":
+            raise RuntimeError("libcurl_floor did not start")
+        return read_status(c.p.pid)
+
+
 def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -216,11 +233,13 @@ def row_footprint(build, quick):
                 wait_for_socket(os.path.join(wd, "tally.sock"), t.p)
                 time.sleep(warmup)
                 c0, t0 = cpu_ticks(t.p.pid), time.time()
-                rss = []
+                rss, pss = [], []
                 for _ in range(window):
                     time.sleep(1)
                     rss.append(read_status(t.p.pid))
+                    pss.append(read_pss_kib(t.p.pid))
                 c1, t1 = cpu_ticks(t.p.pid), time.time()
+            floor = libcurl_floor(build, url)
         cpu_per_interval = (c1 - c0) / hz / (t1 - t0)  # seconds of CPU per 1 s interval
         out["busy"] = {
             "processes": 1000, "interval_s": 1, "seconds": round(t1 - t0, 1),
@@ -229,7 +248,11 @@ def row_footprint(build, quick):
             "rss_kib": summary([s["VmRSS"] for s in rss]),
             "hwm_kib": max(s["VmHWM"] for s in rss),
             "anon_kib": summary([s["RssAnon"] for s in rss]),
-            "file_kib": summary([s["RssFile"] for s in rss])}
+            "file_kib": summary([s["RssFile"] for s in rss]),
+            "pss_kib": summary(pss),
+            "libcurl_floor_kib": floor}
+    out["busy"]["rss_above_libcurl_kib"] = (out["busy"]["rss_kib"]["max"]
+                                            - floor["VmRSS"])
     # Idle: the default 60 s interval, measured between two samples.
     with tempfile.TemporaryDirectory(prefix="tally-bench-") as wd:
         collector, url = start_collector(build, wd)

@@ -77,9 +77,10 @@ Status OutboxCore::configure_connection() {
   TALLY_TRY_CTX(db_.exec("PRAGMA secure_delete = FAST"), "configure");
   // Another process (a status CLI) may hold a read lock briefly.
   TALLY_TRY_CTX(db_.exec("PRAGMA busy_timeout = 5000"), "configure");
-  // Room for a whole 4 MiB batch plus b-tree pages without spilling
-  // uncommitted pages to the WAL mid-transaction.
-  TALLY_TRY_CTX(db_.exec("PRAGMA cache_size = -16384"), "configure");
+  // 2 MiB: an interval of 1,000 samples is ~100 KiB once compressed. A
+  // bigger transaction spills pages to the WAL before its commit, which is
+  // still atomic; a larger cache would only hold the agent's RSS up.
+  TALLY_TRY_CTX(db_.exec("PRAGMA cache_size = -2048"), "configure");
   return ok_status();
 }
 

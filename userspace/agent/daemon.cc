@@ -1,5 +1,6 @@
 #include "daemon.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -214,6 +215,9 @@ void Daemon::store(std::vector<std::string> lines, std::size_t process_count, bo
   if (ok && appended->batches_formed > 0) {
     for (auto& s : shippers_) s->notify();
   }
+  // The interval's lines and encoding buffers are freed by now; hand the
+  // pages back instead of holding them until the next interval.
+  malloc_trim(0);
   std::optional<queue::OutboxStats> stats;
   if (exporter_) {
     // exporter_ is only set before the store thread starts: safe to test here.

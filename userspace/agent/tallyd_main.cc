@@ -1,5 +1,6 @@
 // tallyd: read flags and config, choose a backend, then hand over to the
 // daemon's event loop.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <memory>
@@ -57,6 +58,9 @@ std::string host_name() {
 
 int main(int argc, char** argv) {
   tally::log::set_program("tallyd");
+  // A handful of threads that mostly sleep: one malloc arena each would
+  // keep each thread's freed memory resident on its own.
+  mallopt(M_ARENA_MAX, 2);
   auto cmd = tally::agent::parse_agent_command_line(argc, argv);
   if (!cmd.proceed) return cmd.exit_code;
   auto config = tally::agent::resolve_config(cmd);
