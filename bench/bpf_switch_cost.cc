@@ -11,6 +11,10 @@
 // round, so slow drifts of the machine cancel out. Prints one JSON object.
 //
 //   bpf_switch_cost [--rounds N] [--round-trips N]
+//   bpf_switch_cost --hold-empty    attaches only the empty program, prints
+//                                   "ready" and keeps it attached until stdin
+//                                   closes: the context-switch storm row's
+//                                   floor for any sched_switch program
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -81,9 +85,31 @@ struct BaselinesDeleter {
   void operator()(switch_baselines* s) const { switch_baselines__destroy(s); }
 };
 
+// The empty program attached, stats off, until the caller closes our stdin.
+int hold_empty() {
+  std::unique_ptr<switch_baselines, BaselinesDeleter> base(switch_baselines__open_and_load());
+  if (!base) {
+    std::fprintf(stderr, "bpf_switch_cost: load baseline programs failed\n");
+    return 1;
+  }
+  bpf_link* link = bpf_program__attach(base->progs.switch_empty);
+  if (!link) {
+    std::fprintf(stderr, "bpf_switch_cost: attach empty: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  char buf[64];
+  while (read(STDIN_FILENO, buf, sizeof buf) > 0) {
+  }
+  bpf_link__destroy(link);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && !std::strcmp(argv[1], "--hold-empty")) return hold_empty();
   int rounds = 7;
   long round_trips = 200000;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -143,28 +143,50 @@ def sched_pipe_usecs(loops):
 
 def row_storm(build, quick):
     """perf bench sched pipe pinned to one CPU, without and with tallyd
-    attached, alternated (ABBA), BPF stats off. Many short turns rather than
+    attached, in rotating order, BPF stats off. Many short turns rather than
     a few long ones: a burst of load from elsewhere then spoils one pair, and
-    the median of the paired slowdowns ignores it."""
-    rounds, loops = (5, 100000) if quick else (15, 200000)
+    the median of the paired slowdowns ignores it. Each tallyd gets a moment
+    to finish starting (BTF parsing, its first scan of /proc) before the
+    measurement: the row is about the steady per-switch cost.
+    A third arm attaches only an empty sched_switch program: the floor that
+    any BPF program on this tracepoint pays for being called at all."""
+    rounds, loops = (5, 100000) if quick else (25, 100000)
     with open("/proc/sys/kernel/bpf_stats_enabled") as f:
         stats = f.read().strip()
-    without, with_tallyd, slowdown = [], [], []
+
+    def measure(arm):
+        if arm == "none":
+            return sched_pipe_usecs(loops)
+        if arm == "empty":
+            with Proc([f"{build}/bench/bpf_switch_cost", "--hold-empty"], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, text=True) as e:
+                if e.p.stdout.readline().strip() != "ready":
+                    raise RuntimeError("bpf_switch_cost --hold-empty did not attach")
+                usecs = sched_pipe_usecs(loops)
+                e.p.stdin.close()
+                return usecs
+        with tempfile.TemporaryDirectory(prefix="tally-bench-") as wd:
+            with Proc(tallyd_argv(build, wd, 60), stderr=subprocess.DEVNULL) as t:
+                wait_for_socket(os.path.join(wd, "tally.sock"), t.p)
+                time.sleep(1.5)
+                return sched_pipe_usecs(loops)
+
+    arms = ["none", "tally", "empty"]
+    got = {a: [] for a in arms}
+    slowdown, empty_slowdown = [], []
     for r in range(rounds):
-        pair = {}
-        for attached in ((False, True) if r % 2 == 0 else (True, False)):
-            if not attached:
-                pair[False] = sched_pipe_usecs(loops)
-                continue
-            with tempfile.TemporaryDirectory(prefix="tally-bench-") as wd:
-                with Proc(tallyd_argv(build, wd, 60), stderr=subprocess.DEVNULL) as t:
-                    wait_for_socket(os.path.join(wd, "tally.sock"), t.p)
-                    pair[True] = sched_pipe_usecs(loops)
-        without.append(pair[False])
-        with_tallyd.append(pair[True])
-        slowdown.append(pair[True] / pair[False] - 1)
-    return {"loops": loops, "bpf_stats_enabled": stats, "usecs_per_op_without": summary(without),
-            "usecs_per_op_with": summary(with_tallyd), "slowdown": summary(slowdown)}
+        turn = {}
+        for i in range(len(arms)):
+            arm = arms[(i + r) % len(arms)]  # rotating order
+            turn[arm] = measure(arm)
+            got[arm].append(turn[arm])
+        slowdown.append(turn["tally"] / turn["none"] - 1)
+        empty_slowdown.append(turn["empty"] / turn["none"] - 1)
+    return {"loops": loops, "bpf_stats_enabled": stats,
+            "usecs_per_op_without": summary(got["none"]),
+            "usecs_per_op_with": summary(got["tally"]),
+            "usecs_per_op_empty_program": summary(got["empty"]),
+            "slowdown": summary(slowdown), "empty_program_slowdown": summary(empty_slowdown)}
 
 
 def row_sampler(build, quick):
