@@ -293,7 +293,10 @@ def row_footprint(build, quick):
 
 
 def row_outbox(build, quick):
-    reps = 3 if quick else 9
+    # Start from a clean page cache: dirty data other programs left (a build
+    # that just ran) would be written out inside our fsyncs.
+    os.sync()
+    reps = 5 if quick else 9
     data = run_json([f"{build}/bench/outbox_bench", f"--benchmark_repetitions={reps}",
                      "--benchmark_enable_random_interleaving=true",
                      "--benchmark_filter=BM_FsyncFloor|BM_Append1000|BM_WriteFsyncInterval",
@@ -324,15 +327,31 @@ def row_drain(build, quick):
 
 # --- targets ----------------------------------------------------------------
 
-def checks(r, recorded):
+def noise_highs(rows):
+    """The worst repetition of the figures whose repetitions scatter far more
+    than a regression would move them (a shared VM's disk and scheduler)."""
+    out = {}
+    if "storm" in rows:
+        out["storm: sched pipe slowdown"] = rows["storm"]["slowdown"]["max"]
+    if "outbox" in rows:
+        out["outbox: append / fsync floor"] = rows["outbox"]["append_over_floor_spread"][1]
+    return out
+
+
+def checks(r, recorded, recorded_noise=None):
     """(name, value, target, ok, gross) per target. Gross: twice as bad as the
     target, or, for a target the committed full run already misses
     (docs/benchmarks.json), twice as bad as that run's figure: CI catches
-    regressions, not the known misses BENCHMARKS.md explains."""
+    regressions, not the known misses BENCHMARKS.md explains. For the noisy
+    figures (noise_highs), twice the worst repetition of that run, so that a
+    slow moment of a shared disk or CPU never fails CI; a regression of the
+    switch program itself is caught by the steadier switch row (BPF run-time
+    stats)."""
+    recorded_noise = recorded_noise or {}
     out = []
 
     def add(name, value, target, higher_is_better=False):
-        before = recorded.get(name, target)
+        before = max(recorded.get(name, target), recorded_noise.get(name, target))
         if higher_is_better:
             limit = min(target, before) / 2
             out.append((name, value, target, value >= target, value < limit))
@@ -381,8 +400,12 @@ def main():
         committed = os.path.join(ROOT, "docs", "benchmarks.json")
         if os.path.exists(committed):
             with open(committed) as f:
-                recorded = {t["name"]: t["value"] for t in json.load(f).get("targets", [])}
-        for name, value, target, ok, gross in checks(result["rows"], recorded):
+                committed_run = json.load(f)
+            recorded = {t["name"]: t["value"] for t in committed_run.get("targets", [])}
+            recorded_noise = noise_highs(committed_run.get("rows", {}))
+        else:
+            recorded_noise = {}
+        for name, value, target, ok, gross in checks(result["rows"], recorded, recorded_noise):
             result["targets"].append({"name": name, "value": value, "target": target,
                                       "holds": ok, "gross_regression": gross})
             log(f"{'ok  ' if ok else 'MISS'} {name}: {value:.4g} (target {target})")
