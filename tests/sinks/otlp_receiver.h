@@ -4,15 +4,15 @@
 // (200 with an empty ExportMetricsServiceResponse).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "loopback_server.h"
 
 namespace tally::test {
 
@@ -32,30 +32,25 @@ class OtlpReceiver {
   };
 
   OtlpReceiver();
-  ~OtlpReceiver();
 
-  std::uint16_t port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/metrics"; }
+  std::uint16_t port() const { return server_.port(); }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port()) + "/v1/metrics";
+  }
   void queue(Response r);
   void set_default(Response r);
   std::vector<Request> requests() const;
 
  private:
-  void accept_loop();
   void serve(int fd);
   bool serve_one(int fd, std::string& buffer);  // false: connection done
   Response next_response();
 
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread acceptor_;
   mutable std::mutex mu_;
   std::deque<Response> script_;
   Response default_;
   std::vector<Request> requests_;
-  std::vector<std::thread> workers_;
-  std::vector<int> client_fds_;
+  LoopbackServer server_;  // last: its threads use the members above
 };
 
 }  // namespace tally::test

@@ -5,10 +5,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
+
+#include "loopback_server.h"
 
 namespace tally::test {
 
@@ -25,9 +24,8 @@ class FaultProxy {
   };
 
   explicit FaultProxy(std::uint16_t upstream_port);
-  ~FaultProxy();
 
-  std::uint16_t port() const { return port_; }
+  std::uint16_t port() const { return server_.port(); }
   void set_mode(Mode mode) { mode_.store(mode); }
   void set_upstream(std::uint16_t port) { upstream_port_.store(port); }
   void set_slow_delay_ms(int ms) { slow_delay_ms_.store(ms); }
@@ -40,23 +38,16 @@ class FaultProxy {
   std::uint64_t faulted() const { return faulted_.load(); }
 
  private:
-  void accept_loop();
   void serve(int client);
 
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
   std::atomic<std::uint16_t> upstream_port_;
   std::atomic<Mode> mode_{Mode::pass};
   std::atomic<int> slow_delay_ms_{6000};
   std::atomic<std::size_t> size_limit_{1 << 20};
   std::atomic<int> reject_budget_{0};
-  std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> forwarded_{0};
   std::atomic<std::uint64_t> faulted_{0};
-  std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> workers_;
-  std::vector<int> client_fds_;
+  LoopbackServer server_;  // last: its threads use the members above
 };
 
 }  // namespace tally::test
