@@ -9,7 +9,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "tally/queue/outbox.h"
+#include "outbox_file.h"
+#include "tally_cli.h"
 #include "tally/time_util.h"
 #include "tallyd_run.h"
 #include "temp_dir.h"
@@ -41,13 +42,7 @@ struct Agent {
     return false;
   }
 
-  RunResult tally(std::vector<std::string> args) {
-    std::vector<std::string> argv{TALLY_CLI_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--socket");
-    argv.push_back(socket);
-    return tally::test::run(argv, 60s);
-  }
+  RunResult tally(std::vector<std::string> args) { return run_tally(socket, args, 60s); }
 
   nlohmann::json status() {
     auto r = tally({"status", "--json"});
@@ -95,16 +90,11 @@ TEST_F(TallydOps, StatusReportsWhatTheOutboxAndBackendReallyHold) {
   ASSERT_EQ(a.run->stop(), 0);
 
   // The file agrees with what status said (it may hold the final interval too).
-  queue::OutboxOptions o;
-  o.path = a.outbox;
-  auto outbox = queue::Outbox::open(o, realtime_ns());
-  ASSERT_TRUE(outbox.ok()) << outbox.error().message();
-  auto stats = (*outbox)->stats(realtime_ns());
-  ASSERT_TRUE(stats.ok());
-  EXPECT_GE(stats->last_seq, last_seq);
-  EXPECT_LE(stats->last_seq, last_seq + 1);
-  EXPECT_GE(stats->pending_batches, pending);
-  EXPECT_EQ(stats->agent_id, s["outbox"]["agent_id"]);
+  const queue::OutboxStats stats = read_outbox_stats(a.outbox);
+  EXPECT_GE(stats.last_seq, last_seq);
+  EXPECT_LE(stats.last_seq, last_seq + 1);
+  EXPECT_GE(stats.pending_batches, pending);
+  EXPECT_EQ(stats.agent_id, s["outbox"]["agent_id"]);
 
   // Human form: readable at a glance, same facts.
   Agent b;
@@ -198,13 +188,9 @@ TEST_F(TallydOps, SigtermWithAnUnreachableSinkExitsInTimeAndKeepsEveryBatch) {
 
   // Every committed interval (the final one included) is still there.
   std::uint64_t host_lines = a.run->samples("host").size();
-  queue::OutboxOptions o;
-  o.path = a.outbox;
-  auto outbox = queue::Outbox::open(o, realtime_ns());
-  ASSERT_TRUE(outbox.ok());
-  auto stats = (*outbox)->stats(realtime_ns());
-  EXPECT_EQ(stats->last_seq, host_lines);  // one batch per interval, one host line each
-  EXPECT_EQ(stats->pending_batches, host_lines);
+  const queue::OutboxStats stats = read_outbox_stats(a.outbox);
+  EXPECT_EQ(stats.last_seq, host_lines);  // one batch per interval, one host line each
+  EXPECT_EQ(stats.pending_batches, host_lines);
 }
 
 TEST_F(TallydOps, SighupWithABrokenConfigKeepsTheRunningOne) {

@@ -11,8 +11,8 @@
 
 #include "collector_run.h"
 #include "fault_proxy.h"
-#include "tally/queue/outbox.h"
-#include "tally/time_util.h"
+#include "outbox_file.h"
+#include "tally_cli.h"
 #include "tallyd_run.h"
 #include "temp_dir.h"
 
@@ -76,21 +76,9 @@ class ShippingSystem {
     return code;
   }
 
-  RunResult tally(std::vector<std::string> args) {
-    std::vector<std::string> argv{TALLY_CLI_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--socket");
-    argv.push_back(dir_ / "tally.sock");
-    return run(argv, 120s);
-  }
+  RunResult tally(std::vector<std::string> args) { return run_tally(dir_ / "tally.sock", args); }
 
-  queue::OutboxStats outbox_stats() {
-    queue::OutboxOptions o;
-    o.path = dir_ / "outbox.db";
-    auto outbox = queue::Outbox::open(o, realtime_ns());
-    EXPECT_TRUE(outbox.ok());
-    return *(*outbox)->stats(realtime_ns());
-  }
+  queue::OutboxStats outbox_stats() { return read_outbox_stats(dir_ / "outbox.db"); }
 
   // Canonical form (sorted keys) of every line the agent committed.
   const std::vector<std::string>& committed() const { return committed_; }

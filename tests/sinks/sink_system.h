@@ -12,9 +12,10 @@
 #include <nlohmann/json.hpp>
 
 #include "fault_proxy.h"
+#include "outbox_file.h"
 #include "server_support.h"
-#include "tally/queue/outbox.h"
 #include "tally/time_util.h"
+#include "tally_cli.h"
 #include "tallyd_run.h"
 #include "temp_dir.h"
 
@@ -79,13 +80,7 @@ class SinkSystem {
     EXPECT_EQ(r.exit_code, 0) << r.err;
   }
 
-  RunResult tally(std::vector<std::string> args) {
-    std::vector<std::string> argv{TALLY_CLI_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--socket");
-    argv.push_back(dir_ / "tally.sock");
-    return run(argv, 120s);
-  }
+  RunResult tally(std::vector<std::string> args) { return run_tally(dir_ / "tally.sock", args); }
 
   nlohmann::json status() {
     auto r = tally({"status", "--json"});
@@ -108,13 +103,7 @@ class SinkSystem {
     agent_.reset();
   }
 
-  queue::OutboxStats outbox_stats() {
-    queue::OutboxOptions o;
-    o.path = dir_ / "outbox.db";
-    auto outbox = queue::Outbox::open(o, realtime_ns());
-    EXPECT_TRUE(outbox.ok());
-    return *(*outbox)->stats(realtime_ns());
-  }
+  queue::OutboxStats outbox_stats() { return read_outbox_stats(dir_ / "outbox.db"); }
 
   const std::vector<nlohmann::json>& committed() const { return committed_; }
   const std::string& agent_stderr() const { return stderr_; }
