@@ -71,7 +71,7 @@ class BatchStoreTest : public ::testing::Test {
   std::int64_t rows() { return count_rows(db_, "SELECT count(*) FROM samples"); }
 
   test::TempDir dir_;
-  std::string db_ = dir_.file("collector.db");
+  std::string db_ = dir_ / "collector.db";
   std::unique_ptr<BatchStore> store_;
   std::unique_ptr<QueryStore> queries_;
   std::vector<std::string> lines_ = test::agent_lines("web-1", 1000, 10);

@@ -40,7 +40,7 @@ class CollectorServer : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::string db_ = dir_.file("collector.db");
+  std::string db_ = dir_ / "collector.db";
   std::unique_ptr<CollectorProcess> collector_;
   std::unique_ptr<HttpConnection> conn_;
   std::vector<std::string> lines_ = agent_lines("web-1", 1'700'000'000'000'000'000, 20);
@@ -172,10 +172,10 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& test_info) { return test_info.param.name; });
 
 TEST_F(CollectorServer, RequiresTheTokenWhenOneIsConfigured) {
-  std::ofstream(dir_.file("token")) << "s3cret\n";
+  std::ofstream(dir_ / "token") << "s3cret\n";
   collector_.reset();
   conn_.reset();
-  start({"--token-file", dir_.file("token")});
+  start({"--token-file", dir_ / "token"});
   std::string body = samples_body("a", "h", 1, lines_);
   HttpResponse none = post(body);
   EXPECT_EQ(none.status, 401);
@@ -457,7 +457,7 @@ class CollectorBadFlags : public ::testing::TestWithParam<BadFlag> {};
 TEST_P(CollectorBadFlags, ExitWithCodeTwoAndOneLineNamingTheFlag) {
   TempDir dir;
   std::vector<std::string> argv{COLLECTOR_PATH};
-  for (const auto& a : GetParam().args) argv.push_back(a == "DB" ? dir.file("c.db") : a);
+  for (const auto& a : GetParam().args) argv.push_back(a == "DB" ? dir / "c.db" : a);
   RunResult r = run(argv, 10s);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find(GetParam().must_mention), std::string::npos) << r.err;

@@ -17,18 +17,6 @@
 
 namespace tally::test {
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr ? base : "/tmp") + "/tally-collector-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl);
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
 std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_ns, int count,
                                      std::uint32_t pid_base, bool with_host) {
   std::vector<std::string> lines;

@@ -18,22 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "subprocess.h"
+#include "temp_dir.h"
 
 namespace tally::test {
-
-// mkdtemp under $TMPDIR (or /tmp), removed with its contents at scope end.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // `count` sample lines exactly as tallyd writes them (userspace/agent/sample.cc):
 // process lines for pids pid_base, pid_base+1, ... and, if with_host, a host

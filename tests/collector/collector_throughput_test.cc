@@ -18,7 +18,7 @@ TEST(CollectorThroughput, DrainsABacklogOfThousandSampleBatches) {
   const int batches = env != nullptr ? std::atoi(env) : 100;
   const char* durability = std::getenv("TALLY_COLLECTOR_BENCH_DURABILITY");
   TempDir dir;
-  CollectorProcess collector(dir.file("collector.db"),
+  CollectorProcess collector(dir / "collector.db",
                              {"--durability", durability != nullptr ? durability : "full"});
   ASSERT_TRUE(collector.started()) << collector.process().stderr_text();
 

@@ -11,19 +11,19 @@ namespace {
 
 TEST(TokenAuth, LoadsTheTrimmedToken) {
   test::TempDir dir;
-  std::ofstream(dir.file("token")) << "  s3cret-token\n\n";
-  auto token = load_token(dir.file("token"));
+  std::ofstream(dir / "token") << "  s3cret-token\n\n";
+  auto token = load_token(dir / "token");
   ASSERT_TRUE(token.ok()) << token.error().message();
   EXPECT_EQ(*token, "s3cret-token");
 }
 
 TEST(TokenAuth, EmptyOrMissingFileIsAnError) {
   test::TempDir dir;
-  std::ofstream(dir.file("empty")) << " \n";
-  auto empty = load_token(dir.file("empty"));
+  std::ofstream(dir / "empty") << " \n";
+  auto empty = load_token(dir / "empty");
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.error().message().find("is empty"), std::string::npos);
-  auto missing = load_token(dir.file("nope"));
+  auto missing = load_token(dir / "nope");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message().find("nope"), std::string::npos);
 }
