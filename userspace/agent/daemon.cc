@@ -336,18 +336,22 @@ void Daemon::begin_shutdown() {
     return;
   }
   const auto deadline = Clock::now() + std::chrono::seconds(config_.shutdown_timeout_s);
-  asio::post(store_io_, [this, deadline] {
+  ship_everything(deadline, [this](bool drained) {
+    if (!drained) {
+      auto stats = parts_.outbox->stats(realtime_ns());
+      log::warning("stopping with {} batches still pending; they stay in the outbox",
+                   stats.ok() ? stats->pending_batches : 0);
+    }
+    finish();
+  });
+}
+
+void Daemon::ship_everything(Clock::time_point deadline, std::function<void(bool)> done) {
+  asio::post(store_io_, [this, deadline, done = std::move(done)]() mutable {
     (void)parts_.outbox->form_all(realtime_ns());  // staged samples ship too
-    asio::post(io_, [this, deadline] {
+    asio::post(io_, [this, deadline, done = std::move(done)]() mutable {
       for (auto& s : shippers_) s->flush_now(deadline);
-      do_wait_drained(deadline, [this](bool drained) {
-        if (!drained) {
-          auto stats = parts_.outbox->stats(realtime_ns());
-          log::warning("stopping with {} batches still pending; they stay in the outbox",
-                       stats.ok() ? stats->pending_batches : 0);
-        }
-        finish();
-      });
+      do_wait_drained(deadline, std::move(done));
     });
   });
 }
@@ -410,20 +414,14 @@ void Daemon::flush(std::chrono::seconds timeout, ControlServer::Respond respond)
   }
   const std::uint64_t sent_before = batches_sent();
   const auto deadline = Clock::now() + timeout;
-  asio::post(store_io_, [this, deadline, sent_before, respond = std::move(respond)]() mutable {
-    (void)parts_.outbox->form_all(realtime_ns());
-    asio::post(io_, [this, deadline, sent_before, respond = std::move(respond)]() mutable {
-      for (auto& s : shippers_) s->flush_now(deadline);
-      do_wait_drained(deadline, [this, sent_before, respond = std::move(respond)](bool drained) {
-        for (auto& s : shippers_) s->flush_now(Clock::now());  // back to normal pacing
-        auto stats = parts_.outbox->stats(realtime_ns());
-        nlohmann::json result;
-        result["batches_sent"] = batches_sent() - sent_before;
-        result["empty"] = drained;
-        result["pending_batches"] = stats.ok() ? stats->pending_batches : 0;
-        respond(control::make_ok(result));
-      });
-    });
+  ship_everything(deadline, [this, sent_before, respond = std::move(respond)](bool drained) {
+    for (auto& s : shippers_) s->flush_now(Clock::now());  // back to normal pacing
+    auto stats = parts_.outbox->stats(realtime_ns());
+    nlohmann::json result;
+    result["batches_sent"] = batches_sent() - sent_before;
+    result["empty"] = drained;
+    result["pending_batches"] = stats.ok() ? stats->pending_batches : 0;
+    respond(control::make_ok(result));
   });
 }
 

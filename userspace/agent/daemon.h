@@ -71,6 +71,11 @@ class Daemon {
   void do_wait_signal();
   void reload_config();
   void begin_shutdown();
+  // Forms every staged sample into batches (store thread), then has every
+  // shipper send all it has, retry times ignored, until the outbox is empty
+  // or the deadline passes; done(drained) runs on the main thread.
+  void ship_everything(std::chrono::steady_clock::time_point deadline,
+                       std::function<void(bool drained)> done);
   void do_wait_drained(std::chrono::steady_clock::time_point deadline,
                        std::function<void(bool drained)> done);
   void finish();
