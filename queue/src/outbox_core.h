@@ -14,6 +14,7 @@
 
 #include "blob_codec.h"
 #include "sqlite.h"
+#include "tally/log.h"
 #include "state.h"
 #include "statements.h"
 #include "tally/queue/outbox.h"
@@ -124,7 +125,11 @@ auto OutboxCore::transact(Body&& body, Durability durability)
   struct LazyCommit {
     sql::Db* db = nullptr;
     ~LazyCommit() {
-      if (db) (void)db->exec("PRAGMA synchronous = FULL");
+      if (!db) return;
+      if (auto restored = db->exec("PRAGMA synchronous = FULL"); !restored) {
+        // Appends would no longer be durable on return: say so loudly.
+        log::error("outbox: restore synchronous=FULL: {}", restored.error().message());
+      }
     }
   } lazy_commit;
   if (durability == Durability::lazy) {
