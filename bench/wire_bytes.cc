@@ -5,7 +5,8 @@
 // Encodes each interval as one batch, exactly as the shipper does
 // (NativeFormat::encode, then gzip at the agent's default level 6), and
 // reports compressed bytes per sample, per interval and overall, for
-// protocol version 1 (what tallyd sends) and for the columnar prototype of
+// protocol version 2 in steady state (what tallyd sends), for version 2 with
+// every name spelled out, and for the columnar prototype of
 // bench/wire_columns.h. Prints one JSON object.
 //
 //   wire_bytes [--intervals 10] [--processes 1000] [--level 6]
@@ -33,7 +34,14 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--level")) level = std::atoi(argv[i + 1]);
   }
   tally::bench::RealisticMix mix({processes, true, false, 60'000'000'000ULL, 42});
-  const std::vector<std::string> versions = {"1", "columnar prototype"};
+  // "2": what tallyd sends in steady state: the same NativeFormat across
+  // the intervals, told after each batch that the collector acknowledged it,
+  // so names go out once per process. "2, names in full": a fresh format
+  // per batch, i.e. every name spelled out, as right after a start or a
+  // collector that lost its names (and as protocol version 1 sent always).
+  const std::vector<std::string> versions = {"2", "2, names in full", "columnar prototype"};
+  const std::string agent = "3f1c2a9e-4b7d-4c1e-9a55-0d3e6f1b2c4d";
+  tally::shipping::NativeFormat steady(agent, "web-1");
   struct Totals {
     std::uint64_t raw = 0, gz = 0, encoded = 0, samples = 0;
     std::vector<double> per_batch;
@@ -52,12 +60,14 @@ int main(int argc, char** argv) {
     line_count += lines.size();
     batch.sample_count = static_cast<std::uint32_t>(lines.size());
     const auto views = tally::shipping::split_lines(batch.payload);
+    const auto n = static_cast<std::uint32_t>(views.size());
     for (std::size_t v = 0; v < versions.size(); ++v) {
-      const std::string agent = "3f1c2a9e-4b7d-4c1e-9a55-0d3e6f1b2c4d";
-      tally::shipping::NativeFormat format(agent, "web-1");
-      auto body = v == 0 ? format.encode(batch, views, 0, static_cast<std::uint32_t>(views.size()))
-                         : tally::Result<std::string>(tally::bench::encode_columns(
-                               agent, "web-1", batch.seq, views));
+      tally::shipping::NativeFormat fresh(agent, "web-1");
+      auto body = v == 0   ? steady.encode(batch, views, 0, n)
+                  : v == 1 ? fresh.encode(batch, views, 0, n)
+                           : tally::Result<std::string>(tally::bench::encode_columns(
+                                 agent, "web-1", batch.seq, views));
+      if (v == 0) steady.acknowledged(views, 0, n);
       if (!body.ok()) {
         std::fprintf(stderr, "wire_bytes: %s\n", body.error().message().c_str());
         return 1;

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "collector_test_support.h"
 #include "query_store.h"
 #include "request_decoder.h"
@@ -258,6 +260,106 @@ TEST_F(BatchStoreTest, RefusesADatabaseFromANewerCollector) {
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().message().find("schema version 99"), std::string::npos)
       << store.error().message();
+}
+
+TEST_F(BatchStoreTest, SamplesThatLeaveOutTheirNamesAreStoredWithTheNamesSentBefore) {
+  ASSERT_EQ(store(test::version2(test::samples_body("a", "web-1", 1, lines_))).stored, 10u);
+  const auto later = test::agent_lines("web-1", 2000, 10);
+  StoreOutcome o = store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later))));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::stored);
+  EXPECT_EQ(o.stored, 10u);
+
+  SampleQuery q;
+  q.from = 2000;
+  auto rows = queries_->samples(q);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->json.size(), 10u);
+  // What is stored is the full sample, names and all, whatever the order.
+  for (const auto& line : later) {
+    const auto want = nlohmann::json::parse(line);
+    bool found = false;
+    for (const auto& stored : rows->json) found = found || nlohmann::json::parse(stored) == want;
+    EXPECT_TRUE(found) << "not stored as sent in full: " << line;
+  }
+}
+
+TEST_F(BatchStoreTest, NamesItDoesNotHoldStoreNothingAndNameTheProcesses) {
+  StoreOutcome o = store(test::version2(test::samples_body("a", "web-1", 1, test::without_names(lines_))));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
+  EXPECT_EQ(o.unknown_count, 9u);  // 9 process lines and a host line
+  ASSERT_FALSE(o.unknown.empty());
+  EXPECT_EQ(o.unknown[0].pid, 100u);
+  EXPECT_EQ(o.unknown[0].start_time_ns, 1'600'000'000'000'000'100u);
+  EXPECT_NE(o.why.find("pid 100"), std::string::npos) << o.why;
+  EXPECT_EQ(rows(), 0);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM batches"), 0) << "the seq is not received";
+
+  // The agent sends the same batch again with every name: stored whole.
+  o = store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::stored);
+  EXPECT_EQ(o.stored, 10u);
+}
+
+TEST_F(BatchStoreTest, ADuplicateStillRecordsTheNamesItCarries) {
+  // The agent takes any 2xx as "the collector holds these names", so a
+  // duplicate that carries new names (after an exec) must record them too.
+  store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
+  std::vector<std::string> renamed = lines_;
+  const std::string old_comm = R"("comm":"worker-100")";
+  renamed[0].replace(renamed[0].find(old_comm), old_comm.size(), R"("comm":"renamed")");
+  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 1, renamed))).kind,
+            StoreOutcome::Kind::duplicate);
+
+  const auto later = test::agent_lines("web-1", 2000, 2, 100, false);
+  ASSERT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later)))).stored, 2u);
+  SampleQuery q;
+  q.from = 2000;
+  q.pid = 100;
+  auto rows = queries_->samples(q);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->json.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(rows->json[0])["comm"], "renamed");
+}
+
+TEST_F(BatchStoreTest, AStoredExitForgetsTheProcessNames) {
+  store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
+  auto exit_line = nlohmann::ordered_json::parse(lines_[0]);
+  exit_line["exited"] = true;
+  ASSERT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, {test::without_names(exit_line.dump())})))
+                .stored,
+            1u)
+      << "an exit may itself leave the names out";
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names WHERE pid = 100"), 0);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 8);
+
+  StoreOutcome o = store(test::version2(test::samples_body("a", "web-1", 3, {test::without_names(lines_[0])})));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
+}
+
+TEST_F(BatchStoreTest, NamesAreKeptPerAgent) {
+  store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
+  StoreOutcome o = store(test::version2(test::samples_body("b", "web-1", 1, test::without_names(lines_))));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
+}
+
+TEST_F(BatchStoreTest, UpgradesAVersion1DatabaseAndKeepsItsSamples) {
+  store(test::samples_body("a", "web-1", 1, lines_));
+  store_.reset();
+  queries_.reset();
+  sqlite3* db = nullptr;
+  sqlite3_open(db_.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE process_names; PRAGMA user_version=1", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  auto reopened = BatchStore::open({db_, Durability::normal, 0});
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message();
+  store_ = std::move(reopened).value();
+  EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(rows(), 10);
+  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, lines_))).stored, 10u);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 9);
 }
 
 }  // namespace

@@ -167,8 +167,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"UnknownKind", with_sample_edit("\"kind\":\"process\"", "\"kind\":\"disk\""),
                    R"(samples[3].kind: unknown kind "disk" (expected "process" or "host"))"},
         BadRequest{"VersionMismatch",
-                   R"({"version":2,"agent_id":"a","host":"h","seq":1,"kind":"samples"})",
-                   "version: unsupported version 2 (this collector speaks 1)"}),
+                   R"({"version":3,"agent_id":"a","host":"h","seq":1,"kind":"samples"})",
+                   "version: unsupported version 3 (this collector speaks 1 to 2)"}),
     [](const auto& test_info) { return test_info.param.name; });
 
 TEST_F(CollectorServer, RequiresTheTokenWhenOneIsConfigured) {
@@ -350,6 +350,20 @@ TEST_F(CollectorServer, ConflictingSeqIs409) {
   HttpResponse r = post(gap_body("a", "h", 1, 0, 0, 10, "cap"));
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(r.json()["error"], "seq 1 was received as a samples batch");
+}
+
+TEST_F(CollectorServer, NamesItDoesNotHoldAre409ListingTheProcesses) {
+  HttpResponse r = post(version2(samples_body("a", "h", 1, without_names(lines_))));
+  EXPECT_EQ(r.status, 409) << r.body;
+  ASSERT_TRUE(r.json().contains("unknown_processes")) << r.body;
+  EXPECT_EQ(r.json()["unknown_count"], lines_.size() - 1);  // all but the host line
+  EXPECT_EQ(r.json()["unknown_processes"][0]["pid"], 100);
+  // Sent in full, then referred to: stored.
+  ASSERT_EQ(post(version2(samples_body("a", "h", 1, lines_))).status, 200);
+  HttpResponse later =
+      post(version2(samples_body("a", "h", 2, without_names(agent_lines("h", 2000, 10)))));
+  EXPECT_EQ(later.status, 200) << later.body;
+  EXPECT_EQ(later.json()["stored"], 10);
 }
 
 TEST_F(CollectorServer, AckedBatchSurvivesSigkill) {

@@ -75,6 +75,27 @@ std::string samples_body(const std::string& agent_id, const std::string& host, s
   return samples_body(agent_id, host, seq, lines, 0, lines.size());
 }
 
+std::string without_names(const std::string& line) {
+  auto j = nlohmann::ordered_json::parse(line);
+  if (j["kind"] != "process") return line;
+  j.erase("comm");
+  j.erase("cmdline");
+  j.erase("cgroup");
+  return j.dump();
+}
+
+std::vector<std::string> without_names(const std::vector<std::string>& lines) {
+  std::vector<std::string> out;
+  for (const auto& l : lines) out.push_back(without_names(l));
+  return out;
+}
+
+std::string version2(std::string body) {
+  const std::string v1 = R"("version":1)";
+  body.replace(body.find(v1), v1.size(), R"("version":2)");
+  return body;
+}
+
 std::string gap_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
                      std::uint64_t first_seq, std::uint64_t last_seq, std::uint64_t samples,
                      const std::string& reason) {

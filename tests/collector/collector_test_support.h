@@ -34,6 +34,13 @@ std::string samples_body(const std::string& agent_id, const std::string& host, s
 // The whole batch in one body.
 std::string samples_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
                          const std::vector<std::string>& lines);
+// Protocol version 2 (docs/protocol.md, "Process names"): a process line
+// with comm, cmdline and cgroup left out, as an agent sends it once the
+// collector holds them; other lines unchanged.
+std::string without_names(const std::string& line);
+std::vector<std::string> without_names(const std::vector<std::string>& lines);
+// A samples_body() body marked as protocol version 2.
+std::string version2(std::string body);
 std::string gap_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
                      std::uint64_t first_seq, std::uint64_t last_seq, std::uint64_t samples,
                      const std::string& reason);

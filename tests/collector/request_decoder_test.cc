@@ -162,11 +162,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "input"},
         BadBody{"NotAnObject", "[1,2]", "body: expected a JSON object, got array"},
         BadBody{"MissingVersion", R"({"agent_id":"a"})", "version: missing"},
-        BadBody{"VersionMismatch", with_samples({}).replace(11, 1, "2"),
-                "version: unsupported version 2 (this collector speaks 1)"},
+        BadBody{"VersionMismatch", with_samples({}).replace(11, 1, "3"),
+                "version: unsupported version 3 (this collector speaks 1 to 2)"},
         BadBody{"VersionMismatchWinsOverSampleErrors",
-                R"({"samples":[{"kind":"disk"}],"version":2})",
-                "version: unsupported version 2 (this collector speaks 1)"},
+                R"({"samples":[{"kind":"disk"}],"version":3})",
+                "version: unsupported version 3 (this collector speaks 1 to 2)"},
         BadBody{"VersionWrongType", R"({"version":"1"})",
                 "version: expected unsigned integer, got string"},
         BadBody{"MissingAgentId", R"({"version":1,"host":"h"})", "agent_id: missing"},
@@ -190,8 +190,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{"SampleNotObject", with_samples({"42"}),
                 "samples[0]: expected object, got "
                 "unsigned integer"},
-        BadBody{"SampleMissingField", with_samples({process_sample(",\"comm\":\"c\"", "")}),
-                "samples[0].comm: missing"},
+        BadBody{"SampleMissingField", with_samples({process_sample(",\"cpu_ns\":5", "")}),
+                "samples[0].cpu_ns: missing"},
+        BadBody{"SampleMissingOneName", with_samples({process_sample(",\"comm\":\"c\"", "")}),
+                "samples[0].comm: missing (a process sample gives comm, cmdline and cgroup, or "
+                "none of them to refer to the names sent before)"},
+        BadBody{"NamesLeftOutInVersion1",
+                with_samples({process_sample(R"(,"comm":"c","cmdline":"x","cgroup":"/")", "")}),
+                "samples[0].comm: missing (leaving out a process's names needs protocol version "
+                "2)"},
         BadBody{
             "SampleWrongType",
             with_samples({process_sample("", ""), process_sample("", ""), process_sample("", ""),

@@ -99,6 +99,7 @@ class ShippingSystem {
     return j["agents"].empty() ? nlohmann::json::object() : j["agents"][0];
   }
 
+  std::string collector_db() const { return dir_ / "collector.db"; }
   FaultProxy& proxy() { return proxy_; }
   CollectorRun& collector() { return collector_; }
   TallydRun& agent() { return *agent_; }

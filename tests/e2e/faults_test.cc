@@ -3,6 +3,7 @@
 // network, the server and the agent do, every sample tallyd committed is
 // stored exactly once, and every loss is declared.
 #include <algorithm>
+#include <filesystem>
 
 #include <gtest/gtest.h>
 
@@ -105,6 +106,39 @@ TEST(EndToEnd, APermanentlyRejectedBatchIsDeadLetteredAndTheNextOnesStillArrive)
   const auto lost = agent["declared_lost"][0]["samples"].get<std::uint64_t>();
   EXPECT_GT(lost, 0u);
   EXPECT_EQ(agent["samples_stored"].get<std::uint64_t>() + lost, sys.committed().size());
+}
+
+// The collector loses its database (a new volume, say) while the agent
+// believes it holds the names of every process: the agent's samples, which
+// leave the names out, get a 409, and the agent sends them again in full.
+// Everything stored afterwards is exactly what was committed, names and all.
+TEST(EndToEnd, ACollectorThatLostItsDatabaseIsSentTheProcessNamesAgain) {
+  TALLY_REQUIRE_BPF();
+  ShippingSystem sys;
+  sys.start_agent();
+  phase("healthy: the collector acknowledges every process's names", 4s);
+  sys.collector().stop(SIGTERM);
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(sys.collector_db() + suffix);
+  sys.collector().start();
+  phase("a new, empty collector database", 4s);
+  auto flush = sys.tally({"flush", "--timeout", "60"});
+  EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err;
+  const std::string log = sys.agent().process().stderr_text();
+  ASSERT_EQ(sys.stop_agent(), 0);
+
+  EXPECT_NE(log.find("again in full"), std::string::npos) << log;
+  EXPECT_EQ(sys.outbox_stats().pending_batches, 0u);
+  EXPECT_EQ(sys.outbox_stats().dead_letters, 0u) << "a 409 for names is not a rejection";
+  const auto stored = sys.stored_samples(1);
+  const auto not_committed = minus(stored, sys.committed());
+  EXPECT_TRUE(not_committed.empty())
+      << not_committed.size() << " stored samples differ from every committed one, e.g. "
+      << (not_committed.empty() ? "" : not_committed[0]);
+  std::size_t with_names = 0;
+  for (const auto& s : stored) {
+    with_names += nlohmann::json::parse(s).contains("comm") ? 1 : 0;
+  }
+  EXPECT_GT(with_names, 0u);
 }
 
 // Batches failed with retries minutes away; `tally flush` ships them now,

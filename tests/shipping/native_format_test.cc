@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include "gzip.h"
+#include "json_members.h"
 
 namespace tally::shipping {
 namespace {
@@ -25,7 +26,7 @@ TEST(NativeFormat, WrapsTheCommittedLinesUnchangedInTheEnvelope) {
   auto body = f.encode(batch, lines, 0, 3);
   ASSERT_TRUE(body.ok());
   auto j = nlohmann::json::parse(*body);
-  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["version"], 2);
   EXPECT_EQ(j["agent_id"], "agent-1");
   EXPECT_EQ(j["host"], "web \"1\"");
   EXPECT_EQ(j["seq"], 7);
@@ -71,13 +72,136 @@ TEST(NativeFormat, EncodesAGapRecord) {
   EXPECT_EQ(j["gap"]["reason"], "cap");
 }
 
-TEST(NativeFormat, EncodingIsDeterministicSoRetriesSendTheSameBytes) {
+TEST(NativeFormat, EncodingIsDeterministicUntilSomethingIsAcknowledged) {
   NativeFormat f("agent-1", "h");
   auto batch = data_batch(1, "{\"x\":1}\n{\"y\":2}", 2);
   auto lines = split_lines(batch.payload);
   auto a = gzip_compress(*f.encode(batch, lines, 0, 2), 6);
   auto b = gzip_compress(*f.encode(batch, lines, 0, 2), 6);
   EXPECT_EQ(*a, *b);
+}
+
+std::string process_line(std::uint32_t pid, std::uint64_t start, const std::string& cmdline,
+                         std::uint64_t cpu_ns, bool exited = false) {
+  return nlohmann::ordered_json{{"kind", "process"}, {"ts_ns", 1},
+                                {"interval_ns", 2},  {"host", "h"},
+                                {"pid", pid},        {"start_time_ns", start},
+                                {"comm", "sh"},      {"cmdline", cmdline},
+                                {"cgroup", "/a"},    {"cpu_ns", cpu_ns},
+                                {"cpu_pct", 0.25},   {"rss_bytes", 4096},
+                                {"exited", exited}}
+      .dump();
+}
+
+const std::string kHostLine = R"({"kind":"host","ts_ns":1,"interval_ns":2,"host":"h","ncpu":2})";
+
+// Encodes lines as one batch and returns its samples, parsed.
+nlohmann::json samples_sent(const NativeFormat& f, const std::vector<std::string>& lines) {
+  std::string payload;
+  for (const auto& l : lines) payload += (payload.empty() ? "" : "\n") + l;
+  auto batch = data_batch(1, payload, static_cast<std::uint32_t>(lines.size()));
+  auto views = split_lines(batch.payload);
+  auto body = f.encode(batch, views, 0, static_cast<std::uint32_t>(views.size()));
+  EXPECT_TRUE(body.ok());
+  return nlohmann::json::parse(*body)["samples"];
+}
+
+void acknowledge(NativeFormat& f, const std::vector<std::string>& lines) {
+  std::vector<std::string_view> views(lines.begin(), lines.end());
+  f.acknowledged(views, 0, static_cast<std::uint32_t>(views.size()));
+}
+
+nlohmann::json without_names(const std::string& line) {
+  auto j = nlohmann::json::parse(line);
+  j.erase("comm");
+  j.erase("cmdline");
+  j.erase("cgroup");
+  return j;
+}
+
+TEST(NativeFormat, LeavesOutOnlyNamesTheCollectorAcknowledgedForThatProcess) {
+  NativeFormat f("agent-1", "h");
+  // A command line with the characters a naive scan would trip on.
+  const std::string tricky = R"(sh -c "echo "a,b":{c}" \)";
+  std::vector<std::string> first = {process_line(7, 900, tricky, 5), kHostLine};
+  auto sent = samples_sent(f, first);
+  EXPECT_EQ(sent[0], nlohmann::json::parse(first[0])) << "nothing acknowledged yet";
+  acknowledge(f, first);
+  EXPECT_EQ(f.names_held(), 1u);
+
+  std::vector<std::string> next = {
+      process_line(7, 900, tricky, 6),             // same process, same names
+      process_line(7, 901, tricky, 6),             // pid reused: another process
+      process_line(8, 900, "sh -c other", 6),      // never acknowledged
+      kHostLine};
+  sent = samples_sent(f, next);
+  EXPECT_EQ(sent[0], without_names(next[0])) << "every other member kept as it was";
+  EXPECT_EQ(sent[1], nlohmann::json::parse(next[1]));
+  EXPECT_EQ(sent[2], nlohmann::json::parse(next[2]));
+  EXPECT_EQ(sent[3], nlohmann::json::parse(kHostLine));
+
+  // After an exec the names differ: sent in full until acknowledged.
+  std::vector<std::string> exec = {process_line(7, 900, "python3 job.py", 7)};
+  EXPECT_EQ(samples_sent(f, exec)[0], nlohmann::json::parse(exec[0]));
+  acknowledge(f, exec);
+  EXPECT_EQ(samples_sent(f, exec)[0], without_names(exec[0]));
+}
+
+TEST(NativeFormat, AnAcknowledgedExitAndAForgetSendNamesAgain) {
+  NativeFormat f("agent-1", "h");
+  std::vector<std::string> alive = {process_line(7, 900, "a", 1), process_line(8, 900, "b", 1)};
+  acknowledge(f, alive);
+  ASSERT_EQ(f.names_held(), 2u);
+  // The collector forgets a process's names when it stores its exit.
+  acknowledge(f, {process_line(7, 900, "a", 1, true)});
+  EXPECT_EQ(f.names_held(), 1u);
+  EXPECT_EQ(samples_sent(f, alive)[0], nlohmann::json::parse(alive[0]));
+  EXPECT_EQ(samples_sent(f, alive)[1], without_names(alive[1]));
+
+  f.forget_acknowledged();
+  EXPECT_EQ(f.names_held(), 0u);
+  EXPECT_EQ(samples_sent(f, alive)[1], nlohmann::json::parse(alive[1]));
+}
+
+TEST(NativeFormat, RemembersAtMostItsLimitOfProcesses) {
+  NativeFormat f("agent-1", "h");
+  std::vector<std::string> lines;
+  for (std::uint32_t pid = 1; pid <= NativeFormat::kMaxNamesHeld + 10; ++pid) {
+    lines.push_back(process_line(pid, 1, "x", 1));
+  }
+  acknowledge(f, lines);
+  EXPECT_GT(f.names_held(), 0u);
+  EXPECT_LE(f.names_held(), NativeFormat::kMaxNamesHeld);
+}
+
+TEST(NativeFormat, Judges409UnknownProcessesAsResendInFullAndOther409sAsRejections) {
+  NativeFormat f("a", "h");
+  HttpResponse unknown;
+  unknown.status = 409;
+  unknown.body = R"({"error":"...","unknown_processes":[{"pid":7,"start_time_ns":9}]})";
+  EXPECT_EQ(f.judge(unknown).outcome, Outcome::resend_in_full);
+  HttpResponse conflict;
+  conflict.status = 409;
+  conflict.body = R"({"error":"seq 1 was received as a gap record"})";
+  EXPECT_EQ(f.judge(conflict).outcome, Outcome::reject);
+}
+
+TEST(JsonMembers, FindsTopLevelMembersThroughStringsEscapesAndNesting) {
+  std::vector<JsonMember> m;
+  ASSERT_TRUE(scan_members(R"( {"a" : "x\\\",}" , "b":{"c":[1,"]"]},"d":-1.5e3,"e":true} )", m));
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].key, "a");
+  EXPECT_EQ(m[0].value, R"("x\\\",}")");
+  EXPECT_EQ(m[1].key, "b");
+  EXPECT_EQ(m[1].value, R"({"c":[1,"]"]})");
+  EXPECT_EQ(m[2].value, "-1.5e3");
+  EXPECT_EQ(m[3].value, "true");
+  EXPECT_TRUE(scan_members("{}", m));
+  EXPECT_TRUE(m.empty());
+  for (const char* bad : {"", "[1]", R"({"a":1)", R"({"a" 1})", R"({"a":"x})", R"({"a":1} x)",
+                          R"({"a":})", R"({"a":{"b":1})"}) {
+    EXPECT_FALSE(scan_members(bad, m)) << bad;
+  }
 }
 
 TEST(Gzip, RoundTripsThroughZlib) {

@@ -159,6 +159,8 @@ ApiResponse Api::store(const BatchRequest& request) {
       return ApiResponse{200, stored_json(0, true)};
     case StoreOutcome::Kind::conflict:
       return error_response(409, outcome->why);
+    case StoreOutcome::Kind::unknown_processes:
+      return ApiResponse{409, unknown_processes_json(*outcome)};
   }
   return error_response(500, "unreachable");
 }

@@ -24,6 +24,16 @@ std::string stored_json(std::uint64_t stored, bool duplicate) {
   return dump(ordered_json{{"stored", stored}, {"duplicate", duplicate}});
 }
 
+std::string unknown_processes_json(const StoreOutcome& outcome) {
+  ordered_json list = ordered_json::array();
+  for (const auto& p : outcome.unknown) {
+    list.push_back({{"pid", p.pid}, {"start_time_ns", p.start_time_ns}});
+  }
+  return dump(ordered_json{{"error", outcome.why},
+                           {"unknown_processes", std::move(list)},
+                           {"unknown_count", outcome.unknown_count}});
+}
+
 std::string error_json(std::string_view message) {
   constexpr std::size_t kMax = 512;
   std::string m(message.substr(0, kMax));

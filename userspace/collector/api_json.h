@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "batch_store.h"
 #include "query_store.h"
 
 namespace tally::collector {
@@ -16,6 +17,10 @@ namespace tally::collector {
 std::string stored_json(std::uint64_t stored, bool duplicate);
 // {"error":"..."}; the message is cut to 512 bytes.
 std::string error_json(std::string_view message);
+// 409 for samples that refer to process names the store lacks:
+// {"error":…,"unknown_processes":[{"pid":…,"start_time_ns":…},…],"unknown_count":n}.
+// The agent recognises it by the "unknown_processes" member.
+std::string unknown_processes_json(const StoreOutcome& outcome);
 // {"status":"ok"} or {"status":"unavailable","error":"..."}
 std::string health_json(const std::string* error);
 std::string agents_json(const std::vector<AgentReport>& agents);

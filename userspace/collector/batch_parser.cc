@@ -282,9 +282,10 @@ Result<BatchRequest> BatchSax::result() {
   if (auto problem = check_field(top_.get(kVersion), FieldType::u64)) {
     return Error::format("version: {}", *problem);
   }
-  if (std::uint64_t v = top_.get(kVersion)->number; v != kProtocolVersion) {
-    return Error::format("version: unsupported version {} (this collector speaks {})", v,
-                         kProtocolVersion);
+  const std::uint64_t version = top_.get(kVersion)->number;
+  if (version < kMinProtocolVersion || version > kProtocolVersion) {
+    return Error::format("version: unsupported version {} (this collector speaks {} to {})",
+                         version, kMinProtocolVersion, kProtocolVersion);
   }
   if (error_) return Error(*error_);
 
@@ -334,6 +335,15 @@ Result<BatchRequest> BatchSax::finish_samples(BatchRequest req) {
     return Error::format("samples: piece holds indexes {} to {} but batch_samples is {}",
                          piece.first_index, piece.first_index + samples_.size() - 1,
                          piece.batch_samples);
+  }
+  if (top_.get(kVersion)->number < 2) {
+    for (std::size_t i = 0; i < samples_.size(); ++i) {
+      if (samples_[i].refers_to_names()) {
+        return Error::format("samples[{}].comm: missing (leaving out a process's names needs "
+                             "protocol version 2)",
+                             i);
+      }
+    }
   }
   for (StoredSample& s : samples_) s.index += piece.first_index;
   piece.samples = std::move(samples_);

@@ -22,7 +22,10 @@
 
 namespace tally::collector {
 
-inline constexpr int kProtocolVersion = 1;
+// Versions 1 and 2 are accepted; 2 adds samples that leave their process's
+// names out (docs/protocol.md, "Process names").
+inline constexpr int kMinProtocolVersion = 1;
+inline constexpr int kProtocolVersion = 2;
 inline constexpr std::size_t kMaxJsonDepth = 64;
 inline constexpr std::size_t kMaxAgentIdBytes = 256;
 

@@ -24,7 +24,14 @@ struct StoredSample {
   std::optional<std::uint32_t> pid;            // process samples only
   std::optional<std::uint64_t> start_time_ns;  // process samples only
   std::optional<std::uint64_t> cpu_ns;         // process samples only
+  bool exited = false;                         // process samples only
+  // Process samples: the comm, cmdline and cgroup members as JSON text
+  // (`"comm":"sh","cmdline":"sh -c x","cgroup":"/"`), or empty when the
+  // sample left them out to refer to names sent before (protocol version 2);
+  // the store then splices the names it holds into json.
+  std::string names;
   std::string json;
+  bool refers_to_names() const { return pid.has_value() && names.empty(); }
 };
 
 // A samples batch, or one piece of it (after a 413 the agent splits).

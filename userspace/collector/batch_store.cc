@@ -29,6 +29,9 @@ enum Stmt {
   kRangeInsert,
   kRangeDelete,
   kRangeSetLast,
+  kNamesUpsert,
+  kNamesFind,
+  kNamesDelete,
   kStmtCount
 };
 
@@ -52,7 +55,15 @@ constexpr std::array<const char*, kStmtCount> kSql = {
     "INSERT INTO received (agent, first_seq, last_seq) VALUES (?1, ?2, ?3)",
     "DELETE FROM received WHERE agent = ?1 AND first_seq = ?2",
     "UPDATE received SET last_seq = ?3 WHERE agent = ?1 AND first_seq = ?2",
+    "INSERT INTO process_names (agent, pid, start_time_ns, names) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (agent, pid, start_time_ns) DO UPDATE SET names = excluded.names"
+    " WHERE names != excluded.names",
+    "SELECT names FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
+    "DELETE FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
 };
+
+// How many unknown processes a 409 lists (the count says how many in all).
+constexpr std::size_t kUnknownListed = 16;
 
 // WAL pages (16 KiB each, store_schema.cc) after which the background
 // checkpointer copies the WAL back: about 30 batches of 1,000 samples.
@@ -78,6 +89,8 @@ struct BatchStore::Impl {
   Result<std::optional<BatchRow>> find_batch(std::int64_t agent, std::uint64_t seq);
   Result<bool> has_gap(std::int64_t agent, std::uint64_t seq);
   Status mark_received(std::int64_t agent, std::uint64_t seq);
+  Result<std::optional<StoreOutcome>> resolve_names(std::int64_t agent, const SamplesPiece& piece,
+                                                    std::vector<std::string>& spliced);
   Result<StoreOutcome> store_piece(std::int64_t agent, const BatchRequest& r,
                                    const SamplesPiece& piece, std::uint64_t& duplicates);
   Result<StoreOutcome> store_gap(std::int64_t agent, const BatchRequest& r, const GapRecord& gap);
@@ -169,9 +182,65 @@ Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
   return insert.run();
 }
 
+// Records the names the piece carries and looks up those it left out.
+// spliced[i] is sample i's JSON with the recorded names added, for samples
+// that left them out; an outcome comes back only when some are unknown.
+Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
+    std::int64_t agent, const SamplesPiece& piece, std::vector<std::string>& spliced) {
+  spliced.assign(piece.samples.size(), {});
+  StoreOutcome unknown(StoreOutcome::Kind::unknown_processes);
+  for (std::size_t i = 0; i < piece.samples.size(); ++i) {
+    const StoredSample& s = piece.samples[i];
+    if (!s.pid) continue;
+    if (!s.names.empty()) {
+      auto upsert = use(kNamesUpsert);
+      upsert.bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, s.names);
+      TALLY_TRY_CTX(upsert.run(), fmt::format("record names of sample {}", s.index));
+      continue;
+    }
+    auto find = use(kNamesFind);
+    find.bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
+    auto row = find.step();
+    if (!row.ok()) return row.error().context(fmt::format("names of sample {}", s.index));
+    if (!*row) {
+      if (unknown.unknown.size() < kUnknownListed) {
+        unknown.unknown.push_back({*s.pid, *s.start_time_ns});
+      }
+      ++unknown.unknown_count;
+      continue;
+    }
+    // s.json is a compact object with at least kind, pid and start_time_ns.
+    std::string& json = spliced[i];
+    json.reserve(s.json.size() + 256);
+    json.append(s.json, 0, s.json.size() - 1);
+    json += ',';
+    json += find.column_text(0);
+    json += '}';
+  }
+  if (unknown.unknown_count > 0) {
+    unknown.why = fmt::format(
+        "{} samples leave out the names of processes this collector holds no names for, "
+        "pid {} start_time_ns {} first; send the names again",
+        unknown.unknown_count, unknown.unknown[0].pid, unknown.unknown[0].start_time_ns);
+    return std::optional<StoreOutcome>(std::move(unknown));
+  }
+  // A process that exited appears no more: its names are done with.
+  for (const StoredSample& s : piece.samples) {
+    if (!s.pid || !s.exited) continue;
+    auto del = use(kNamesDelete);
+    del.bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
+    TALLY_TRY_CTX(del.run(), fmt::format("forget names of sample {}", s.index));
+  }
+  return std::optional<StoreOutcome>();
+}
+
 Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const BatchRequest& r,
                                                    const SamplesPiece& piece,
                                                    std::uint64_t& duplicates) {
+  std::vector<std::string> spliced;
+  auto unknown = resolve_names(agent, piece, spliced);
+  if (!unknown.ok()) return unknown.error();
+  if (*unknown) return std::move(**unknown);
   auto gap = has_gap(agent, r.seq);
   if (!gap.ok()) return gap.error();
   if (*gap) {
@@ -197,10 +266,12 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
   }
 
   std::uint64_t added = 0;
-  for (const StoredSample& s : piece.samples) {
+  for (std::size_t i = 0; i < piece.samples.size(); ++i) {
+    const StoredSample& s = piece.samples[i];
     auto insert = use(kSampleInsert);
     insert.bind(1, agent).bind(2, r.seq).bind(3, s.index).bind(4, s.host).bind(5, s.ts_ns);
-    insert.bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns).bind(9, s.json);
+    insert.bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns);
+    insert.bind(9, s.refers_to_names() ? spliced[i] : s.json);
     TALLY_TRY_CTX(insert.run(), fmt::format("insert sample {}", s.index));
     added += static_cast<std::uint64_t>(insert.changes());
   }
@@ -251,7 +322,10 @@ Result<StoreOutcome> BatchStore::store(const BatchRequest& r) {
       },
       r.body);
   if (!outcome.ok()) return outcome.error().context(what);
-  if (outcome->kind == StoreOutcome::Kind::conflict) return outcome;  // rolled back
+  if (outcome->kind == StoreOutcome::Kind::conflict ||
+      outcome->kind == StoreOutcome::Kind::unknown_processes) {
+    return outcome;  // rolled back
+  }
 
   {
     auto update = impl_->use(kAgentUpdate);

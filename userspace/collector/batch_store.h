@@ -7,6 +7,12 @@
 // (agent_id, seq). Whether a request was a duplicate is decided inside the
 // same transaction as the insert, so concurrent retries cannot both "store".
 //
+// Process names (protocol version 2): every body's names are recorded, a
+// duplicate's too, because the agent takes any 2xx to mean "the collector
+// holds the names this body carried"; samples that left their names out get
+// the recorded ones spliced back into their JSON, so queries never see the
+// difference.
+//
 // Thread safety: none; the server calls it from one thread only (the writer
 // thread). Why one writer: SQLite admits one write transaction at a time
 // anyway; a single connection with statements prepared once never meets
@@ -17,6 +23,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "batch_request.h"
 #include "store_schema.h"
@@ -29,10 +37,22 @@ struct StoreOutcome {
     stored,     // at least one new sample, or a new gap record / empty batch
     duplicate,  // nothing new: every sample (or the gap record) was there
     conflict,   // the seq is known with different content (see `why`)
+    // Samples refer to process names this store does not hold (a new
+    // database, or names sent to another collector): nothing was stored.
+    unknown_processes,
   };
-  Kind kind = Kind::stored;
-  std::uint64_t stored = 0;  // samples added
-  std::string why;           // conflict only
+  StoreOutcome(Kind k = Kind::stored, std::uint64_t n = 0, std::string reason = {})
+      : kind(k), stored(n), why(std::move(reason)) {}
+
+  struct Process {
+    std::uint32_t pid;
+    std::uint64_t start_time_ns;
+  };
+  Kind kind;
+  std::uint64_t stored;  // samples added
+  std::string why;       // conflict, unknown_processes
+  std::vector<Process> unknown;  // unknown_processes: the first few
+  std::uint64_t unknown_count = 0;
 };
 
 class BatchStore {

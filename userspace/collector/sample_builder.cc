@@ -36,6 +36,11 @@ constexpr Rule kHostRules[] = {
     {SampleBuilder::kBusyNs, FieldType::u64},    {SampleBuilder::kCpuPct, FieldType::number},
     {SampleBuilder::kProcesses, FieldType::u32}, {SampleBuilder::kDroppedUpdates, FieldType::u64}};
 
+bool is_name(int field) {
+  return field == SampleBuilder::kComm || field == SampleBuilder::kCmdline ||
+         field == SampleBuilder::kCgroup;
+}
+
 int find_field(std::string_view k) {
   for (std::size_t i = 0; i < kNames.size(); ++i) {
     if (kNames[i] == k) return static_cast<int>(i);
@@ -51,6 +56,7 @@ void SampleBuilder::begin() {
   json_.push_back('{');
   levels_.assign(1, Level{false, true});
   current_field_ = -1;
+  names_.clear();
   seen_.fill(false);
   duplicate_field_ = -1;
 }
@@ -66,6 +72,7 @@ void SampleBuilder::key(std::string_view k) {
   Level& level = levels_.back();
   if (!level.empty) json_.push_back(',');
   level.empty = false;
+  member_start_ = json_.size();
   append_json_string(json_, k);
   json_.push_back(':');
   if (!at_top()) return;
@@ -92,6 +99,10 @@ void SampleBuilder::scalar(JsonValue v, std::string_view number_text) {
       break;
   }
   if (at_top() && current_field_ >= 0) {
+    if (is_name(current_field_) && v.type == JsonValue::Type::string) {
+      if (!names_.empty()) names_.push_back(',');
+      names_.append(json_, member_start_);
+    }
     values_[current_field_] = std::move(v);
     seen_[current_field_] = true;
   }
@@ -125,9 +136,20 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
     return Error::format(R"(kind: unknown kind "{}" (expected "process" or "host"))", kind->text);
   }
 
+  // Version 2: a process sample may leave out all three names, to refer to
+  // the ones sent before for the same process (the parser refuses that in
+  // version 1 bodies). One or two of them is a mistake.
+  const bool names_left_out = is_process && !seen_[kComm] && !seen_[kCmdline] && !seen_[kCgroup];
   auto check = [&](const auto& rules) -> Status {
     for (const Rule& r : rules) {
+      if (names_left_out && is_name(r.field)) continue;
       const JsonValue* v = seen_[r.field] ? &values_[r.field] : nullptr;
+      if (v == nullptr && is_name(r.field)) {
+        return Error::format(
+            "{}: missing (a process sample gives comm, cmdline and cgroup, or none of them to "
+            "refer to the names sent before)",
+            kNames[r.field]);
+      }
       if (auto problem = check_field(v, r.type)) {
         return Error::format("{}: {}", kNames[r.field], *problem);
       }
@@ -145,6 +167,8 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
     s.pid = static_cast<std::uint32_t>(values_[kPid].number);
     s.start_time_ns = values_[kStartTimeNs].number;
     s.cpu_ns = values_[kCpuNs].number;
+    s.exited = values_[kExited].boolean;
+    s.names = std::move(names_);
   }
   s.json = std::move(json_);
   return s;

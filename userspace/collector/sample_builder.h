@@ -1,7 +1,8 @@
 // Builds one stored sample from the parser events of one sample object:
 // re-serializes the object as compact JSON (unknown fields included, key
-// order and number spelling kept) and checks the fields the protocol
-// defines for its kind (docs/protocol.md, "Sample objects"; the agent side
+// order and number spelling kept), keeps the text of a process's names
+// apart (protocol version 2 lets them be left out) and checks the fields
+// the protocol defines for its kind (docs/protocol.md, "Sample objects"; the agent side
 // is userspace/agent/sample.cc).
 //
 // Usage: begin(), then every event inside the object (the sample's own
@@ -66,6 +67,8 @@ class SampleBuilder {
   };
   std::vector<Level> levels_;
   int current_field_ = -1;  // known field of the last depth-1 key, or -1
+  std::size_t member_start_ = 0;  // offset in json_ of the last depth-1 key
+  std::string names_;             // the comm, cmdline, cgroup members' text
   std::array<JsonValue, kFieldCount> values_{};
   std::array<bool, kFieldCount> seen_{};
   int duplicate_field_ = -1;

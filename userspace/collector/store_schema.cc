@@ -62,6 +62,20 @@ CREATE INDEX samples_host_ts ON samples (host, ts_ns);
 CREATE INDEX samples_ts ON samples (ts_ns);
 )sql";
 
+// Version 2 (protocol version 2): the names each agent sent for each of its
+// live processes, so samples may leave them out. `names` is the members'
+// JSON text, `"comm":…,"cmdline":…,"cgroup":…`, spliced back into samples
+// that refer to it. A row goes when the process's exit is stored.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE process_names (
+  agent INTEGER NOT NULL,
+  pid INTEGER NOT NULL,
+  start_time_ns INTEGER NOT NULL,
+  names TEXT NOT NULL,
+  PRIMARY KEY (agent, pid, start_time_ns)
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count) {
@@ -98,13 +112,16 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
     return Error::format("database {} has schema version {}, newer than this collector's {}",
                          db.path(), *version, kSchemaVersion);
   }
-  // Version 0: a new file. Create everything in one transaction so a crash
-  // half-way leaves version 0 and the next start creates it again.
+  // Version 0 is a new file, version 1 one that predates process names.
+  // One transaction, so a crash half-way leaves the old version and the
+  // next start does it again.
+  const char* what = *version == 0 ? "create schema" : "upgrade schema from version 1";
   auto txn = sql::Transaction::begin(db);
-  if (!txn.ok()) return txn.error().context("create schema");
-  TALLY_TRY_CTX(db.exec(kSchemaV1), "create schema");
-  TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)), "create schema");
-  TALLY_TRY_CTX(txn->commit(), "create schema");
+  if (!txn.ok()) return txn.error().context(what);
+  if (*version == 0) TALLY_TRY_CTX(db.exec(kSchemaV1), what);
+  TALLY_TRY_CTX(db.exec(kSchemaV2), what);
+  TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)), what);
+  TALLY_TRY_CTX(txn->commit(), what);
   return ok_status();
 }
 

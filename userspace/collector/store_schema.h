@@ -19,7 +19,7 @@
 
 namespace tally::collector {
 
-inline constexpr std::int64_t kSchemaVersion = 1;
+inline constexpr std::int64_t kSchemaVersion = 2;
 
 enum class Durability {
   full,    // synchronous=FULL: an acked batch survives power loss

@@ -1,15 +1,57 @@
 #include "native_format.h"
 
+#include <charconv>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace tally::shipping {
 
+namespace {
+
+constexpr int kVersion = 2;
+
+bool parse_u64(std::string_view text, std::uint64_t& out) {
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end;
+}
+
+}  // namespace
+
 NativeFormat::NativeFormat(std::string agent_id, std::string host) {
   const auto replace = nlohmann::json::error_handler_t::replace;
-  envelope_head_ = fmt::format(R"({{"version":1,"agent_id":{},"host":{},)",
+  envelope_head_ = fmt::format(R"({{"version":{},"agent_id":{},"host":{},)", kVersion,
                                nlohmann::json(agent_id).dump(-1, ' ', false, replace),
                                nlohmann::json(host).dump(-1, ' ', false, replace));
+}
+
+bool NativeFormat::read_process_line(const std::vector<JsonMember>& members, ProcessLine& out) {
+  if (members.size() > std::size(out.is_name)) return false;
+  bool process = false, has_pid = false, has_start = false;
+  int names = 0;
+  std::size_t digest = 0;
+  out.exited = false;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const JsonMember& m = members[i];
+    out.is_name[i] = m.key == "comm" || m.key == "cmdline" || m.key == "cgroup";
+    if (out.is_name[i]) {
+      ++names;
+      // Keyed by member name too, so swapped values are different names.
+      digest = digest * 31 + std::hash<std::string_view>()(m.key);
+      digest = digest * 31 + std::hash<std::string_view>()(m.value);
+    } else if (m.key == "kind") {
+      process = m.value == R"("process")";
+    } else if (m.key == "pid") {
+      has_pid = parse_u64(m.value, out.key.pid);
+    } else if (m.key == "start_time_ns") {
+      has_start = parse_u64(m.value, out.key.start_time_ns);
+    } else if (m.key == "exited") {
+      out.exited = m.value == "true";
+    }
+  }
+  out.names_digest = digest;
+  return process && has_pid && has_start && names == 3;
 }
 
 Result<std::string> NativeFormat::encode(const queue::Batch& batch,
@@ -42,14 +84,60 @@ Result<std::string> NativeFormat::encode(const queue::Batch& batch,
   fmt::format_to(std::back_inserter(body),
                  R"("seq":{},"kind":"samples","first_index":{},"batch_samples":{},"samples":[)",
                  batch.seq, first, lines.size());
-  // The lines are JSON objects written by tallyd itself; they are spliced in
-  // as they are so the bytes sent are the bytes committed.
+  ProcessLine process;
   for (std::uint32_t i = 0; i < count; ++i) {
     if (i) body += ',';
-    body += lines[first + i];
+    const std::string_view line = lines[first + i];
+    // A line goes out as committed unless the collector holds this
+    // process's names, exactly these: then the names are left out.
+    if (held_.empty() || !scan_members(line, members_) || !read_process_line(members_, process)) {
+      body += line;
+      continue;
+    }
+    auto it = held_.find(process.key);
+    if (it == held_.end() || it->second != process.names_digest) {
+      body += line;
+      continue;
+    }
+    body += '{';
+    bool first_member = true;
+    for (std::size_t m = 0; m < members_.size(); ++m) {
+      if (process.is_name[m]) continue;
+      if (!first_member) body += ',';
+      first_member = false;
+      body += '"';
+      body += members_[m].key;
+      body += "\":";
+      body += members_[m].value;
+    }
+    body += '}';
   }
   body += "]}";
   return body;
+}
+
+Verdict NativeFormat::judge(const HttpResponse& response) const {
+  // docs/protocol.md, "Process names": the one 409 that is not permanent.
+  if (response.status == 409 && response.body.find(R"("unknown_processes")") != std::string::npos) {
+    return Verdict{Outcome::resend_in_full, 0, {}};
+  }
+  return SinkFormat::judge(response);
+}
+
+void NativeFormat::acknowledged(std::span<const std::string_view> lines, std::uint32_t first,
+                                std::uint32_t count) {
+  ProcessLine process;
+  for (std::uint32_t i = 0; i < count && first + i < lines.size(); ++i) {
+    if (!scan_members(lines[first + i], members_) || !read_process_line(members_, process)) {
+      continue;
+    }
+    if (process.exited) {
+      held_.erase(process.key);
+    } else {
+      if (held_.size() >= kMaxNamesHeld && !held_.contains(process.key)) held_.clear();
+      held_[process.key] = process.names_digest;
+    }
+  }
 }
 
 }  // namespace tally::shipping

@@ -1,9 +1,22 @@
-// tally-collector's protocol (docs/protocol.md): the sample lines exactly as
+// tally-collector's protocol (docs/protocol.md): the sample lines as
 // committed, in a JSON envelope that names the agent, the batch and the piece.
+//
+// Version 2 leaves a process's names (comm, cmdline, cgroup: most of a
+// sample's bytes after gzip) out of its samples once the collector has
+// acknowledged a request that carried them, so steady-state batches carry
+// numbers only. What the collector holds is remembered here, in memory: a
+// restarted agent sends every name again once. When the collector answers
+// that it does not hold names it was sent (a new database, another
+// collector behind the same URL), the shipper calls forget_acknowledged()
+// and sends the piece again with every name in it.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
+#include "json_members.h"
 #include "sink_format.h"
 
 namespace tally::shipping {
@@ -16,9 +29,42 @@ class NativeFormat final : public SinkFormat {
   std::string_view content_type() const override { return "application/json"; }
   Result<std::string> encode(const queue::Batch& batch, std::span<const std::string_view> lines,
                              std::uint32_t first, std::uint32_t count) const override;
+  Verdict judge(const HttpResponse& response) const override;
+  void acknowledged(std::span<const std::string_view> lines, std::uint32_t first,
+                    std::uint32_t count) override;
+  void forget_acknowledged() override { held_.clear(); }
+
+  // Processes whose names the collector holds, as far as this agent knows.
+  std::size_t names_held() const { return held_.size(); }
+
+  // Past this many processes the memory is cleared rather than grown: names
+  // are then sent once more. Processes leave it when their exit is acked.
+  static constexpr std::size_t kMaxNamesHeld = 65536;
 
  private:
-  std::string envelope_head_;  // {"version":1,"agent_id":"…","host":"…",
+  struct ProcessKey {
+    std::uint64_t pid;
+    std::uint64_t start_time_ns;
+    bool operator==(const ProcessKey&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const ProcessKey& k) const {
+      return std::hash<std::uint64_t>()(k.start_time_ns * 0x9E3779B97F4A7C15ULL ^ k.pid);
+    }
+  };
+  // A process line read by scan_members: its identity, a digest of its
+  // names and where they are among the members.
+  struct ProcessLine {
+    ProcessKey key;
+    std::size_t names_digest;
+    bool exited;
+    bool is_name[64];  // per member: one of comm, cmdline, cgroup
+  };
+  static bool read_process_line(const std::vector<JsonMember>& members, ProcessLine& out);
+
+  std::string envelope_head_;  // {"version":2,"agent_id":"…","host":"…",
+  std::unordered_map<ProcessKey, std::size_t, KeyHash> held_;  // → names digest
+  mutable std::vector<JsonMember> members_;                    // scratch
 };
 
 }  // namespace tally::shipping

@@ -176,6 +176,7 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
   }
 
   std::uint64_t samples_sent = 0;
+  bool resent_in_full = false;  // for the piece at the front
   while (!pieces.empty()) {
     const auto [first, count] = pieces.front();
     auto response = send(batch, lines, first, count);
@@ -197,8 +198,18 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
         ++status_.partial_successes;
         status_.points_rejected += verdict.rejected_points;
       }
+      format_->acknowledged(lines, first, count);
       pieces.pop_front();
+      resent_in_full = false;
       samples_sent += count;
+      continue;
+    }
+    if (outcome == Outcome::resend_in_full && !resent_in_full) {
+      log::info("sink {}: {} does not hold state this agent sent it before ({}); sending batch {} "
+                "again in full",
+                options_.sink, options_.url, http_error(code, response->body), batch.seq);
+      format_->forget_acknowledged();
+      resent_in_full = true;
       continue;
     }
     if (outcome == Outcome::retry) {
@@ -216,6 +227,7 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
       // Halves keep their identity (seq, first index) so the server still
       // recognises samples it already has.
       pieces.pop_front();
+      resent_in_full = false;
       const std::uint32_t half = count / 2;
       pieces.emplace_front(first + half, count - half);
       pieces.emplace_front(first, half);
@@ -251,6 +263,7 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
       status_.samples_rejected += count;
     }
     pieces.pop_front();
+    resent_in_full = false;
   }
 
   split_.reset();

@@ -20,6 +20,10 @@ enum class Outcome {
   retry,   // transient: back off and send the same bytes again
   split,   // too large: send the batch in smaller pieces
   reject,  // permanent: dead-letter it, carry on with the next batch
+  // The server lacks state an earlier acknowledgement implied (the native
+  // format's process names): forget it and send the piece again at once,
+  // self-contained. A second time for the same piece counts as reject.
+  resend_in_full,
 };
 
 // A response judged: what to do, and what to tell the operator when the
@@ -39,10 +43,19 @@ class SinkFormat {
 
   // The request body (before compression) for samples [first, first + count)
   // of a data batch, whose lines are given, or for a gap batch (lines empty).
-  // Must be a pure function of its inputs: a retry sends the same bytes.
+  // The samples a body carries, and their identities, depend only on the
+  // inputs; how much of each it spells out may also depend on what the
+  // server acknowledged before (acknowledged() below).
   virtual Result<std::string> encode(const queue::Batch& batch,
                                      std::span<const std::string_view> lines,
                                      std::uint32_t first, std::uint32_t count) const = 0;
+
+  // The server acknowledged samples [first, first + count) of a data batch.
+  virtual void acknowledged(std::span<const std::string_view> /*lines*/, std::uint32_t /*first*/,
+                            std::uint32_t /*count*/) {}
+  // The server answered resend_in_full: whatever acknowledged() learned is
+  // no longer true.
+  virtual void forget_acknowledged() {}
 
   // False for servers that have no notion of a declared loss: gap batches are
   // then logged and acknowledged locally, and still counted in the outbox.
