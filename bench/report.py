@@ -367,7 +367,7 @@ def checks(r, recorded, recorded_noise=None):
     add("footprint: RSS MiB", r["footprint"]["busy"]["rss_kib"]["max"] / 1024, 16)
     add("footprint: CPU % of a core at 60 s", r["footprint"]["cpu_share_at_60s"] * 100, 0.05)
     add("outbox: append / fsync floor", r["outbox"]["append_over_floor"], 3)
-    add("wire: gzip bytes per sample", r["wire"]["versions"]["1"]["gzip_bytes_per_sample"], 40)
+    add("wire: gzip bytes per sample", r["wire"]["versions"]["2"]["gzip_bytes_per_sample"], 40)
     add("drain: 24 h backlog, s", r["drain"]["extrapolated_24h_seconds"], 60)
     return out
 
