@@ -230,6 +230,12 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime, (14) and (15)
 
 
+def minor_faults(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[7])  # minflt, (10)
+
+
 def timeslices(pid):
     """Times any thread of pid was switched in (third field of schedstat)."""
     total = 0
@@ -253,14 +259,17 @@ def row_footprint(build, quick):
         with collector, start_farm(build, 1000, 1, 1000, period_ms=500, burn_us=20):
             with Proc(tallyd_argv(build, wd, 1, url), stderr=subprocess.DEVNULL) as t:
                 wait_for_socket(os.path.join(wd, "tally.sock"), t.p)
+                # Before the first interval is committed: start-up pages
+                # are still mapped (see userspace/agent/start_up_pages.h).
+                start_up = read_status(t.p.pid)
                 time.sleep(warmup)
-                c0, t0 = cpu_ticks(t.p.pid), time.time()
+                c0, t0, m0 = cpu_ticks(t.p.pid), time.time(), minor_faults(t.p.pid)
                 rss, pss = [], []
                 for _ in range(window):
                     time.sleep(1)
                     rss.append(read_status(t.p.pid))
                     pss.append(read_pss_kib(t.p.pid))
-                c1, t1 = cpu_ticks(t.p.pid), time.time()
+                c1, t1, m1 = cpu_ticks(t.p.pid), time.time(), minor_faults(t.p.pid)
             floor = libcurl_floor(build, url)
         cpu_per_interval = (c1 - c0) / hz / (t1 - t0)  # seconds of CPU per 1 s interval
         out["busy"] = {
@@ -272,9 +281,9 @@ def row_footprint(build, quick):
             "anon_kib": summary([s["RssAnon"] for s in rss]),
             "file_kib": summary([s["RssFile"] for s in rss]),
             "pss_kib": summary(pss),
+            "start_up_rss_kib": start_up["VmRSS"],
+            "minor_faults_per_interval": (m1 - m0) / (t1 - t0),
             "libcurl_floor_kib": floor}
-    out["busy"]["rss_above_libcurl_kib"] = (out["busy"]["rss_kib"]["max"]
-                                            - floor["VmRSS"])
     # Idle: the default 60 s interval, measured between two samples.
     with tempfile.TemporaryDirectory(prefix="tally-bench-") as wd:
         collector, url = start_collector(build, wd)

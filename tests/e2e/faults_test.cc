@@ -123,6 +123,8 @@ TEST(EndToEnd, ACollectorThatLostItsDatabaseIsSentTheProcessNamesAgain) {
   phase("a new, empty collector database", 4s);
   auto flush = sys.tally({"flush", "--timeout", "60"});
   EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err;
+  auto status = sys.tally({"status", "--json"});
+  EXPECT_GE(nlohmann::json::parse(status.out)["sinks"][0]["names_resent"], 1) << status.out;
   const std::string log = sys.agent().process().stderr_text();
   ASSERT_EQ(sys.stop_agent(), 0);
 

@@ -13,6 +13,7 @@
 #include "config_file.h"
 #include "procfs.h"
 #include "sink_formats.h"
+#include "start_up_pages.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
 
@@ -218,6 +219,16 @@ void Daemon::store(std::vector<std::string> lines, std::size_t process_count, bo
   // The interval's lines and encoding buffers are freed by now; hand the
   // pages back instead of holding them until the next interval.
   malloc_trim(0);
+  if (!start_up_pages_dropped_) {
+    // After the first interval is committed, start-up is over.
+    start_up_pages_dropped_ = true;
+    if (auto dropped = drop_start_up_pages(); dropped.ok()) {
+      log::debug("gave back {} KiB of start-up pages ({} mappings)", dropped->bytes / 1024,
+                 dropped->mappings);
+    } else {
+      log::warning("giving back start-up pages: {}", dropped.error().message());
+    }
+  }
   std::optional<queue::OutboxStats> stats;
   if (exporter_) {
     // exporter_ is only set before the store thread starts: safe to test here.

@@ -127,6 +127,7 @@ class Daemon {
   std::uint64_t append_failures_ = 0;
   std::string last_append_error_;
   bool append_failing_ = false;
+  bool start_up_pages_dropped_ = false;  // store thread only
 
   bool stopping_ = false;
   bool finished_ = false;

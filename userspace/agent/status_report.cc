@@ -127,6 +127,7 @@ nlohmann::json Daemon::status_json() {
                      {"gaps_shipped", st.gaps_shipped},
                      {"gap_records", st.gap_records},
                      {"gap_samples", st.gap_samples},
+                     {"names_resent", st.names_resent},
                      {"partial_successes", st.partial_successes},
                      {"points_rejected", st.points_rejected}});
     if (st.state == "failing") {

@@ -64,6 +64,9 @@ struct SinkStatus {
   std::uint64_t gap_samples = 0;
   // Acknowledged requests in which the server said it dropped some points
   // (OTLP partial success), and how many points it dropped.
+  // Bodies sent again in full because the server no longer held the process
+  // names it had acknowledged (native format: a new collector database).
+  std::uint64_t names_resent = 0;
   std::uint64_t partial_successes = 0;
   std::uint64_t points_rejected = 0;
 };
