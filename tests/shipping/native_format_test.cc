@@ -158,8 +158,13 @@ TEST(NativeFormat, AnAcknowledgedExitAndAForgetSendNamesAgain) {
   EXPECT_EQ(samples_sent(f, alive)[0], nlohmann::json::parse(alive[0]));
   EXPECT_EQ(samples_sent(f, alive)[1], without_names(alive[1]));
 
-  f.forget_acknowledged();
+  HttpResponse unknown;
+  unknown.status = 409;
+  unknown.body = R"({"error":"...","unknown_processes":[{"pid":8,"start_time_ns":900}]})";
+  ASSERT_EQ(f.judge(unknown).outcome, Outcome::resend_in_full);
+  f.adapt_to(unknown);
   EXPECT_EQ(f.names_held(), 0u);
+  EXPECT_EQ(f.version(), 2);
   EXPECT_EQ(samples_sent(f, alive)[1], nlohmann::json::parse(alive[1]));
 }
 
@@ -184,6 +189,29 @@ TEST(NativeFormat, Judges409UnknownProcessesAsResendInFullAndOther409sAsRejectio
   conflict.status = 409;
   conflict.body = R"({"error":"seq 1 was received as a gap record"})";
   EXPECT_EQ(f.judge(conflict).outcome, Outcome::reject);
+}
+
+TEST(NativeFormat, FallsBackToVersion1ForACollectorThatSpeaksOnlyVersion1) {
+  NativeFormat f("agent-1", "h");
+  std::vector<std::string> alive = {process_line(7, 900, "a", 1)};
+  acknowledge(f, alive);
+  // What a collector of the previous release answers.
+  HttpResponse old_collector;
+  old_collector.status = 400;
+  old_collector.body = R"j({"error":"version: unsupported version 2 (this collector speaks 1)"})j";
+  ASSERT_EQ(f.judge(old_collector).outcome, Outcome::resend_in_full);
+  EXPECT_NE(f.adapt_to(old_collector).find("version 1"), std::string::npos);
+  EXPECT_EQ(f.version(), 1);
+
+  auto batch = data_batch(3, alive[0], 1);
+  auto lines = split_lines(batch.payload);
+  auto j = nlohmann::json::parse(*f.encode(batch, lines, 0, 1));
+  EXPECT_EQ(j["version"], 1);
+  acknowledge(f, alive);
+  EXPECT_EQ(samples_sent(f, alive)[0], nlohmann::json::parse(alive[0]))
+      << "version 1 always carries the names";
+  // Refused again in version 1: a real rejection now, not a loop.
+  EXPECT_EQ(f.judge(old_collector).outcome, Outcome::reject);
 }
 
 TEST(JsonMembers, FindsTopLevelMembersThroughStringsEscapesAndNesting) {

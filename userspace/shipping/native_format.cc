@@ -19,12 +19,29 @@ bool parse_u64(std::string_view text, std::uint64_t& out) {
 
 }  // namespace
 
-NativeFormat::NativeFormat(std::string agent_id, std::string host) {
-  const auto replace = nlohmann::json::error_handler_t::replace;
-  envelope_head_ = fmt::format(R"({{"version":{},"agent_id":{},"host":{},)", kVersion,
-                               nlohmann::json(agent_id).dump(-1, ' ', false, replace),
-                               nlohmann::json(host).dump(-1, ' ', false, replace));
+NativeFormat::NativeFormat(std::string agent_id, std::string host)
+    : agent_id_(std::move(agent_id)), host_(std::move(host)) {
+  set_version(kVersion);
 }
+
+void NativeFormat::set_version(int version) {
+  version_ = version;
+  const auto replace = nlohmann::json::error_handler_t::replace;
+  envelope_head_ = fmt::format(R"({{"version":{},"agent_id":{},"host":{},)", version,
+                               nlohmann::json(agent_id_).dump(-1, ' ', false, replace),
+                               nlohmann::json(host_).dump(-1, ' ', false, replace));
+}
+
+namespace {
+
+// What a collector of an older release answers a version it does not speak
+// (docs/protocol.md, "Versioning"): 400 {"error":"version: unsupported version 2 (…)"}.
+bool refuses_version(const HttpResponse& response) {
+  return response.status == 400 &&
+         response.body.find("version: unsupported version") != std::string::npos;
+}
+
+}  // namespace
 
 bool NativeFormat::read_process_line(const std::vector<JsonMember>& members, ProcessLine& out) {
   if (members.size() > std::size(out.is_name)) return false;
@@ -121,11 +138,24 @@ Verdict NativeFormat::judge(const HttpResponse& response) const {
   if (response.status == 409 && response.body.find(R"("unknown_processes")") != std::string::npos) {
     return Verdict{Outcome::resend_in_full, 0, {}};
   }
+  if (version_ > 1 && refuses_version(response)) return Verdict{Outcome::resend_in_full, 0, {}};
   return SinkFormat::judge(response);
+}
+
+std::string NativeFormat::adapt_to(const HttpResponse& response) {
+  held_.clear();
+  if (version_ > 1 && refuses_version(response)) {
+    set_version(1);
+    return "the collector speaks protocol version 1 only: sending version 1 (every process name "
+           "in every sample) from now on; upgrade the collector to send less";
+  }
+  return "the collector does not hold process names it acknowledged (a new database?): sending "
+         "them again";
 }
 
 void NativeFormat::acknowledged(std::span<const std::string_view> lines, std::uint32_t first,
                                 std::uint32_t count) {
+  if (version_ < 2) return;  // version 1 always sends every name
   ProcessLine process;
   for (std::uint32_t i = 0; i < count && first + i < lines.size(); ++i) {
     if (!scan_members(lines[first + i], members_) || !read_process_line(members_, process)) {

@@ -7,8 +7,10 @@
 // numbers only. What the collector holds is remembered here, in memory: a
 // restarted agent sends every name again once. When the collector answers
 // that it does not hold names it was sent (a new database, another
-// collector behind the same URL), the shipper calls forget_acknowledged()
-// and sends the piece again with every name in it.
+// collector behind the same URL), the shipper calls adapt_to() and sends the
+// piece again with every name in it. A collector of an older release, which
+// refuses version 2 with a 400 naming `version`, gets version 1 from then on
+// (every name in every sample) instead of losing batches to rejections.
 #pragma once
 
 #include <cstdint>
@@ -32,10 +34,13 @@ class NativeFormat final : public SinkFormat {
   Verdict judge(const HttpResponse& response) const override;
   void acknowledged(std::span<const std::string_view> lines, std::uint32_t first,
                     std::uint32_t count) override;
-  void forget_acknowledged() override { held_.clear(); }
+  std::string adapt_to(const HttpResponse& response) override;
 
   // Processes whose names the collector holds, as far as this agent knows.
   std::size_t names_held() const { return held_.size(); }
+  // 2, or 1 once a collector said it speaks only version 1 (names always
+  // sent); for as long as this process runs.
+  int version() const { return version_; }
 
   // Past this many processes the memory is cleared rather than grown: names
   // are then sent once more. Processes leave it when their exit is acked.
@@ -62,6 +67,10 @@ class NativeFormat final : public SinkFormat {
   };
   static bool read_process_line(const std::vector<JsonMember>& members, ProcessLine& out);
 
+  void set_version(int version);
+
+  std::string agent_id_, host_;
+  int version_ = 0;
   std::string envelope_head_;  // {"version":2,"agent_id":"…","host":"…",
   std::unordered_map<ProcessKey, std::size_t, KeyHash> held_;  // → names digest
   mutable std::vector<JsonMember> members_;                    // scratch

@@ -210,14 +210,13 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
         std::lock_guard lock(mu_);
         times = ++status_.names_resent;
       }
+      const std::string what = format_->adapt_to(*response);
       // Logged the first time only: a server that keeps forgetting (several
       // collectors behind one URL) would otherwise log every batch.
       if (times == 1) {
-        log::info("sink {}: {} does not hold state this agent sent it before ({}); sending batch "
-                  "{} again in full (counted as names_resent, logged once)",
-                  options_.sink, options_.url, http_error(code, response->body), batch.seq);
+        log::info("sink {}: {} ({}); batch {} sent again (counted as names_resent, logged once)",
+                  options_.sink, what, http_error(code, response->body), batch.seq);
       }
-      format_->forget_acknowledged();
       resent_in_full = true;
       continue;
     }

@@ -21,8 +21,9 @@ enum class Outcome {
   split,   // too large: send the batch in smaller pieces
   reject,  // permanent: dead-letter it, carry on with the next batch
   // The server lacks state an earlier acknowledgement implied (the native
-  // format's process names): forget it and send the piece again at once,
-  // self-contained. A second time for the same piece counts as reject.
+  // format's process names), or speaks an older protocol version: adapt
+  // (SinkFormat::adapt_to) and send the piece again at once. A second time
+  // for the same piece counts as reject.
   resend_in_full,
 };
 
@@ -53,9 +54,10 @@ class SinkFormat {
   // The server acknowledged samples [first, first + count) of a data batch.
   virtual void acknowledged(std::span<const std::string_view> /*lines*/, std::uint32_t /*first*/,
                             std::uint32_t /*count*/) {}
-  // The server answered resend_in_full: whatever acknowledged() learned is
-  // no longer true.
-  virtual void forget_acknowledged() {}
+  // The server answered resend_in_full (judge()): whatever acknowledged()
+  // learned is no longer true, or the server needs an older form. Returns
+  // what to tell the operator.
+  virtual std::string adapt_to(const HttpResponse& /*response*/) { return {}; }
 
   // False for servers that have no notion of a declared loss: gap batches are
   // then logged and acknowledged locally, and still counted in the outbox.
