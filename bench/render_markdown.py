@@ -217,6 +217,7 @@ def render(r):
     w(f"- bytes sent: {s['bytes_sent']:,} ({s['bytes_sent'] / s['samples']:.1f} per sample)\n")
     w("Reproduce: `build/bench/drain_bench --batches 1440`\n")
     w(OPTIMISATIONS)
+    w(known_misses(rows))
     return "\n".join(out) + "\n"
 
 
@@ -268,20 +269,35 @@ OPTIMISATIONS = """## What was optimised, and what it bought
   scheduler's task clock into per-CPU direct-mapped slots (no hash, no clock
   read), the bpf backend already read only changed slots and map entries, and
   names were already cached per process incarnation.
+"""
 
-## Known misses and why
 
-- **Outbox append against the fsync floor.** On this VM's disk merely
+
+def known_misses(rows):
+    """The targets this machine cannot meet and why, with this run's figures."""
+    out = ["## Known misses and why\n"]
+    out.append("""- **Outbox append against the fsync floor.** On this VM's disk merely
   writing the interval's ~430 KB of JSON lines with one `pwrite` + `fsync`
   costs several times the floor (the `BM_WriteFsyncInterval` row), so no
   store of those bytes can reach 3x; compressing them first moves the cost to
-  the CPU (zstd, copying the lines, SQLite: about 1.3 ms). Reaching 3x needs
-  a compact record format from the sampler itself (tens of bytes per sample
-  instead of ~430), which changes what `--stdout` prints and what the
-  collector parses; not done here.
-- **Context-switch storm.** An empty sched_switch program, attached alone,
-  already slows `sched pipe` by about as much as the 5 % target on this
-  2-CPU VM (row 2's third arm), and the spread between rounds is many times
-  the difference being measured. Row 1 measures tally's program at ~12 ns per
-  switch above the empty one, under 1 % of a `sched pipe` op.
-"""
+  the CPU (zstd over ~430 KB, copying the lines, SQLite: about 1 ms). Reaching
+  3x needs a compact binary record per sample from the sampler itself (tens of
+  bytes instead of ~430, names kept once per process as the wire protocol now
+  does), stored length-prefixed rather than as lines; that changes the outbox's
+  record contract, what `--stdout` prints and what every sink format reads.
+  Not done here.""")
+    st, sw = rows.get("storm"), rows.get("switch")
+    if st and sw:
+        ns = sw["ns_per_event"]
+        extra_ns = ns["tally"]["median"] - ns["empty"]["median"]
+        op_us = st["usecs_per_op_without"]["median"]
+        # One sched pipe op is a round trip: two context switches.
+        share = 2 * extra_ns / (op_us * 1000) * 100
+        out.append(f"""- **Context-switch storm.** An empty sched_switch program, attached alone,
+  slows `sched pipe` by {f(st['empty_program_slowdown']['median'] * 100)} % in the same rounds
+  (row 2's third arm), tallyd by {f(st['slowdown']['median'] * 100)} %, and the spread between
+  rounds ({f(st['slowdown']['min'] * 100)} to {f(st['slowdown']['max'] * 100)} %) is many
+  times the difference. Row 1 measures tally's program at {f(extra_ns)} ns per switch above
+  the empty one: {f(share)} % of a {f(op_us)} µs `sched pipe` op (two switches). On this
+  2-CPU VM the price of attaching any program to the tracepoint is most of the 5 % budget.""")
+    return "\n".join(out) + "\n"
