@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "blob_codec.h"
-#include "sqlite.h"
+#include "tally/sqlite.h"
 #include "tally/log.h"
 #include "state.h"
 #include "statements.h"
@@ -42,7 +42,7 @@ class OutboxCore {
   Result<OutboxStats> stats(std::uint64_t now_ns);
 
   const std::string& agent_id() const { return agent_id_; }
-  sql::Db& db() { return db_; }
+  sql::Database& db() { return db_; }
 
  private:
   explicit OutboxCore(OutboxOptions options) : options_(std::move(options)) {}
@@ -106,7 +106,7 @@ class OutboxCore {
                             std::string_view payload);
 
   OutboxOptions options_;
-  sql::Db db_;          // declared before stmts_: statements point at it
+  sql::Database db_;          // declared before stmts_: statements point at it
   Statements stmts_;
   BlobCodec codec_;  // compresses payloads on the way in, expands them on the way out
   State state_;
@@ -123,7 +123,7 @@ auto OutboxCore::transact(Body&& body, Durability durability)
   // The connection's setting is FULL; a lazy transaction lowers it for its
   // own commit only.
   struct LazyCommit {
-    sql::Db* db = nullptr;
+    sql::Database* db = nullptr;
     ~LazyCommit() {
       if (!db) return;
       if (auto restored = db->exec("PRAGMA synchronous = FULL"); !restored) {

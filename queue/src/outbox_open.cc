@@ -138,7 +138,7 @@ Status OutboxCore::reconcile_sinks(std::uint64_t now_ns) {
     if (std::find(options_.sinks.begin(), options_.sinks.end(), name) != options_.sinks.end()) {
       continue;
     }
-    auto count = sql::Stmt::prepare(db_, "SELECT count(*) FROM deliveries WHERE sink_id = ?1");
+    auto count = sql::Statement::prepare(db_, "SELECT count(*) FROM deliveries WHERE sink_id = ?1");
     if (!count) return count.error();
     count->bind(1, id);
     auto row = count->step();

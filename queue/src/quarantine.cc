@@ -64,17 +64,17 @@ Result<fs::path> move_aside(const fs::path& path, std::uint64_t now_ns) {
 // Why the file at db is not a healthy outbox, nullopt if it is one, or an
 // error if that cannot be decided (permissions, I/O): only a file SQLite
 // positively calls damaged is moved aside.
-Result<std::optional<std::string>> diagnose(sql::Db& db, int known_version) {
+Result<std::optional<std::string>> diagnose(sql::Database& db, int known_version) {
   auto bad_or_error = [&](const char* what, int rc) -> Result<std::optional<std::string>> {
     const int primary = rc & 0xff;
     if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
-      return std::optional<std::string>(fmt::format("{}: {}", what, sqlite3_errmsg(db.get())));
+      return std::optional<std::string>(fmt::format("{}: {}", what, sqlite3_errmsg(db.handle())));
     }
     return db.error(fmt::format("{} of", what), rc);
   };
 
   sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db.get(), "PRAGMA user_version", -1, &raw, nullptr);
+  int rc = sqlite3_prepare_v2(db.handle(), "PRAGMA user_version", -1, &raw, nullptr);
   std::int64_t version = 0;
   if (rc == SQLITE_OK) {
     rc = sqlite3_step(raw);
@@ -86,7 +86,7 @@ Result<std::optional<std::string>> diagnose(sql::Db& db, int known_version) {
   // quick_check: b-tree structure of every page, without the O(N log N)
   // index cross-check of integrity_check (https://sqlite.org/pragma.html#pragma_quick_check).
   raw = nullptr;
-  rc = sqlite3_prepare_v2(db.get(), "PRAGMA quick_check(1)", -1, &raw, nullptr);
+  rc = sqlite3_prepare_v2(db.handle(), "PRAGMA quick_check(1)", -1, &raw, nullptr);
   std::string verdict;
   if (rc == SQLITE_OK) {
     rc = sqlite3_step(raw);
@@ -142,12 +142,12 @@ Result<OpenedDb> open_outbox_file(const fs::path& path, int known_version,
     if (::access(path.c_str(), R_OK | W_OK) != 0) {
       return errno_error(fmt::format("open outbox {}", path.string()));
     }
-    auto existing = sql::Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+    auto existing = sql::Database::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
     if (!existing) return existing.error().context("open outbox");
     auto problem = diagnose(*existing, known_version);
     if (!problem) return problem.error().context("check outbox");
     if (problem->has_value()) {
-      *existing = sql::Db();  // close before renaming
+      *existing = sql::Database();  // close before renaming
       auto moved = move_aside(path, now_ns);
       if (!moved) return moved.error();
       log::warning("outbox {} is unusable ({}); moved it to {} and starting a new outbox",
@@ -158,7 +158,7 @@ Result<OpenedDb> open_outbox_file(const fs::path& path, int known_version,
       return opened;
     }
   }
-  auto created = sql::Db::open(
+  auto created = sql::Database::open(
       path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
   if (!created) return created.error().context("create outbox");
   opened.db = std::move(*created);

@@ -7,13 +7,13 @@
 #include <filesystem>
 #include <string>
 
-#include "sqlite.h"
+#include "tally/sqlite.h"
 #include "tally/result.h"
 
 namespace tally::queue {
 
 struct OpenedDb {
-  sql::Db db;
+  sql::Database db;
   bool quarantined = false;  // a bad file was moved aside before creating db
 };
 

@@ -20,7 +20,7 @@ namespace {
 //              Only deferred rows (after fail()) are in the partial index,
 //              so forming a batch writes one b-tree per sink, not three.
 //  dead_letters payloads (or pieces) a sink refused for good.
-Status create_v1(sql::Db& db) {
+Status create_v1(sql::Database& db) {
   return db.exec(R"sql(
     CREATE TABLE meta(
       key   TEXT PRIMARY KEY NOT NULL,
@@ -70,7 +70,7 @@ Status create_v1(sql::Db& db) {
 // says how (blob_codec.h: 0 none, 1 zstd). Rows of version 1 keep 0 and read
 // as before. ADD COLUMN with a constant default rewrites no row
 // (https://sqlite.org/lang_altertable.html#altertabaddcol).
-Status add_codec_v2(sql::Db& db) {
+Status add_codec_v2(sql::Database& db) {
   return db.exec(R"sql(
     ALTER TABLE staged ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE batches ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
@@ -87,7 +87,7 @@ static_assert(std::size(kMigrations) == kSchemaVersion);
 
 std::span<const Migration> schema_migrations() { return kMigrations; }
 
-Status migrate(sql::Db& db, std::span<const Migration> migrations) {
+Status migrate(sql::Database& db, std::span<const Migration> migrations) {
   const int target = static_cast<int>(migrations.size());
   for (;;) {
     auto version = db.query_int("PRAGMA user_version");

@@ -4,7 +4,7 @@
 
 #include <span>
 
-#include "sqlite.h"
+#include "tally/sqlite.h"
 #include "tally/result.h"
 
 namespace tally::queue {
@@ -16,7 +16,7 @@ inline constexpr int kSchemaVersion = 2;
 // Upgrades a database from version `from` to `from + 1`.
 struct Migration {
   int from = 0;
-  Status (*apply)(sql::Db& db);
+  Status (*apply)(sql::Database& db);
 };
 
 // kMigrations[i] upgrades version i to i + 1; version 0 is an empty file.
@@ -26,6 +26,6 @@ std::span<const Migration> schema_migrations();
 // migrations.size(), each step and its user_version bump in one transaction,
 // so a crash leaves the file at a whole version. Fails on a version newer
 // than migrations.size().
-Status migrate(sql::Db& db, std::span<const Migration> migrations);
+Status migrate(sql::Database& db, std::span<const Migration> migrations);
 
 }  // namespace tally::queue

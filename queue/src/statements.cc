@@ -81,10 +81,10 @@ static_assert(table_matches_enum());
 
 }  // namespace
 
-Result<Statements> Statements::prepare(sql::Db& db) {
+Result<Statements> Statements::prepare(sql::Database& db) {
   Statements stmts;
   for (const Entry& entry : kSql) {
-    auto stmt = sql::Stmt::prepare(db, entry.sql);
+    auto stmt = sql::Statement::prepare(db, entry.sql);
     if (!stmt) return stmt.error();
     stmts.stmts_[static_cast<std::size_t>(entry.id)] = std::move(*stmt);
   }

@@ -1,11 +1,11 @@
 // Every SQL statement the outbox runs after open, prepared once from one
-// table and reused (reset after each use by sql::StmtUse).
+// table and reused (reset after each use by sql::Statement::Use).
 #pragma once
 
 #include <array>
 #include <cstddef>
 
-#include "sqlite.h"
+#include "tally/sqlite.h"
 #include "tally/result.h"
 
 namespace tally::queue {
@@ -43,13 +43,13 @@ enum class Q : std::size_t {
 
 class Statements {
  public:
-  static Result<Statements> prepare(sql::Db& db);
+  static Result<Statements> prepare(sql::Database& db);
 
   // Borrow for one use: `auto q = stmts.use(Q::batch_insert); q->bind(...)`.
-  sql::StmtUse use(Q id) { return sql::StmtUse(stmts_[static_cast<std::size_t>(id)]); }
+  sql::Statement::Use use(Q id) { return sql::Statement::Use(stmts_[static_cast<std::size_t>(id)]); }
 
  private:
-  std::array<sql::Stmt, static_cast<std::size_t>(Q::count_)> stmts_;
+  std::array<sql::Statement, static_cast<std::size_t>(Q::count_)> stmts_;
 };
 
 }  // namespace tally::queue

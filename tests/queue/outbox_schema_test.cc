@@ -33,10 +33,10 @@ TEST(OutboxSchema, MigrationStepsRunInOrderAndKeepTheData) {
   }
   // A hypothetical next version that adds a column, to exercise the runner.
   std::vector<Migration> steps(schema_migrations().begin(), schema_migrations().end());
-  steps.push_back({kSchemaVersion, [](sql::Db& d) {
+  steps.push_back({kSchemaVersion, [](sql::Database& d) {
                      return d.exec("ALTER TABLE batches ADD COLUMN encoding TEXT DEFAULT 'ndjson'");
                    }});
-  auto raw = sql::Db::open(db, SQLITE_OPEN_READWRITE);
+  auto raw = sql::Database::open(db, SQLITE_OPEN_READWRITE);
   ASSERT_TRUE(raw);
   auto migrated = migrate(*raw, steps);
   ASSERT_TRUE(migrated) << migrated.error().message();
@@ -50,12 +50,12 @@ TEST(OutboxSchema, FailedMigrationStepLeavesTheVersionUnchanged) {
   const fs::path db = dir / "outbox.db";
   { ASSERT_NE(open_or_die(options_for(db)), nullptr); }
   std::vector<Migration> steps(schema_migrations().begin(), schema_migrations().end());
-  steps.push_back({kSchemaVersion, [](sql::Db& d) {
+  steps.push_back({kSchemaVersion, [](sql::Database& d) {
                      auto s = d.exec("CREATE TABLE half_done(x)");
                      if (!s) return s;
                      return d.exec("THIS IS NOT SQL");
                    }});
-  auto raw = sql::Db::open(db, SQLITE_OPEN_READWRITE);
+  auto raw = sql::Database::open(db, SQLITE_OPEN_READWRITE);
   ASSERT_TRUE(raw);
   auto migrated = migrate(*raw, steps);
   ASSERT_FALSE(migrated);

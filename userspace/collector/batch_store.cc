@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "checkpointer.h"
-#include "sqlite.h"
+#include "tally/sqlite.h"
 
 namespace tally::collector {
 
@@ -117,31 +117,31 @@ BatchStore::~BatchStore() = default;
 Result<std::int64_t> BatchStore::Impl::agent_key(const BatchRequest& r) {
   {
     auto find = use(kAgentFind);
-    find.bind(1, r.agent_id);
-    auto row = find.step();
+    find->bind(1, r.agent_id);
+    auto row = find->step();
     if (!row.ok()) return row.error();
-    if (*row) return find.column_int(0);
+    if (*row) return find->column_int(0);
   }
   auto insert = use(kAgentInsert);
-  insert.bind(1, r.agent_id).bind(2, r.host);
-  TALLY_TRY_CTX(insert.run(), "add agent");
+  insert->bind(1, r.agent_id).bind(2, r.host);
+  TALLY_TRY_CTX(insert->run(), "add agent");
   return db.last_insert_rowid();
 }
 
 Result<std::optional<BatchRow>> BatchStore::Impl::find_batch(std::int64_t agent,
                                                              std::uint64_t seq) {
   auto find = use(kBatchFind);
-  find.bind(1, agent).bind(2, seq);
-  auto row = find.step();
+  find->bind(1, agent).bind(2, seq);
+  auto row = find->step();
   if (!row.ok()) return row.error();
   if (!*row) return std::optional<BatchRow>();
-  return std::optional<BatchRow>(BatchRow{find.column_u64(0), find.column_u64(1)});
+  return std::optional<BatchRow>(BatchRow{find->column_u64(0), find->column_u64(1)});
 }
 
 Result<bool> BatchStore::Impl::has_gap(std::int64_t agent, std::uint64_t seq) {
   auto find = use(kGapFind);
-  find.bind(1, agent).bind(2, seq);
-  return find.step();
+  find->bind(1, agent).bind(2, seq);
+  return find->step();
 }
 
 // Adds seq to the agent's received ranges, merging with the neighbours so
@@ -151,35 +151,35 @@ Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
   std::optional<std::pair<std::uint64_t, std::uint64_t>> below;
   {
     auto find = use(kRangeBelow);
-    find.bind(1, agent).bind(2, seq);
-    auto row = find.step();
+    find->bind(1, agent).bind(2, seq);
+    auto row = find->step();
     if (!row.ok()) return row.error();
-    if (*row) below.emplace(find.column_u64(0), find.column_u64(1));
+    if (*row) below.emplace(find->column_u64(0), find->column_u64(1));
   }
   if (below && below->second >= seq) return ok_status();  // already in a range
   std::optional<std::uint64_t> above_last;
   {
     auto find = use(kRangeStartingAt);
-    find.bind(1, agent).bind(2, seq + 1);
-    auto row = find.step();
+    find->bind(1, agent).bind(2, seq + 1);
+    auto row = find->step();
     if (!row.ok()) return row.error();
-    if (*row) above_last = find.column_u64(0);
+    if (*row) above_last = find->column_u64(0);
   }
   bool joins_below = below && below->second + 1 == seq;
   if (above_last) {
     auto del = use(kRangeDelete);
-    del.bind(1, agent).bind(2, seq + 1);
-    TALLY_TRY_CTX(del.run(), "merge received ranges");
+    del->bind(1, agent).bind(2, seq + 1);
+    TALLY_TRY_CTX(del->run(), "merge received ranges");
   }
   std::uint64_t last = above_last.value_or(seq);
   if (joins_below) {
     auto extend = use(kRangeSetLast);
-    extend.bind(1, agent).bind(2, below->first).bind(3, last);
-    return extend.run();
+    extend->bind(1, agent).bind(2, below->first).bind(3, last);
+    return extend->run();
   }
   auto insert = use(kRangeInsert);
-  insert.bind(1, agent).bind(2, seq).bind(3, last);
-  return insert.run();
+  insert->bind(1, agent).bind(2, seq).bind(3, last);
+  return insert->run();
 }
 
 // Records the names the piece carries and looks up those it left out.
@@ -194,13 +194,13 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
     if (!s.pid) continue;
     if (!s.names.empty()) {
       auto upsert = use(kNamesUpsert);
-      upsert.bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, s.names);
-      TALLY_TRY_CTX(upsert.run(), fmt::format("record names of sample {}", s.index));
+      upsert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, s.names);
+      TALLY_TRY_CTX(upsert->run(), fmt::format("record names of sample {}", s.index));
       continue;
     }
     auto find = use(kNamesFind);
-    find.bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
-    auto row = find.step();
+    find->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
+    auto row = find->step();
     if (!row.ok()) return row.error().context(fmt::format("names of sample {}", s.index));
     if (!*row) {
       if (unknown.unknown.size() < kUnknownListed) {
@@ -214,7 +214,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
     json.reserve(s.json.size() + 256);
     json.append(s.json, 0, s.json.size() - 1);
     json += ',';
-    json += find.column_text(0);
+    json += find->column_text(0);
     json += '}';
   }
   if (unknown.unknown_count > 0) {
@@ -228,8 +228,8 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
   for (const StoredSample& s : piece.samples) {
     if (!s.pid || !s.exited) continue;
     auto del = use(kNamesDelete);
-    del.bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
-    TALLY_TRY_CTX(del.run(), fmt::format("forget names of sample {}", s.index));
+    del->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
+    TALLY_TRY_CTX(del->run(), fmt::format("forget names of sample {}", s.index));
   }
   return std::optional<StoreOutcome>();
 }
@@ -256,8 +256,8 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
   }
   if (!*batch) {
     auto insert = use(kBatchInsert);
-    insert.bind(1, agent).bind(2, r.seq).bind(3, piece.batch_samples);
-    TALLY_TRY_CTX(insert.run(), "add batch");
+    insert->bind(1, agent).bind(2, r.seq).bind(3, piece.batch_samples);
+    TALLY_TRY_CTX(insert->run(), "add batch");
     TALLY_TRY_CTX(mark_received(agent, r.seq), "mark seq received");
   } else if ((*batch)->stored == (*batch)->batch_samples) {
     // Complete already: every sample of any piece is a duplicate.
@@ -269,16 +269,16 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
   for (std::size_t i = 0; i < piece.samples.size(); ++i) {
     const StoredSample& s = piece.samples[i];
     auto insert = use(kSampleInsert);
-    insert.bind(1, agent).bind(2, r.seq).bind(3, s.index).bind(4, s.host).bind(5, s.ts_ns);
-    insert.bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns);
-    insert.bind(9, s.refers_to_names() ? spliced[i] : s.json);
-    TALLY_TRY_CTX(insert.run(), fmt::format("insert sample {}", s.index));
-    added += static_cast<std::uint64_t>(insert.changes());
+    insert->bind(1, agent).bind(2, r.seq).bind(3, s.index).bind(4, s.host).bind(5, s.ts_ns);
+    insert->bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns);
+    insert->bind(9, s.refers_to_names() ? spliced[i] : s.json);
+    TALLY_TRY_CTX(insert->run(), fmt::format("insert sample {}", s.index));
+    added += static_cast<std::uint64_t>(insert->changes());
   }
   if (added > 0) {
     auto update = use(kBatchAdd);
-    update.bind(1, agent).bind(2, r.seq).bind(3, added);
-    TALLY_TRY_CTX(update.run(), "count stored samples");
+    update->bind(1, agent).bind(2, r.seq).bind(3, added);
+    TALLY_TRY_CTX(update->run(), "count stored samples");
   }
   duplicates = piece.samples.size() - added;
   // An empty piece adds nothing but is new if it is the batch's first sight.
@@ -296,10 +296,10 @@ Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const Batch
                         fmt::format("seq {} was received as a samples batch", r.seq)};
   }
   auto insert = use(kGapInsert);
-  insert.bind(1, agent).bind(2, r.seq).bind(3, gap.first_seq).bind(4, gap.last_seq);
-  insert.bind(5, gap.samples).bind(6, gap.reason).bind(7, gap.time_ns).bind(8, gap.detail);
-  TALLY_TRY_CTX(insert.run(), "add gap record");
-  if (insert.changes() == 0) return StoreOutcome{StoreOutcome::Kind::duplicate, 0, {}};
+  insert->bind(1, agent).bind(2, r.seq).bind(3, gap.first_seq).bind(4, gap.last_seq);
+  insert->bind(5, gap.samples).bind(6, gap.reason).bind(7, gap.time_ns).bind(8, gap.detail);
+  TALLY_TRY_CTX(insert->run(), "add gap record");
+  if (insert->changes() == 0) return StoreOutcome{StoreOutcome::Kind::duplicate, 0, {}};
   TALLY_TRY_CTX(mark_received(agent, r.seq), "mark seq received");
   return StoreOutcome{StoreOutcome::Kind::stored, 0, {}};
 }
@@ -329,9 +329,9 @@ Result<StoreOutcome> BatchStore::store(const BatchRequest& r) {
 
   {
     auto update = impl_->use(kAgentUpdate);
-    update.bind(1, *agent).bind(2, r.host).bind(3, r.seq).bind(4, duplicates);
-    update.bind(5, outcome->stored);
-    Status updated = update.run();
+    update->bind(1, *agent).bind(2, r.host).bind(3, r.seq).bind(4, duplicates);
+    update->bind(5, outcome->stored);
+    Status updated = update->run();
     if (!updated.ok()) return updated.error().context(what + ": update agent");
   }
   TALLY_TRY_CTX(txn->commit(), what);

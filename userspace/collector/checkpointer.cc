@@ -54,7 +54,7 @@ void Checkpointer::checkpoint() {
   pending_ = false;
   if (rc != SQLITE_OK) {
     // Not fatal: the WAL only grows until a later checkpoint succeeds.
-    if (!failing_) log::warning("{}", db_.error("checkpoint WAL").message());
+    if (!failing_) log::warning("{}", db_.error("checkpoint WAL of", rc).message());
     failing_ = true;
     return;
   }

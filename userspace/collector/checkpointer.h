@@ -18,7 +18,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
-#include "sqlite.h"
+#include "tally/sqlite.h"
 #include "tally/result.h"
 
 namespace tally::collector {

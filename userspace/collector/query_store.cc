@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "sqlite.h"
+#include "tally/sqlite.h"
 #include "store_schema.h"
 
 namespace tally::collector {
@@ -88,20 +88,20 @@ QueryStore::QueryStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 QueryStore::~QueryStore() = default;
 
 Status QueryStore::Impl::fill_agent(std::int64_t agent, AgentReport& report) {
-  using Use = sql::Statement::Use;
+  using Row = sql::Statement;
   std::vector<SeqRange> covered;
   {
     auto q = use(kReceived);
-    q.bind(1, agent);
-    TALLY_TRY_CTX(q.each_row([&](Use& r) {
+    q->bind(1, agent);
+    TALLY_TRY_CTX(q->each_row([&](Row& r) {
       covered.push_back({r.column_u64(0), r.column_u64(1)});
     }),
                   "read received seqs");
   }
   {
     auto q = use(kGaps);
-    q.bind(1, agent);
-    TALLY_TRY_CTX(q.each_row([&](Use& r) {
+    q->bind(1, agent);
+    TALLY_TRY_CTX(q->each_row([&](Row& r) {
       DeclaredLost d;
       d.seq = r.column_u64(0);
       d.gap.first_seq = r.column_u64(1);
@@ -117,8 +117,8 @@ Status QueryStore::Impl::fill_agent(std::int64_t agent, AgentReport& report) {
   }
   {
     auto q = use(kPartial);
-    q.bind(1, agent);
-    TALLY_TRY_CTX(q.each_row([&](Use& r) {
+    q->bind(1, agent);
+    TALLY_TRY_CTX(q->each_row([&](Row& r) {
       report.partial.push_back({r.column_u64(0), r.column_u64(1), r.column_u64(2)});
     }),
                   "read incomplete batches");
@@ -133,7 +133,7 @@ Result<std::vector<AgentReport>> QueryStore::agents() {
   std::vector<std::pair<std::int64_t, AgentReport>> found;
   {
     auto q = impl_->use(kAgents);
-    TALLY_TRY_CTX(q.each_row([&](sql::Statement::Use& row) {
+    TALLY_TRY_CTX(q->each_row([&](sql::Statement& row) {
       AgentReport r;
       r.agent_id = row.column_text(1);
       r.host = row.column_text(2);
@@ -158,30 +158,30 @@ Result<SampleRows> QueryStore::samples(const SampleQuery& q) {
   Stmt which =
       q.host ? (q.pid ? kSamplesHostPid : kSamplesHost) : (q.pid ? kSamplesPid : kSamplesAll);
   auto use = impl_->use(which);
-  if (q.host) use.bind(1, *q.host);
-  if (q.pid) use.bind(2, static_cast<std::int64_t>(*q.pid));
+  if (q.host) use->bind(1, *q.host);
+  if (q.pid) use->bind(2, static_cast<std::int64_t>(*q.pid));
   // One row more than asked for tells whether the answer is truncated.
-  use.bind(3, q.from).bind(4, q.to).bind(5, q.limit + 1);
+  use->bind(3, q.from).bind(4, q.to).bind(5, q.limit + 1);
   SampleRows rows;
   for (;;) {
-    auto row = use.step();
+    auto row = use->step();
     if (!row.ok()) return row.error().context("query samples");
     if (!*row) break;
     if (rows.json.size() == q.limit) {
       rows.truncated = true;
       break;
     }
-    rows.json.emplace_back(use.column_text(0));
+    rows.json.emplace_back(use->column_text(0));
   }
   return rows;
 }
 
 Result<std::vector<TopEntry>> QueryStore::top(const TopQuery& q) {
   auto use = impl_->use(q.host ? kTopHost : kTopAll);
-  if (q.host) use.bind(1, *q.host);
-  use.bind(2, q.from).bind(3, q.to).bind(4, q.n);
+  if (q.host) use->bind(1, *q.host);
+  use->bind(2, q.from).bind(3, q.to).bind(4, q.n);
   std::vector<TopEntry> entries;
-  TALLY_TRY_CTX(use.each_row([&](sql::Statement::Use& row) {
+  TALLY_TRY_CTX(use->each_row([&](sql::Statement& row) {
     TopEntry e;
     e.host = row.column_text(0);
     e.pid = static_cast<std::uint32_t>(row.column_int(1));
@@ -197,7 +197,7 @@ Result<std::vector<TopEntry>> QueryStore::top(const TopQuery& q) {
 
 Status QueryStore::check() {
   auto use = impl_->use(kCheck);
-  auto row = use.step();
+  auto row = use->step();
   if (!row.ok()) return row.error().context("read database");
   return ok_status();
 }

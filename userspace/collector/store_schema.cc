@@ -110,7 +110,7 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
   if (*version == kSchemaVersion) return ok_status();
   if (*version > kSchemaVersion) {
     return Error::format("database {} has schema version {}, newer than this collector's {}",
-                         db.path(), *version, kSchemaVersion);
+                         db.path().string(), *version, kSchemaVersion);
   }
   // Version 0 is a new file, version 1 one that predates process names.
   // One transaction, so a crash half-way leaves the old version and the
@@ -130,7 +130,7 @@ Status prepare_reader(sql::Database& db) {
   auto version = db.query_int("PRAGMA user_version");
   if (!version.ok()) return version.error().context("read schema version");
   if (*version != kSchemaVersion) {
-    return Error::format("database {} has schema version {}, expected {}", db.path(), *version,
+    return Error::format("database {} has schema version {}, expected {}", db.path().string(), *version,
                          kSchemaVersion);
   }
   return ok_status();

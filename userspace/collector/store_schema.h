@@ -14,7 +14,7 @@
 
 #include <cstdint>
 
-#include "sqlite.h"
+#include "tally/sqlite.h"
 #include "tally/result.h"
 
 namespace tally::collector {
