@@ -112,6 +112,26 @@ void BM_Append1000(benchmark::State& state) {
 }
 BENCHMARK(BM_Append1000)->UseRealTime();
 
+// The same path with one sample: what a commit costs the outbox before the
+// samples' own bytes count (transaction, batch and delivery rows, counters,
+// WAL frames, the fsync).
+void BM_AppendOne(benchmark::State& state) {
+  auto outbox = fresh_outbox(state, "append-one");
+  if (!outbox) return;
+  const std::vector<std::string> one = {interval_samples().front()};
+  for (auto _ : state) {
+    auto r = outbox->append(one, kNow);
+    if (!r) {
+      state.SkipWithError(r.error().message().c_str());
+      break;
+    }
+    state.PauseTiming();
+    if (!outbox->ack("collector", r->last_seq)) state.SkipWithError("ack failed");
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_AppendOne)->UseRealTime();
+
 void BM_FormAndRead(benchmark::State& state) {
   auto outbox = fresh_outbox(state, "read");
   if (!outbox) return;

@@ -308,7 +308,7 @@ def row_outbox(build, quick):
     reps = 5 if quick else 9
     data = run_json([f"{build}/bench/outbox_bench", f"--benchmark_repetitions={reps}",
                      "--benchmark_enable_random_interleaving=true",
-                     "--benchmark_filter=BM_FsyncFloor|BM_Append1000|BM_WriteFsyncInterval",
+                     "--benchmark_filter=BM_FsyncFloor|BM_Append1000|BM_AppendOne|BM_WriteFsyncInterval",
                      "--benchmark_min_time=0.5" if not quick else "--benchmark_min_time=0.2",
                      "--benchmark_format=json"])
     runs = {}
@@ -323,7 +323,8 @@ def row_outbox(build, quick):
             "append_over_floor": statistics.median(runs["BM_Append1000"]) / floor,
             "append_over_floor_spread": [min(runs["BM_Append1000"]) / max(runs["BM_FsyncFloor"]),
                                          max(runs["BM_Append1000"]) / min(runs["BM_FsyncFloor"])],
-            "interval_write_over_floor": statistics.median(runs["BM_WriteFsyncInterval"]) / floor}
+            "interval_write_over_floor": statistics.median(runs["BM_WriteFsyncInterval"]) / floor,
+            "append_one_over_floor": statistics.median(runs["BM_AppendOne"]) / floor}
 
 
 def row_wire(build, quick):
