@@ -205,17 +205,17 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
       continue;
     }
     if (outcome == Outcome::resend_in_full && !resent_in_full) {
-      std::uint64_t times;
       {
         std::lock_guard lock(mu_);
-        times = ++status_.names_resent;
+        ++status_.names_resent;
       }
-      const std::string what = format_->adapt_to(*response);
-      // Logged the first time only: a server that keeps forgetting (several
+      std::string what = format_->adapt_to(*response);
+      // Logged once per reason: a server that keeps forgetting (several
       // collectors behind one URL) would otherwise log every batch.
-      if (times == 1) {
+      if (what != last_adaptation_) {
         log::info("sink {}: {} ({}); batch {} sent again (counted as names_resent, logged once)",
                   options_.sink, what, http_error(code, response->body), batch.seq);
+        last_adaptation_ = std::move(what);
       }
       resent_in_full = true;
       continue;

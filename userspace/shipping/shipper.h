@@ -118,6 +118,9 @@ class Shipper {
     std::deque<std::pair<std::uint32_t, std::uint32_t>> pieces;  // (first, count)
   };
   std::optional<Split> split_;
+  // What the format last said it adapted to (SinkFormat::adapt_to), so each
+  // reason is logged once. Shipper thread only.
+  std::string last_adaptation_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
