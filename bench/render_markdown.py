@@ -136,9 +136,9 @@ def render(r):
     fl = b["libcurl_floor_kib"]
     w(f"- proportional (PSS, shared pages divided among their users): "
       f"{spread(b['pss_kib'], 1 / 1024, unit=' MiB')}")
-    if "start_up_rss_kib" in b:
-        w(f"- RSS at start-up, before the first interval is committed: "
-          f"{f(b['start_up_rss_kib'] / 1024)} MiB; minor page faults in steady state: "
+    if b.get("start_up_pages_kib") is not None:
+        w(f"- start-up pages tallyd handed back (its own log): "
+          f"{f(b['start_up_pages_kib'] / 1024)} MiB; minor page faults in steady state: "
           f"{f(b['minor_faults_per_interval'])} per interval")
     w(f"- for comparison, same run: `bench/libcurl_floor`, ten lines of C that link only "
       f"Debian's libcurl, initialise it and make one POST to the same collector: "
@@ -149,12 +149,12 @@ def render(r):
       "`top` show and that a memory limit charges. Start-up (loading the BPF programs, "
       "libbpf parsing the kernel's BTF, initialising libcurl's TLS and SSH back-ends) touches "
       "far more code and memory than the steady state runs: VmHWM and the start-up RSS above "
-      "show it. Once the first interval is committed tallyd hands back to the kernel the "
-      "clean file pages it mapped (code and read-only data of itself and its libraries, "
-      "`userspace/agent/start_up_pages.*`); the pages the steady state uses come back on "
-      "first touch, once (the steady-state minor faults above are mostly heap pages that "
-      "`malloc_trim` returned after the interval before). The libcurl floor program does not "
-      "hand pages back, which is why it keeps more resident than tallyd.\n")
+      "show it. At the end of start-up, while it is still one thread, tallyd hands back to "
+      "the kernel the clean file pages it mapped (code and read-only data of itself and its "
+      "libraries, `userspace/agent/start_up_pages.*`); the pages the steady state uses come "
+      "back on first touch, once (the steady-state minor faults above are mostly heap pages "
+      "that `malloc_trim` returned after the interval before). The libcurl floor program "
+      "does not hand pages back, which is why it keeps more resident than tallyd.\n")
     w("Reproduce: `sudo python3 bench/report.py --only footprint --json /tmp/f.json`\n")
 
     s = rows["outbox"]
@@ -263,13 +263,12 @@ OPTIMISATIONS = """## What was optimised, and what it bought
   to end by wiping the collector's database under a running agent). Wire
   bytes per sample went from 52.4 to ~31 on the realistic mix, and the
   24 h drain from 36 s to ~29 s (fewer bytes to gzip and parse).
-- **Start-up pages handed back** (`userspace/agent/start_up_pages.*`). After
-  the first committed interval tallyd calls `madvise(MADV_DONTNEED)` on its
-  private read-only file mappings that hold no written page (code and
-  read-only data; relocated GOTs are skipped). Row 4 shows the resident set
-  before and after; by hand on this VM, tallyd with a collector and ~20 local
-  processes went from 16.0 MiB to 8.5 MiB, with ~250 minor faults in the next
-  interval as the steady-state code came back, then ~10 per interval as before.
+- **Start-up pages handed back** (`userspace/agent/start_up_pages.*`). At the
+  end of start-up, before its threads start (so that nothing maps or unmaps
+  memory between reading /proc/self/smaps and acting on it), tallyd calls
+  `madvise(MADV_DONTNEED)` on its private read-only file mappings that hold no
+  written page (code and read-only data; relocated GOTs are skipped). Row 4
+  shows how much; the steady-state code comes back on first use.
 - **gzip by libdeflate instead of zlib** (`userspace/shipping/gzip.*`). A
   profile of the agent's side of the drain showed 78 % of its CPU in zlib's
   deflate at level 6. libdeflate (Debian's libdeflate0) at the same level

@@ -66,7 +66,7 @@ Daemon::~Daemon() {
   if (store_thread_.joinable()) store_thread_.join();
 }
 
-Status Daemon::start_shippers() {
+Status Daemon::make_shippers() {
   for (const SinkConfig& sink : config_.sinks) {
     auto token = read_token(sink.token_file);
     if (!token.ok()) return token.error().context(fmt::format("sink {}", sink.name));
@@ -87,7 +87,6 @@ Status Daemon::start_shippers() {
     shippers_.push_back(std::make_unique<shipping::Shipper>(*parts_.outbox, std::move(o),
                                                             std::move(format).value()));
   }
-  for (auto& s : shippers_) s->start();
   return ok_status();
 }
 
@@ -135,7 +134,7 @@ std::string Daemon::render_metrics() {
 }
 
 int Daemon::run() {
-  if (auto st = start_shippers(); !st.ok()) {
+  if (auto st = make_shippers(); !st.ok()) {
     log::error("{}", st.error().message());
     return 2;
   }
@@ -147,6 +146,16 @@ int Daemon::run() {
     log::error("{}", st.error().message());
     return 1;
   }
+  // Start-up is over (BPF loaded, libcurl and its TLS initialised, outbox
+  // opened) and tallyd is still one thread: nothing can map or unmap
+  // anything while the start-up pages are handed back.
+  if (auto dropped = drop_start_up_pages(); dropped.ok()) {
+    log::debug("gave back {} KiB of start-up pages ({} mappings)", dropped->bytes / 1024,
+               dropped->mappings);
+  } else {
+    log::warning("giving back start-up pages: {}", dropped.error().message());
+  }
+  for (auto& s : shippers_) s->start();
   store_work_.emplace(store_io_.get_executor());
   store_thread_ = std::thread([this] { store_io_.run(); });
 
@@ -219,16 +228,6 @@ void Daemon::store(std::vector<std::string> lines, std::size_t process_count, bo
   // The interval's lines and encoding buffers are freed by now; hand the
   // pages back instead of holding them until the next interval.
   malloc_trim(0);
-  if (!start_up_pages_dropped_) {
-    // After the first interval is committed, start-up is over.
-    start_up_pages_dropped_ = true;
-    if (auto dropped = drop_start_up_pages(); dropped.ok()) {
-      log::debug("gave back {} KiB of start-up pages ({} mappings)", dropped->bytes / 1024,
-                 dropped->mappings);
-    } else {
-      log::warning("giving back start-up pages: {}", dropped.error().message());
-    }
-  }
   std::optional<queue::OutboxStats> stats;
   if (exporter_) {
     // exporter_ is only set before the store thread starts: safe to test here.

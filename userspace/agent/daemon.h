@@ -86,7 +86,7 @@ class Daemon {
   nlohmann::json top_json(std::size_t n) const;
   void flush(std::chrono::seconds timeout, ControlServer::Respond respond);
 
-  Status start_shippers();
+  Status make_shippers();
   Status start_exporter();
   // The /metrics page (main thread): totals and cached health, no I/O.
   std::string render_metrics();
@@ -127,7 +127,6 @@ class Daemon {
   std::uint64_t append_failures_ = 0;
   std::string last_append_error_;
   bool append_failing_ = false;
-  bool start_up_pages_dropped_ = false;  // store thread only
 
   bool stopping_ = false;
   bool finished_ = false;

@@ -9,6 +9,12 @@
 // tables is always safe: any page used again is mapped again from the page
 // cache on first touch (a minor fault), as the kernel does under memory
 // pressure anyway.
+//
+// Call it while the process has a single thread: the mappings are read from
+// /proc/self/smaps and then advised one by one, and another thread that
+// unmapped a file and mapped anonymous memory at the same address in
+// between would lose that memory's contents.
+
 #pragma once
 
 #include <cstdint>
