@@ -311,7 +311,7 @@ def known_misses(rows):
   state. That is a redesign of the outbox's write path and of what every sink
   format reads. Not done here.""")
     st, sw = rows.get("storm"), rows.get("switch")
-    if st and sw:
+    if st and sw and st["slowdown"]["median"] > 0.05:
         ns = sw["ns_per_event"]
         extra_ns = ns["tally"]["median"] - ns["empty"]["median"]
         op_us = st["usecs_per_op_without"]["median"]
