@@ -89,24 +89,30 @@ void BM_WriteFsyncInterval(benchmark::State& state) {
 }
 BENCHMARK(BM_WriteFsyncInterval)->UseRealTime();
 
-void BM_Append1000(benchmark::State& state) {
-  auto outbox = fresh_outbox(state, "append");
+// Appends `samples` once per iteration. A healthy agent's shipper keeps up:
+// each batch is acked outside the timed region so the file stays at its
+// steady-state size.
+void append_loop(benchmark::State& state, const std::string& name,
+                 const std::vector<std::string>& samples) {
+  auto outbox = fresh_outbox(state, name);
   if (!outbox) return;
-  const auto samples = interval_samples();
-  std::uint64_t bytes = 0;
-  for (const auto& s : samples) bytes += s.size() + 1;
   for (auto _ : state) {
     auto r = outbox->append(samples, kNow);
     if (!r) {
       state.SkipWithError(r.error().message().c_str());
       break;
     }
-    // A healthy agent's shipper keeps up: ack outside the timed region so
-    // the file stays at its steady-state size.
     state.PauseTiming();
     if (!outbox->ack("collector", r->last_seq)) state.SkipWithError("ack failed");
     state.ResumeTiming();
   }
+}
+
+void BM_Append1000(benchmark::State& state) {
+  const auto samples = interval_samples();
+  std::uint64_t bytes = 0;
+  for (const auto& s : samples) bytes += s.size() + 1;
+  append_loop(state, "append", samples);
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes * state.iterations()));
   state.counters["sample_bytes"] = static_cast<double>(bytes) / 1000.0;
 }
@@ -116,19 +122,7 @@ BENCHMARK(BM_Append1000)->UseRealTime();
 // samples' own bytes count (transaction, batch and delivery rows, counters,
 // WAL frames, the fsync).
 void BM_AppendOne(benchmark::State& state) {
-  auto outbox = fresh_outbox(state, "append-one");
-  if (!outbox) return;
-  const std::vector<std::string> one = {interval_samples().front()};
-  for (auto _ : state) {
-    auto r = outbox->append(one, kNow);
-    if (!r) {
-      state.SkipWithError(r.error().message().c_str());
-      break;
-    }
-    state.PauseTiming();
-    if (!outbox->ack("collector", r->last_seq)) state.SkipWithError("ack failed");
-    state.ResumeTiming();
-  }
+  append_loop(state, "append-one", {interval_samples().front()});
 }
 BENCHMARK(BM_AppendOne)->UseRealTime();
 
