@@ -14,8 +14,10 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "compact_records.h"
 #include "realistic_mix.h"
 #include "tally/queue/outbox.h"
+#include "tally/sqlite.h"
 
 namespace {
 
@@ -33,12 +35,14 @@ fs::path bench_dir() {
 }
 
 // A fresh outbox file per benchmark run.
-std::unique_ptr<Outbox> fresh_outbox(benchmark::State& state, const std::string& name) {
+std::unique_ptr<Outbox> fresh_outbox(benchmark::State& state, const std::string& name,
+                                     bool compress = true) {
   const fs::path db = bench_dir() / (name + ".db");
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
   OutboxOptions options;
   options.path = db;
   options.sinks = {"collector"};
+  options.compress = compress;
   auto outbox = Outbox::open(options, kNow);
   if (!outbox) {
     state.SkipWithError(outbox.error().message().c_str());
@@ -125,6 +129,157 @@ void BM_AppendOne(benchmark::State& state) {
   append_loop(state, "append-one", {interval_samples().front()});
 }
 BENCHMARK(BM_AppendOne)->UseRealTime();
+
+// The floor of any outbox kept in SQLite: one prepared INSERT of a blob of
+// `state.range(0)` random (incompressible) bytes into a one-table database,
+// committed with the outbox's settings (WAL, synchronous=FULL), and nothing
+// else. Each row is deleted again outside the timed region, lazily, as an ack
+// is, so the file keeps its steady-state size.
+void BM_SqliteCommit(benchmark::State& state) {
+  namespace sql = tally::sql;
+  const fs::path db_path = bench_dir() / "sqlite-commit.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db_path.string() + suffix);
+  auto db = sql::Database::open(db_path, sql::Database::Mode::read_write_create);
+  if (!db) {
+    state.SkipWithError(db.error().message().c_str());
+    return;
+  }
+  if (!db->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                "PRAGMA secure_delete = FAST; "
+                "CREATE TABLE b(seq INTEGER PRIMARY KEY, payload BLOB NOT NULL)")) {
+    state.SkipWithError("set up failed");
+    return;
+  }
+  auto begin = sql::Statement::prepare(*db, "BEGIN IMMEDIATE");
+  auto insert = sql::Statement::prepare(*db, "INSERT INTO b(payload) VALUES(?1)");
+  auto commit = sql::Statement::prepare(*db, "COMMIT");
+  auto remove = sql::Statement::prepare(*db, "DELETE FROM b");
+  if (!begin || !insert || !commit || !remove) {
+    state.SkipWithError("prepare failed");
+    return;
+  }
+  std::string blob(static_cast<std::size_t>(state.range(0)), '\0');
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (char& c : blob) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  for (auto _ : state) {
+    const bool ok = begin->use()->run() && insert->use()->bind_blob(1, blob).run() &&
+                    commit->use()->run();
+    state.PauseTiming();
+    if (!ok || !db->exec("PRAGMA synchronous = NORMAL") || !remove->use()->run() ||
+        !db->exec("PRAGMA synchronous = FULL")) {
+      state.SkipWithError("commit failed");
+    }
+    state.ResumeTiming();
+  }
+}
+// 100 bytes; 16 KiB, what the compact prototype below stores per interval;
+// 48 KiB, what today's zstd-compressed JSON interval stores.
+BENCHMARK(BM_SqliteCommit)->Arg(100)->Arg(16 << 10)->Arg(48 << 10)->UseRealTime();
+
+// The prototype of a compact stored form (bench/compact_records.h), appended
+// through the real outbox: 1,000-sample intervals as binary records, plus the
+// dictionary entries each interval adds (its header, and the names of the
+// processes that started or exec'd in it), appended as records of the same
+// transaction where a real design would insert them into a table of their own.
+// The first interval, which names every process, is appended before timing;
+// the timed appends cycle through the 20 intervals that follow it. Each of
+// them is first decoded back and must give tallyd's JSON lines byte for byte.
+// Argument: 0 stores the records as they are (OutboxOptions::compress off),
+// 1 zstd-compresses them as today's outbox does with JSON lines.
+struct CompactStream {
+  std::vector<std::vector<std::string>> appends;  // records + entries, per interval
+  std::vector<std::string> first;                 // the interval that names everyone
+  std::uint64_t samples = 0, bytes = 0;
+  std::string error;
+};
+
+const CompactStream& compact_stream() {
+  static const CompactStream stream = [] {
+    CompactStream out;
+    tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
+    tally::bench::CompactEncoder encoder;
+    tally::bench::CompactDecoder decoder;
+    for (int i = 0; i <= 20; ++i) {
+      const auto interval = mix.next_interval_samples();
+      const auto compact = encoder.encode(interval);
+      auto decoded = decoder.decode(compact);
+      if (!decoded) {
+        out.error = decoded.error().message();
+        return out;
+      }
+      if (decoded->lines() != interval.lines()) {
+        out.error = fmt::format("interval {} does not decode to the lines it was made from", i);
+        return out;
+      }
+      std::vector<std::string> records = compact.records;
+      records.insert(records.end(), compact.entries.begin(), compact.entries.end());
+      for (const auto& r : records) {
+        if (r.find('\n') != std::string::npos) out.error = "an entry holds a newline";
+      }
+      if (i == 0) {
+        out.first = std::move(records);
+        continue;
+      }
+      out.samples += compact.records.size();
+      for (const auto& r : records) out.bytes += r.size() + 1;
+      out.appends.push_back(std::move(records));
+    }
+    return out;
+  }();
+  return stream;
+}
+
+void BM_AppendCompact1000(benchmark::State& state) {
+  const CompactStream& stream = compact_stream();
+  if (!stream.error.empty()) {
+    state.SkipWithError(stream.error.c_str());
+    return;
+  }
+  auto outbox = fresh_outbox(state, "append-compact", state.range(0) != 0);
+  if (!outbox) return;
+  if (auto r = outbox->append(stream.first, kNow); !r || !outbox->ack("collector", r->last_seq)) {
+    state.SkipWithError("first append failed");
+    return;
+  }
+  std::size_t next = 0;
+  for (auto _ : state) {
+    auto r = outbox->append(stream.appends[next], kNow);
+    if (!r) {
+      state.SkipWithError(r.error().message().c_str());
+      break;
+    }
+    next = (next + 1) % stream.appends.size();
+    state.PauseTiming();
+    if (!outbox->ack("collector", r->last_seq)) state.SkipWithError("ack failed");
+    state.ResumeTiming();
+  }
+  state.counters["stored_bytes_per_sample"] =
+      static_cast<double>(stream.bytes) / static_cast<double>(stream.samples);
+}
+BENCHMARK(BM_AppendCompact1000)->Arg(0)->Arg(1)->UseRealTime();
+
+// The sampler's side of each form: turning one interval into what append()
+// takes. CPU work only, no disk.
+void BM_EncodeJson1000(benchmark::State& state) {
+  tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
+  const auto interval = mix.next_interval_samples();
+  for (auto _ : state) benchmark::DoNotOptimize(interval.lines());
+}
+BENCHMARK(BM_EncodeJson1000);
+
+void BM_EncodeCompact1000(benchmark::State& state) {
+  tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
+  const auto interval = mix.next_interval_samples();
+  tally::bench::CompactEncoder encoder;
+  benchmark::DoNotOptimize(encoder.encode(interval));
+  // Steady state: the same processes again; the interval's exited ones are
+  // new to the encoder each time, as short-lived jobs are.
+  for (auto _ : state) benchmark::DoNotOptimize(encoder.encode(interval));
+}
+BENCHMARK(BM_EncodeCompact1000);
 
 void BM_FormAndRead(benchmark::State& state) {
   auto outbox = fresh_outbox(state, "read");

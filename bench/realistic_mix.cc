@@ -130,6 +130,11 @@ void RealisticMix::add(const std::string& comm, const std::string& cmdline,
 }
 
 std::vector<std::string> RealisticMix::next_interval() {
+  const accounting::IntervalSamples interval = next_interval_samples();
+  return interval.lines();
+}
+
+accounting::IntervalSamples RealisticMix::next_interval_samples() {
   std::uniform_real_distribution<double> u(0, 1);
   ts_ns_ += options_.interval_ns;
   const std::uint64_t interval_ns = options_.interval_ns + rng_() % 2'000'000;
@@ -175,9 +180,6 @@ std::vector<std::string> RealisticMix::next_interval() {
   }
   std::sort(out.begin(), out.end(),
             [](const ProcessSample& a, const ProcessSample& b) { return a.pid < b.pid; });
-  std::vector<std::string> lines;
-  lines.reserve(out.size() + 1);
-  for (const auto& s : out) lines.push_back(accounting::to_json_line(s));
   accounting::HostSample h;
   h.ts_ns = ts_ns_;
   h.interval_ns = interval_ns;
@@ -186,8 +188,7 @@ std::vector<std::string> RealisticMix::next_interval() {
   h.busy_ns = busy;
   h.cpu_pct = accounting::percent(busy, interval_ns * 16);
   h.processes = static_cast<std::uint32_t>(out.size());
-  lines.push_back(accounting::to_json_line(h));
-  return lines;
+  return accounting::IntervalSamples{std::move(out), std::move(h)};
 }
 
 }  // namespace tally::bench

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "sample.h"
+#include "sampler.h"
 
 namespace tally::bench {
 
@@ -39,6 +39,8 @@ class RealisticMix {
 
   // The JSON lines of the next interval: processes by pid, host line last.
   std::vector<std::string> next_interval();
+  // The same interval before it is turned into lines.
+  accounting::IntervalSamples next_interval_samples();
 
   std::size_t real_processes() const { return real_; }
 

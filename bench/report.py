@@ -315,23 +315,38 @@ def row_outbox(build, quick):
     reps = 5 if quick else 9
     data = run_json([f"{build}/bench/outbox_bench", f"--benchmark_repetitions={reps}",
                      "--benchmark_enable_random_interleaving=true",
-                     "--benchmark_filter=BM_FsyncFloor|BM_Append1000|BM_AppendOne|BM_WriteFsyncInterval",
+                     "--benchmark_filter=BM_FsyncFloor|BM_Append1000|BM_AppendOne|"
+                     "BM_WriteFsyncInterval|BM_SqliteCommit|BM_AppendCompact1000|BM_Encode",
                      "--benchmark_min_time=0.5" if not quick else "--benchmark_min_time=0.2",
                      "--benchmark_format=json"])
-    runs = {}
+    runs, counters = {}, {}
     for b in data["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        runs.setdefault(b["run_name"].split("/")[0], []).append(b["real_time"] / 1e3 if b["time_unit"] == "ns"
-                                                  else b["real_time"])
+        name = b["run_name"].removesuffix("/real_time")
+        scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b["time_unit"]]
+        runs.setdefault(name, []).append(b["real_time"] * scale)
+        if "stored_bytes_per_sample" in b:
+            counters["compact_bytes_per_sample"] = b["stored_bytes_per_sample"]
     floor = statistics.median(runs["BM_FsyncFloor"])
-    return {"unit": "us" if data["benchmarks"][0]["time_unit"] in ("us", "ns") else "?",
+
+    def over_floor(name):
+        return statistics.median(runs[name]) / floor
+
+    return {"unit": "us",
             "times": {k: summary(v) for k, v in runs.items()},
-            "append_over_floor": statistics.median(runs["BM_Append1000"]) / floor,
+            "append_over_floor": over_floor("BM_Append1000"),
             "append_over_floor_spread": [min(runs["BM_Append1000"]) / max(runs["BM_FsyncFloor"]),
                                          max(runs["BM_Append1000"]) / min(runs["BM_FsyncFloor"])],
-            "interval_write_over_floor": statistics.median(runs["BM_WriteFsyncInterval"]) / floor,
-            "append_one_over_floor": statistics.median(runs["BM_AppendOne"]) / floor}
+            "interval_write_over_floor": over_floor("BM_WriteFsyncInterval"),
+            "append_one_over_floor": over_floor("BM_AppendOne"),
+            "sqlite_commit_over_floor": {n.split("/")[1]: over_floor(n) for n in runs
+                                         if n.startswith("BM_SqliteCommit/")},
+            "compact_over_floor": {"stored as is": over_floor("BM_AppendCompact1000/0"),
+                                   "zstd": over_floor("BM_AppendCompact1000/1")},
+            "compact_bytes_per_sample": counters.get("compact_bytes_per_sample"),
+            "encode_us": {"json": statistics.median(runs["BM_EncodeJson1000"]),
+                          "compact": statistics.median(runs["BM_EncodeCompact1000"])}}
 
 
 def row_wire(build, quick):

@@ -8,14 +8,17 @@ namespace {
 constexpr int kLevel = 1;
 }
 
-BlobCodec::BlobCodec() : cctx_(ZSTD_createCCtx()), dctx_(ZSTD_createDCtx()) {}
+BlobCodec::BlobCodec(bool compress)
+    : compress_(compress), cctx_(compress ? ZSTD_createCCtx() : nullptr),
+      dctx_(ZSTD_createDCtx()) {}
 
 BlobCodec::~BlobCodec() {
   ZSTD_freeCCtx(cctx_);
   ZSTD_freeDCtx(dctx_);
 }
 
-Result<std::string> BlobCodec::pack(std::string_view data) {
+Result<PackedBlob> BlobCodec::pack(std::string_view data) {
+  if (!compress_) return PackedBlob{std::string(data), Codec::none};
   if (cctx_ == nullptr) return Error("zstd: no compression context (out of memory)");
   std::string out;
   out.resize(ZSTD_compressBound(data.size()));
@@ -23,7 +26,7 @@ Result<std::string> BlobCodec::pack(std::string_view data) {
       ZSTD_compressCCtx(cctx_, out.data(), out.size(), data.data(), data.size(), kLevel);
   if (ZSTD_isError(n)) return Error::format("zstd: compress: {}", ZSTD_getErrorName(n));
   out.resize(n);
-  return out;
+  return PackedBlob{std::move(out), Codec::zstd};
 }
 
 Result<std::string> BlobCodec::unpack(std::string_view blob, Codec codec, std::uint64_t size) {

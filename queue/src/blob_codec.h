@@ -23,23 +23,31 @@ namespace tally::queue {
 // Values of the codec column. Rows written before schema 2 are `none`.
 enum class Codec : int { none = 0, zstd = 1 };
 
+// A payload as it is stored, and how.
+struct PackedBlob {
+  std::string bytes;
+  Codec codec = Codec::none;
+};
+
 // Holds zstd's contexts so they are allocated once per outbox, not per call.
 // Not thread-safe: used under the outbox's mutex.
 class BlobCodec {
  public:
-  BlobCodec();
+  // compress false: payloads are stored as they are (OutboxOptions::compress).
+  explicit BlobCodec(bool compress = true);
   ~BlobCodec();
   BlobCodec(const BlobCodec&) = delete;
   BlobCodec& operator=(const BlobCodec&) = delete;
 
-  // `data` as a single zstd frame.
-  Result<std::string> pack(std::string_view data);
+  // `data` as a single zstd frame, or as it is when compression is off.
+  Result<PackedBlob> pack(std::string_view data);
   // The bytes of a stored blob; `size` is the row's logical size (its bytes
   // column), checked against the frame so a damaged row is an error, not a
   // short batch.
   Result<std::string> unpack(std::string_view blob, Codec codec, std::uint64_t size);
 
  private:
+  bool compress_;
   ZSTD_CCtx_s* cctx_;
   ZSTD_DCtx_s* dctx_;
 };

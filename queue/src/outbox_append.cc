@@ -110,7 +110,8 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
     if (!packed) return packed.error().context("stage samples");
     auto insert = stmts_.use(Q::staged_insert);
     insert->bind(1, now_ns).bind(2, static_cast<std::uint64_t>(incoming.size()))
-        .bind(3, incoming_bytes).bind_blob(4, *packed).bind(5, static_cast<int>(Codec::zstd));
+        .bind(3, incoming_bytes).bind_blob(4, packed->bytes)
+        .bind(5, static_cast<int>(packed->codec));
     TALLY_TRY_CTX(insert->run(), "stage samples");
     if (next.staged_rows == 0) next.staged_oldest_ns = now_ns;
     ++next.staged_rows;
@@ -174,8 +175,8 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
   if (!packed) return packed.error().context("stage remaining samples");
   auto insert = stmts_.use(Q::staged_insert);
   insert->bind(1, created).bind(2, plan.rest_samples)
-      .bind(3, static_cast<std::uint64_t>(records.size())).bind_blob(4, *packed)
-      .bind(5, static_cast<int>(Codec::zstd));
+      .bind(3, static_cast<std::uint64_t>(records.size())).bind_blob(4, packed->bytes)
+      .bind(5, static_cast<int>(packed->codec));
   TALLY_TRY_CTX(insert->run(), "stage remaining samples");
   next.staged_rows = 1;
   next.staged_samples = plan.rest_samples;
@@ -195,7 +196,7 @@ Result<std::uint64_t> OutboxCore::insert_batch(State& next, Batch::Kind kind,
   {
     // Gap records are a few hundred bytes: stored as they are.
     const bool pack = kind == Batch::Kind::samples;
-    std::string packed;
+    PackedBlob packed;
     if (pack) {
       auto p = codec_.pack(payload);
       if (!p) return p.error().context(what);
@@ -204,8 +205,8 @@ Result<std::uint64_t> OutboxCore::insert_batch(State& next, Batch::Kind kind,
     auto insert = stmts_.use(Q::batch_insert);
     insert->bind(1, seq).bind(2, kind == Batch::Kind::gap ? 1 : 0).bind(3, now_ns)
         .bind(4, sample_count).bind(5, static_cast<std::uint64_t>(payload.size()))
-        .bind_blob(6, pack ? std::string_view(packed) : payload)
-        .bind(7, static_cast<int>(pack ? Codec::zstd : Codec::none));
+        .bind_blob(6, pack ? std::string_view(packed.bytes) : payload)
+        .bind(7, static_cast<int>(packed.codec));
     TALLY_TRY_CTX(insert->run(), what);
   }
   for (const std::int64_t sink : sink_ids) {

@@ -45,7 +45,8 @@ class OutboxCore {
   sql::Database& db() { return db_; }
 
  private:
-  explicit OutboxCore(OutboxOptions options) : options_(std::move(options)) {}
+  explicit OutboxCore(OutboxOptions options)
+      : options_(std::move(options)), codec_(options_.compress) {}
 
   // --- open (outbox_open.cc)
   Status configure_connection();

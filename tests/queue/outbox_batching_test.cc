@@ -162,6 +162,32 @@ TEST(OutboxBatching, StagedSamplesSurviveAReopen) {
   EXPECT_EQ(drain(*outbox, "collector").at(0).sample_count, 4u);
 }
 
+TEST(OutboxBatching, WithCompressionOffPayloadsAreStoredAsTheyAreAndReadBackTheSame) {
+  ScratchDir dir;
+  auto options = options_for(dir / "outbox.db");
+  options.compress = false;
+  options.batch.max_age_ns = 10;  // the first append is staged, the second forms
+  auto outbox = open_or_die(options);
+  const auto first = make_samples(3, "a");
+  const auto second = make_samples(2, "b");
+  ASSERT_TRUE(outbox->append(first, kT0));
+  EXPECT_EQ(query(dir / "outbox.db", "SELECT codec || ':' || CAST(records AS TEXT) FROM staged"),
+            "0:" + first[0] + "\n" + first[1] + "\n" + first[2]);
+  ASSERT_TRUE(outbox->append(second, kT0 + 10));
+  EXPECT_EQ(query(dir / "outbox.db", "SELECT group_concat(codec) FROM batches"), "0");
+  EXPECT_EQ(query(dir / "outbox.db", "SELECT CAST(payload AS TEXT) FROM batches"),
+            first[0] + "\n" + first[1] + "\n" + first[2] + "\n" + second[0] + "\n" + second[1]);
+  auto batch = outbox->next_ready("collector", kT0 + 10);
+  ASSERT_TRUE(batch && batch->has_value());
+  EXPECT_EQ((*batch)->payload,
+            first[0] + "\n" + first[1] + "\n" + first[2] + "\n" + second[0] + "\n" + second[1]);
+  // The default compresses: the same bytes are stored as a zstd frame.
+  ScratchDir other;
+  auto compressed = open_or_die(options_for(other / "outbox.db"));
+  ASSERT_TRUE(compressed->append(first, kT0));
+  EXPECT_EQ(query(other / "outbox.db", "SELECT group_concat(codec) FROM batches"), "1");
+}
+
 TEST(OutboxBatching, SampleWithANewlineIsRefusedAndCounted) {
   ScratchDir dir;
   auto outbox = open_or_die(options_for(dir / "outbox.db"));
