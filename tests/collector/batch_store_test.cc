@@ -40,10 +40,19 @@ std::int64_t count_rows(const std::string& db_path, const std::string& sql) {
   return n;
 }
 
+BatchStore::Options store_options(const std::string& path, Durability durability,
+                                  std::uint64_t max_page_count) {
+  BatchStore::Options options;
+  options.path = path;
+  options.durability = durability;
+  options.max_page_count = max_page_count;
+  return options;
+}
+
 class BatchStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = BatchStore::open({db_, Durability::normal, 0});
+    auto store = BatchStore::open(store_options(db_, Durability::normal, 0));
     ASSERT_TRUE(store.ok()) << store.error().message();
     store_ = std::move(store).value();
     auto queries = QueryStore::open(db_);
@@ -210,7 +219,7 @@ TEST_F(BatchStoreTest, SamplesComeBackByHostPidAndTime) {
 
 TEST_F(BatchStoreTest, FullDatabaseFailsTheWholeRequestAndLeavesNoTrace) {
   store_.reset();
-  auto small = BatchStore::open({db_, Durability::normal, 600});  // 600 pages of 4 KiB
+  auto small = BatchStore::open(store_options(db_, Durability::normal, 600));  // 600 pages of 4 KiB
   ASSERT_TRUE(small.ok()) << small.error().message();
   auto big = test::agent_lines("h", 1, 1000);
   std::optional<Error> failure;
@@ -256,7 +265,7 @@ TEST_F(BatchStoreTest, RefusesADatabaseFromANewerCollector) {
   sqlite3_open(db_.c_str(), &db);
   sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
   sqlite3_close(db);
-  auto store = BatchStore::open({db_, Durability::full, 0});
+  auto store = BatchStore::open(store_options(db_, Durability::full, 0));
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.error().message().find("schema version 99"), std::string::npos)
       << store.error().message();
@@ -353,13 +362,99 @@ TEST_F(BatchStoreTest, UpgradesAVersion1DatabaseAndKeepsItsSamples) {
             SQLITE_OK);
   sqlite3_close(db);
 
-  auto reopened = BatchStore::open({db_, Durability::normal, 0});
+  auto reopened = BatchStore::open(store_options(db_, Durability::normal, 0));
   ASSERT_TRUE(reopened.ok()) << reopened.error().message();
   store_ = std::move(reopened).value();
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(rows(), 10);
   EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, lines_))).stored, 10u);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 9);
+}
+
+// A store whose clock the test sets, with process names kept for 10 hours.
+class AgingNamesTest : public BatchStoreTest {
+ protected:
+  static constexpr std::uint64_t kHour = 3600ull * 1'000'000'000;
+  static constexpr std::uint64_t kT0 = 1'800'000'000ull * 1'000'000'000;
+
+  void SetUp() override {
+    BatchStoreTest::SetUp();
+    reopen();
+  }
+
+  void reopen() {
+    store_.reset();
+    BatchStore::Options options = store_options(db_, Durability::normal, 0);
+    options.names_max_age_ns = 10 * kHour;
+    options.clock = [this] { return now_; };
+    auto store = BatchStore::open(options);
+    ASSERT_TRUE(store.ok()) << store.error().message();
+    store_ = std::move(store).value();
+  }
+
+  std::int64_t recorded_hours_after_t0() {
+    const std::int64_t ns =
+        count_rows(db_, "SELECT max(recorded_ns) FROM process_names WHERE pid = 100");
+    return (ns - static_cast<std::int64_t>(kT0)) / static_cast<std::int64_t>(kHour);
+  }
+
+  std::uint64_t now_ = kT0;
+};
+
+TEST_F(AgingNamesTest, NamesNotSentAgainForTheMaximumAgeAreForgottenAndAskedForAgain) {
+  ASSERT_EQ(store(test::version2(test::samples_body("a", "web-1", 1, lines_))).kind,
+            StoreOutcome::Kind::stored);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 9);  // the host line has none
+  now_ = kT0 + 9 * kHour;
+  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(lines_))))
+                .kind,
+            StoreOutcome::Kind::stored);
+
+  now_ = kT0 + 11 * kHour;
+  const std::string later = test::version2(test::samples_body("a", "web-1", 3, test::without_names(lines_)));
+  EXPECT_EQ(store(later).kind, StoreOutcome::Kind::unknown_processes);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 0);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE seq = 3"), 0);
+  // What the agent does after the 409: the same batch with its names.
+  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 3, lines_))).stored, 10u);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 9);  // the host line has none
+}
+
+TEST_F(AgingNamesTest, NamesSentAgainAreRecordedAgainAtMostOncePerHalfTheAge) {
+  store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
+  EXPECT_EQ(recorded_hours_after_t0(), 0);
+  now_ = kT0 + 4 * kHour;  // under half of 10 h: the row is not rewritten
+  store(test::version2(test::samples_body("a", "web-1", 2, lines_)));
+  EXPECT_EQ(recorded_hours_after_t0(), 0);
+  now_ = kT0 + 6 * kHour;
+  store(test::version2(test::samples_body("a", "web-1", 3, lines_)));
+  EXPECT_EQ(recorded_hours_after_t0(), 6);
+
+  now_ = kT0 + 12 * kHour;  // 12 h after the first send, 6 h after the last
+  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 4, test::without_names(lines_))))
+                .kind,
+            StoreOutcome::Kind::stored);
+}
+
+TEST_F(AgingNamesTest, AnUpgradeFromVersion2DatesTheNamesItFindsAtTheUpgrade) {
+  store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
+  store_.reset();
+  queries_.reset();
+  sqlite3* db = nullptr;
+  sqlite3_open(db_.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE process_names DROP COLUMN recorded_ns; "
+                             "PRAGMA user_version=2", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  now_ = kT0 + 100 * kHour;
+  reopen();
+  EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(recorded_hours_after_t0(), 100);
+  now_ = kT0 + 105 * kHour;
+  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(lines_))))
+                .kind,
+            StoreOutcome::Kind::stored);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "batch_store.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <type_traits>
@@ -8,6 +9,8 @@
 #include <fmt/format.h>
 
 #include "checkpointer.h"
+#include "tally/log.h"
+#include "tally/time_util.h"
 #include "tally/sqlite.h"
 
 namespace tally::collector {
@@ -32,6 +35,7 @@ enum Stmt {
   kNamesUpsert,
   kNamesFind,
   kNamesDelete,
+  kNamesPrune,
   kStmtCount
 };
 
@@ -55,12 +59,21 @@ constexpr std::array<const char*, kStmtCount> kSql = {
     "INSERT INTO received (agent, first_seq, last_seq) VALUES (?1, ?2, ?3)",
     "DELETE FROM received WHERE agent = ?1 AND first_seq = ?2",
     "UPDATE received SET last_seq = ?3 WHERE agent = ?1 AND first_seq = ?2",
-    "INSERT INTO process_names (agent, pid, start_time_ns, names) VALUES (?1, ?2, ?3, ?4)"
-    " ON CONFLICT (agent, pid, start_time_ns) DO UPDATE SET names = excluded.names"
-    " WHERE names != excluded.names",
+    // Rewritten only when the names changed or are getting old (?5 is now,
+    // ?6 half the maximum age before it): an agent of protocol version 1
+    // sends every name in every batch, and rewriting ~1,000 unchanged rows
+    // per batch would halve ingestion.
+    "INSERT INTO process_names (agent, pid, start_time_ns, names, recorded_ns)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT (agent, pid, start_time_ns) DO UPDATE SET names = excluded.names,"
+    " recorded_ns = excluded.recorded_ns WHERE names != excluded.names OR recorded_ns < ?6",
     "SELECT names FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
     "DELETE FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
+    "DELETE FROM process_names WHERE recorded_ns < ?1",
 };
+
+// How often forgotten names are looked for: a scan of the names table.
+constexpr std::uint64_t kNamesPruneEveryNs = 3600ull * 1'000'000'000;
 
 // How many unknown processes a 409 lists (the count says how many in all).
 constexpr std::size_t kUnknownListed = 16;
@@ -82,8 +95,13 @@ struct BatchStore::Impl {
   std::unique_ptr<Checkpointer> checkpointer;
   sql::Database db;
   std::array<sql::Statement, kStmtCount> stmts;
+  std::uint64_t names_max_age_ns = 0;
+  std::function<std::uint64_t()> clock;
+  std::uint64_t now_ns = 0;          // the clock, read once per request
+  std::uint64_t next_prune_ns = 0;   // when to look for forgotten names again
 
   sql::Statement::Use use(Stmt s) { return stmts[s].use(); }
+  Status prune_names();
 
   Result<std::int64_t> agent_key(const BatchRequest& r);
   Result<std::optional<BatchRow>> find_batch(std::int64_t agent, std::uint64_t seq);
@@ -99,9 +117,12 @@ struct BatchStore::Impl {
 Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error();
-  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}});
+  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, 0, {}, 0, 0});
+  impl->names_max_age_ns = options.names_max_age_ns;
+  impl->clock = options.clock ? options.clock : [] { return realtime_ns(); };
   std::string what = fmt::format("open collector database {}", options.path);
-  TALLY_TRY_CTX(prepare_writer(impl->db, options.durability, options.max_page_count), what);
+  TALLY_TRY_CTX(
+      prepare_writer(impl->db, options.durability, options.max_page_count, impl->clock()), what);
   // After prepare_writer(): the file is in WAL mode now.
   auto checkpointer = Checkpointer::open(options.path, kCheckpointPages);
   if (!checkpointer.ok()) return checkpointer.error().context(what);
@@ -195,6 +216,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
     if (!s.names.empty()) {
       auto upsert = use(kNamesUpsert);
       upsert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, s.names);
+      upsert->bind(5, now_ns).bind(6, now_ns - std::min(now_ns, names_max_age_ns / 2));
       TALLY_TRY_CTX(upsert->run(), fmt::format("record names of sample {}", s.index));
       continue;
     }
@@ -304,8 +326,31 @@ Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const Batch
   return StoreOutcome{StoreOutcome::Kind::stored, 0, {}};
 }
 
+// Its own transaction: a request rolled back (a 409) must not undo it.
+Status BatchStore::Impl::prune_names() {
+  auto txn = sql::Transaction::begin(db);
+  if (!txn.ok()) return txn.error().context("forget old process names");
+  auto prune = use(kNamesPrune);
+  prune->bind(1, now_ns - std::min(now_ns, names_max_age_ns));
+  TALLY_TRY_CTX(prune->run(), "forget old process names");
+  const auto forgotten = prune->changes();
+  TALLY_TRY_CTX(txn->commit(), "forget old process names");
+  if (forgotten > 0) {
+    log::info("forgot the names of {} processes not sent again for {}", forgotten,
+              human_duration_ns(names_max_age_ns));
+  }
+  next_prune_ns =
+      now_ns + std::min(kNamesPruneEveryNs, std::max<std::uint64_t>(names_max_age_ns / 4, 1));
+  return ok_status();
+}
+
 Result<StoreOutcome> BatchStore::store(const BatchRequest& r) {
   std::string what = fmt::format("store agent {} seq {}", r.agent_id, r.seq);
+  impl_->now_ns = impl_->clock();
+  if (impl_->now_ns >= impl_->next_prune_ns) {
+    // A failure here is the database failing: the request would fail too.
+    TALLY_TRY_CTX(impl_->prune_names(), what);
+  }
   auto txn = sql::Transaction::begin(impl_->db);
   if (!txn.ok()) return txn.error().context(what);
   auto agent = impl_->agent_key(r);

@@ -11,7 +11,9 @@
 // duplicate's too, because the agent takes any 2xx to mean "the collector
 // holds the names this body carried"; samples that left their names out get
 // the recorded ones spliced back into their JSON, so queries never see the
-// difference.
+// difference. Names not recorded again for names_max_age are forgotten
+// (checked about hourly): an agent whose process outlived that is asked,
+// with a 409, to send its names again.
 //
 // Thread safety: none; the server calls it from one thread only (the writer
 // thread). Why one writer: SQLite admits one write transaction at a time
@@ -21,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -61,6 +64,11 @@ class BatchStore {
     std::string path;
     Durability durability = Durability::full;
     std::uint64_t max_page_count = 0;  // 0: no limit (test seam, see store_schema.h)
+    // How long a process's names are kept after they were last recorded.
+    // Recorded again when sent again, at most once per half of this.
+    std::uint64_t names_max_age_ns = 7ull * 24 * 3600 * 1'000'000'000;
+    // Wall clock, ns since the Unix epoch; empty: the system's (test seam).
+    std::function<std::uint64_t()> clock;
   };
 
   // Opens or creates the database and prepares every statement.

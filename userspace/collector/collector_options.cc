@@ -53,6 +53,11 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
                  "full: an ack survives power loss; normal: only a collector crash")
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
+  std::uint64_t names_max_age_hours = 7 * 24;
+  app.add_option("--names-max-age-hours", names_max_age_hours,
+                 "Forget a process's names not sent again for this long (agents resend them)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{24 * 3650}))
+      ->capture_default_str();
   // Hidden: an empty group name keeps these out of --help.
   std::uint64_t request_timeout_ms = 30000, shutdown_grace_ms = 5000;
   app.add_option("--request-timeout-ms", request_timeout_ms)
@@ -81,6 +86,7 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
     return {std::nullopt, 2};
   }
   o.durability = durability == "normal" ? Durability::normal : Durability::full;
+  o.names_max_age = std::chrono::hours(names_max_age_hours);
   o.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   o.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
   return {o, 0};

@@ -18,6 +18,9 @@ struct CollectorOptions {
   std::string token_file;  // empty: no authentication
   std::string log_level = "info";
   Durability durability = Durability::full;
+  // Process names (protocol version 2) not sent again for this long are
+  // forgotten; a live process's agent then sends them again after a 409.
+  std::chrono::hours names_max_age{7 * 24};
   // Hidden (tests and tuning):
   std::chrono::milliseconds request_timeout{30000};  // whole request, and idle keep-alive
   std::chrono::milliseconds shutdown_grace{5000};    // in-flight requests after SIGTERM

@@ -41,7 +41,13 @@ Status CollectorServer::open(const CollectorOptions& o) {
   config.decode_threads =
       o.decode_threads > 0 ? o.decode_threads : std::max(1u, std::thread::hardware_concurrency());
 
-  auto batches = BatchStore::open({o.db_path, o.durability, o.max_db_pages});
+  BatchStore::Options store_options;
+  store_options.path = o.db_path;
+  store_options.durability = o.durability;
+  store_options.max_page_count = o.max_db_pages;
+  store_options.names_max_age_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(o.names_max_age).count());
+  auto batches = BatchStore::open(store_options);
   if (!batches.ok()) return batches.error();
   // After the writer: it creates the schema the reader checks.
   auto queries = QueryStore::open(o.db_path);

@@ -76,9 +76,20 @@ CREATE TABLE process_names (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 3: when each process's names were last recorded, so names an agent
+// will never mention again (its process exited while the agent was down, or
+// the exit was lost) are forgotten after a while instead of kept forever. A
+// live process whose names were forgotten costs its agent one 409 and a
+// resend in full (docs/protocol.md). Rows that predate the column count as
+// recorded at the upgrade.
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE process_names ADD COLUMN recorded_ns INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 }  // namespace
 
-Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count) {
+Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count,
+                      std::uint64_t now_ns) {
   // Bigger pages: fewer B-tree splits and WAL frame headers per batch. Only
   // takes effect on a new file, before WAL mode is set.
   TALLY_TRY_CTX(db.exec("PRAGMA page_size=16384"), "set page size");
@@ -112,14 +123,17 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
     return Error::format("database {} has schema version {}, newer than this collector's {}",
                          db.path().string(), *version, kSchemaVersion);
   }
-  // Version 0 is a new file, version 1 one that predates process names.
-  // One transaction, so a crash half-way leaves the old version and the
-  // next start does it again.
-  const char* what = *version == 0 ? "create schema" : "upgrade schema from version 1";
+  // Version 0 is a new file, version 1 one that predates process names,
+  // version 2 one that predates their age. One transaction, so a crash
+  // half-way leaves the old version and the next start does it again.
+  const std::string what = *version == 0 ? std::string("create schema")
+                                         : fmt::format("upgrade schema from version {}", *version);
   auto txn = sql::Transaction::begin(db);
   if (!txn.ok()) return txn.error().context(what);
-  if (*version == 0) TALLY_TRY_CTX(db.exec(kSchemaV1), what);
-  TALLY_TRY_CTX(db.exec(kSchemaV2), what);
+  if (*version < 1) TALLY_TRY_CTX(db.exec(kSchemaV1), what);
+  if (*version < 2) TALLY_TRY_CTX(db.exec(kSchemaV2), what);
+  TALLY_TRY_CTX(db.exec(kSchemaV3), what);
+  TALLY_TRY_CTX(db.exec(fmt::format("UPDATE process_names SET recorded_ns = {}", now_ns)), what);
   TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)), what);
   TALLY_TRY_CTX(txn->commit(), what);
   return ok_status();

@@ -10,6 +10,8 @@
 //   gaps      gap records: seqs or samples the agent declares lost
 //   samples   one row per (agent, seq, index), the sample's JSON as received
 //             plus the columns the queries filter and sum on
+//   process_names  each agent's names of its live processes (protocol
+//             version 2), with when they were last recorded
 #pragma once
 
 #include <cstdint>
@@ -19,16 +21,18 @@
 
 namespace tally::collector {
 
-inline constexpr std::int64_t kSchemaVersion = 2;
+inline constexpr std::int64_t kSchemaVersion = 3;
 
 enum class Durability {
   full,    // synchronous=FULL: an acked batch survives power loss
   normal,  // synchronous=NORMAL: survives a collector crash, not power loss
 };
 
-// Writer connection: WAL, the chosen durability, then creates or checks the
-// schema. Fails for a database written by a newer collector.
-Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count);
+// Writer connection: WAL, the chosen durability, then creates, upgrades or
+// checks the schema (now_ns dates the process names an upgrade finds). Fails
+// for a database written by a newer collector.
+Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count,
+                      std::uint64_t now_ns);
 
 // Reader connection: settings only; the writer has made the schema.
 Status prepare_reader(sql::Database& db);
