@@ -298,6 +298,14 @@ OPTIMISATIONS = """## What was optimised, and what it bought
   smaller. The drain went from 42-66 s to ~35 s on this VM, and the wire
   figure from 30.6 to ~28 B per sample. The collector still inflates with
   zlib, streaming, under its zip-bomb limit.
+- **Sample lines written directly** (`userspace/accounting/sample.cc`).
+  Building an nlohmann `ordered_json` object of 13 members per sample and
+  dumping it cost ~5 µs per line, a fifth of tallyd's CPU per 1,000-sample
+  interval. The line is now written field by field (fmt for numbers), and
+  nlohmann still writes every string that needs escaping or UTF-8 repair and
+  every number outside the plain range; a test compares 40,000 random
+  samples byte for byte with the old encoding. `BM_EncodeJson1000` went from
+  4.8 ms to ~1.0 ms (row 5).
 - Rows 1 to 3 needed no change: the switch program already charged with the
   scheduler's task clock into per-CPU direct-mapped slots (no hash, no clock
   read), the bpf backend already read only changed slots and map entries, and
