@@ -3,20 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "tally/parse_number.h"
+
 namespace tally::accounting::procfs {
 namespace {
-
-template <typename T>
-bool parse_uint(std::string_view s, T& out) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size();
-}
 
 // Splits on single spaces; /proc/PID/stat after the comm is space-separated.
 std::vector<std::string_view> split_spaces(std::string_view s) {
@@ -47,10 +42,10 @@ Result<Stat> parse_stat(std::string_view text) {
   // Index in `fields` of proc(5) field n is n - 3.
   if (fields.size() < 20) return Error("malformed /proc/PID/stat: too few fields");
   st.state = fields[0].empty() ? '?' : fields[0][0];
-  if (!parse_uint(fields[4 - 3], st.ppid) || !parse_uint(fields[14 - 3], st.utime_ticks) ||
-      !parse_uint(fields[15 - 3], st.stime_ticks) ||
-      !parse_uint(fields[20 - 3], st.num_threads) ||
-      !parse_uint(fields[22 - 3], st.start_ticks)) {
+  if (!parse_decimal(fields[4 - 3], st.ppid) || !parse_decimal(fields[14 - 3], st.utime_ticks) ||
+      !parse_decimal(fields[15 - 3], st.stime_ticks) ||
+      !parse_decimal(fields[20 - 3], st.num_threads) ||
+      !parse_decimal(fields[22 - 3], st.start_ticks)) {
     return Error("malformed /proc/PID/stat: bad number");
   }
   return st;
@@ -59,14 +54,14 @@ Result<Stat> parse_stat(std::string_view text) {
 std::optional<std::uint64_t> parse_schedstat_runtime(std::string_view text) {
   auto fields = split_spaces(text);
   std::uint64_t v = 0;
-  if (fields.empty() || !parse_uint(fields[0], v)) return std::nullopt;
+  if (fields.empty() || !parse_decimal(fields[0], v)) return std::nullopt;
   return v;
 }
 
 std::optional<std::uint64_t> parse_statm_resident_pages(std::string_view text) {
   auto fields = split_spaces(text);
   std::uint64_t v = 0;
-  if (fields.size() < 2 || !parse_uint(fields[1], v)) return std::nullopt;
+  if (fields.size() < 2 || !parse_decimal(fields[1], v)) return std::nullopt;
   return v;
 }
 
@@ -202,7 +197,7 @@ std::optional<std::uint64_t> proc_stat_value(std::string_view key) {
     if (line.size() > key.size() && line.substr(0, key.size()) == key &&
         line[key.size()] == ' ') {
       std::uint64_t v = 0;
-      if (parse_uint(line.substr(key.size() + 1), v)) return v;
+      if (parse_decimal(line.substr(key.size() + 1), v)) return v;
     }
   }
   return std::nullopt;

@@ -4,10 +4,10 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <cstring>
 #include <vector>
 
 #include "procfs.h"
+#include "tally/parse_number.h"
 #include "tally/time_util.h"
 
 namespace tally::accounting {
@@ -43,8 +43,7 @@ ProcfsBackend::ProcfsBackend() : last_poll_boottime_ns_(boottime_ns()) {
   if (!dir) return;
   while (dirent* ent = readdir(dir)) {
     std::uint32_t pid = 0;
-    auto [ptr, ec] = std::from_chars(ent->d_name, ent->d_name + strlen(ent->d_name), pid);
-    if (ec != std::errc() || *ptr != '\0') continue;
+    if (!parse_decimal(std::string_view(ent->d_name), pid)) continue;
     auto st = procfs::read_stat(pid);
     if (!st) continue;
     Seen& s = seen_[ProcessKey{pid, st->start_ticks * procfs::ns_per_tick()}];
@@ -67,8 +66,7 @@ Result<Snapshot> ProcfsBackend::read() {
   if (!dir) return errno_error("open /proc");
   while (dirent* ent = readdir(dir)) {
     std::uint32_t pid = 0;
-    auto [ptr, ec] = std::from_chars(ent->d_name, ent->d_name + strlen(ent->d_name), pid);
-    if (ec != std::errc() || *ptr != '\0') continue;
+    if (!parse_decimal(std::string_view(ent->d_name), pid)) continue;
     auto st = procfs::read_stat(pid);
     if (!st) continue;  // exited between readdir and read
     const ProcessKey key{pid, st->start_ticks * tick};

@@ -3,10 +3,10 @@
 #include <dirent.h>
 
 #include <algorithm>
-#include <charconv>
 #include <unordered_set>
 
 #include "procfs.h"
+#include "tally/parse_number.h"
 
 namespace tally::accounting {
 
@@ -81,9 +81,7 @@ void Sampler::add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns,
   const std::uint64_t boot_epoch_ns = procfs::boot_time_epoch_ns();
   while (dirent* ent = readdir(dir)) {
     std::uint32_t pid = 0;
-    const char* name = ent->d_name;
-    auto [ptr, ec] = std::from_chars(name, name + strlen(name), pid);
-    if (ec != std::errc() || *ptr != '\0' || seen.count(pid)) continue;
+    if (!parse_decimal(std::string_view(ent->d_name), pid) || seen.count(pid)) continue;
     auto st = procfs::read_stat(pid);
     if (!st) continue;
     ProcessReading r;

@@ -2,7 +2,7 @@
 
 #include <arpa/inet.h>
 
-#include <charconv>
+#include "tally/parse_number.h"
 
 namespace tally::agent {
 
@@ -24,8 +24,7 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
     v6 = true;
   }
   unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535) return bad();
+  if (!parse_decimal(port_text, port) || port > 65535) return bad();
   // inet_pton is pure parsing; no resolver is involved.
   unsigned char buf[16];
   const std::string ip_str(ip);

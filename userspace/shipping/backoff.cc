@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <string>
+
+#include "tally/parse_number.h"
 
 namespace tally::shipping {
 
@@ -32,8 +33,7 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
   if (value.empty()) return std::nullopt;
   if (std::isdigit(static_cast<unsigned char>(value.front()))) {
     std::uint64_t seconds = 0;
-    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-    if (ec != std::errc() || ptr != value.data() + value.size()) return std::nullopt;
+    if (!parse_decimal(value, seconds)) return std::nullopt;
     seconds = std::min<std::uint64_t>(seconds, 10ULL * 365 * 86400);
     return std::chrono::milliseconds(seconds * 1000);
   }

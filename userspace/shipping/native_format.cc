@@ -1,21 +1,15 @@
 #include "native_format.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "tally/parse_number.h"
 
 namespace tally::shipping {
 
 namespace {
 
 constexpr int kVersion = 2;
-
-bool parse_u64(std::string_view text, std::uint64_t& out) {
-  const auto* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && ptr == end;
-}
 
 }  // namespace
 
@@ -60,9 +54,9 @@ bool NativeFormat::read_process_line(const std::vector<JsonMember>& members, Pro
     } else if (m.key == "kind") {
       process = m.value == R"("process")";
     } else if (m.key == "pid") {
-      has_pid = parse_u64(m.value, out.key.pid);
+      has_pid = parse_decimal(m.value, out.key.pid);
     } else if (m.key == "start_time_ns") {
-      has_start = parse_u64(m.value, out.key.start_time_ns);
+      has_start = parse_decimal(m.value, out.key.start_time_ns);
     } else if (m.key == "exited") {
       out.exited = m.value == "true";
     }
