@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compact_samples.h"
 #include "native_format.h"
 #include "realistic_mix.h"
 #include "shipper.h"
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
   options.path = dir / "outbox.db";
   options.sinks = {"collector"};
   options.cap_bytes = 4ull << 30;
+  options.compress = false;  // as tallyd opens it
   auto outbox = tally::queue::Outbox::open(options, tally::realtime_ns());
   if (!outbox.ok()) {
     std::fprintf(stderr, "drain_bench: %s\n", outbox.error().message().c_str());
@@ -105,10 +107,13 @@ int main(int argc, char** argv) {
   // 991 processes + 8 that exit in the interval + the host line.
   tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 7});
   std::uint64_t samples = 0;
+  // Stored as tallyd stores them: compact records and their dictionary.
+  tally::accounting::CompactEncoder encoder((*outbox)->first_unused_dictionary_key());
   for (long b = 0; b < batches; ++b) {
-    const auto lines = mix.next_interval();
-    samples += lines.size();
-    if (auto r = (*outbox)->append(lines, tally::realtime_ns()); !r.ok()) {
+    const auto compact = encoder.encode(mix.next_interval_samples());
+    samples += compact.records.size();
+    if (auto r = (*outbox)->append(compact.records, tally::realtime_ns(), compact.dictionary);
+        !r.ok()) {
       std::fprintf(stderr, "drain_bench: %s\n", r.error().message().c_str());
       return 1;
     }

@@ -7,14 +7,16 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "compact_records.h"
+#include "compact_samples.h"
 #include "realistic_mix.h"
 #include "tally/queue/outbox.h"
 #include "tally/sqlite.h"
@@ -97,8 +99,8 @@ BENCHMARK(BM_WriteFsyncInterval)->UseRealTime();
 // each batch is acked outside the timed region so the file stays at its
 // steady-state size.
 void append_loop(benchmark::State& state, const std::string& name,
-                 const std::vector<std::string>& samples) {
-  auto outbox = fresh_outbox(state, name);
+                 const std::vector<std::string>& samples, bool compress) {
+  auto outbox = fresh_outbox(state, name, compress);
   if (!outbox) return;
   for (auto _ : state) {
     auto r = outbox->append(samples, kNow);
@@ -112,21 +114,23 @@ void append_loop(benchmark::State& state, const std::string& name,
   }
 }
 
-void BM_Append1000(benchmark::State& state) {
+// The form tallyd stored before compact records: the interval's JSON lines,
+// zstd-compressed by the outbox.
+void BM_Append1000Json(benchmark::State& state) {
   const auto samples = interval_samples();
   std::uint64_t bytes = 0;
   for (const auto& s : samples) bytes += s.size() + 1;
-  append_loop(state, "append", samples);
+  append_loop(state, "append-json", samples, true);
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes * state.iterations()));
   state.counters["sample_bytes"] = static_cast<double>(bytes) / 1000.0;
 }
-BENCHMARK(BM_Append1000)->UseRealTime();
+BENCHMARK(BM_Append1000Json)->UseRealTime();
 
 // The same path with one sample: what a commit costs the outbox before the
 // samples' own bytes count (transaction, batch and delivery rows, counters,
 // WAL frames, the fsync).
 void BM_AppendOne(benchmark::State& state) {
-  append_loop(state, "append-one", {interval_samples().front()});
+  append_loop(state, "append-one", {interval_samples().front()}, false);
 }
 BENCHMARK(BM_AppendOne)->UseRealTime();
 
@@ -175,23 +179,20 @@ void BM_SqliteCommit(benchmark::State& state) {
     state.ResumeTiming();
   }
 }
-// 100 bytes; 16 KiB, what the compact prototype below stores per interval;
-// 48 KiB, what today's zstd-compressed JSON interval stores.
+// 100 bytes; 16 KiB, about what a compact interval stores; 48 KiB, about
+// what a zstd-compressed JSON interval stores.
 BENCHMARK(BM_SqliteCommit)->Arg(100)->Arg(16 << 10)->Arg(48 << 10)->UseRealTime();
 
-// The prototype of a compact stored form (bench/compact_records.h), appended
-// through the real outbox: 1,000-sample intervals as binary records, plus the
-// dictionary entries each interval adds (its header, and the names of the
-// processes that started or exec'd in it), appended as records of the same
-// transaction where a real design would insert them into a table of their own.
-// The first interval, which names every process, is appended before timing;
-// the timed appends cycle through the 20 intervals that follow it. Each of
-// them is first decoded back and must give tallyd's JSON lines byte for byte.
-// Argument: 0 stores the records as they are (OutboxOptions::compress off),
-// 1 zstd-compresses them as today's outbox does with JSON lines.
+// What tallyd commits (userspace/accounting/compact_samples.h): 1,000-sample
+// intervals as compact records, with the dictionary entries each adds (its
+// header, and the names of the processes that started or exec'd in it),
+// into an outbox opened as tallyd opens it (no zstd). The first interval,
+// which names every process, is appended before timing; the timed appends
+// cycle through the 20 intervals that follow it. Each of them is first
+// decoded back and must give tallyd's JSON lines byte for byte.
 struct CompactStream {
-  std::vector<std::vector<std::string>> appends;  // records + entries, per interval
-  std::vector<std::string> first;                 // the interval that names everyone
+  std::vector<tally::accounting::CompactInterval> intervals;
+  tally::accounting::CompactInterval first;
   std::uint64_t samples = 0, bytes = 0;
   std::string error;
 };
@@ -200,58 +201,64 @@ const CompactStream& compact_stream() {
   static const CompactStream stream = [] {
     CompactStream out;
     tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
-    tally::bench::CompactEncoder encoder;
-    tally::bench::CompactDecoder decoder;
+    tally::accounting::CompactEncoder encoder(1);
+    std::map<std::uint64_t, std::string> dictionary;
+    tally::accounting::CompactDecoder decoder(
+        [&](std::uint64_t key) -> tally::Result<std::optional<std::string>> {
+          auto it = dictionary.find(key);
+          if (it == dictionary.end()) return std::optional<std::string>();
+          return std::optional<std::string>(it->second);
+        });
     for (int i = 0; i <= 20; ++i) {
       const auto interval = mix.next_interval_samples();
-      const auto compact = encoder.encode(interval);
-      auto decoded = decoder.decode(compact);
+      auto compact = encoder.encode(interval);
+      for (const auto& [key, value] : compact.dictionary.added) dictionary[key] = value;
+      const std::vector<std::string_view> records(compact.records.begin(), compact.records.end());
+      auto decoded = decoder.json_lines(records);
       if (!decoded) {
         out.error = decoded.error().message();
         return out;
       }
-      if (decoded->lines() != interval.lines()) {
+      if (*decoded != interval.lines()) {
         out.error = fmt::format("interval {} does not decode to the lines it was made from", i);
         return out;
       }
-      std::vector<std::string> records = compact.records;
-      records.insert(records.end(), compact.entries.begin(), compact.entries.end());
-      for (const auto& r : records) {
-        if (r.find('\n') != std::string::npos) out.error = "an entry holds a newline";
-      }
       if (i == 0) {
-        out.first = std::move(records);
+        out.first = std::move(compact);
         continue;
       }
       out.samples += compact.records.size();
-      for (const auto& r : records) out.bytes += r.size() + 1;
-      out.appends.push_back(std::move(records));
+      for (const auto& r : compact.records) out.bytes += r.size() + 1;
+      for (const auto& [key, value] : compact.dictionary.added) out.bytes += value.size();
+      out.intervals.push_back(std::move(compact));
     }
     return out;
   }();
   return stream;
 }
 
-void BM_AppendCompact1000(benchmark::State& state) {
+void BM_Append1000(benchmark::State& state) {
   const CompactStream& stream = compact_stream();
   if (!stream.error.empty()) {
     state.SkipWithError(stream.error.c_str());
     return;
   }
-  auto outbox = fresh_outbox(state, "append-compact", state.range(0) != 0);
+  auto outbox = fresh_outbox(state, "append", false);
   if (!outbox) return;
-  if (auto r = outbox->append(stream.first, kNow); !r || !outbox->ack("collector", r->last_seq)) {
+  if (auto r = outbox->append(stream.first.records, kNow, stream.first.dictionary);
+      !r || !outbox->ack("collector", r->last_seq)) {
     state.SkipWithError("first append failed");
     return;
   }
   std::size_t next = 0;
   for (auto _ : state) {
-    auto r = outbox->append(stream.appends[next], kNow);
+    const auto& interval = stream.intervals[next];
+    auto r = outbox->append(interval.records, kNow, interval.dictionary);
     if (!r) {
       state.SkipWithError(r.error().message().c_str());
       break;
     }
-    next = (next + 1) % stream.appends.size();
+    next = (next + 1) % stream.intervals.size();
     state.PauseTiming();
     if (!outbox->ack("collector", r->last_seq)) state.SkipWithError("ack failed");
     state.ResumeTiming();
@@ -259,7 +266,7 @@ void BM_AppendCompact1000(benchmark::State& state) {
   state.counters["stored_bytes_per_sample"] =
       static_cast<double>(stream.bytes) / static_cast<double>(stream.samples);
 }
-BENCHMARK(BM_AppendCompact1000)->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_Append1000)->UseRealTime();
 
 // The sampler's side of each form: turning one interval into what append()
 // takes. CPU work only, no disk.
@@ -273,7 +280,7 @@ BENCHMARK(BM_EncodeJson1000);
 void BM_EncodeCompact1000(benchmark::State& state) {
   tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
   const auto interval = mix.next_interval_samples();
-  tally::bench::CompactEncoder encoder;
+  tally::accounting::CompactEncoder encoder(1);
   benchmark::DoNotOptimize(encoder.encode(interval));
   // Steady state: the same processes again; the interval's exited ones are
   // new to the encoder each time, as short-lived jobs are.

@@ -93,7 +93,7 @@ def render(r):
       "are active in every interval). The bpf and procfs backends then sample the same machine "
       "in alternation (ABBA), each with its own `Sampler` and `Outbox`, exactly as tallyd chains "
       "them: read the backend, compute deltas, name processes (comm/cmdline/cgroup cached per "
-      "process incarnation, RSS read fresh), build the JSON lines, commit to the outbox. Figure: "
+      "process incarnation, RSS read fresh), build the compact records, commit them to the outbox. Figure: "
       "the sampling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, user + kernel, so /proc reads "
       "count and the fsync wait does not) per interval; `read` is the backend's `read()` alone.\n")
     w("| tasks | processes | active | bpf µs/interval (read) | procfs µs/interval (read) | "
@@ -162,27 +162,35 @@ def render(r):
     w("## 5. Outbox and wire\n")
     w("### Append of a 1,000-sample interval against a bare fsync\n")
     w("`build/bench/outbox_bench` (Google Benchmark, repetitions randomly interleaved): "
-      "`Outbox::append` of one realistic 1,000-sample interval as tallyd commits it (WAL, "
-      "`synchronous=FULL`, durable on return), against the floor: a 256-byte `pwrite` + `fsync` "
-      "on the same disk. The shipper is assumed to keep up (each batch is acked outside the "
-      "timed region).\n")
+      "`Outbox::append` of one realistic 1,000-sample interval as tallyd commits it, against "
+      "the floor: a 256-byte `pwrite` + `fsync` on the same disk. tallyd stores compact records "
+      "(`userspace/accounting/compact_samples.*`): a dozen bytes per sample, with a process's "
+      "pid, start time and names in an outbox dictionary entry written once per process "
+      "incarnation; WAL, `synchronous=FULL`, durable on return. The benchmark first decodes "
+      "every interval back and checks it gives tallyd's JSON lines byte for byte. The shipper "
+      "is assumed to keep up (each batch is acked outside the timed region).\n")
     w("| benchmark | µs, median (min–max) |")
     w("|---|---|")
     order = ["BM_FsyncFloor", "BM_WriteFsyncInterval", "BM_SqliteCommit/100",
              "BM_SqliteCommit/16384", "BM_SqliteCommit/49152", "BM_AppendOne", "BM_Append1000",
-             "BM_AppendCompact1000/0", "BM_AppendCompact1000/1", "BM_EncodeJson1000",
-             "BM_EncodeCompact1000"]
+             "BM_Append1000Json", "BM_EncodeJson1000", "BM_EncodeCompact1000"]
     for k in sorted(t, key=lambda k: order.index(k) if k in order else len(order)):
         w(f"| {k} | {spread(t[k], digits=4)} |")
     w("")
     w(f"- append / floor: **{f(s['append_over_floor'])}×** (spread "
       f"{f(s['append_over_floor_spread'][0])}–{f(s['append_over_floor_spread'][1])}; "
       "target ≤ 3×)")
+    if s.get("stored_bytes_per_sample"):
+        w(f"- bytes stored per sample (records and dictionary entries): "
+          f"{f(s['stored_bytes_per_sample'])}")
+    if "json_append_over_floor" in s:
+        w(f"- the same interval as JSON lines, zstd-compressed, as tallyd stored it before "
+          f"(`BM_Append1000Json`) / floor: {f(s['json_append_over_floor'])}×")
     w(f"- the interval's JSON bytes written with one pwrite + fsync / floor: "
       f"{f(s['interval_write_over_floor'])}×")
     if "append_one_over_floor" in s:
         w(f"- `Outbox::append` of a single sample (`BM_AppendOne`) / floor: "
-          f"{f(s['append_one_over_floor'])}×: what one SQLite commit of the outbox costs before "
+          f"{f(s['append_one_over_floor'])}×: what one commit of the outbox costs before "
           "any sample's bytes count")
     sq = s.get("sqlite_commit_over_floor")
     if sq:
@@ -191,17 +199,10 @@ def render(r):
         w(f"- the floor of any outbox kept in SQLite (`BM_SqliteCommit/N`: one prepared INSERT "
           f"of N random bytes into a one-table database, WAL, `synchronous=FULL`, nothing else) "
           f"/ floor: {sizes}")
-    cp = s.get("compact_over_floor")
-    if cp:
-        w(f"- a prototype compact form (`bench/compact_records.*`, `BM_AppendCompact1000`): "
-          f"{f(s['compact_bytes_per_sample'])} bytes per sample, process names in dictionary "
-          "entries written once per process incarnation, checked to decode back to tallyd's "
-          "JSON lines byte for byte; appended through today's outbox / floor: "
-          f"{f(cp['stored as is'])}× stored as is, {f(cp['zstd'])}× zstd-compressed")
     enc = s.get("encode_us")
     if enc:
-        w(f"- turning the interval into what `append` takes (CPU, the sampler's side): JSON "
-          f"lines {enc['json']:,.0f} µs, compact records {enc['compact']:,.0f} µs")
+        w(f"- turning the interval into what `append` takes (CPU, the sampler's side): compact "
+          f"records {enc['compact']:,.0f} µs, JSON lines {enc['json']:,.0f} µs")
     w("")
     w("Reproduce: `build/bench/outbox_bench --benchmark_repetitions=9 "
       "--benchmark_enable_random_interleaving=true`\n")
@@ -306,6 +307,17 @@ OPTIMISATIONS = """## What was optimised, and what it bought
   every number outside the plain range; a test compares 40,000 random
   samples byte for byte with the old encoding. `BM_EncodeJson1000` went from
   4.8 ms to ~1.0 ms (row 5).
+- **Compact records in the outbox** (`userspace/accounting/compact_samples.*`,
+  outbox schema 3's `dictionary` table, `queue/src/outbox_dictionary.cc`). An
+  append's cost is its bytes, and ~430 KB of JSON per 1,000-sample interval
+  cost ~1 ms of zstd before SQLite saw them. tallyd now stores one record of
+  a dozen bytes per sample (its interval, its process's key, CPU time, RSS);
+  a process's pid, start time and names go into a dictionary entry written
+  once per process incarnation, kept until no stored batch can refer to it.
+  The shippers turn records back into the JSON lines the sinks have always
+  been sent (tested byte for byte against `to_json_line`), and dead letters
+  hold those lines. zstd is off for these payloads: it cost more CPU than the
+  bytes it saved. Row 5 shows both forms side by side.
 - Rows 1 to 3 needed no change: the switch program already charged with the
   scheduler's task clock into per-CPU direct-mapped slots (no hash, no clock
   read), the bpf backend already read only changed slots and map entries, and
@@ -322,45 +334,18 @@ def known_misses(rows):
     """The targets this machine cannot meet and why, with this run's figures."""
     out = ["## Known misses and why\n"]
     ob = rows.get("outbox", {})
-    one = ob.get("append_one_over_floor")
-    one_text = ""
-    if one:
-        floor_us = ob["times"]["BM_FsyncFloor"]["median"]
-        left = max(0.0, 3 - one)
-        one_text = ("\n  - Today's outbox commits a single sample at "
-                    f"{f(one)}x the floor (`BM_AppendOne`: the transaction, its batch, "
-                    "delivery and counter rows, their WAL frames, the fsync), which leaves "
-                    f"{f(left * floor_us)} µs for the 1,000 samples themselves: "
-                    f"{f(left * floor_us)} ns each.")
     sq = ob.get("sqlite_commit_over_floor", {})
-    cp = ob.get("compact_over_floor", {})
-    enc = ob.get("encode_us", {})
-    if sq and cp and enc:
+    if ob and ob["append_over_floor"] > 3 and sq:
         floor_us = ob["times"]["BM_FsyncFloor"]["median"]
         out.append(f"""- **Outbox append against the fsync floor.** An fsync costs
   {f(floor_us)} µs on this VM's disk, so 3x leaves {f(3 * floor_us)} µs for
-  everything an append does. Row 5 measures, in the same run:
-  - A bare SQLite commit (one prepared INSERT, WAL, `synchronous=FULL`, nothing
-    else) costs {f(sq.get('100', 0))}x the floor with 100 bytes,
-    {f(sq.get('16384', 0))}x with 16 KiB and {f(sq.get('49152', 0))}x with 48 KiB.
-  - tallyd's interval is ~430 KB of JSON lines. zstd brings them to ~45 KB
-    in ~1 ms of CPU, and committing those 45 KB alone costs about the 48 KiB
-    figure. So no outbox that keeps JSON lines in SQLite, compressed or not,
-    can reach 3x on this machine.{one_text}
-  - A compact binary form (prototype: {f(ob.get('compact_bytes_per_sample', 0))} bytes per
-    sample; a process's pid, start time and names written once per
-    incarnation in a dictionary entry) appended through today's outbox costs
-    {f(cp['stored as is'])}x stored as is ({f(cp['zstd'])}x zstd-compressed).
-    That is close to the target, not under it: the bare commit of its bytes
-    is already {f(sq.get('16384', 0))}x, which leaves little for the bookkeeping.
-  - So 3x needs that redesign and a leaner commit than today's. What the
-    redesign touches: the sampler commits compact records (encoding an
-    interval costs {enc['compact']:,.0f} µs instead of {enc['json']:,.0f} µs
-    for JSON lines); the outbox gets a table of dictionary entries with a
-    lifecycle (retired at exit or restart, deleted once no stored batch can
-    refer to them); the shipper turns records back into today's JSON lines
-    before the sink formats; dead letters are written as JSON. It changes
-    the durability core, so it is left for an issue of its own.""")
+  everything an append does. tallyd's append measured {f(ob['append_over_floor'])}x in this
+  run. A bare SQLite commit (one prepared INSERT, WAL, `synchronous=FULL`,
+  nothing else) costs {f(sq.get('100', 0))}x the floor with 100 bytes and
+  {f(sq.get('16384', 0))}x with 16 KiB, about what an interval of compact
+  records stores ({f(ob.get('stored_bytes_per_sample') or 0)} bytes per sample): most of
+  the budget is SQLite's own commit. The JSON lines tallyd stored before
+  measured {f(ob.get('json_append_over_floor', 0))}x.""")
     st, sw = rows.get("storm"), rows.get("switch")
     if st and sw and st["slowdown"]["median"] > 0.05:
         ns = sw["ns_per_event"]

@@ -6,8 +6,8 @@
 // they are active in every interval), then alternates the two backends
 // interval by interval (ABBA order), each with its own Sampler and Outbox,
 // exactly as tallyd chains them: Sampler::sample() (read the backend, deltas,
-// comm/cmdline/cgroup from the per-incarnation cache, RSS) then the JSON
-// lines, then Outbox::append() (a durable SQLite commit). What is timed is the
+// comm/cmdline/cgroup from the per-incarnation cache, RSS), then the compact
+// records (CompactEncoder), then Outbox::append() (a durable SQLite commit). What is timed is the
 // calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID: user and kernel, so the
 // /proc reads count, and the fsync wait does not); backend.read() alone is
 // timed too. Medians over the rounds, min/max as the spread, and the ratio
@@ -31,6 +31,7 @@
 
 #include "bench_stats.h"
 #include "bpf_backend.h"
+#include "compact_samples.h"
 #include "procfs_backend.h"
 #include "sampler.h"
 #include "tally/queue/outbox.h"
@@ -73,6 +74,7 @@ struct Lane {
   std::unique_ptr<TimedBackend> backend;
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<queue::Outbox> outbox;
+  std::unique_ptr<CompactEncoder> encoder;  // made once the outbox is open
   std::vector<double> total_us, read_us, samples;
 };
 
@@ -82,6 +84,7 @@ Result<std::unique_ptr<queue::Outbox>> fresh_outbox(const fs::path& dir, const s
   queue::OutboxOptions options;
   options.path = db;
   options.sinks = {"collector"};
+  options.compress = false;  // as tallyd opens it
   return queue::Outbox::open(options, realtime_ns());
 }
 
@@ -94,8 +97,11 @@ bool run_interval(Lane& lane, bool record) {
                  samples.error().message().c_str());
     return false;
   }
-  const std::vector<std::string> lines = samples->lines();
-  auto appended = lane.outbox->append(lines, realtime_ns());
+  if (!lane.encoder) {
+    lane.encoder = std::make_unique<CompactEncoder>(lane.outbox->first_unused_dictionary_key());
+  }
+  const CompactInterval compact = lane.encoder->encode(*samples);
+  auto appended = lane.outbox->append(compact.records, realtime_ns(), compact.dictionary);
   const std::uint64_t t1 = thread_cpu_ns();
   if (!appended.ok()) {
     std::fprintf(stderr, "sampler_cost: %s\n", appended.error().message().c_str());
@@ -151,8 +157,8 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
-    Lane bpf{"bpf", nullptr, nullptr, nullptr, {}, {}, {}};
-    Lane procfs{"procfs", nullptr, nullptr, nullptr, {}, {}, {}};
+    Lane bpf{"bpf", nullptr, nullptr, nullptr, nullptr, {}, {}, {}};
+    Lane procfs{"procfs", nullptr, nullptr, nullptr, nullptr, {}, {}, {}};
     auto bpf_backend = BpfBackend::create(BpfLoadOptions{});
     if (!bpf_backend.ok()) {
       std::fprintf(stderr, "sampler_cost: %s\n", bpf_backend.error().message().c_str());

@@ -18,10 +18,20 @@ Outbox::Outbox(std::unique_ptr<OutboxCore> core)
 
 Outbox::~Outbox() = default;
 
-Result<AppendResult> Outbox::append(std::span<const std::string> samples,
-                                    std::uint64_t now_ns) {
+Result<std::optional<std::string>> Outbox::dictionary_entry(std::uint64_t key) {
   std::lock_guard lock(mu_);
-  return core_->append(samples, now_ns);
+  return core_->dictionary_entry(key);
+}
+
+std::uint64_t Outbox::first_unused_dictionary_key() const {
+  std::lock_guard lock(mu_);
+  return core_->first_unused_dictionary_key();
+}
+
+Result<AppendResult> Outbox::append(std::span<const std::string> samples,
+                                    std::uint64_t now_ns, const DictionaryUpdate& dictionary) {
+  std::lock_guard lock(mu_);
+  return core_->append(samples, now_ns, dictionary);
 }
 
 Result<int> Outbox::form_due(std::uint64_t now_ns) {
@@ -56,16 +66,17 @@ Status Outbox::fail(std::string_view sink, std::uint64_t seq, std::uint64_t next
 }
 
 Status Outbox::reject(std::string_view sink, std::uint64_t seq, int http_status,
-                      std::string_view message, std::uint64_t now_ns) {
+                      std::string_view message, std::uint64_t now_ns, std::string_view readable) {
   std::lock_guard lock(mu_);
-  return core_->reject(sink, seq, http_status, message, now_ns);
+  return core_->reject(sink, seq, http_status, message, now_ns, readable);
 }
 
 Status Outbox::reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,
                               std::uint32_t count, int http_status, std::string_view message,
-                              std::uint64_t now_ns) {
+                              std::uint64_t now_ns, std::string_view readable) {
   std::lock_guard lock(mu_);
-  return core_->reject_samples(sink, seq, first_index, count, http_status, message, now_ns);
+  return core_->reject_samples(sink, seq, first_index, count, http_status, message, now_ns,
+                               readable);
 }
 
 Result<OutboxStats> Outbox::stats(std::uint64_t now_ns) {

@@ -26,7 +26,8 @@ Status check_samples(std::span<const std::string> samples) {
 }  // namespace
 
 Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
-                                        std::uint64_t now_ns) {
+                                        std::uint64_t now_ns,
+                                        const DictionaryUpdate& dictionary) {
   auto result = [&]() -> Result<AppendResult> {
     QUEUE_TRY(check_samples(samples));
     return transact([&](State& next) -> Result<AppendResult> {
@@ -44,6 +45,10 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
           joined_size(samples) + (samples.empty() ? 0 : next.staged_rows);
       QUEUE_TRY(make_room(next, incoming, now_ns, out));
       QUEUE_TRY(stage_and_form(next, samples, now_ns, out));
+      // After forming: entries retired in the same update (an interval's
+      // header, a process that started and exited within it) are inserted
+      // retired, with the seq forming just gave.
+      QUEUE_TRY(add_entries(next, dictionary));
       return out;
     });
   }();
@@ -164,7 +169,7 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
     TALLY_TRY_CTX(clear->run(), "clear staged samples");
   }
   next.staged_rows = next.staged_samples = next.staged_bytes = next.staged_oldest_ns = 0;
-  if (plan.rest_samples == 0) return ok_status();
+  if (plan.rest_samples == 0) return settle_entries(next);
 
   // The partial batch that reached no limit stays staged as one row, dated
   // by its oldest sample so the age limit still counts from there.

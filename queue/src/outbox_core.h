@@ -26,7 +26,10 @@ class OutboxCore {
   static Result<std::unique_ptr<OutboxCore>> open(const OutboxOptions& options,
                                                   std::uint64_t now_ns);
 
-  Result<AppendResult> append(std::span<const std::string> samples, std::uint64_t now_ns);
+  Result<AppendResult> append(std::span<const std::string> samples, std::uint64_t now_ns,
+                              const DictionaryUpdate& dictionary);
+  Result<std::optional<std::string>> dictionary_entry(std::uint64_t key);
+  std::uint64_t first_unused_dictionary_key() const { return first_unused_key_; }
   Result<int> form_due(std::uint64_t now_ns);
   Result<int> form_all(std::uint64_t now_ns);
   Result<std::optional<Batch>> next_ready(std::string_view sink, std::uint64_t now_ns);
@@ -35,10 +38,10 @@ class OutboxCore {
   Status fail(std::string_view sink, std::uint64_t seq, std::uint64_t next_attempt_ns,
               std::string_view error);
   Status reject(std::string_view sink, std::uint64_t seq, int http_status,
-                std::string_view message, std::uint64_t now_ns);
+                std::string_view message, std::uint64_t now_ns, std::string_view readable);
   Status reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,
                         std::uint32_t count, int http_status, std::string_view message,
-                        std::uint64_t now_ns);
+                        std::uint64_t now_ns, std::string_view readable);
   Result<OutboxStats> stats(std::uint64_t now_ns);
 
   const std::string& agent_id() const { return agent_id_; }
@@ -53,6 +56,8 @@ class OutboxCore {
   Status initialise(bool quarantined, std::uint64_t now_ns);
   Status reconcile_sinks(std::uint64_t now_ns);
   Status load_state();
+  // At open: entries left live by an earlier writer are retired.
+  Status retire_live_entries();
 
   // Runs body(next) in one transaction on a copy of state_, writes the
   // counters that changed, commits, and only then adopts the copy.
@@ -85,6 +90,16 @@ class OutboxCore {
                                    std::span<const std::int64_t> sink_ids);
   std::vector<std::int64_t> all_sink_ids() const;
 
+  // --- the dictionary (outbox_dictionary.cc)
+  // Adds and retires entries; retired ones are settled at once if nothing
+  // is left staged.
+  Status add_entries(State& next, const DictionaryUpdate& dictionary);
+  // Staging is empty: entries retired while records were staged now know
+  // their last batch.
+  Status settle_entries(State& next);
+  // Deletes retired entries no stored batch can refer to.
+  Status prune_entries(State& next);
+
   // --- the cap (outbox_evict.cc)
   // Removes dead letters, then the oldest data batches, until `incoming`
   // more bytes fit, and forms the gap records for what was removed.
@@ -116,6 +131,7 @@ class OutboxCore {
   // disk refused them, so only memory can hold the count.
   std::uint64_t unrecorded_lost_ = 0;
   std::uint64_t quarantined_files_ = 0;  // counted at open
+  std::uint64_t first_unused_key_ = 1;   // dictionary keys: max stored + 1 at open
 };
 
 template <typename Body>
@@ -143,6 +159,9 @@ auto OutboxCore::transact(Body&& body, Durability durability)
   next.deleted_batches = false;
   auto result = body(next);
   if (!result) return result;  // txn's destructor rolls back
+  if (next.deleted_batches && next.dict_settled > 0) {
+    if (auto pruned = prune_entries(next); !pruned) return pruned.error();
+  }
   if (auto persisted = persist_counters(state_, next); !persisted) return persisted.error();
   if (auto committed = txn->commit(); !committed) return committed.error();
   state_ = std::move(next);

@@ -103,7 +103,8 @@ Status OutboxCore::fail(std::string_view sink_name, std::uint64_t seq,
 }
 
 Status OutboxCore::reject(std::string_view sink_name, std::uint64_t seq, int http_status,
-                          std::string_view message, std::uint64_t now_ns) {
+                          std::string_view message, std::uint64_t now_ns,
+                          std::string_view readable) {
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
   const SinkState& s = **sink;
@@ -111,7 +112,7 @@ Status OutboxCore::reject(std::string_view sink_name, std::uint64_t seq, int htt
     auto batch = pending_batch(s, seq);
     if (!batch) return batch.error();
     QUEUE_TRY(insert_dead_letter(next, s, seq, 0, batch->sample_count, http_status, message,
-                                 now_ns, batch->payload));
+                                 now_ns, readable.empty() ? batch->payload : readable));
     // A refused gap record is dead-lettered but declares nothing new: a
     // server that refuses gaps would otherwise get an endless chain of them.
     if (batch->kind == Batch::Kind::samples) {
@@ -138,7 +139,7 @@ Status OutboxCore::reject(std::string_view sink_name, std::uint64_t seq, int htt
 Status OutboxCore::reject_samples(std::string_view sink_name, std::uint64_t seq,
                                   std::uint32_t first_index, std::uint32_t count,
                                   int http_status, std::string_view message,
-                                  std::uint64_t now_ns) {
+                                  std::uint64_t now_ns, std::string_view readable) {
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
   const SinkState& s = **sink;
@@ -150,11 +151,13 @@ Status OutboxCore::reject_samples(std::string_view sink_name, std::uint64_t seq,
       return Error::format("samples [{}, {}) are not within the batch's {} samples", first_index,
                            std::uint64_t{first_index} + count, batch->sample_count);
     }
-    const std::vector<std::string_view> lines = split_lines(batch->payload);
-    std::string piece;
-    for (std::uint32_t i = first_index; i < first_index + count; ++i) {
-      if (i > first_index) piece.push_back('\n');
-      piece.append(lines[i]);
+    std::string piece(readable);
+    if (piece.empty()) {
+      const std::vector<std::string_view> lines = split_lines(batch->payload);
+      for (std::uint32_t i = first_index; i < first_index + count; ++i) {
+        if (i > first_index) piece.push_back('\n');
+        piece.append(lines[i]);
+      }
     }
     QUEUE_TRY(insert_dead_letter(next, s, seq, first_index, count, http_status, message, now_ns,
                                  piece));

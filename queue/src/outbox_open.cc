@@ -45,6 +45,7 @@ Result<std::unique_ptr<OutboxCore>> OutboxCore::open(const OutboxOptions& option
   core->stmts_ = std::move(*stmts);
   TALLY_TRY_CTX(core->initialise(opened->quarantined, now_ns), what);
   TALLY_TRY_CTX(core->load_state(), what);
+  TALLY_TRY_CTX(core->retire_live_entries(), what);
   core->quarantined_files_ = count_quarantined_files(options.path);
   return core;
 }

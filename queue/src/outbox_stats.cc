@@ -64,6 +64,16 @@ Result<OutboxStats> OutboxCore::stats(std::uint64_t now_ns) {
   out.dead_letters = state_.dead_count;
   out.dead_letter_bytes = state_.dead_bytes;
   out.dead_letters_discarded = state_[Counter::dead_letters_discarded];
+  {
+    // A scan of the dictionary: one row per live process and per retired
+    // one still referred to, a few thousand at most.
+    auto n = db_.query_int("SELECT count(*) FROM dictionary");
+    auto bytes = db_.query_int("SELECT coalesce(sum(length(value)), 0) FROM dictionary");
+    if (!n) return n.error().context("count dictionary entries");
+    if (!bytes) return bytes.error().context("count dictionary entries");
+    out.dictionary_entries = static_cast<std::uint64_t>(*n);
+    out.dictionary_bytes = static_cast<std::uint64_t>(*bytes);
+  }
   out.samples_lost_append = state_[Counter::gap_samples_append_failed] + unrecorded_lost_;
   out.stored_bytes = state_.stored_bytes();
   out.cap_bytes = options_.cap_bytes;

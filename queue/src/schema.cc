@@ -77,9 +77,29 @@ Status add_codec_v2(sql::Database& db) {
   )sql");
 }
 
+// Version 3: entries the records of batches refer to by key (process names
+// of compact records, userspace/accounting/compact_samples.h), written once
+// and shared by every batch that refers to them.
+//  retired      no append after the one that retired it refers to the key
+//  retired_seq  every record that refers to it is in a batch <= this seq;
+//               NULL while some may still be staged. An entry is deleted
+//               once no batch <= retired_seq is left.
+Status add_dictionary_v3(sql::Database& db) {
+  return db.exec(R"sql(
+    CREATE TABLE dictionary(
+      key         INTEGER PRIMARY KEY,
+      value       BLOB NOT NULL,
+      retired     INTEGER NOT NULL DEFAULT 0,
+      retired_seq INTEGER);
+    CREATE INDEX dictionary_retired ON dictionary(retired_seq) WHERE retired_seq IS NOT NULL;
+    CREATE INDEX dictionary_unsettled ON dictionary(key) WHERE retired = 1 AND retired_seq IS NULL;
+  )sql");
+}
+
 constexpr Migration kMigrations[] = {
     {0, &create_v1},
     {1, &add_codec_v2},
+    {2, &add_dictionary_v3},
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

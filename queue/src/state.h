@@ -52,6 +52,11 @@ struct State {
   std::uint64_t staged_oldest_ns = 0;   // created_ns of the first row
   std::uint64_t dead_count = 0;
   std::uint64_t dead_bytes = 0;
+  // Dictionary entries retired whose last batch is not known yet (records
+  // were staged), and retired ones whose last batch is known: the first wait
+  // for the staging to empty, the second for their batches to go.
+  std::uint64_t dict_unsettled = 0;
+  std::uint64_t dict_settled = 0;
 
   std::vector<SinkState> sinks;  // configured sinks, in configured order
 

@@ -67,6 +67,15 @@ constexpr Entry kSql[] = {
      "time_ns, bytes, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
     {Q::dead_oldest, "SELECT id, bytes FROM dead_letters ORDER BY id LIMIT 1"},
     {Q::dead_delete, "DELETE FROM dead_letters WHERE id = ?1"},
+    {Q::batch_min_seq, "SELECT min(seq) FROM batches"},
+    {Q::dict_insert, "INSERT INTO dictionary(key, value, retired, retired_seq) "
+                     "VALUES(?1, ?2, ?3, ?4)"},
+    {Q::dict_get, "SELECT value FROM dictionary WHERE key = ?1"},
+    {Q::dict_retire, "UPDATE dictionary SET retired = 1, retired_seq = ?2 "
+                     "WHERE key = ?1 AND retired = 0"},
+    {Q::dict_settle, "UPDATE dictionary SET retired_seq = ?1 "
+                     "WHERE retired = 1 AND retired_seq IS NULL"},
+    {Q::dict_prune, "DELETE FROM dictionary WHERE retired_seq < ?1"},
 };
 
 // The table must list every Q once, in enum order.

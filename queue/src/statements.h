@@ -38,6 +38,12 @@ enum class Q : std::size_t {
   dead_insert,
   dead_oldest,
   dead_delete,
+  batch_min_seq,
+  dict_insert,
+  dict_get,
+  dict_retire,
+  dict_settle,
+  dict_prune,
   count_,
 };
 

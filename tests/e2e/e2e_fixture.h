@@ -79,6 +79,7 @@ class ShippingSystem {
   RunResult tally(std::vector<std::string> args) { return run_tally(dir_ / "tally.sock", args); }
 
   queue::OutboxStats outbox_stats() { return read_outbox_stats(dir_ / "outbox.db"); }
+  std::vector<std::string> dead_letters() { return outbox_dead_letters(dir_ / "outbox.db"); }
 
   // Canonical form (sorted keys) of every line the agent committed.
   const std::vector<std::string>& committed() const { return committed_; }

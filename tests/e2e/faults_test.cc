@@ -4,6 +4,7 @@
 // stored exactly once, and every loss is declared.
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -106,6 +107,19 @@ TEST(EndToEnd, APermanentlyRejectedBatchIsDeadLetteredAndTheNextOnesStillArrive)
   const auto lost = agent["declared_lost"][0]["samples"].get<std::uint64_t>();
   EXPECT_GT(lost, 0u);
   EXPECT_EQ(agent["samples_stored"].get<std::uint64_t>() + lost, sys.committed().size());
+
+  // The outbox stores compact records; a dead letter holds the JSON lines
+  // that were refused, for people to read.
+  const auto dead = sys.dead_letters();
+  ASSERT_EQ(dead.size(), 1u);
+  std::size_t lines = 0;
+  std::istringstream in(dead[0]);
+  for (std::string line; std::getline(in, line); ++lines) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    EXPECT_TRUE(j["kind"] == "process" || j["kind"] == "host") << line;
+  }
+  EXPECT_EQ(lines, lost);
 }
 
 // The collector loses its database (a new volume, say) while the agent

@@ -33,6 +33,25 @@ inline std::vector<std::string> outbox_sink_names(const std::string& path) {
   return names;
 }
 
+// The payloads of the file's dead letters, oldest first.
+inline std::vector<std::string> outbox_dead_letters(const std::string& path) {
+  std::vector<std::string> payloads;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT payload FROM dead_letters ORDER BY id", -1, &stmt,
+                           nullptr) == SQLITE_OK) {
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        payloads.emplace_back(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),
+                              static_cast<std::size_t>(sqlite3_column_bytes(stmt, 0)));
+      }
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return payloads;
+}
+
 // The outbox's stats, opened with the sinks the file already holds: opening
 // with any other list would drop the missing sinks' pending batches first
 // and make a "nothing pending" check pass on an outbox that was not empty.

@@ -99,6 +99,14 @@ double percent(std::uint64_t part_ns, std::uint64_t whole_ns) {
          100.0;
 }
 
+std::vector<std::string> IntervalSamples::lines() const {
+  std::vector<std::string> out;
+  out.reserve(processes.size() + 1);
+  for (const auto& p : processes) out.push_back(to_json_line(p));
+  out.push_back(to_json_line(host));
+  return out;
+}
+
 std::string to_json_line(const ProcessSample& s) {
   return Line("process")
       .number("ts_ns", s.ts_ns)

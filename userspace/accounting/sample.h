@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tally::accounting {
 
@@ -35,6 +36,15 @@ struct HostSample {
   double cpu_pct = 0;             // busy_ns / (interval_ns * ncpu) * 100
   std::uint32_t processes = 0;    // process lines in this interval
   std::uint64_t dropped_updates = 0;
+};
+
+// One interval's samples, as the sampler makes them.
+struct IntervalSamples {
+  std::vector<ProcessSample> processes;
+  HostSample host;
+
+  // The JSON lines, processes first and the host line last.
+  std::vector<std::string> lines() const;
 };
 
 // One JSON object, no trailing newline. Strings that are not valid UTF-8

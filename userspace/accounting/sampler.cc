@@ -10,13 +10,6 @@
 
 namespace tally::accounting {
 
-std::vector<std::string> IntervalSamples::lines() const {
-  std::vector<std::string> out;
-  out.reserve(processes.size() + 1);
-  for (const auto& p : processes) out.push_back(to_json_line(p));
-  out.push_back(to_json_line(host));
-  return out;
-}
 
 Sampler::Sampler(Backend& backend, SamplerOptions options, std::uint64_t start_mono_ns)
     : backend_(backend), options_(std::move(options)), accountant_(start_mono_ns) {}

@@ -18,14 +18,6 @@ struct SamplerOptions {
   bool include_idle = false;  // --all: also live processes with no CPU
 };
 
-struct IntervalSamples {
-  std::vector<ProcessSample> processes;
-  HostSample host;
-
-  // The JSON lines, processes first and the host line last.
-  std::vector<std::string> lines() const;
-};
-
 class Sampler {
  public:
   // start_mono_ns: when the backend began counting.

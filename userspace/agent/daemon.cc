@@ -53,6 +53,7 @@ Daemon::Daemon(DaemonParts parts)
                [this](const control::Request& r, ControlServer::Respond respond) {
                  handle_request(r, std::move(respond));
                }),
+      encoder_(parts_.outbox->first_unused_dictionary_key()),
       totals_(ProcessTotalsOptions{config_.prometheus_top,
                                    config_.prometheus_min_cpu_ms * 1'000'000ULL}),
       started_realtime_ns_(realtime_ns()),
@@ -192,8 +193,6 @@ void Daemon::take_sample(bool final) {
   dropped_total_ += samples->host.dropped_updates;
   recent_drops_.push_back(samples->host.dropped_updates);
   if (recent_drops_.size() > 10) recent_drops_.pop_front();
-  const std::size_t process_count = samples->processes.size();
-  std::vector<std::string> lines = samples->lines();
   if (exporter_) {
     totals_.add_interval(samples->processes);
     // Exits the backend did not report: gone from /proc means gone.
@@ -201,21 +200,25 @@ void Daemon::take_sample(bool final) {
       return std::filesystem::exists(fmt::format("/proc/{}", pid));
     });
   }
-  last_processes_ = std::move(samples->processes);
-  asio::post(store_io_, [this, lines = std::move(lines), process_count, final]() mutable {
-    store(std::move(lines), process_count, final);
+  last_processes_ = samples->processes;
+  asio::post(store_io_, [this, samples = std::move(*samples), final]() mutable {
+    store(std::move(samples), final);
   });
 }
 
-void Daemon::store(std::vector<std::string> lines, std::size_t process_count, bool final) {
-  (void)process_count;
-  auto appended = parts_.outbox->append(lines, realtime_ns());
+void Daemon::store(accounting::IntervalSamples samples, bool final) {
+  // Stored as compact records (compact_samples.h): the shippers turn them
+  // back into the JSON lines the sinks are sent.
+  accounting::CompactInterval compact = encoder_.encode(samples);
+  auto appended = parts_.outbox->append(compact.records, realtime_ns(), compact.dictionary);
   const bool ok = appended.ok();
+  if (!ok) encoder_.not_stored();
   std::string error = ok ? std::string() : appended.error().message();
   if (ok && config_.to_stdout) {
-    // Printed only once committed: the lines shown are exactly the stored ones.
+    // Printed only once committed: the lines shown are exactly the stored
+    // ones, as a sink receives them.
     std::string out;
-    for (const auto& line : lines) {
+    for (const auto& line : samples.lines()) {
       out += line;
       out += '\n';
     }
@@ -233,7 +236,7 @@ void Daemon::store(std::vector<std::string> lines, std::size_t process_count, bo
     // exporter_ is only set before the store thread starts: safe to test here.
     if (auto st = parts_.outbox->stats(realtime_ns()); st.ok()) stats = std::move(st).value();
   }
-  const std::size_t n = lines.size();
+  const std::size_t n = compact.records.size();
   asio::post(io_, [this, ok, error = std::move(error), n, final, stats = std::move(stats)] {
     if (stats) exporter_outbox_ = stats;
     if (ok) {

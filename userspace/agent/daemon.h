@@ -37,6 +37,7 @@
 #include "prometheus_exporter.h"
 #include "sampler.h"
 #include "shipper.h"
+#include "compact_samples.h"
 #include "tally/queue/outbox.h"
 
 namespace tally::agent {
@@ -64,7 +65,7 @@ class Daemon {
   void do_wait_interval();
   void take_sample(bool final);
   // Storing (store thread), then back on the main thread.
-  void store(std::vector<std::string> lines, std::size_t process_count, bool final);
+  void store(accounting::IntervalSamples samples, bool final);
   void on_stored(bool ok, bool final);
 
   // Signals and shutdown (main thread).
@@ -104,6 +105,8 @@ class Daemon {
   boost::asio::io_context store_io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> store_work_;
   std::thread store_thread_;
+  // Store thread only: what the outbox's dictionary holds of the processes.
+  accounting::CompactEncoder encoder_;
 
   std::vector<std::unique_ptr<shipping::Shipper>> shippers_;
 

@@ -87,6 +87,8 @@ nlohmann::json Daemon::status_json() {
                    {"dead_letters", o.dead_letters},
                    {"dead_letters_discarded", o.dead_letters_discarded},
                    {"samples_lost_append", o.samples_lost_append},
+                   {"dictionary_entries", o.dictionary_entries},
+                   {"dictionary_bytes", o.dictionary_bytes},
                    {"stored_bytes", o.stored_bytes},
                    {"cap_bytes", o.cap_bytes},
                    {"file_bytes", o.file_bytes},

@@ -26,6 +26,7 @@ Shipper::Shipper(queue::Outbox& outbox, ShipperOptions options, std::unique_ptr<
     : outbox_(outbox),
       options_(std::move(options)),
       format_(std::move(format)),
+      decoder_([this](std::uint64_t key) { return outbox_.dictionary_entry(key); }),
       http_(options_.http),
       rng_(std::random_device{}()) {
   status_.name = options_.sink;
@@ -166,6 +167,41 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
 
   std::vector<std::string_view> lines;
   if (!is_gap) lines = split_lines(batch.payload);
+  // Batches stored as compact records go out as the JSON lines they stand
+  // for; `decoded` owns them for the rest of this call.
+  std::vector<std::string> decoded;
+  const bool compact = !is_gap && accounting::is_compact_payload(batch.payload);
+  if (compact) {
+    auto json = decoder_.json_lines(lines);
+    if (!json.ok()) {
+      // Only a damaged outbox gets here: set the batch aside, counted and
+      // declared by a gap record, rather than block every batch after it.
+      const std::string message =
+          fmt::format("stored batch cannot be read: {}", json.error().message());
+      log::error("sink {}: batch {}: {}; dead-lettered", options_.sink, batch.seq, message);
+      if (auto st = outbox_.reject(options_.sink, batch.seq, 0, message, now); !st.ok()) {
+        log::warning("sink {}: {}", options_.sink, st.error().message());
+        return Step::error;
+      }
+      std::lock_guard lock(mu_);
+      ++status_.batches_rejected;
+      status_.samples_rejected += lines.size();
+      return Step::delivered;
+    }
+    decoded = std::move(*json);
+    lines.assign(decoded.begin(), decoded.end());
+  }
+  // What a dead letter holds of samples [first, first + count): the JSON
+  // lines when the outbox stored compact records, else what it stored.
+  const auto readable = [&](std::uint32_t first, std::uint32_t count) {
+    std::string out;
+    if (!compact) return out;
+    for (std::uint32_t i = first; i < first + count; ++i) {
+      if (i > first) out += '\n';
+      out += lines[i];
+    }
+    return out;
+  };
   const auto n = static_cast<std::uint32_t>(lines.size());
   if (split_ && split_->seq != batch.seq) split_.reset();
   std::deque<std::pair<std::uint32_t, std::uint32_t>> pieces;
@@ -244,7 +280,8 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
     // Permanent rejection (or a single sample still too large).
     const std::string message = http_error(code, response->body);
     if (first == 0 && count == n) {
-      if (auto st = outbox_.reject(options_.sink, batch.seq, static_cast<int>(code), message, now);
+      if (auto st = outbox_.reject(options_.sink, batch.seq, static_cast<int>(code), message, now,
+                                   readable(0, n));
           !st.ok()) {
         log::warning("sink {}: {}", options_.sink, st.error().message());
         return Step::error;
@@ -258,7 +295,8 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
       return Step::delivered;
     }
     if (auto st = outbox_.reject_samples(options_.sink, batch.seq, first, count,
-                                         static_cast<int>(code), message, now);
+                                         static_cast<int>(code), message, now,
+                                         readable(first, count));
         !st.ok()) {
       split_ = Split{batch.seq, pieces};
       log::warning("sink {}: {}", options_.sink, st.error().message());

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "backoff.h"
+#include "compact_samples.h"
 #include "http_client.h"
 #include "sink_format.h"
 #include "tally/queue/outbox.h"
@@ -107,6 +108,9 @@ class Shipper {
   queue::Outbox& outbox_;
   ShipperOptions options_;
   std::unique_ptr<SinkFormat> format_;
+  // Turns batches stored as compact records back into JSON lines, with the
+  // outbox's dictionary. Shipper thread only.
+  accounting::CompactDecoder decoder_;
   HttpClient http_;
   std::mt19937_64 rng_;
 

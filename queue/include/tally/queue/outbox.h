@@ -36,6 +36,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "tally/queue/batch.h"
 #include "tally/queue/options.h"
@@ -52,6 +54,16 @@ struct AppendResult {
   // were only staged. It can include samples staged by earlier calls.
   std::uint64_t first_seq = 0;
   std::uint64_t last_seq = 0;
+};
+
+// Entries that records refer to by key instead of repeating them: the names
+// of a process, say, in every sample of it (compact samples,
+// userspace/accounting/compact_samples.h). The outbox stores them in the
+// transaction of the append that brings them, hands them out by key, and
+// deletes an entry once it is retired and no stored batch can refer to it.
+struct DictionaryUpdate {
+  std::vector<std::pair<std::uint64_t, std::string>> added;  // keys not used before
+  std::vector<std::uint64_t> retired;  // no later append refers to these
 };
 
 class Outbox {
@@ -77,7 +89,18 @@ class Outbox {
   // records (reason cap) for the sinks that had not acked them.
   // On failure nothing is stored, the samples are counted as lost, and the
   // next successful append first forms an append_failed gap batch for them.
-  Result<AppendResult> append(std::span<const std::string> samples, std::uint64_t now_ns);
+  // `dictionary` is stored in the same transaction, or not at all.
+  Result<AppendResult> append(std::span<const std::string> samples, std::uint64_t now_ns,
+                              const DictionaryUpdate& dictionary = {});
+
+  // The value stored for a dictionary key; nullopt if there is none (never
+  // added, or deleted once nothing could refer to it).
+  Result<std::optional<std::string>> dictionary_entry(std::uint64_t key);
+
+  // A key above every dictionary key stored. An outbox retires, when it is
+  // opened, every entry an earlier writer left live: only records already
+  // stored can refer to them, and the new writer starts from this key.
+  std::uint64_t first_unused_dictionary_key() const;
 
   // Forms a batch from staged samples if the oldest is at least
   // BatchLimits::max_age_ns old. Returns the number of batches formed.
@@ -112,15 +135,17 @@ class Outbox {
   // dead-letter table (counted against the cap, discarded first when room is
   // needed), a gap batch (reason rejected, with status and message) is formed
   // for this sink only, and the sink is done with the batch. Rejecting a gap
-  // batch dead-letters it without forming another gap.
+  // batch dead-letters it without forming another gap. `readable`, if not
+  // empty, is dead-lettered instead of the stored payload: the records as
+  // people read them, when they were stored in a compact form.
   Status reject(std::string_view sink, std::uint64_t seq, int http_status,
-                std::string_view message, std::uint64_t now_ns);
+                std::string_view message, std::uint64_t now_ns, std::string_view readable = {});
 
   // As reject(), for lines [first_index, first_index + count) of a data batch
   // only. The batch stays pending for the sink until it is acked.
   Status reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,
                         std::uint32_t count, int http_status, std::string_view message,
-                        std::uint64_t now_ns);
+                        std::uint64_t now_ns, std::string_view readable = {});
 
   // One snapshot, a handful of indexed queries.
   Result<OutboxStats> stats(std::uint64_t now_ns);

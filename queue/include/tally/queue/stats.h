@@ -46,6 +46,13 @@ struct OutboxStats {
   // before the next successful append).
   std::uint64_t samples_lost_append = 0;
 
+  // Dictionary entries (Outbox::append): live ones and retired ones some
+  // stored batch may still refer to. Not counted against the cap: they are
+  // bounded by the processes alive, plus those that exited while batches
+  // that name them wait.
+  std::uint64_t dictionary_entries = 0;
+  std::uint64_t dictionary_bytes = 0;
+
   std::uint64_t stored_bytes = 0;  // what the cap is measured against
   std::uint64_t cap_bytes = 0;
   std::uint64_t file_bytes = 0;    // outbox.db + outbox.db-wal on disk

@@ -1,0 +1,218 @@
+// Compact records: what the outbox stores instead of JSON lines. They must
+// turn back into exactly the lines tallyd would have stored, keep the names
+// a batch was committed with, and tell the dictionary what it may forget.
+#include "compact_samples.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+namespace tally::accounting {
+namespace {
+
+// The outbox's dictionary, as far as the codec sees it.
+struct FakeDictionary {
+  std::map<std::uint64_t, std::string> entries;
+  std::map<std::uint64_t, bool> retired;
+
+  void apply(const queue::DictionaryUpdate& update) {
+    for (const auto& [key, value] : update.added) {
+      EXPECT_TRUE(entries.emplace(key, value).second) << "key " << key << " added twice";
+    }
+    for (const auto key : update.retired) retired[key] = true;
+  }
+  CompactDecoder decoder() {
+    return CompactDecoder([this](std::uint64_t key) -> Result<std::optional<std::string>> {
+      auto it = entries.find(key);
+      if (it == entries.end()) return std::optional<std::string>();
+      return std::optional<std::string>(it->second);
+    });
+  }
+};
+
+std::vector<std::string_view> views(const std::vector<std::string>& records) {
+  return {records.begin(), records.end()};
+}
+
+std::string random_name(std::mt19937_64& rng) {
+  static const std::string specials[] = {"\"", "\\", "\n", std::string(1, '\0'), "\xc3\xa9",
+                                         "\xff", "{", "\x7f"};
+  std::string s;
+  for (std::size_t i = 0, n = rng() % 30; i < n; ++i) {
+    s += rng() % 10 == 0 ? specials[rng() % std::size(specials)]
+                         : std::string(1, static_cast<char>(' ' + rng() % 95));
+  }
+  return s;
+}
+
+ProcessSample process(std::uint32_t pid, std::uint64_t ts, const std::string& host) {
+  ProcessSample s;
+  s.ts_ns = ts;
+  s.interval_ns = 60'000'000'000;
+  s.host = host;
+  s.pid = pid;
+  s.start_time_ns = 1'700'000'000'000'000'000 + pid;
+  s.comm = "worker";
+  s.cmdline = "/usr/bin/worker --id " + std::to_string(pid);
+  s.cgroup = "/system.slice/worker.service";
+  s.cpu_ns = 1000 * pid;
+  s.cpu_pct = percent(s.cpu_ns, s.interval_ns);
+  s.rss_bytes = 4096 * pid;
+  return s;
+}
+
+// The samples as the sampler makes them: all of the interval's time.
+IntervalSamples interval_of(std::vector<ProcessSample> processes, std::uint64_t ts,
+                            bool keep_their_time = false) {
+  IntervalSamples out;
+  out.processes = std::move(processes);
+  if (!keep_their_time) {
+    for (auto& p : out.processes) p.ts_ns = ts;
+  }
+  out.host.ts_ns = ts;
+  out.host.interval_ns = 60'000'000'000;
+  out.host.host = "web-1";
+  out.host.ncpu = 16;
+  out.host.busy_ns = 123'456'789;
+  out.host.cpu_pct = percent(out.host.busy_ns, out.host.interval_ns * 16);
+  out.host.processes = static_cast<std::uint32_t>(out.processes.size());
+  out.host.dropped_updates = 2;
+  return out;
+}
+
+TEST(CompactSamples, RandomIntervalsDecodeToTheJsonLinesTheyWereMadeFrom) {
+  std::mt19937_64 rng(7);
+  FakeDictionary dict;
+  CompactEncoder encoder(1);
+  CompactDecoder decoder = dict.decoder();
+  std::map<std::uint32_t, ProcessSample> alive;
+  std::uint32_t next_pid = 100;
+  for (int round = 0; round < 200; ++round) {
+    const std::uint64_t ts = 1'800'000'000'000'000'000ULL + round * 60'000'000'000ULL;
+    std::vector<ProcessSample> processes;
+    while (alive.size() < 20) {
+      ProcessSample s = process(next_pid++, ts, "web-1");
+      s.comm = random_name(rng);
+      s.cmdline = random_name(rng);
+      s.cgroup = random_name(rng);
+      alive[s.pid] = s;
+    }
+    for (auto it = alive.begin(); it != alive.end();) {
+      ProcessSample s = it->second;
+      s.ts_ns = ts;
+      s.cpu_ns = rng() % 3 == 0 ? rng() : rng() % 100'000'000'000ULL;
+      s.cpu_pct = percent(s.cpu_ns, s.interval_ns);
+      s.rss_bytes = rng() % 4 == 0 ? rng() : (rng() % 1'000'000) * 4096;
+      if (rng() % 10 == 0) {  // an exec renames it
+        s.comm = random_name(rng);
+        s.cmdline = random_name(rng);
+        it->second = s;
+      }
+      s.exited = rng() % 8 == 0;
+      processes.push_back(s);
+      it = s.exited ? alive.erase(it) : std::next(it);
+    }
+    const IntervalSamples interval = interval_of(std::move(processes), ts);
+    const CompactInterval compact = encoder.encode(interval);
+    dict.apply(compact.dictionary);
+    for (const auto& r : compact.records) {
+      ASSERT_EQ(r.find('\n'), std::string::npos);
+      ASSERT_FALSE(r.empty());
+    }
+    ASSERT_TRUE(is_compact_payload(compact.records.front()));
+    auto lines = decoder.json_lines(views(compact.records));
+    ASSERT_TRUE(lines.ok()) << lines.error().message();
+    ASSERT_EQ(*lines, interval.lines()) << "round " << round;
+  }
+}
+
+TEST(CompactSamples, ARecordIsADozenBytesAndNamesAreWrittenOncePerProcess) {
+  FakeDictionary dict;
+  CompactEncoder encoder(1);
+  std::vector<ProcessSample> processes;
+  for (std::uint32_t pid = 1000; pid < 2000; ++pid) processes.push_back(process(pid, 1, "web-1"));
+  const auto first = encoder.encode(interval_of(processes, 1));
+  EXPECT_EQ(first.dictionary.added.size(), 1001u);  // 1,000 names and the interval
+  const auto second = encoder.encode(interval_of(processes, 2));
+  EXPECT_EQ(second.dictionary.added.size(), 1u);  // the interval only
+  std::size_t bytes = 0;
+  for (const auto& r : second.records) bytes += r.size();
+  EXPECT_LE(bytes, 1001u * 16) << "bytes per record: " << bytes / 1001.0;
+  EXPECT_LT(bytes, 1001u * 430 / 20);
+}
+
+TEST(CompactSamples, TheDictionaryIsToldWhatNoLaterRecordWillReferTo) {
+  FakeDictionary dict;
+  CompactEncoder encoder(10);
+  ProcessSample a = process(1, 1, "web-1");
+  ProcessSample b = process(2, 1, "web-1");
+  auto one = encoder.encode(interval_of({a, b}, 1));
+  ASSERT_EQ(one.dictionary.added.size(), 3u);
+  EXPECT_EQ(one.dictionary.added[0].first, 10u);  // the interval, from the first key
+  EXPECT_EQ(one.dictionary.retired, std::vector<std::uint64_t>{10});
+  const std::uint64_t key_a = one.dictionary.added[1].first;
+  const std::uint64_t key_b = one.dictionary.added[2].first;
+
+  a.cmdline = "/usr/bin/other";  // exec: new names, a new key, the old one retired
+  b.exited = true;               // exit: its key retired
+  auto two = encoder.encode(interval_of({a, b}, 2));
+  ASSERT_EQ(two.dictionary.added.size(), 2u);
+  EXPECT_NE(two.dictionary.added[1].first, key_a);
+  EXPECT_EQ(two.dictionary.retired,
+            (std::vector<std::uint64_t>{two.dictionary.added[0].first, key_a, key_b}));
+  EXPECT_EQ(encoder.processes_known(), 1u);
+}
+
+TEST(CompactSamples, AfterAnIntervalThatWasNotStoredEverythingIsNamedAgain) {
+  FakeDictionary dict;
+  CompactEncoder encoder(1);
+  CompactDecoder decoder = dict.decoder();
+  const ProcessSample a = process(1, 1, "web-1");
+  auto stored = encoder.encode(interval_of({a}, 1));
+  dict.apply(stored.dictionary);
+  const std::uint64_t key_a = stored.dictionary.added[1].first;
+  (void)encoder.encode(interval_of({process(2, 2, "web-1")}, 2));  // never stored
+  encoder.not_stored();
+  auto next = encoder.encode(interval_of({a, process(2, 3, "web-1")}, 3));
+  dict.apply(next.dictionary);
+  EXPECT_EQ(next.dictionary.added.size(), 3u);  // interval, a and 2 again
+  EXPECT_NE(std::find(next.dictionary.retired.begin(), next.dictionary.retired.end(), key_a),
+            next.dictionary.retired.end());
+  auto lines = decoder.json_lines(views(next.records));
+  ASSERT_TRUE(lines.ok()) << lines.error().message();
+  EXPECT_EQ(*lines, interval_of({a, process(2, 3, "web-1")}, 3).lines());
+}
+
+TEST(CompactSamples, SamplesWithTheirOwnTimeOrHostKeepIt) {
+  FakeDictionary dict;
+  CompactEncoder encoder(1);
+  const IntervalSamples interval =
+      interval_of({process(1, 1, "web-1"), process(2, 5, "web-1"), process(3, 1, "db-1")}, 1, true);
+  auto compact = encoder.encode(interval);
+  dict.apply(compact.dictionary);
+  auto lines = dict.decoder().json_lines(views(compact.records));
+  ASSERT_TRUE(lines.ok()) << lines.error().message();
+  EXPECT_EQ(*lines, interval.lines());
+}
+
+TEST(CompactSamples, DamagedRecordsAndMissingEntriesAreErrorsThatSayWhich) {
+  FakeDictionary dict;
+  CompactEncoder encoder(1);
+  auto compact = encoder.encode(interval_of({process(1, 1, "web-1")}, 1));
+  dict.apply(compact.dictionary);
+  auto decode = [&](std::vector<std::string> records) {
+    auto r = dict.decoder().json_lines(views(records));
+    return r.ok() ? std::string("ok") : r.error().message();
+  };
+  EXPECT_EQ(decode(compact.records), "ok");
+  const std::string p = compact.records[0];
+  EXPECT_NE(decode({p, "q@@@"}).find("compact record 1"), std::string::npos) << decode({p, "q@@@"});
+  EXPECT_NE(decode({p.substr(0, p.size() - 1)}).find("compact record 0"), std::string::npos);
+  EXPECT_NE(decode({p + "@"}).find("after the last field"), std::string::npos);
+  dict.entries.erase(compact.dictionary.added[1].first);
+  EXPECT_NE(decode({p}).find("has no dictionary entry"), std::string::npos) << decode({p});
+}
+
+}  // namespace
+}  // namespace tally::accounting

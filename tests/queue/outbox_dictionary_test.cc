@@ -1,0 +1,154 @@
+// Dictionary entries: stored with the append that brings them, read back by
+// key, and deleted only once no stored batch can refer to them.
+#include <sqlite3.h>
+
+#include <gtest/gtest.h>
+
+#include "test_support.h"
+
+namespace tally::queue {
+namespace {
+
+using namespace testing;
+
+std::string entry(Outbox& outbox, std::uint64_t key) {
+  auto value = outbox.dictionary_entry(key);
+  EXPECT_TRUE(value) << value.error().message();
+  return value && *value ? **value : std::string("<none>");
+}
+
+std::string count_entries(const ScratchDir& dir) {
+  return query(dir / "outbox.db", "SELECT count(*) FROM dictionary");
+}
+
+TEST(OutboxDictionary, EntriesAreStoredWithTheirAppendAndReadBackByKey) {
+  ScratchDir dir;
+  auto outbox = open_or_die(options_for(dir / "outbox.db"));
+  EXPECT_EQ(outbox->first_unused_dictionary_key(), 1u);
+  DictionaryUpdate update;
+  update.added = {{1, std::string("names of one\n\0 with any bytes", 29)}, {2, "two"}};
+  ASSERT_TRUE(outbox->append(make_samples(2, "a"), kT0, update));
+  EXPECT_EQ(entry(*outbox, 1), std::string("names of one\n\0 with any bytes", 29));
+  EXPECT_EQ(entry(*outbox, 2), "two");
+  EXPECT_EQ(entry(*outbox, 3), "<none>");
+  EXPECT_EQ(outbox->first_unused_dictionary_key(), 3u);
+  auto stats = outbox->stats(kT0);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->dictionary_entries, 2u);
+  EXPECT_EQ(stats->dictionary_bytes, 32u);
+}
+
+TEST(OutboxDictionary, AFailedAppendStoresNoEntries) {
+  ScratchDir dir;
+  auto outbox = open_or_die(options_for(dir / "outbox.db"));
+  outbox->fail_next_commit_for_testing(SQLITE_FULL);
+  DictionaryUpdate update;
+  update.added = {{1, "one"}};
+  EXPECT_FALSE(outbox->append(make_samples(2, "a"), kT0, update));
+  EXPECT_EQ(entry(*outbox, 1), "<none>");
+  EXPECT_EQ(count_entries(dir), "0");
+}
+
+TEST(OutboxDictionary, ARetiredEntryGoesOnceEveryBatchThatCanReferToItIsAcked) {
+  ScratchDir dir;
+  auto outbox = open_or_die(options_for(dir / "outbox.db", {"collector", "backup"}));
+  DictionaryUpdate first;
+  first.added = {{1, "process"}, {2, "interval 1"}};
+  first.retired = {2};
+  ASSERT_TRUE(outbox->append(make_samples(2, "a"), kT0, first));  // batch 1
+  DictionaryUpdate second;
+  second.added = {{3, "interval 2"}};
+  second.retired = {1, 3};  // the process exited in interval 2
+  ASSERT_TRUE(outbox->append(make_samples(2, "b"), kT0, second));  // batch 2
+  EXPECT_EQ(count_entries(dir), "3");
+
+  ASSERT_TRUE(outbox->ack("collector", 1));
+  ASSERT_TRUE(outbox->ack("backup", 1));  // batch 1 deleted: interval 1's entry goes
+  EXPECT_EQ(entry(*outbox, 2), "<none>");
+  EXPECT_EQ(entry(*outbox, 1), "process");  // batch 2 still refers to it
+  ASSERT_TRUE(outbox->ack("collector", 2));
+  EXPECT_EQ(entry(*outbox, 1), "process") << "the backup sink has not sent batch 2 yet";
+  ASSERT_TRUE(outbox->ack("backup", 2));
+  EXPECT_EQ(count_entries(dir), "0");
+}
+
+TEST(OutboxDictionary, EntriesRetiredWhileSamplesAreStagedWaitForTheBatchThatHoldsThem) {
+  ScratchDir dir;
+  auto options = options_for(dir / "outbox.db");
+  options.batch.max_age_ns = 60 * kSecond;  // appends are staged
+  auto outbox = open_or_die(options);
+  DictionaryUpdate update;
+  update.added = {{1, "process"}};
+  update.retired = {1};
+  ASSERT_TRUE(outbox->append(make_samples(2, "a"), kT0, update));
+  EXPECT_EQ(query(dir / "outbox.db", "SELECT coalesce(retired_seq, 'staged') FROM dictionary"),
+            "staged");
+  // A batch formed and acked meanwhile by another path must not free it.
+  ASSERT_EQ(outbox->form_all(kT0 + kSecond).value(), 1);
+  EXPECT_EQ(query(dir / "outbox.db", "SELECT retired_seq FROM dictionary"), "1");
+  EXPECT_EQ(entry(*outbox, 1), "process");
+  ASSERT_TRUE(outbox->ack("collector", 1));
+  EXPECT_EQ(count_entries(dir), "0");
+}
+
+TEST(OutboxDictionary, EvictionUnderTheCapFreesTheEntriesOfWhatItRemoved) {
+  ScratchDir dir;
+  auto options = options_for(dir / "outbox.db");
+  options.cap_bytes = 3 * 10 * 260;  // about three appends of 10 samples
+  auto outbox = open_or_die(options);
+  std::uint64_t key = 1;
+  for (int i = 0; i < 10; ++i) {
+    DictionaryUpdate update;
+    update.added = {{key, "interval"}};
+    update.retired = {key};
+    ++key;
+    ASSERT_TRUE(outbox->append(make_samples(10, "a"), kT0 + static_cast<std::uint64_t>(i), update));
+  }
+  // Only entries of batches still stored remain.
+  EXPECT_EQ(query(dir / "outbox.db", "SELECT count(*) FROM dictionary WHERE retired_seq < "
+                                     "(SELECT min(seq) FROM batches)"),
+            "0");
+  EXPECT_LT(std::stoi(count_entries(dir)), 10);
+}
+
+TEST(OutboxDictionary, AReopenRetiresWhatTheLastWriterLeftLiveAndKeysGoOnAboveIt) {
+  ScratchDir dir;
+  {
+    auto outbox = open_or_die(options_for(dir / "outbox.db"));
+    DictionaryUpdate update;
+    update.added = {{5, "a live process"}, {9, "another"}};
+    ASSERT_TRUE(outbox->append(make_samples(2, "a"), kT0, update));
+  }
+  auto outbox = open_or_die(options_for(dir / "outbox.db"));
+  EXPECT_EQ(outbox->first_unused_dictionary_key(), 10u);
+  EXPECT_EQ(query(dir / "outbox.db", "SELECT group_concat(retired_seq) FROM dictionary"), "1,1");
+  EXPECT_EQ(entry(*outbox, 5), "a live process");  // batch 1 may still refer to it
+  ASSERT_TRUE(outbox->ack("collector", 1));
+  EXPECT_EQ(count_entries(dir), "0");
+}
+
+TEST(OutboxDictionary, AnOutboxOfSchema2IsUpgradedWithAnEmptyDictionary) {
+  ScratchDir dir;
+  {
+    auto outbox = open_or_die(options_for(dir / "outbox.db"));
+    ASSERT_TRUE(outbox->append(make_samples(2, "a"), kT0));
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir / "outbox.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE dictionary; PRAGMA user_version = 2", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto outbox = open_or_die(options_for(dir / "outbox.db"));
+  EXPECT_EQ(query(dir / "outbox.db", "PRAGMA user_version"), "3");
+  EXPECT_EQ(drain(*outbox, "collector").size(), 1u);
+  DictionaryUpdate update;
+  update.added = {{1, "one"}};
+  ASSERT_TRUE(outbox->append(make_samples(2, "b"), kT0, update));
+  EXPECT_EQ(entry(*outbox, 1), "one");
+}
+
+}  // namespace
+}  // namespace tally::queue

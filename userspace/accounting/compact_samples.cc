@@ -1,0 +1,265 @@
+#include "compact_samples.h"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+
+namespace tally::accounting {
+namespace {
+
+// Enough for every process of a large host and the intervals of a backlog
+// batch; past that the caches start again rather than grow.
+constexpr std::size_t kNamesCached = 200'000;
+constexpr std::size_t kHeadersCached = 1'024;
+
+void put(std::string& out, std::uint64_t v) {
+  while (v >= 0x40) {
+    out.push_back(static_cast<char>(0x80 | (v & 0x3f)));
+    v >>= 6;
+  }
+  out.push_back(static_cast<char>(0x40 | v));
+}
+
+void put(std::string& out, std::string_view s) {
+  put(out, static_cast<std::uint64_t>(s.size()));
+  out.append(s);
+}
+
+// RSS is nearly always whole pages: then the record holds the page count
+// and its tag is lower case; upper case holds bytes.
+constexpr std::uint64_t kPage = 4096;
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool done() const { return pos_ == in_.size(); }
+  Result<char> tag() {
+    if (done()) return Error("empty");
+    return in_[pos_++];
+  }
+  Result<std::uint64_t> number() {
+    std::uint64_t v = 0;
+    for (int shift = 0; pos_ < in_.size() && shift < 66; shift += 6) {
+      const auto b = static_cast<unsigned char>(in_[pos_++]);
+      if ((b & 0xc0) == 0x40) return v | (static_cast<std::uint64_t>(b & 0x3f) << shift);
+      if ((b & 0xc0) != 0x80) return Error::format("byte {:#04x} at {} is not part of a number", b, pos_ - 1);
+      v |= static_cast<std::uint64_t>(b & 0x3f) << shift;
+    }
+    return Error::format("number at {} runs past the end", pos_);
+  }
+  Result<std::string> text() {
+    auto n = number();
+    if (!n) return n.error();
+    if (*n > in_.size() - pos_) return Error::format("string of {} bytes runs past the end", *n);
+    std::string s(in_.substr(pos_, *n));
+    pos_ += *n;
+    return s;
+  }
+
+ private:
+  std::string_view in_;
+  std::size_t pos_ = 0;
+};
+
+// Reads n numbers into out, or says which one was wrong.
+template <std::size_t N>
+Status numbers(Reader& in, std::array<std::uint64_t, N>& out) {
+  for (std::size_t i = 0; i < N; ++i) {
+    auto v = in.number();
+    if (!v) return v.error().context(fmt::format("field {}", i + 1));
+    out[i] = *v;
+  }
+  if (!in.done()) return Error("bytes after the last field");
+  return ok_status();
+}
+
+}  // namespace
+
+CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
+  CompactInterval out;
+  queue::DictionaryUpdate& dict = out.dictionary;
+  dict.retired = std::move(to_retire_);
+  to_retire_.clear();
+
+  // One header per (time, length, host) the interval's samples carry: the
+  // sampler gives them all the same one, but nothing here depends on it.
+  std::vector<std::pair<std::uint64_t, const ProcessSample*>> headers;
+  const auto header_key = [&](std::uint64_t ts, std::uint64_t length,
+                              const std::string& host) -> std::uint64_t {
+    for (const auto& [key, s] : headers) {
+      if (s->ts_ns == ts && s->interval_ns == length && s->host == host) return key;
+    }
+    return 0;
+  };
+  const auto add_header = [&](std::uint64_t ts, std::uint64_t length, const std::string& host) {
+    const std::uint64_t key = next_key_++;
+    std::string header = "i";
+    put(header, ts);
+    put(header, length);
+    put(header, host);
+    dict.added.emplace_back(key, std::move(header));
+    dict.retired.push_back(key);  // only this interval's records use it
+    return key;
+  };
+  const HostSample& host = interval.host;
+  const std::uint64_t interval_key = add_header(host.ts_ns, host.interval_ns, host.host);
+  ProcessSample host_as_process;
+  host_as_process.ts_ns = host.ts_ns;
+  host_as_process.interval_ns = host.interval_ns;
+  host_as_process.host = host.host;
+  headers.emplace_back(interval_key, &host_as_process);
+
+  out.records.reserve(interval.processes.size() + 1);
+  for (const ProcessSample& s : interval.processes) {
+    Known& known = known_[{s.pid, s.start_time_ns}];
+    if (known.key == 0 || known.comm != s.comm || known.cmdline != s.cmdline ||
+        known.cgroup != s.cgroup) {
+      // New, or renamed by an exec: a new key, so that batches stored
+      // before keep the names they were committed with.
+      if (known.key != 0) dict.retired.push_back(known.key);
+      known = Known{next_key_++, s.comm, s.cmdline, s.cgroup};
+      std::string entry = "n";
+      put(entry, s.pid);
+      put(entry, s.start_time_ns);
+      put(entry, s.comm);
+      put(entry, s.cmdline);
+      put(entry, s.cgroup);
+      dict.added.emplace_back(known.key, std::move(entry));
+    }
+    std::uint64_t sample_header = header_key(s.ts_ns, s.interval_ns, s.host);
+    if (sample_header == 0) {
+      sample_header = add_header(s.ts_ns, s.interval_ns, s.host);
+      headers.emplace_back(sample_header, &s);
+    }
+    const bool pages = s.rss_bytes % kPage == 0;
+    std::string record(1, s.exited ? (pages ? 'x' : 'X') : (pages ? 'p' : 'P'));
+    record.reserve(16);
+    put(record, sample_header);
+    put(record, known.key);
+    put(record, s.cpu_ns);
+    put(record, pages ? s.rss_bytes / kPage : s.rss_bytes);
+    out.records.push_back(std::move(record));
+    if (s.exited) {
+      dict.retired.push_back(known.key);
+      known_.erase({s.pid, s.start_time_ns});
+    }
+  }
+  std::string record = "h";
+  put(record, interval_key);
+  put(record, host.ncpu);
+  put(record, host.busy_ns);
+  put(record, host.processes);
+  put(record, host.dropped_updates);
+  out.records.push_back(std::move(record));
+  return out;
+}
+
+void CompactEncoder::not_stored() {
+  for (const auto& [process, known] : known_) to_retire_.push_back(known.key);
+  known_.clear();
+}
+
+bool is_compact_payload(std::string_view payload) {
+  return !payload.empty() && payload.front() != '{';
+}
+
+Result<const CompactDecoder::Names*> CompactDecoder::names(std::uint64_t key) {
+  if (auto it = names_.find(key); it != names_.end()) return &it->second;
+  auto entry = lookup_(key);
+  if (!entry) return entry.error();
+  if (!*entry) return Error::format("process key {} has no dictionary entry", key);
+  Reader in(**entry);
+  auto tag = in.tag();
+  if (!tag || *tag != 'n') return Error::format("dictionary entry {} is not a process's names", key);
+  auto pid = in.number();
+  auto start = in.number();
+  auto comm = in.text();
+  auto cmdline = in.text();
+  auto cgroup = in.text();
+  if (!pid || !start || !comm || !cmdline || !cgroup || !in.done()) {
+    return Error::format("dictionary entry {} is damaged", key);
+  }
+  if (names_.size() >= kNamesCached) names_.clear();
+  auto [it, added] = names_.emplace(
+      key, Names{static_cast<std::uint32_t>(*pid), *start, std::move(*comm), std::move(*cmdline),
+                 std::move(*cgroup)});
+  return &it->second;
+}
+
+Result<const CompactDecoder::Header*> CompactDecoder::header(std::uint64_t key) {
+  if (auto it = headers_.find(key); it != headers_.end()) return &it->second;
+  auto entry = lookup_(key);
+  if (!entry) return entry.error();
+  if (!*entry) return Error::format("interval key {} has no dictionary entry", key);
+  Reader in(**entry);
+  auto tag = in.tag();
+  if (!tag || *tag != 'i') return Error::format("dictionary entry {} is not an interval", key);
+  auto ts = in.number();
+  auto length = in.number();
+  auto host = in.text();
+  if (!ts || !length || !host || !in.done()) {
+    return Error::format("dictionary entry {} is damaged", key);
+  }
+  if (headers_.size() >= kHeadersCached) headers_.clear();
+  auto [it, added] = headers_.emplace(key, Header{*ts, *length, std::move(*host)});
+  return &it->second;
+}
+
+Result<std::vector<std::string>> CompactDecoder::json_lines(
+    std::span<const std::string_view> records) {
+  std::vector<std::string> lines;
+  lines.reserve(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto bad = [&](const Error& e) {
+      return e.context(fmt::format("compact record {}", i));
+    };
+    Reader in(records[i]);
+    auto tag = in.tag();
+    if (!tag) return bad(tag.error());
+    if (*tag == 'h') {
+      std::array<std::uint64_t, 5> f{};
+      if (auto read = numbers(in, f); !read) return bad(read.error());
+      auto h = header(f[0]);
+      if (!h) return bad(h.error());
+      HostSample s;
+      s.ts_ns = (*h)->ts_ns;
+      s.interval_ns = (*h)->interval_ns;
+      s.host = (*h)->host;
+      s.ncpu = static_cast<std::uint32_t>(f[1]);
+      s.busy_ns = f[2];
+      s.cpu_pct = percent(s.busy_ns, s.interval_ns * std::max<std::uint32_t>(s.ncpu, 1));
+      s.processes = static_cast<std::uint32_t>(f[3]);
+      s.dropped_updates = f[4];
+      lines.push_back(to_json_line(s));
+      continue;
+    }
+    if (std::string_view("pxPX").find(*tag) == std::string_view::npos) {
+      return bad(Error::format("unknown tag {:#04x}", *tag));
+    }
+    const bool pages = *tag == 'p' || *tag == 'x';
+    std::array<std::uint64_t, 4> f{};
+    if (auto read = numbers(in, f); !read) return bad(read.error());
+    auto h = header(f[0]);
+    if (!h) return bad(h.error());
+    auto n = names(f[1]);
+    if (!n) return bad(n.error());
+    ProcessSample s;
+    s.ts_ns = (*h)->ts_ns;
+    s.interval_ns = (*h)->interval_ns;
+    s.host = (*h)->host;
+    s.pid = (*n)->pid;
+    s.start_time_ns = (*n)->start_time_ns;
+    s.comm = (*n)->comm;
+    s.cmdline = (*n)->cmdline;
+    s.cgroup = (*n)->cgroup;
+    s.cpu_ns = f[2];
+    s.cpu_pct = percent(s.cpu_ns, s.interval_ns);
+    s.rss_bytes = pages ? f[3] * kPage : f[3];
+    s.exited = *tag == 'x' || *tag == 'X';
+    lines.push_back(to_json_line(s));
+  }
+  return lines;
+}
+
+}  // namespace tally::accounting

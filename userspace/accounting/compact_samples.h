@@ -1,0 +1,107 @@
+// The form in which tallyd stores samples in its outbox: one record of a
+// dozen bytes per sample instead of a ~430-byte JSON line.
+//
+// Why: an append's cost is its bytes (docs/BENCHMARKS.md, row 5). A sample's
+// numbers change every interval, but its process's pid, start time, comm,
+// cmdline and cgroup do not; they go into outbox dictionary entries
+// (queue::DictionaryUpdate), written once per process incarnation, and each
+// record names its process by key. The interval's time, length and host go
+// into one entry per interval. The shipper turns records back into exactly
+// the JSON lines to_json_line() writes (CompactDecoder), so sinks and
+// servers see no difference.
+//
+// Records: a tag ('p' process, 'x' process that exited, 'h' host; 'P' and
+// 'X' when the RSS is not whole pages), then
+// numbers written 6 bits to a byte (continuation bytes 0x80-0xBF, the last
+// 0x40-0x7F). No byte of a record is below 0x40, so a record never holds the
+// '\n' that separates the outbox's records, and a payload of records never
+// starts with the '{' of a JSON line.
+//   p|x  interval key, process key, cpu_ns, rss in 4 KiB pages (P|X: bytes)
+//   h    interval key, ncpu, busy_ns, processes, dropped_updates
+// Entries: 'n' pid, start_time_ns, comm, cmdline, cgroup (strings as their
+// length and bytes); 'i' ts_ns, interval_ns, host. cpu_pct is not stored:
+// it is recomputed exactly as the sampler computes it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sample.h"
+#include "tally/queue/outbox.h"
+#include "tally/result.h"
+
+namespace tally::accounting {
+
+struct CompactInterval {
+  std::vector<std::string> records;  // one per sample, the host's last
+  queue::DictionaryUpdate dictionary;
+};
+
+// One per outbox writer; remembers which processes have entries.
+class CompactEncoder {
+ public:
+  // first_key: Outbox::first_unused_dictionary_key().
+  explicit CompactEncoder(std::uint64_t first_key) : next_key_(first_key) {}
+
+  CompactInterval encode(const IntervalSamples& interval);
+
+  // The last interval encode() returned was not stored. Its entries never
+  // reached the outbox, so everything is named afresh from the next
+  // interval on, and the keys stored before are retired with it.
+  void not_stored();
+
+  std::size_t processes_known() const { return known_.size(); }
+
+ private:
+  struct Known {
+    std::uint64_t key = 0;
+    std::string comm, cmdline, cgroup;
+  };
+  std::map<std::pair<std::uint32_t, std::uint64_t>, Known> known_;  // by (pid, start)
+  std::vector<std::uint64_t> to_retire_;
+  std::uint64_t next_key_;
+};
+
+// True for a payload of compact records, false for JSON lines (batches
+// stored before compact records, and gap records).
+bool is_compact_payload(std::string_view payload);
+
+class CompactDecoder {
+ public:
+  // The entry stored for a key, nullopt if there is none.
+  using Lookup = std::function<Result<std::optional<std::string>>(std::uint64_t key)>;
+  explicit CompactDecoder(Lookup lookup) : lookup_(std::move(lookup)) {}
+
+  // The JSON lines of the records, byte for byte what to_json_line() wrote
+  // for the samples they were made from. An error names the record and what
+  // is wrong with it.
+  Result<std::vector<std::string>> json_lines(std::span<const std::string_view> records);
+
+ private:
+  struct Names {
+    std::uint32_t pid = 0;
+    std::uint64_t start_time_ns = 0;
+    std::string comm, cmdline, cgroup;
+  };
+  struct Header {
+    std::uint64_t ts_ns = 0, interval_ns = 0;
+    std::string host;
+  };
+  Result<const Names*> names(std::uint64_t key);
+  Result<const Header*> header(std::uint64_t key);
+
+  Lookup lookup_;
+  // Entries do not change once stored; the caches are emptied when large.
+  std::unordered_map<std::uint64_t, Names> names_;
+  std::unordered_map<std::uint64_t, Header> headers_;
+};
+
+}  // namespace tally::accounting
