@@ -10,7 +10,7 @@ namespace {
 
 // Enough for every process of a large host and the intervals of a backlog
 // batch; past that the caches start again rather than grow.
-constexpr std::size_t kNamesCached = 200'000;
+constexpr std::size_t kNamesCached = 8'192;
 constexpr std::size_t kHeadersCached = 1'024;
 
 void put(std::string& out, std::uint64_t v) {
@@ -74,6 +74,21 @@ Status numbers(Reader& in, std::array<std::uint64_t, N>& out) {
   return ok_status();
 }
 
+// FNV-1a over the three names, each followed by its length so that moving
+// bytes from one name to the next changes the digest.
+std::uint64_t names_digest(const ProcessSample& s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const std::string* name : {&s.comm, &s.cmdline, &s.cgroup}) {
+    for (const char c : *name) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 0x100000001b3ULL;
+    }
+    h ^= name->size();
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
 }  // namespace
 
 CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
@@ -113,12 +128,12 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
   out.records.reserve(interval.processes.size() + 1);
   for (const ProcessSample& s : interval.processes) {
     Known& known = known_[{s.pid, s.start_time_ns}];
-    if (known.key == 0 || known.comm != s.comm || known.cmdline != s.cmdline ||
-        known.cgroup != s.cgroup) {
+    const std::uint64_t digest = names_digest(s);
+    if (known.key == 0 || known.names_digest != digest) {
       // New, or renamed by an exec: a new key, so that batches stored
       // before keep the names they were committed with.
       if (known.key != 0) dict.retired.push_back(known.key);
-      known = Known{next_key_++, s.comm, s.cmdline, s.cgroup};
+      known = Known{next_key_++, digest};
       std::string entry = "n";
       put(entry, s.pid);
       put(entry, s.start_time_ns);
@@ -258,6 +273,9 @@ Result<std::vector<std::string>> CompactDecoder::json_lines(
     s.rss_bytes = pages ? f[3] * kPage : f[3];
     s.exited = *tag == 'x' || *tag == 'X';
     lines.push_back(to_json_line(s));
+    // No later batch names an exited process; a resend of this one looks
+    // its names up again.
+    if (s.exited) names_.erase(f[1]);
   }
   return lines;
 }

@@ -61,9 +61,11 @@ class CompactEncoder {
   std::size_t processes_known() const { return known_.size(); }
 
  private:
+  // A digest, not the names: the sampler's cache holds those already, and
+  // this only needs to notice that an exec changed them.
   struct Known {
     std::uint64_t key = 0;
-    std::string comm, cmdline, cgroup;
+    std::uint64_t names_digest = 0;
   };
   std::map<std::pair<std::uint32_t, std::uint64_t>, Known> known_;  // by (pid, start)
   std::vector<std::uint64_t> to_retire_;
@@ -99,7 +101,10 @@ class CompactDecoder {
   Result<const Header*> header(std::uint64_t key);
 
   Lookup lookup_;
-  // Entries do not change once stored; the caches are emptied when large.
+  // Entries do not change once stored. A process's names are dropped from
+  // the cache when its exit is decoded, and the caches are emptied when
+  // they grow past their bound (keys of exec'd processes, a host with more
+  // processes than the bound).
   std::unordered_map<std::uint64_t, Names> names_;
   std::unordered_map<std::uint64_t, Header> headers_;
 };
