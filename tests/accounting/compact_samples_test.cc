@@ -120,7 +120,7 @@ TEST(CompactSamples, RandomIntervalsDecodeToTheJsonLinesTheyWereMadeFrom) {
       ASSERT_EQ(r.find('\n'), std::string::npos);
       ASSERT_FALSE(r.empty());
     }
-    ASSERT_TRUE(is_compact_payload(compact.records.front()));
+    for (const auto& r : compact.records) ASSERT_TRUE(is_compact_record(r));
     auto lines = decoder.json_lines(views(compact.records));
     ASSERT_TRUE(lines.ok()) << lines.error().message();
     ASSERT_EQ(*lines, interval.lines()) << "round " << round;
@@ -194,6 +194,24 @@ TEST(CompactSamples, SamplesWithTheirOwnTimeOrHostKeepIt) {
   auto lines = dict.decoder().json_lines(views(compact.records));
   ASSERT_TRUE(lines.ok()) << lines.error().message();
   EXPECT_EQ(*lines, interval.lines());
+}
+
+TEST(CompactSamples, JsonLinesAmongTheRecordsAreKeptAsTheyAre) {
+  // A batch formed across an upgrade from samples staged by an older tallyd.
+  FakeDictionary dict;
+  CompactEncoder encoder(1);
+  const IntervalSamples interval = interval_of({process(1, 1, "web-1")}, 1);
+  auto compact = encoder.encode(interval);
+  dict.apply(compact.dictionary);
+  const std::string old_line = to_json_line(process(7, 0, "web-1"));
+  std::vector<std::string> mixed{old_line};
+  mixed.insert(mixed.end(), compact.records.begin(), compact.records.end());
+  auto lines = dict.decoder().json_lines(views(mixed));
+  ASSERT_TRUE(lines.ok()) << lines.error().message();
+  std::vector<std::string> expected{old_line};
+  for (const auto& l : interval.lines()) expected.push_back(l);
+  EXPECT_EQ(*lines, expected);
+  EXPECT_FALSE(is_compact_record(old_line));
 }
 
 TEST(CompactSamples, DamagedRecordsAndMissingEntriesAreErrorsThatSayWhich) {

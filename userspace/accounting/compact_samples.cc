@@ -175,10 +175,6 @@ void CompactEncoder::not_stored() {
   known_.clear();
 }
 
-bool is_compact_payload(std::string_view payload) {
-  return !payload.empty() && payload.front() != '{';
-}
-
 Result<const CompactDecoder::Names*> CompactDecoder::names(std::uint64_t key) {
   if (auto it = names_.find(key); it != names_.end()) return &it->second;
   auto entry = lookup_(key);
@@ -229,6 +225,10 @@ Result<std::vector<std::string>> CompactDecoder::json_lines(
     const auto bad = [&](const Error& e) {
       return e.context(fmt::format("compact record {}", i));
     };
+    if (!is_compact_record(records[i])) {
+      lines.emplace_back(records[i]);
+      continue;
+    }
     Reader in(records[i]);
     auto tag = in.tag();
     if (!tag) return bad(tag.error());

@@ -72,9 +72,12 @@ class CompactEncoder {
   std::uint64_t next_key_;
 };
 
-// True for a payload of compact records, false for JSON lines (batches
-// stored before compact records, and gap records).
-bool is_compact_payload(std::string_view payload);
+// Whether a record is compact, or a JSON line (stored by a tallyd from
+// before compact records; a batch formed across the upgrade from staged
+// samples holds both).
+inline bool is_compact_record(std::string_view record) {
+  return !record.empty() && record.front() != '{';
+}
 
 class CompactDecoder {
  public:
@@ -83,8 +86,8 @@ class CompactDecoder {
   explicit CompactDecoder(Lookup lookup) : lookup_(std::move(lookup)) {}
 
   // The JSON lines of the records, byte for byte what to_json_line() wrote
-  // for the samples they were made from. An error names the record and what
-  // is wrong with it.
+  // for the samples they were made from; records that are JSON lines already
+  // are copied. An error names the record and what is wrong with it.
   Result<std::vector<std::string>> json_lines(std::span<const std::string_view> records);
 
  private:

@@ -170,7 +170,8 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
   // Batches stored as compact records go out as the JSON lines they stand
   // for; `decoded` owns them for the rest of this call.
   std::vector<std::string> decoded;
-  const bool compact = !is_gap && accounting::is_compact_payload(batch.payload);
+  const bool compact =
+      !is_gap && std::any_of(lines.begin(), lines.end(), accounting::is_compact_record);
   if (compact) {
     auto json = decoder_.json_lines(lines);
     if (!json.ok()) {
