@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -74,18 +75,13 @@ Status numbers(Reader& in, std::array<std::uint64_t, N>& out) {
   return ok_status();
 }
 
-// FNV-1a over the three names, each followed by its length so that moving
-// bytes from one name to the next changes the digest.
+// Enough to notice an exec: std::hash of each name, combined so that the
+// same bytes split differently between the names give another digest.
 std::uint64_t names_digest(const ProcessSample& s) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const std::string* name : {&s.comm, &s.cmdline, &s.cgroup}) {
-    for (const char c : *name) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 0x100000001b3ULL;
-    }
-    h ^= name->size();
-    h *= 0x100000001b3ULL;
-  }
+  const std::hash<std::string_view> hash;
+  std::uint64_t h = hash(s.comm);
+  h = h * 0x9e3779b97f4a7c15ULL + hash(s.cmdline);
+  h = h * 0x9e3779b97f4a7c15ULL + hash(s.cgroup);
   return h;
 }
 
@@ -149,7 +145,6 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
     }
     const bool pages = s.rss_bytes % kPage == 0;
     std::string record(1, s.exited ? (pages ? 'x' : 'X') : (pages ? 'p' : 'P'));
-    record.reserve(16);
     put(record, sample_header);
     put(record, known.key);
     put(record, s.cpu_ns);
