@@ -1,71 +1,123 @@
-// The dictionary: entries that stored records refer to by key.
+// The dictionary: entries that stored records refer to by key, one row per
+// append that added any (schema.cc, version 3).
 //
-// Why retired entries carry a seq: an entry may be deleted only when no
-// stored record can refer to it. The writer retires a key once no later
-// append will use it (a process exited, or the writer restarted); records
-// from before are in batches formed by then, or still staged. So a retired
-// entry gets the last seq formed once nothing is staged any more, and goes
-// when every batch up to that seq has gone (acked by every sink, rejected,
-// or evicted by the cap).
+// Why a row carries a seq: its entries may be deleted only when no stored
+// record can refer to them. The writer retires a key once no later append
+// will use it (a process exited or exec'd, or the writer restarted); records
+// from before are in batches formed by then, or still staged. So a row whose
+// keys are all retired gets the last seq formed once nothing is staged any
+// more, and goes when every batch up to that seq has gone (acked by every
+// sink, rejected, or evicted by the cap).
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "outbox_core.h"
 #include "try.h"
 
 namespace tally::queue {
+namespace {
+
+void put_u32(std::string& out, std::uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  out.append(b, 4);
+}
+
+// Entry `index` of a row's entries blob, or nullopt if the blob is short.
+std::optional<std::string_view> entry_at(std::string_view blob, std::uint64_t index) {
+  std::size_t pos = 0;
+  for (std::uint64_t i = 0;; ++i) {
+    if (blob.size() - pos < 4) return std::nullopt;
+    std::uint32_t n = 0;
+    for (int b = 0; b < 4; ++b) {
+      n |= static_cast<std::uint32_t>(static_cast<unsigned char>(blob[pos + b])) << (8 * b);
+    }
+    pos += 4;
+    if (blob.size() - pos < n) return std::nullopt;
+    if (i == index) return blob.substr(pos, n);
+    pos += n;
+  }
+}
+
+}  // namespace
 
 Result<std::optional<std::string>> OutboxCore::dictionary_entry(std::uint64_t key) {
-  auto get = stmts_.use(Q::dict_get);
-  get->bind(1, key);
-  auto row = get->step();
-  if (!row) return row.error().context(fmt::format("read dictionary entry {}", key));
-  if (!*row) return std::optional<std::string>();
-  return std::optional<std::string>(std::string(get->column_blob(0)));
+  const std::string what = fmt::format("read dictionary entry {}", key);
+  std::uint64_t first_key = 0;
+  std::string blob;
+  {
+    auto get = stmts_.use(Q::dict_get);
+    get->bind(1, key);
+    auto row = get->step();
+    if (!row) return row.error().context(what);
+    if (!*row) return std::optional<std::string>();
+    first_key = get->column_u64(0);
+    blob = std::string(get->column_blob(1));
+  }
+  auto entry = entry_at(blob, key - first_key);
+  if (!entry) {
+    return Error::format("{}: the row of keys from {} in {} is damaged", what, first_key,
+                         db_.path().string());
+  }
+  return std::optional<std::string>(std::string(*entry));
 }
 
 Status OutboxCore::add_entries(State& next, const DictionaryUpdate& dictionary) {
   if (dictionary.added.empty() && dictionary.retired.empty()) return ok_status();
+  // Retired now, or staged records may still refer to them.
   const bool settled = next.staged_rows == 0;
-  std::uint64_t& retired_count = settled ? next.dict_settled : next.dict_unsettled;
-  // Usually a dozen keys each way; after a writer's failed append, every
-  // key it knew is retired at once.
-  std::vector<std::uint64_t> retired_keys(dictionary.retired);
-  std::sort(retired_keys.begin(), retired_keys.end());
-  std::vector<std::uint64_t> added_keys;
-  added_keys.reserve(dictionary.added.size());
-  for (const auto& entry : dictionary.added) added_keys.push_back(entry.first);
-  std::sort(added_keys.begin(), added_keys.end());
+  std::vector<std::uint64_t> retired(dictionary.retired);
+  std::sort(retired.begin(), retired.end());
   const auto retired_now = [&](std::uint64_t key) {
-    return std::binary_search(retired_keys.begin(), retired_keys.end(), key);
+    return std::binary_search(retired.begin(), retired.end(), key);
   };
-  const auto bind_retirement = [&](sql::Statement::Use& q, int index) {
-    if (settled) {
-      q->bind(index, next[Counter::last_seq]);
-    } else {
-      q->bind_null(index);
+
+  if (!dictionary.added.empty()) {
+    const std::uint64_t first_key = dictionary.added.front().first;
+    std::string blob;
+    std::uint64_t live = 0;
+    for (std::size_t i = 0; i < dictionary.added.size(); ++i) {
+      const auto& [key, value] = dictionary.added[i];
+      if (key != first_key + i) {
+        return Error::format("dictionary keys of one append must be consecutive: {} follows {}",
+                             key, first_key + i - 1);
+      }
+      if (key < first_unused_key_) {
+        return Error::format("dictionary key {} is in use (the next unused one is {})", key,
+                             first_unused_key_);
+      }
+      put_u32(blob, static_cast<std::uint32_t>(value.size()));
+      blob += value;
+      if (!retired_now(key)) ++live;
     }
-  };
-  for (const auto& [key, value] : dictionary.added) {
-    const bool retired = retired_now(key);
     auto insert = stmts_.use(Q::dict_insert);
-    insert->bind(1, key).bind_blob(2, value).bind(3, retired ? 1 : 0);
-    if (retired) {
-      bind_retirement(insert, 4);
-      ++retired_count;
+    insert->bind(1, first_key).bind(2, static_cast<std::uint64_t>(dictionary.added.size()))
+        .bind_blob(3, blob).bind(4, live);
+    if (live == 0 && settled) {
+      insert->bind(5, next[Counter::last_seq]);
     } else {
-      insert->bind_null(4);
+      insert->bind_null(5);
     }
-    TALLY_TRY_CTX(insert->run(), fmt::format("store dictionary entry {}", key));
-    if (key >= first_unused_key_) first_unused_key_ = key + 1;
+    TALLY_TRY_CTX(insert->run(), fmt::format("store dictionary entries from {}", first_key));
+    if (live == 0) ++(settled ? next.dict_settled : next.dict_unsettled);
+    first_unused_key_ = first_key + dictionary.added.size();
   }
-  for (const std::uint64_t key : dictionary.retired) {
-    if (std::binary_search(added_keys.begin(), added_keys.end(), key)) continue;
+
+  const std::uint64_t added_from = dictionary.added.empty() ? 0 : dictionary.added.front().first;
+  for (const std::uint64_t key : retired) {
+    if (!dictionary.added.empty() && key >= added_from) continue;  // counted at insert
     auto retire = stmts_.use(Q::dict_retire);
     retire->bind(1, key);
-    bind_retirement(retire, 2);
-    TALLY_TRY_CTX(retire->run(), fmt::format("retire dictionary entry {}", key));
-    retired_count += static_cast<std::uint64_t>(retire->changes());
+    if (settled) {
+      retire->bind(2, next[Counter::last_seq]);
+    } else {
+      retire->bind_null(2);
+    }
+    auto row = retire->step();
+    if (!row) return row.error().context(fmt::format("retire dictionary key {}", key));
+    // No row: a key of an append that failed, never stored.
+    if (*row && retire->column_int(0) == 0) ++(settled ? next.dict_settled : next.dict_unsettled);
   }
   return ok_status();
 }
@@ -81,7 +133,7 @@ Status OutboxCore::settle_entries(State& next) {
 }
 
 Status OutboxCore::prune_entries(State& next) {
-  // Below the oldest batch left, or every settled entry when none is left.
+  // Below the oldest batch left, or every settled row when none is left.
   std::uint64_t below = next[Counter::last_seq] + 1;
   {
     auto oldest = stmts_.use(Q::batch_min_seq);
@@ -98,28 +150,28 @@ Status OutboxCore::prune_entries(State& next) {
 }
 
 Status OutboxCore::retire_live_entries() {
-  auto max_key = db_.query_int("SELECT coalesce(max(key), 0) FROM dictionary");
-  if (!max_key) return max_key.error().context("read dictionary keys");
-  first_unused_key_ = static_cast<std::uint64_t>(*max_key) + 1;
+  auto next_key = db_.query_int("SELECT coalesce(max(first_key + count), 1) FROM dictionary");
+  if (!next_key) return next_key.error().context("read dictionary keys");
+  first_unused_key_ = static_cast<std::uint64_t>(*next_key);
   auto counts = [&](const char* sql, std::uint64_t& out) -> Status {
     auto n = db_.query_int(sql);
     if (!n) return n.error().context("count dictionary entries");
     out = static_cast<std::uint64_t>(*n);
     return ok_status();
   };
-  QUEUE_TRY(counts("SELECT count(*) FROM dictionary WHERE retired = 1 AND retired_seq IS NULL",
+  QUEUE_TRY(counts("SELECT count(*) FROM dictionary WHERE live = 0 AND retired_seq IS NULL",
                    state_.dict_unsettled));
   QUEUE_TRY(counts("SELECT count(*) FROM dictionary WHERE retired_seq IS NOT NULL",
                    state_.dict_settled));
-  auto live = db_.query_int("SELECT count(*) FROM dictionary WHERE retired = 0");
+  auto live = db_.query_int("SELECT count(*) FROM dictionary WHERE live > 0");
   if (!live) return live.error().context("count dictionary entries");
   if (*live == 0) return ok_status();
   auto result = transact([&](State& next) -> Status {
     const bool settled = next.staged_rows == 0;
-    QUEUE_TRY(db_.exec(settled ? fmt::format("UPDATE dictionary SET retired = 1, retired_seq = {} "
-                                             "WHERE retired = 0",
+    QUEUE_TRY(db_.exec(settled ? fmt::format("UPDATE dictionary SET live = 0, retired_seq = {} "
+                                             "WHERE live > 0",
                                              next[Counter::last_seq])
-                               : std::string("UPDATE dictionary SET retired = 1 WHERE retired = 0")));
+                               : std::string("UPDATE dictionary SET live = 0 WHERE live > 0")));
     (settled ? next.dict_settled : next.dict_unsettled) += static_cast<std::uint64_t>(*live);
     return ok_status();
   });

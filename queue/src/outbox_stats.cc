@@ -65,10 +65,10 @@ Result<OutboxStats> OutboxCore::stats(std::uint64_t now_ns) {
   out.dead_letter_bytes = state_.dead_bytes;
   out.dead_letters_discarded = state_[Counter::dead_letters_discarded];
   {
-    // A scan of the dictionary: one row per live process and per retired
-    // one still referred to, a few thousand at most.
-    auto n = db_.query_int("SELECT count(*) FROM dictionary");
-    auto bytes = db_.query_int("SELECT coalesce(sum(length(value)), 0) FROM dictionary");
+    // A scan of the dictionary: one row per append that named a process
+    // still alive or still referred to.
+    auto n = db_.query_int("SELECT coalesce(sum(count), 0) FROM dictionary");
+    auto bytes = db_.query_int("SELECT coalesce(sum(length(entries)), 0) FROM dictionary");
     if (!n) return n.error().context("count dictionary entries");
     if (!bytes) return bytes.error().context("count dictionary entries");
     out.dictionary_entries = static_cast<std::uint64_t>(*n);

@@ -79,20 +79,27 @@ Status add_codec_v2(sql::Database& db) {
 
 // Version 3: entries the records of batches refer to by key (process names
 // of compact records, userspace/accounting/compact_samples.h), written once
-// and shared by every batch that refers to them.
-//  retired      no append after the one that retired it refers to the key
-//  retired_seq  every record that refers to it is in a batch <= this seq;
-//               NULL while some may still be staged. An entry is deleted
-//               once no batch <= retired_seq is left.
+// and shared by every batch that refers to them. One row holds the entries
+// one append added, keys first_key .. first_key + count - 1: one b-tree
+// insert per append, not one per new process.
+//  entries      each entry as a 4-byte little-endian length and its bytes
+//  live         keys of the row not retired yet (no append after the one
+//               that retired a key refers to it)
+//  retired_seq  once live is 0: every record that refers to the row's keys
+//               is in a batch <= this seq; NULL while some may still be
+//               staged. The row is deleted once no batch <= retired_seq is
+//               left.
 Status add_dictionary_v3(sql::Database& db) {
   return db.exec(R"sql(
     CREATE TABLE dictionary(
-      key         INTEGER PRIMARY KEY,
-      value       BLOB NOT NULL,
-      retired     INTEGER NOT NULL DEFAULT 0,
+      first_key   INTEGER PRIMARY KEY,
+      count       INTEGER NOT NULL,
+      entries     BLOB NOT NULL,
+      live        INTEGER NOT NULL,
       retired_seq INTEGER);
     CREATE INDEX dictionary_retired ON dictionary(retired_seq) WHERE retired_seq IS NOT NULL;
-    CREATE INDEX dictionary_unsettled ON dictionary(key) WHERE retired = 1 AND retired_seq IS NULL;
+    CREATE INDEX dictionary_unsettled ON dictionary(first_key)
+      WHERE live = 0 AND retired_seq IS NULL;
   )sql");
 }
 

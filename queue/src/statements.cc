@@ -68,13 +68,18 @@ constexpr Entry kSql[] = {
     {Q::dead_oldest, "SELECT id, bytes FROM dead_letters ORDER BY id LIMIT 1"},
     {Q::dead_delete, "DELETE FROM dead_letters WHERE id = ?1"},
     {Q::batch_min_seq, "SELECT min(seq) FROM batches"},
-    {Q::dict_insert, "INSERT INTO dictionary(key, value, retired, retired_seq) "
-                     "VALUES(?1, ?2, ?3, ?4)"},
-    {Q::dict_get, "SELECT value FROM dictionary WHERE key = ?1"},
-    {Q::dict_retire, "UPDATE dictionary SET retired = 1, retired_seq = ?2 "
-                     "WHERE key = ?1 AND retired = 0"},
+    {Q::dict_insert, "INSERT INTO dictionary(first_key, count, entries, live, retired_seq) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5)"},
+    // The row holding key ?1, if any (rows never overlap).
+    {Q::dict_get, "SELECT first_key, entries FROM dictionary WHERE first_key <= ?1 "
+                  "AND ?1 < first_key + count ORDER BY first_key DESC LIMIT 1"},
+    {Q::dict_retire, "UPDATE dictionary SET live = live - 1, "
+                     "retired_seq = CASE WHEN live = 1 THEN ?2 ELSE NULL END "
+                     "WHERE first_key = (SELECT max(first_key) FROM dictionary "
+                     "WHERE first_key <= ?1) AND ?1 < first_key + count AND live > 0 "
+                     "RETURNING live"},
     {Q::dict_settle, "UPDATE dictionary SET retired_seq = ?1 "
-                     "WHERE retired = 1 AND retired_seq IS NULL"},
+                     "WHERE live = 0 AND retired_seq IS NULL"},
     {Q::dict_prune, "DELETE FROM dictionary WHERE retired_seq < ?1"},
 };
 

@@ -1,5 +1,6 @@
-// Dictionary entries: stored with the append that brings them, read back by
-// key, and deleted only once no stored batch can refer to them.
+// Dictionary entries: stored with the append that brings them (one row per
+// append), read back by key, and deleted only once no stored batch can refer
+// to any key of their row.
 #include <sqlite3.h>
 
 #include <gtest/gtest.h>
@@ -17,7 +18,7 @@ std::string entry(Outbox& outbox, std::uint64_t key) {
   return value && *value ? **value : std::string("<none>");
 }
 
-std::string count_entries(const ScratchDir& dir) {
+std::string count_rows(const ScratchDir& dir) {
   return query(dir / "outbox.db", "SELECT count(*) FROM dictionary");
 }
 
@@ -35,7 +36,26 @@ TEST(OutboxDictionary, EntriesAreStoredWithTheirAppendAndReadBackByKey) {
   auto stats = outbox->stats(kT0);
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->dictionary_entries, 2u);
-  EXPECT_EQ(stats->dictionary_bytes, 32u);
+  EXPECT_EQ(stats->dictionary_bytes, 4u + 29 + 4 + 3);  // each entry's length, then its bytes
+  EXPECT_EQ(count_rows(dir), "1");
+}
+
+TEST(OutboxDictionary, KeysOfOneAppendMustBeConsecutiveAndUnused) {
+  ScratchDir dir;
+  auto outbox = open_or_die(options_for(dir / "outbox.db"));
+  DictionaryUpdate gap;
+  gap.added = {{1, "one"}, {3, "three"}};
+  auto r = outbox->append(make_samples(1, "a"), kT0, gap);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("consecutive: 3 follows 1"), std::string::npos)
+      << r.error().message();
+  DictionaryUpdate ok;
+  ok.added = {{1, "one"}, {2, "two"}};
+  ASSERT_TRUE(outbox->append(make_samples(1, "a"), kT0, ok));
+  DictionaryUpdate reused;
+  reused.added = {{2, "again"}};
+  EXPECT_FALSE(outbox->append(make_samples(1, "a"), kT0, reused));
+  EXPECT_EQ(entry(*outbox, 2), "two");
 }
 
 TEST(OutboxDictionary, AFailedAppendStoresNoEntries) {
@@ -46,10 +66,10 @@ TEST(OutboxDictionary, AFailedAppendStoresNoEntries) {
   update.added = {{1, "one"}};
   EXPECT_FALSE(outbox->append(make_samples(2, "a"), kT0, update));
   EXPECT_EQ(entry(*outbox, 1), "<none>");
-  EXPECT_EQ(count_entries(dir), "0");
+  EXPECT_EQ(count_rows(dir), "0");
 }
 
-TEST(OutboxDictionary, ARetiredEntryGoesOnceEveryBatchThatCanReferToItIsAcked) {
+TEST(OutboxDictionary, ARowGoesOnceEveryBatchThatCanReferToItsKeysIsAcked) {
   ScratchDir dir;
   auto outbox = open_or_die(options_for(dir / "outbox.db", {"collector", "backup"}));
   DictionaryUpdate first;
@@ -60,16 +80,18 @@ TEST(OutboxDictionary, ARetiredEntryGoesOnceEveryBatchThatCanReferToItIsAcked) {
   second.added = {{3, "interval 2"}};
   second.retired = {1, 3};  // the process exited in interval 2
   ASSERT_TRUE(outbox->append(make_samples(2, "b"), kT0, second));  // batch 2
-  EXPECT_EQ(count_entries(dir), "3");
+  EXPECT_EQ(count_rows(dir), "2");
 
   ASSERT_TRUE(outbox->ack("collector", 1));
-  ASSERT_TRUE(outbox->ack("backup", 1));  // batch 1 deleted: interval 1's entry goes
-  EXPECT_EQ(entry(*outbox, 2), "<none>");
-  EXPECT_EQ(entry(*outbox, 1), "process");  // batch 2 still refers to it
+  ASSERT_TRUE(outbox->ack("backup", 1));  // batch 1 deleted
+  // Batch 2 still refers to key 1, and so keeps its row, key 2 included.
+  EXPECT_EQ(entry(*outbox, 1), "process");
+  EXPECT_EQ(entry(*outbox, 2), "interval 1");
+  EXPECT_EQ(entry(*outbox, 3), "interval 2");
   ASSERT_TRUE(outbox->ack("collector", 2));
   EXPECT_EQ(entry(*outbox, 1), "process") << "the backup sink has not sent batch 2 yet";
   ASSERT_TRUE(outbox->ack("backup", 2));
-  EXPECT_EQ(count_entries(dir), "0");
+  EXPECT_EQ(count_rows(dir), "0");
 }
 
 TEST(OutboxDictionary, EntriesRetiredWhileSamplesAreStagedWaitForTheBatchThatHoldsThem) {
@@ -88,7 +110,7 @@ TEST(OutboxDictionary, EntriesRetiredWhileSamplesAreStagedWaitForTheBatchThatHol
   EXPECT_EQ(query(dir / "outbox.db", "SELECT retired_seq FROM dictionary"), "1");
   EXPECT_EQ(entry(*outbox, 1), "process");
   ASSERT_TRUE(outbox->ack("collector", 1));
-  EXPECT_EQ(count_entries(dir), "0");
+  EXPECT_EQ(count_rows(dir), "0");
 }
 
 TEST(OutboxDictionary, EvictionUnderTheCapFreesTheEntriesOfWhatItRemoved) {
@@ -108,7 +130,7 @@ TEST(OutboxDictionary, EvictionUnderTheCapFreesTheEntriesOfWhatItRemoved) {
   EXPECT_EQ(query(dir / "outbox.db", "SELECT count(*) FROM dictionary WHERE retired_seq < "
                                      "(SELECT min(seq) FROM batches)"),
             "0");
-  EXPECT_LT(std::stoi(count_entries(dir)), 10);
+  EXPECT_LT(std::stoi(count_rows(dir)), 10);
 }
 
 TEST(OutboxDictionary, AReopenRetiresWhatTheLastWriterLeftLiveAndKeysGoOnAboveIt) {
@@ -116,15 +138,15 @@ TEST(OutboxDictionary, AReopenRetiresWhatTheLastWriterLeftLiveAndKeysGoOnAboveIt
   {
     auto outbox = open_or_die(options_for(dir / "outbox.db"));
     DictionaryUpdate update;
-    update.added = {{5, "a live process"}, {9, "another"}};
+    update.added = {{5, "a live process"}, {6, "another"}};
     ASSERT_TRUE(outbox->append(make_samples(2, "a"), kT0, update));
   }
   auto outbox = open_or_die(options_for(dir / "outbox.db"));
-  EXPECT_EQ(outbox->first_unused_dictionary_key(), 10u);
-  EXPECT_EQ(query(dir / "outbox.db", "SELECT group_concat(retired_seq) FROM dictionary"), "1,1");
+  EXPECT_EQ(outbox->first_unused_dictionary_key(), 7u);
+  EXPECT_EQ(query(dir / "outbox.db", "SELECT group_concat(retired_seq) FROM dictionary"), "1");
   EXPECT_EQ(entry(*outbox, 5), "a live process");  // batch 1 may still refer to it
   ASSERT_TRUE(outbox->ack("collector", 1));
-  EXPECT_EQ(count_entries(dir), "0");
+  EXPECT_EQ(count_rows(dir), "0");
 }
 
 TEST(OutboxDictionary, AnOutboxOfSchema2IsUpgradedWithAnEmptyDictionary) {

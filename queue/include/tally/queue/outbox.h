@@ -62,7 +62,8 @@ struct AppendResult {
 // transaction of the append that brings them, hands them out by key, and
 // deletes an entry once it is retired and no stored batch can refer to it.
 struct DictionaryUpdate {
-  std::vector<std::pair<std::uint64_t, std::string>> added;  // keys not used before
+  // Consecutive keys from first_unused_dictionary_key() on (or above it).
+  std::vector<std::pair<std::uint64_t, std::string>> added;
   std::vector<std::uint64_t> retired;  // no later append refers to these
 };
 
