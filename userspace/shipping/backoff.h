@@ -14,7 +14,7 @@ struct BackoffPolicy {
   std::chrono::milliseconds cap{300'000};
 
   // Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)].
-  // attempt counts failures of the batch so far, from 0. Full jitter spreads
+  // attempt counts the sink's consecutive failures so far, from 0. Full jitter spreads
   // a fleet's retries after a shared outage instead of synchronising them.
   std::chrono::milliseconds delay(std::uint32_t attempt, std::mt19937_64& rng) const;
 

@@ -84,15 +84,14 @@ void Shipper::run() {
     const Step step_result = step();
     if (step_result == Step::delivered) continue;
 
-    // Sleep until the head batch's next attempt, a new batch, or stop.
+    // Sleep until the sink's retry time (a new batch does not cut it
+    // short), a new batch when nothing is pending, or stop.
     std::optional<std::uint64_t> wake_at_ns;
     const std::uint64_t now = realtime_ns();
     if (step_result == Step::error) {
       wake_at_ns = now + kErrorRetryNs;
-    } else if (auto t = outbox_.next_attempt_time(options_.sink); t.ok()) {
-      wake_at_ns = *t;
-    } else {
-      wake_at_ns = now + kErrorRetryNs;
+    } else if (step_result == Step::backing_off) {
+      wake_at_ns = retry_at_ns_;
     }
     std::unique_lock lock(mu_);
     auto woken = [this] { return stop_ || wake_; };
@@ -117,8 +116,10 @@ Shipper::Step Shipper::step() {
     std::lock_guard lock(mu_);
     flush = flushing();
   }
-  // A flush ignores retry times: everything pending is ready.
-  auto next = outbox_.next_ready(options_.sink, flush ? UINT64_MAX : now);
+  // A flush ignores the retry time. Otherwise nothing goes before it, and
+  // then the lowest pending seq goes first, whatever its own retry time.
+  if (!flush && now < retry_at_ns_) return Step::backing_off;
+  auto next = outbox_.next_ready(options_.sink, UINT64_MAX);
   if (!next.ok()) {
     log::warning("sink {}: {}", options_.sink, next.error().message());
     return Step::error;
@@ -333,8 +334,15 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
 
 void Shipper::backoff(const queue::Batch& batch, std::uint64_t now, const std::string& error,
                       std::optional<std::chrono::milliseconds> retry_after) {
-  const auto delay = options_.backoff.delay(batch.attempts, rng_, retry_after);
+  std::uint32_t failures = 0;
+  {
+    std::lock_guard lock(mu_);
+    failures = status_.consecutive_failures;
+  }
+  const auto delay = options_.backoff.delay(failures, rng_, retry_after);
   const std::uint64_t next = now + static_cast<std::uint64_t>(delay.count()) * 1'000'000ULL;
+  retry_at_ns_ = next;
+  // Recorded on the batch too, for `tally status` and the outbox's view.
   if (auto st = outbox_.fail(options_.sink, batch.seq, next, error); !st.ok()) {
     log::warning("sink {}: {}", options_.sink, st.error().message());
   }
@@ -355,6 +363,7 @@ void Shipper::backoff(const queue::Batch& batch, std::uint64_t now, const std::s
 }
 
 void Shipper::on_success(std::uint64_t now) {
+  retry_at_ns_ = 0;
   std::lock_guard lock(mu_);
   if (status_.state == "failing") {
     log::info("sink {}: recovered after {} ({} failed attempts)", options_.sink,

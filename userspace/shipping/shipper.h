@@ -6,6 +6,15 @@
 // flush_now(), stop() and status(), which take the shipper's mutex briefly.
 // Between attempts the thread sleeps on a condition variable until the next
 // retry time or a notify(): no polling.
+//
+// Backoff is the sink's, not each batch's: after a failure nothing is sent to
+// that sink until its retry time, whichever batch is pending, and the delay
+// grows with the sink's consecutive failures. Why: with a delay per batch,
+// every batch formed during an outage got its own first tries, so the
+// requests to a server that is down grew with the backlog instead of easing
+// off, a Retry-After held back only the batch it answered, and after
+// recovery older batches sat out their own long delays while newer ones
+// went. Batches go strictly in seq order.
 #pragma once
 
 #include <chrono>
@@ -125,6 +134,9 @@ class Shipper {
   // What the format last said it adapted to (SinkFormat::adapt_to), so each
   // reason is logged once. Shipper thread only.
   std::string last_adaptation_;
+  // Nothing is sent before this (Unix epoch ns) unless flushing; 0: no
+  // backoff. Shipper thread only.
+  std::uint64_t retry_at_ns_ = 0;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1,0 +1,125 @@
+// The shipper against a real HTTP server on loopback that is down, then up:
+// it backs off as a sink, whatever the backlog, and then delivers the
+// backlog in seq order.
+#include "shipper.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "compact_samples.h"
+#include "loopback_server.h"
+#include "native_format.h"
+#include "tally/time_util.h"
+#include "temp_dir.h"
+
+namespace tally::shipping {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Answers 503 while down, 200 once up; records the Idempotency-Key of each
+// request it acknowledged.
+class FlakyServer {
+ public:
+  FlakyServer()
+      : server_("flaky server", [this](int fd) {
+          std::string buffer, head, body;
+          while (test::read_http_request(fd, buffer, head, body)) {
+            ++requests_;
+            const bool up = up_;
+            if (up) {
+              std::lock_guard lock(mu_);
+              const auto at = head.find("Idempotency-Key: ");
+              acked_.push_back(at == std::string::npos
+                                   ? std::string("?")
+                                   : head.substr(at + 17, head.find("\r\n", at) - at - 17));
+            }
+            const std::string reply =
+                up ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+                   : "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+            if (!test::write_all(fd, reply)) return;
+          }
+        }) {}
+
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_.port()) + "/v1/batches";
+  }
+  void set_up(bool up) { up_ = up; }
+  int requests() const { return requests_; }
+  std::vector<std::string> acked() {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+
+ private:
+  std::atomic<bool> up_{false};
+  std::atomic<int> requests_{0};
+  std::mutex mu_;
+  std::vector<std::string> acked_;
+  test::LoopbackServer server_;
+};
+
+TEST(ShipperBackoff, ADownServerGetsFewerRequestsAsItStaysDownHoweverManyBatchesWait) {
+  test::TempDir dir;
+  queue::OutboxOptions options;
+  options.path = dir / "outbox.db";
+  options.sinks = {"s"};
+  auto outbox = queue::Outbox::open(options, realtime_ns());
+  ASSERT_TRUE(outbox.ok()) << outbox.error().message();
+  accounting::ProcessSample sample;
+  sample.host = "web-1";
+  sample.pid = 42;
+  sample.comm = "worker";
+  for (int i = 0; i < 20; ++i) {  // twenty batches wait
+    sample.cpu_ns = static_cast<std::uint64_t>(i);
+    const std::vector<std::string> lines{accounting::to_json_line(sample)};
+    ASSERT_TRUE((*outbox)->append(lines, realtime_ns()));
+  }
+
+  FlakyServer server;
+  ShipperOptions so;
+  so.sink = "s";
+  so.url = server.url();
+  so.agent_id = (*outbox)->agent_id();
+  so.backoff.base = 100ms;
+  so.backoff.cap = 10s;
+  Shipper shipper(**outbox, so, std::make_unique<NativeFormat>(so.agent_id, "web-1"));
+  shipper.start();
+  std::this_thread::sleep_for(1200ms);
+  // Delays of up to 0.1, 0.2, 0.4, ... s: a handful of requests in 1.2 s.
+  // With a delay per batch, each of the twenty would have had its own first
+  // try at once.
+  const int while_down = server.requests();
+  EXPECT_GE(while_down, 2);
+  EXPECT_LE(while_down, 12);
+  EXPECT_EQ(shipper.status().state, "failing");
+  EXPECT_EQ(shipper.status().requests_failed, static_cast<std::uint64_t>(while_down));
+
+  // Batches formed during the outage do not cut the backoff short either.
+  for (int i = 0; i < 5; ++i) {
+    const std::vector<std::string> lines{accounting::to_json_line(sample)};
+    ASSERT_TRUE((*outbox)->append(lines, realtime_ns()));
+    shipper.notify();
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_LE(server.requests(), while_down + 1);
+
+  server.set_up(true);
+  shipper.flush_now(std::chrono::steady_clock::now() + 10s);
+  for (int i = 0; i < 200 && server.acked().size() < 25; ++i) std::this_thread::sleep_for(50ms);
+  shipper.stop();
+  const auto acked = server.acked();
+  ASSERT_EQ(acked.size(), 25u);
+  for (std::size_t i = 0; i < acked.size(); ++i) {
+    EXPECT_EQ(acked[i], so.agent_id + ":" + std::to_string(i + 1)) << "in seq order";
+  }
+  EXPECT_EQ(shipper.status().state, "healthy");
+}
+
+}  // namespace
+}  // namespace tally::shipping
