@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -15,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "subprocess.h"
+#include "temp_dir.h"
+#include "temp_dir.h"
 
 namespace tally::test {
 
@@ -36,8 +39,16 @@ inline std::string bpf_unavailable_reason() {
 
 class TallydRun {
  public:
+  // Its outbox and control socket live in a directory of its own: a test
+  // must not touch /var/lib/tally or /run/tally of the machine it runs on
+  // (nor see what an earlier run left there).
   explicit TallydRun(std::vector<std::string> extra_args) {
     std::vector<std::string> argv{TALLYD_PATH, "--stdout"};
+    const auto given = [&](const char* flag) {
+      return std::find(extra_args.begin(), extra_args.end(), flag) != extra_args.end();
+    };
+    if (!given("--outbox")) argv.insert(argv.end(), {"--outbox", dir_ / "outbox.db"});
+    if (!given("--socket")) argv.insert(argv.end(), {"--socket", dir_ / "tally.sock"});
     for (auto& a : extra_args) argv.push_back(std::move(a));
     proc_ = std::make_unique<Subprocess>(std::move(argv));
   }
@@ -56,6 +67,7 @@ class TallydRun {
   }
 
   Subprocess& process() { return *proc_; }
+  const TempDir& dir() const { return dir_; }
 
   std::vector<nlohmann::json> samples(const std::string& kind) const {
     std::vector<nlohmann::json> out;
@@ -81,6 +93,7 @@ class TallydRun {
   }
 
  private:
+  TempDir dir_;  // before proc_: outlives the process
   std::unique_ptr<Subprocess> proc_;
 };
 
