@@ -72,7 +72,7 @@ def render(r):
     w(f"`taskset -c 1 perf bench sched pipe -l {s['loops']}` (Debian's linux-perf; both "
       "processes pinned to one CPU) in three arms per round, in rotating order: nothing "
       "attached; a real tallyd (bpf backend, default 60 s interval, started for its turn and "
-      "given 1.5 s to finish starting); and, as the floor, only an empty tp_btf sched_switch "
+      "left to finish starting until it used no CPU for 0.5 s); and, as the floor, only an empty tp_btf sched_switch "
       "program (`bpf_switch_cost --hold-empty`). BPF stats off "
       f"(`kernel.bpf_stats_enabled={s['bpf_stats_enabled']}`).\n")
     w(f"- nothing attached: {spread(s['usecs_per_op_without'], unit=' µs/op')}")

@@ -145,12 +145,15 @@ def row_storm(build, quick):
     """perf bench sched pipe pinned to one CPU, without and with tallyd
     attached, in rotating order, BPF stats off. Many short turns rather than
     a few long ones: a burst of load from elsewhere then spoils one pair, and
-    the median of the paired slowdowns ignores it. Each tallyd gets a moment
-    to finish starting (BTF parsing, its first scan of /proc) before the
-    measurement: the row is about the steady per-switch cost.
+    the median of the paired slowdowns ignores it. Each tallyd is left to
+    finish starting (BTF parsing, its first scan of /proc) until it uses no
+    CPU for half a second before the measurement: the row is about the
+    steady per-switch cost.
     A third arm attaches only an empty sched_switch program: the floor that
     any BPF program on this tracepoint pays for being called at all."""
-    rounds, loops = (5, 100000) if quick else (25, 100000)
+    # Pairs vary by tens of percent on a shared VM: the median of many is
+    # what can tell a few percent apart.
+    rounds, loops = (5, 100000) if quick else (61, 100000)
     with open("/proc/sys/kernel/bpf_stats_enabled") as f:
         stats = f.read().strip()
 
@@ -168,7 +171,7 @@ def row_storm(build, quick):
         with tempfile.TemporaryDirectory(prefix="tally-bench-") as wd:
             with Proc(tallyd_argv(build, wd, 60), stderr=subprocess.DEVNULL) as t:
                 wait_for_socket(os.path.join(wd, "tally.sock"), t.p)
-                time.sleep(1.5)
+                wait_until_idle(t.p.pid)
                 return sched_pipe_usecs(loops)
 
     arms = ["none", "tally", "empty"]
@@ -228,6 +231,21 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime, (14) and (15)
+
+
+def wait_until_idle(pid, quiet_polls=5, poll_s=0.1, at_most_s=10):
+    """Until the process has used no CPU for quiet_polls polls in a row: a
+    tallyd that just started is still parsing BTF, scanning /proc and taking
+    back the pages it handed back, none of which is the steady state the
+    storm row measures. At the 60 s default it then sleeps until its first
+    interval."""
+    deadline = time.time() + at_most_s
+    last, quiet = cpu_ticks(pid), 0
+    while quiet < quiet_polls and time.time() < deadline:
+        time.sleep(poll_s)
+        now = cpu_ticks(pid)
+        quiet = quiet + 1 if now == last else 0
+        last = now
 
 
 def start_up_pages_kib(log_path):
