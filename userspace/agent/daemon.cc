@@ -200,13 +200,12 @@ void Daemon::take_sample(bool final) {
       return std::filesystem::exists(fmt::format("/proc/{}", pid));
     });
   }
-  last_processes_ = samples->processes;
-  asio::post(store_io_, [this, samples = std::move(*samples), final]() mutable {
-    store(std::move(samples), final);
-  });
+  // Shared, not copied: `tally top` reads it here, the store thread encodes it.
+  last_interval_ = std::make_shared<const accounting::IntervalSamples>(std::move(*samples));
+  asio::post(store_io_, [this, interval = last_interval_, final] { store(*interval, final); });
 }
 
-void Daemon::store(accounting::IntervalSamples samples, bool final) {
+void Daemon::store(const accounting::IntervalSamples& samples, bool final) {
   // Stored as compact records (compact_samples.h): the shippers turn them
   // back into the JSON lines the sinks are sent.
   accounting::CompactInterval compact = encoder_.encode(samples);
@@ -440,7 +439,9 @@ void Daemon::flush(std::chrono::seconds timeout, ControlServer::Respond respond)
 
 nlohmann::json Daemon::top_json(std::size_t n) const {
   std::vector<const accounting::ProcessSample*> sorted;
-  for (const auto& p : last_processes_) sorted.push_back(&p);
+  if (last_interval_) {
+    for (const auto& p : last_interval_->processes) sorted.push_back(&p);
+  }
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->cpu_ns > b->cpu_ns; });
   nlohmann::json procs = nlohmann::json::array();
   for (std::size_t i = 0; i < sorted.size() && i < n; ++i) {

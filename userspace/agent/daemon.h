@@ -65,7 +65,7 @@ class Daemon {
   void do_wait_interval();
   void take_sample(bool final);
   // Storing (store thread), then back on the main thread.
-  void store(accounting::IntervalSamples samples, bool final);
+  void store(const accounting::IntervalSamples& samples, bool final);
   void on_stored(bool ok, bool final);
 
   // Signals and shutdown (main thread).
@@ -124,7 +124,8 @@ class Daemon {
   std::uint64_t intervals_ = 0;
   std::uint64_t dropped_total_ = 0;
   std::deque<std::uint64_t> recent_drops_;  // per interval, last 10
-  std::vector<accounting::ProcessSample> last_processes_;
+  // The last interval sampled; the store thread holds it while it encodes.
+  std::shared_ptr<const accounting::IntervalSamples> last_interval_;
   // Written by the store thread, read by the main thread after a post().
   std::uint64_t samples_committed_ = 0;
   std::uint64_t append_failures_ = 0;
