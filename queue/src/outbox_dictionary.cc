@@ -9,7 +9,6 @@
 // more, and goes when every batch up to that seq has gone (acked by every
 // sink, rejected, or evicted by the cap).
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "outbox_core.h"
@@ -44,18 +43,13 @@ std::optional<std::string_view> entry_at(std::string_view blob, std::uint64_t in
 
 Result<std::optional<std::string>> OutboxCore::dictionary_entry(std::uint64_t key) {
   const std::string what = fmt::format("read dictionary entry {}", key);
-  std::uint64_t first_key = 0;
-  std::string blob;
-  {
-    auto get = stmts_.use(Q::dict_get);
-    get->bind(1, key);
-    auto row = get->step();
-    if (!row) return row.error().context(what);
-    if (!*row) return std::optional<std::string>();
-    first_key = get->column_u64(0);
-    blob = std::string(get->column_blob(1));
-  }
-  auto entry = entry_at(blob, key - first_key);
+  auto get = stmts_.use(Q::dict_get);
+  get->bind(1, key);
+  auto row = get->step();
+  if (!row) return row.error().context(what);
+  if (!*row) return std::optional<std::string>();
+  const std::uint64_t first_key = get->column_u64(0);
+  auto entry = entry_at(get->column_blob(1), key - first_key);
   if (!entry) {
     return Error::format("{}: the row of keys from {} in {} is damaged", what, first_key,
                          db_.path().string());

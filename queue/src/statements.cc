@@ -70,9 +70,11 @@ constexpr Entry kSql[] = {
     {Q::batch_min_seq, "SELECT min(seq) FROM batches"},
     {Q::dict_insert, "INSERT INTO dictionary(first_key, count, entries, live, retired_seq) "
                      "VALUES(?1, ?2, ?3, ?4, ?5)"},
-    // The row holding key ?1, if any (rows never overlap).
-    {Q::dict_get, "SELECT first_key, entries FROM dictionary WHERE first_key <= ?1 "
-                  "AND ?1 < first_key + count ORDER BY first_key DESC LIMIT 1"},
+    // The row holding key ?1, if any: rows never overlap, so it is the last
+    // one starting at or below ?1 (one rowid lookup).
+    {Q::dict_get, "SELECT first_key, entries FROM dictionary WHERE first_key = "
+                  "(SELECT max(first_key) FROM dictionary WHERE first_key <= ?1) "
+                  "AND ?1 < first_key + count"},
     {Q::dict_retire, "UPDATE dictionary SET live = live - 1, "
                      "retired_seq = CASE WHEN live = 1 THEN ?2 ELSE NULL END "
                      "WHERE first_key = (SELECT max(first_key) FROM dictionary "

@@ -44,7 +44,9 @@ class Reader {
     for (int shift = 0; pos_ < in_.size() && shift < 66; shift += 6) {
       const auto b = static_cast<unsigned char>(in_[pos_++]);
       if ((b & 0xc0) == 0x40) return v | (static_cast<std::uint64_t>(b & 0x3f) << shift);
-      if ((b & 0xc0) != 0x80) return Error::format("byte {:#04x} at {} is not part of a number", b, pos_ - 1);
+      if ((b & 0xc0) != 0x80) {
+        return Error::format("byte {:#04x} at {} is not part of a number", b, pos_ - 1);
+      }
       v |= static_cast<std::uint64_t>(b & 0x3f) << shift;
     }
     return Error::format("number at {} runs past the end", pos_);
@@ -95,31 +97,28 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
 
   // One header per (time, length, host) the interval's samples carry: the
   // sampler gives them all the same one, but nothing here depends on it.
-  std::vector<std::pair<std::uint64_t, const ProcessSample*>> headers;
-  const auto header_key = [&](std::uint64_t ts, std::uint64_t length,
-                              const std::string& host) -> std::uint64_t {
-    for (const auto& [key, s] : headers) {
-      if (s->ts_ns == ts && s->interval_ns == length && s->host == host) return key;
-    }
-    return 0;
+  struct Header {
+    std::uint64_t key, ts_ns, interval_ns;
+    const std::string* host;
   };
-  const auto add_header = [&](std::uint64_t ts, std::uint64_t length, const std::string& host) {
+  std::vector<Header> headers;
+  const auto header_key = [&](std::uint64_t ts_ns, std::uint64_t interval_ns,
+                              const std::string& host) {
+    for (const Header& h : headers) {
+      if (h.ts_ns == ts_ns && h.interval_ns == interval_ns && *h.host == host) return h.key;
+    }
     const std::uint64_t key = next_key_++;
-    std::string header = "i";
-    put(header, ts);
-    put(header, length);
-    put(header, host);
-    dict.added.emplace_back(key, std::move(header));
+    std::string entry = "i";
+    put(entry, ts_ns);
+    put(entry, interval_ns);
+    put(entry, host);
+    dict.added.emplace_back(key, std::move(entry));
     dict.retired.push_back(key);  // only this interval's records use it
+    headers.push_back({key, ts_ns, interval_ns, &host});
     return key;
   };
   const HostSample& host = interval.host;
-  const std::uint64_t interval_key = add_header(host.ts_ns, host.interval_ns, host.host);
-  ProcessSample host_as_process;
-  host_as_process.ts_ns = host.ts_ns;
-  host_as_process.interval_ns = host.interval_ns;
-  host_as_process.host = host.host;
-  headers.emplace_back(interval_key, &host_as_process);
+  const std::uint64_t interval_key = header_key(host.ts_ns, host.interval_ns, host.host);
 
   out.records.reserve(interval.processes.size() + 1);
   for (const ProcessSample& s : interval.processes) {
@@ -138,11 +137,7 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
       put(entry, s.cgroup);
       dict.added.emplace_back(known.key, std::move(entry));
     }
-    std::uint64_t sample_header = header_key(s.ts_ns, s.interval_ns, s.host);
-    if (sample_header == 0) {
-      sample_header = add_header(s.ts_ns, s.interval_ns, s.host);
-      headers.emplace_back(sample_header, &s);
-    }
+    const std::uint64_t sample_header = header_key(s.ts_ns, s.interval_ns, s.host);
     const bool pages = s.rss_bytes % kPage == 0;
     std::string record(1, s.exited ? (pages ? 'x' : 'X') : (pages ? 'p' : 'P'));
     put(record, sample_header);
@@ -177,7 +172,9 @@ Result<const CompactDecoder::Names*> CompactDecoder::names(std::uint64_t key) {
   if (!*entry) return Error::format("process key {} has no dictionary entry", key);
   Reader in(**entry);
   auto tag = in.tag();
-  if (!tag || *tag != 'n') return Error::format("dictionary entry {} is not a process's names", key);
+  if (!tag || *tag != 'n') {
+    return Error::format("dictionary entry {} is not a process's names", key);
+  }
   auto pid = in.number();
   auto start = in.number();
   auto comm = in.text();

@@ -10,7 +10,6 @@
 
 namespace tally::accounting {
 
-
 Sampler::Sampler(Backend& backend, SamplerOptions options, std::uint64_t start_mono_ns)
     : backend_(backend), options_(std::move(options)), accountant_(start_mono_ns) {}
 

@@ -196,13 +196,9 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
   // What a dead letter holds of samples [first, first + count): the JSON
   // lines when the outbox stored compact records, else what it stored.
   const auto readable = [&](std::uint32_t first, std::uint32_t count) {
-    std::string out;
-    if (!compact) return out;
-    for (std::uint32_t i = first; i < first + count; ++i) {
-      if (i > first) out += '\n';
-      out += lines[i];
-    }
-    return out;
+    if (!compact) return std::string();
+    const auto from = lines.begin() + first;
+    return fmt::format("{}", fmt::join(from, from + count, "\n"));
   };
   const auto n = static_cast<std::uint32_t>(lines.size());
   if (split_ && split_->seq != batch.seq) split_.reset();

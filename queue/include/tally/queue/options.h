@@ -35,10 +35,11 @@ struct OutboxOptions {
   // not seen before receives the batches formed from this open on; a stored
   // name that is missing here has its pending deliveries dropped (logged).
   std::vector<std::string> sinks{"default"};
-  // Store payloads zstd-compressed (level 1). tallyd's JSON lines shrink
-  // ~10x for ~1 ms of CPU per 1,000 samples, which costs less than writing
-  // them. Off: for records that are compact already (bench/compact_records.h),
-  // where the CPU would cost more than the bytes it saves.
+  // Store payloads zstd-compressed (level 1): JSON lines shrink ~10x for
+  // ~1 ms of CPU per 1,000 samples, which costs less than writing them. Off
+  // for records that are compact already (tallyd's,
+  // userspace/accounting/compact_samples.h): there the CPU would cost more
+  // than the bytes it saves.
   bool compress = true;
 };
 
