@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -165,7 +166,8 @@ nlohmann::json HttpResponse::json() const {
   return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
 }
 
-HttpConnection::HttpConnection(std::uint16_t port, std::chrono::milliseconds timeout) {
+HttpConnection::HttpConnection(std::uint16_t port, std::chrono::milliseconds timeout,
+                               const std::string& source_ip) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return;
   timeval tv{};
@@ -175,6 +177,16 @@ HttpConnection::HttpConnection(std::uint16_t port, std::chrono::milliseconds tim
   setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!source_ip.empty()) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source_ip.c_str(), &source.sin_addr) != 1 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0) {
+      close(fd_);
+      fd_ = -1;
+      return;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -269,10 +281,21 @@ HttpResponse HttpConnection::read_response() {
   return r;
 }
 
+bool HttpConnection::readable(std::chrono::milliseconds wait) {
+  if (!buffered_.empty()) return true;
+  pollfd p{fd_, POLLIN, 0};
+  return poll(&p, 1, static_cast<int>(wait.count())) > 0;
+}
+
 bool HttpConnection::closed_by_peer(std::chrono::milliseconds wait) {
   const auto deadline = std::chrono::steady_clock::now() + wait;
   char buf[4096];
-  while (std::chrono::steady_clock::now() < deadline) {
+  for (auto now = std::chrono::steady_clock::now(); now < deadline;
+       now = std::chrono::steady_clock::now()) {
+    // poll first: recv alone would block for the whole SO_RCVTIMEO.
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count()) + 1) <= 0) continue;
     ssize_t n = recv(fd_, buf, sizeof buf, 0);
     if (n == 0) return true;
     if (n < 0 && errno == ECONNRESET) return true;
@@ -288,8 +311,11 @@ void HttpConnection::reset() {
   fd_ = -1;
 }
 
-CollectorProcess::CollectorProcess(const std::string& db_path, std::vector<std::string> extra) {
-  std::vector<std::string> argv{COLLECTOR_PATH, "--listen", "127.0.0.1:0", "--db", db_path};
+CollectorProcess::CollectorProcess(const std::string& db_path, std::vector<std::string> extra,
+                                   std::vector<std::string> wrapper) {
+  std::vector<std::string> argv = std::move(wrapper);
+  for (std::string arg : {COLLECTOR_PATH, "--listen", "127.0.0.1:0", "--db"}) argv.push_back(arg);
+  argv.push_back(db_path);
   argv.insert(argv.end(), extra.begin(), extra.end());
   process_ = std::make_unique<Subprocess>(argv);
   auto line =

@@ -59,10 +59,13 @@ struct HttpResponse {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // One keep-alive connection to 127.0.0.1:port. Blocking, with a receive timeout.
+// `source_ip` binds the client end first (any of 127/8 is loopback), so that
+// tests can play several client addresses.
 class HttpConnection {
  public:
   explicit HttpConnection(std::uint16_t port,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(20));
+                          std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                          const std::string& source_ip = {});
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
@@ -77,6 +80,8 @@ class HttpConnection {
   // Raw access for misbehaving-client tests.
   bool send_raw(std::string_view bytes);
   HttpResponse read_response();
+  // True when response bytes (or EOF) are waiting to be read, within `wait`.
+  bool readable(std::chrono::milliseconds wait = std::chrono::milliseconds(0));
   // True if the server closes the connection within `wait` (reads to EOF).
   bool closed_by_peer(std::chrono::milliseconds wait);
   // Closes with RST instead of FIN (SO_LINGER 0).
@@ -88,9 +93,11 @@ class HttpConnection {
 };
 
 // A tally-collector child on 127.0.0.1:0 with the database in `db_path`.
+// `wrapper` runs it, e.g. {"/usr/bin/prlimit", "--nofile=200:200"}.
 class CollectorProcess {
  public:
-  explicit CollectorProcess(const std::string& db_path, std::vector<std::string> extra_args = {});
+  explicit CollectorProcess(const std::string& db_path, std::vector<std::string> extra_args = {},
+                            std::vector<std::string> wrapper = {});
   std::uint16_t port() const { return port_; }
   bool started() const { return port_ != 0; }
   pid_t pid() const { return process_->pid(); }

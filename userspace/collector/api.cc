@@ -86,7 +86,12 @@ std::optional<ApiResponse> Api::precheck(const RequestHead& head) const {
     resp.authenticate = true;
     return resp;
   }
-  if (r.endpoint != Endpoint::batches) return std::nullopt;
+  if (r.endpoint != Endpoint::batches) {
+    if (head.content_length.value_or(0) > 0) {
+      return error_response(413, fmt::format("body: {} takes none", path));
+    }
+    return std::nullopt;
+  }
   // Checked again by the decoder, but refusing here spares reading the body.
   if (!is_json_content_type(head.content_type) || !parse_content_encoding(head.content_encoding)) {
     auto decoded = decode_batch_request(head.content_type, head.content_encoding, {}, {});
@@ -100,6 +105,12 @@ std::optional<ApiResponse> Api::precheck(const RequestHead& head) const {
                                            *head.content_length, config_.limits.max_body_bytes));
   }
   return std::nullopt;
+}
+
+std::uint64_t Api::body_limit(const RequestHead& head) const {
+  // A body on a GET endpoint would be read only to be thrown away.
+  bool takes_body = route(path_of(head.target)).endpoint == Endpoint::batches;
+  return takes_body ? config_.limits.max_body_bytes : 0;
 }
 
 void Api::handle(const RequestHead& head, std::string body, Done done) {
@@ -116,23 +127,59 @@ void Api::finish(Done done, ApiResponse response) {
   });
 }
 
+// An exception escaping a pool thread would terminate the collector: the
+// request gets a 5xx instead (503 when memory ran out, which may pass).
+void Api::fail(Done& done, std::string_view what) noexcept {
+  try {
+    ApiResponse r;
+    try {
+      throw;
+    } catch (const std::bad_alloc&) {
+      log::warning("{}: out of memory", what);
+      r = error_response(503, fmt::format("{}: collector out of memory", what));
+      r.retry_after = 5;
+    } catch (const std::exception& e) {
+      log::error("{}: {}", what, e.what());
+      r = error_response(500, fmt::format("{}: internal error", what));
+    } catch (...) {
+      log::error("{}: unknown exception", what);
+      r = error_response(500, fmt::format("{}: internal error", what));
+    }
+    if (done) finish(std::move(done), std::move(r));
+  } catch (...) {
+    // Not even the answer could be posted: the connection times out.
+  }
+}
+
 void Api::handle_batch(const RequestHead& head, std::string body, Done done) {
   // The guard keeps io_context::run() going while the request is away on
   // the worker threads and no socket operation is pending for it.
   asio::post(decode_pool_, [this, guard = asio::make_work_guard(io_), type = head.content_type,
                             encoding = head.content_encoding, body = std::move(body),
                             done = std::move(done)]() mutable {
-    Decoded decoded = decode_batch_request(type, encoding, body, config_.limits);
-    std::string().swap(body);  // the compressed body is no longer needed
-    if (auto* rejected = std::get_if<Rejection>(&decoded)) {
-      log::debug("rejected batch: {} {}", rejected->status, rejected->message);
-      finish(std::move(done), error_response(rejected->status, rejected->message));
-      return;
+    try {
+      Decoded decoded = decode_batch_request(type, encoding, body, config_.limits);
+      std::string().swap(body);  // the compressed body is no longer needed
+      if (auto* rejected = std::get_if<Rejection>(&decoded)) {
+        log::debug("rejected batch: {} {}", rejected->status, rejected->message);
+        ApiResponse refusal = error_response(rejected->status, rejected->message);
+        finish(std::move(done), std::move(refusal));
+        return;
+      }
+      asio::post(writer_, [this, guard = std::move(guard),
+                           request = std::get<BatchRequest>(std::move(decoded)),
+                           done = std::move(done)]() mutable {
+        try {
+          // Computed before `done` moves into finish(), so fail() can still answer.
+          ApiResponse stored = store(request);
+          finish(std::move(done), std::move(stored));
+        } catch (...) {
+          fail(done, "store batch");
+        }
+      });
+    } catch (...) {
+      fail(done, "decode batch");
     }
-    asio::post(
-        writer_,
-        [this, guard = std::move(guard), request = std::get<BatchRequest>(std::move(decoded)),
-         done = std::move(done)]() mutable { finish(std::move(done), store(request)); });
   });
 }
 
@@ -199,7 +246,14 @@ void Api::handle_query(const RequestHead& head, Done done) {
       break;
   }
   asio::post(reader_, [this, guard = asio::make_work_guard(io_), work = std::move(work),
-                       done = std::move(done)]() mutable { finish(std::move(done), work()); });
+                       done = std::move(done)]() mutable {
+    try {
+      ApiResponse answer = work();
+      finish(std::move(done), std::move(answer));
+    } catch (...) {
+      fail(done, "query");
+    }
+  });
 }
 
 ApiResponse Api::health() {

@@ -67,7 +67,12 @@ class Api {
   // 415), or nullopt when the body should be read and handle() called.
   std::optional<ApiResponse> precheck(const RequestHead& head) const;
 
-  // Handles a request that passed precheck(); `done` runs on the io thread.
+  // The most body bytes the request's endpoint takes (as sent): the batch
+  // limit for POST /v1/batches, 0 for the GET endpoints.
+  std::uint64_t body_limit(const RequestHead& head) const;
+
+  // Handles a request that passed precheck(); `done` runs on the io thread,
+  // exactly once, even when the work throws (then with a 5xx).
   void handle(const RequestHead& head, std::string body, Done done);
 
   // Lets queued work finish and stops the worker threads. After the io
@@ -78,8 +83,9 @@ class Api {
   void handle_batch(const RequestHead& head, std::string body, Done done);
   void handle_query(const RequestHead& head, Done done);
   void finish(Done done, ApiResponse response);
-  ApiResponse store(const BatchRequest& request);  // writer thread
-  ApiResponse health();                            // query thread
+  void fail(Done& done, std::string_view what) noexcept;  // in a catch block
+  ApiResponse store(const BatchRequest& request);         // writer thread
+  ApiResponse health();                                   // query thread
 
   boost::asio::io_context& io_;
   std::unique_ptr<BatchStore> batches_;

@@ -42,9 +42,23 @@ Status Checkpointer::attach(sql::Database& writer) {
   return ok_status();
 }
 
-void Checkpointer::wal_grew(int wal_pages) {
+void Checkpointer::wal_grew(int wal_pages) noexcept {
   if (wal_pages < threshold_pages_ || pending_.exchange(true)) return;
-  boost::asio::post(thread_, [this] { checkpoint(); });
+  // No exception may leave: this runs inside SQLite's C frames, and the
+  // lambda on the pool's thread, whose exception would terminate the
+  // collector. Only allocation (a log line, the post) can throw; a later
+  // commit then schedules the checkpoint again.
+  try {
+    boost::asio::post(thread_, [this] {
+      try {
+        checkpoint();
+      } catch (...) {
+        pending_ = false;
+      }
+    });
+  } catch (...) {
+    pending_ = false;
+  }
 }
 
 void Checkpointer::checkpoint() {

@@ -37,7 +37,7 @@ class Checkpointer {
 
   // Schedules a checkpoint when the WAL holds at least the threshold and none
   // is pending. Cheap: called after every commit.
-  void wal_grew(int wal_pages);
+  void wal_grew(int wal_pages) noexcept;
 
  private:
   Checkpointer(sql::Database db, int threshold_pages);

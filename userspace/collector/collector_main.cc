@@ -7,15 +7,7 @@
 
 namespace {
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  tally::log::set_program("tally-collector");
-  auto cmd = tally::collector::parse_collector_command_line(argc, argv);
-  if (!cmd.options) return cmd.exit_code;
-  const auto& options = *cmd.options;
-  tally::log::set_level(tally::log::parse_level(options.log_level));
-
+int serve(const tally::collector::CollectorOptions& options) {
   auto server = tally::collector::CollectorServer::create(options);
   if (!server.ok()) {
     tally::log::error("{}", server.error().message());
@@ -27,4 +19,21 @@ int main(int argc, char** argv) {
               options.db_path.c_str());
   std::fflush(stdout);
   return (*server)->run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tally::log::set_program("tally-collector");
+  auto cmd = tally::collector::parse_collector_command_line(argc, argv);
+  if (!cmd.options) return cmd.exit_code;
+  tally::log::set_level(tally::log::parse_level(cmd.options->log_level));
+  // Asio throws from constructors (a signal set, a thread pool) when the
+  // system refuses a resource: one line and exit 1, not terminate().
+  try {
+    return serve(*cmd.options);
+  } catch (const std::exception& e) {
+    tally::log::error("{}", e.what());
+    return 1;
+  }
 }

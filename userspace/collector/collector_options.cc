@@ -58,8 +58,21 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
                  "Forget a process's names not sent again for this long (agents resend them)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{24 * 3650}))
       ->capture_default_str();
+  app.add_option("--max-connections", o.max_connections,
+                 "Most connections open at once; further ones are closed unanswered. 0: the file "
+                 "descriptor limit (raised to the hard limit) less 64, at most " +
+                     std::to_string(kDefaultMaxConnections))
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 24))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-address", o.max_connections_per_address,
+                 "Most connections open at once from one client IP address (IPv6: one /64)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 24))
+      ->capture_default_str();
   // Hidden: an empty group name keeps these out of --help.
-  std::uint64_t request_timeout_ms = 30000, shutdown_grace_ms = 5000;
+  std::uint64_t header_timeout_ms = 10000, request_timeout_ms = 30000, shutdown_grace_ms = 5000;
+  app.add_option("--header-timeout-ms", header_timeout_ms)
+      ->check(CLI::Range(std::uint64_t{50}, std::uint64_t{3600000}))
+      ->group("");
   app.add_option("--request-timeout-ms", request_timeout_ms)
       ->check(CLI::Range(std::uint64_t{50}, std::uint64_t{3600000}))
       ->group("");
@@ -87,6 +100,7 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   }
   o.durability = durability == "normal" ? Durability::normal : Durability::full;
   o.names_max_age = std::chrono::hours(names_max_age_hours);
+  o.header_timeout = std::chrono::milliseconds(header_timeout_ms);
   o.request_timeout = std::chrono::milliseconds(request_timeout_ms);
   o.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
   return {o, 0};

@@ -11,6 +11,11 @@
 
 namespace tally::collector {
 
+// The automatic --max-connections when file descriptors allow more: the
+// reference collector's single SQLite writer serves about that many agents
+// shipping once a minute.
+inline constexpr std::uint64_t kDefaultMaxConnections = 16384;
+
 struct CollectorOptions {
   std::string listen_address = "127.0.0.1";  // an IP literal
   std::uint16_t listen_port = 8080;          // 0: the kernel picks one
@@ -21,8 +26,16 @@ struct CollectorOptions {
   // Process names (protocol version 2) not sent again for this long are
   // forgotten; a live process's agent then sends them again after a 409.
   std::chrono::hours names_max_age{7 * 24};
+  // Connections open at once, so that a few clients cannot take every file
+  // descriptor. 0: derived from RLIMIT_NOFILE (fd_limit.h), at most
+  // kDefaultMaxConnections.
+  std::uint64_t max_connections = 0;
+  // Per client address (an IPv6 client: its /64). Agents behind one NAT
+  // share an address, one connection each.
+  std::uint64_t max_connections_per_address = 256;
   // Hidden (tests and tuning):
-  std::chrono::milliseconds request_timeout{30000};  // whole request, and idle keep-alive
+  std::chrono::milliseconds header_timeout{10000};   // a new connection's request header
+  std::chrono::milliseconds request_timeout{30000};  // body, response, and idle keep-alive
   std::chrono::milliseconds shutdown_grace{5000};    // in-flight requests after SIGTERM
   std::uint64_t max_db_pages = 0;                    // 0: unlimited
   unsigned decode_threads = 0;                       // 0: one per CPU

@@ -1,5 +1,6 @@
 #include "collector_server.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <thread>
@@ -7,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "fd_limit.h"
 #include "tally/log.h"
 #include "token_auth.h"
 
@@ -20,7 +22,8 @@ CollectorServer::CollectorServer(const CollectorOptions& options)
       signals_(io_, SIGINT, SIGTERM),
       acceptor_(io_),
       grace_timer_(io_),
-      accept_retry_(io_) {}
+      accept_retry_(io_),
+      refusal_report_(io_) {}
 
 CollectorServer::~CollectorServer() = default;
 
@@ -71,9 +74,38 @@ Status CollectorServer::open(const CollectorOptions& o) {
   }
 
   hub_.api = api_.get();
+  hub_.header_timeout = o.header_timeout;
   hub_.request_timeout = o.request_timeout;
-  hub_.max_body_bytes = DecodeLimits{}.max_body_bytes;
   hub_.on_idle = [this] { grace_timer_.cancel(); };
+  return limit_connections(o);
+}
+
+// Every connection costs a file descriptor: the cap keeps the collector
+// below RLIMIT_NOFILE, so that accept() does not fail with EMFILE and the
+// database can still open its files.
+Status CollectorServer::limit_connections(const CollectorOptions& o) {
+  std::uint64_t fd_limit = 1024;
+  if (auto raised = raise_fd_limit(); raised.ok()) {
+    fd_limit = *raised;
+  } else {
+    log::warning("{}; assuming {} file descriptors", raised.error().message(), fd_limit);
+  }
+  std::uint64_t fd_cap = connections_for_fd_limit(fd_limit);
+  std::uint64_t total =
+      o.max_connections > 0 ? o.max_connections : std::min(fd_cap, kDefaultMaxConnections);
+  if (total > fd_cap) {
+    log::warning(
+        "--max-connections {}: RLIMIT_NOFILE allows {} file descriptors, {} of them kept for "
+        "the database and the server; serving at most {} connections",
+        o.max_connections, fd_limit, reserved_fds(fd_limit), fd_cap);
+    total = fd_cap;
+  }
+  if (total == 0) {
+    return Error::format("RLIMIT_NOFILE allows {} file descriptors: too few to serve", fd_limit);
+  }
+  limiter_ = std::make_unique<ConnectionLimiter>(total, o.max_connections_per_address);
+  log::info("serving at most {} connections, {} per client address (RLIMIT_NOFILE {})", total,
+            o.max_connections_per_address, fd_limit);
   return ok_status();
 }
 
@@ -88,7 +120,24 @@ std::string CollectorServer::listening_on() const {
 int CollectorServer::run() {
   do_wait_signal();
   do_accept();
-  io_.run();
+  // Handlers answer their own failures; this is the last resort that keeps
+  // one that still throws from taking every other connection down
+  // (io_context::run() may be called again after a handler threw).
+  for (;;) {
+    try {
+      io_.run();
+      break;
+    } catch (const std::exception& e) {
+      log::error("a handler failed, serving on: {}", e.what());
+    } catch (...) {
+      log::error("a handler failed with an unknown exception, serving on");
+    }
+    try {
+      if (!hub_.stopping && !accept_pending_) do_accept_later();
+    } catch (...) {
+      // Out of memory: the next turn of the loop tries again.
+    }
+  }
   // Work the pools still hold finishes here; its responses are dropped
   // (the agent retries and gets "duplicate"). Then the stores close.
   api_->join();
@@ -99,31 +148,109 @@ int CollectorServer::run() {
 void CollectorServer::do_wait_signal() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec || hub_.stopping) return;
-    log::info("received {}, stopping", strsignal(signo));
-    stop();
+    try {
+      log::info("received {}, stopping", strsignal(signo));
+      stop();
+    } catch (const std::exception& e) {
+      // The signal is not waited for again: stop the hard way rather than
+      // ignore the next SIGTERM.
+      log::error("stopping: {}; stopping at once", e.what());
+      io_.stop();
+    }
   });
 }
 
 void CollectorServer::do_accept() {
+  accept_pending_ = true;
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    accept_pending_ = false;
     if (hub_.stopping || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // Out of file descriptors, most likely: retry shortly instead of
-      // spinning, and say so once rather than per attempt.
-      if (!accept_failing_) log::warning("accepting connections fails: {}", ec.message());
-      accept_failing_ = true;
-      accept_retry_.expires_after(std::chrono::milliseconds(100));
-      accept_retry_.async_wait([this](const boost::system::error_code& wait_ec) {
-        if (!wait_ec && !hub_.stopping) do_accept();
-      });
+    try {
+      on_accept(ec, std::move(socket));
+    } catch (const std::exception& e) {
+      log::error("accepting a connection: {}", e.what());
+      if (!accept_pending_) do_accept_later();
+    }
+  });
+}
+
+void CollectorServer::on_accept(const boost::system::error_code& ec, tcp::socket socket) {
+  if (ec == asio::error::connection_aborted) return do_accept();  // the peer gave up first
+  if (ec) {
+    // Out of file descriptors or memory: the connection stays in the
+    // backlog and an immediate retry would fail again. Back off, doubling
+    // up to a second, and say so once rather than per attempt.
+    if (!accept_failing_) log::warning("accepting connections fails: {}", ec.message());
+    accept_failing_ = true;
+    return do_accept_later();
+  }
+  if (accept_failing_) log::info("accepting connections works again");
+  accept_failing_ = false;
+  accept_backoff_ = std::chrono::milliseconds(0);
+  admit(std::move(socket));
+  do_accept();
+}
+
+void CollectorServer::do_accept_later() {
+  using std::chrono::milliseconds;
+  accept_backoff_ = std::clamp(accept_backoff_ * 2, milliseconds(10), milliseconds(1000));
+  accept_pending_ = true;
+  accept_retry_.expires_after(accept_backoff_);
+  accept_retry_.async_wait([this](const boost::system::error_code& wait_ec) {
+    accept_pending_ = false;
+    if (!wait_ec && !hub_.stopping) do_accept();
+  });
+}
+
+void CollectorServer::admit(tcp::socket socket) {
+  boost::system::error_code ec;
+  tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return;  // already reset by the peer
+  ConnectionLimiter::Refusal why = ConnectionLimiter::Refusal::none;
+  ConnectionLimiter::Slot slot = limiter_->admit(peer.address(), why);
+  if (!slot.held()) {
+    // Closed at once (as `socket` goes out of scope): waiting in the
+    // backlog instead would hold the client for nothing.
+    report_refusal(peer.address(), why);
+    return;
+  }
+  socket.set_option(tcp::no_delay(true), ec);  // responses are small and awaited
+  std::make_shared<HttpSession>(std::move(socket), hub_, std::move(slot))->start();
+}
+
+void CollectorServer::report_refusal(const asio::ip::address& peer,
+                                     ConnectionLimiter::Refusal why) {
+  if (refusals_reported_) {
+    ++refused_since_report_;
+    return;
+  }
+  if (why == ConnectionLimiter::Refusal::total) {
+    log::warning("refusing connections: {} open, the limit (--max-connections); closing new ones",
+                 limiter_->total());
+  } else {
+    log::warning(
+        "refusing connections from {}: {} open from it, the limit "
+        "(--max-connections-per-address); closing its new ones",
+        ConnectionLimiter::client_of(peer), limiter_->from(peer));
+  }
+  refusals_reported_ = true;
+  refused_since_report_ = 0;
+  do_report_refusals();
+}
+
+void CollectorServer::do_report_refusals() {
+  refusal_report_.expires_after(std::chrono::minutes(1));
+  refusal_report_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (refused_since_report_ == 0) {
+      log::info("no connections refused for a minute");
+      refusals_reported_ = false;
       return;
     }
-    if (accept_failing_) log::info("accepting connections works again");
-    accept_failing_ = false;
-    boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);  // responses are small and awaited
-    std::make_shared<HttpSession>(std::move(socket), hub_)->start();
-    do_accept();
+    log::warning("refused {} more connections over the limits in the last minute ({} open)",
+                 refused_since_report_, limiter_->total());
+    refused_since_report_ = 0;
+    do_report_refusals();
   });
 }
 
@@ -133,6 +260,7 @@ void CollectorServer::stop() {
   acceptor_.close(ignored);
   signals_.cancel();
   accept_retry_.cancel();
+  refusal_report_.cancel();
   // Copy first: a session stopped here may end, and unregister, at once.
   std::vector<std::weak_ptr<HttpSession>> live(hub_.live.begin(), hub_.live.end());
   for (auto& weak : live) {

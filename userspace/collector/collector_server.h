@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "collector_options.h"
+#include "connection_limiter.h"
 #include "http_session.h"
 #include "tally/result.h"
 
@@ -38,20 +39,34 @@ class CollectorServer {
  private:
   explicit CollectorServer(const CollectorOptions& options);
   Status open(const CollectorOptions& options);
+  Status limit_connections(const CollectorOptions& options);
   void do_accept();
+  void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+  void do_accept_later();
+  void admit(boost::asio::ip::tcp::socket socket);
+  void report_refusal(const boost::asio::ip::address& peer, ConnectionLimiter::Refusal why);
+  void do_report_refusals();
   void do_wait_signal();
   void stop();
 
   CollectorOptions options_;
-  // Declared before io_ so it outlives it: sessions still held by queued
-  // handlers unregister from it when io_ is destroyed.
+  // Declared before io_ so that they outlive it: sessions still held by
+  // queued handlers unregister from them when io_ is destroyed.
   SessionHub hub_;
+  std::unique_ptr<ConnectionLimiter> limiter_;
   boost::asio::io_context io_{1};
   boost::asio::signal_set signals_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer grace_timer_;
   boost::asio::steady_timer accept_retry_;
   bool accept_failing_ = false;
+  bool accept_pending_ = false;  // an accept or its retry timer is armed
+  std::chrono::milliseconds accept_backoff_{0};
+  // Refused connections are logged once, then summed up once a minute
+  // while refusals go on: an attack must not flood the log.
+  boost::asio::steady_timer refusal_report_;
+  bool refusals_reported_ = false;
+  std::uint64_t refused_since_report_ = 0;
   std::unique_ptr<Api> api_;
 };
 

@@ -1,11 +1,12 @@
 #include "http_session.h"
 
 #include <limits>
+#include <new>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include "api_json.h"
@@ -19,21 +20,25 @@ namespace http = beast::http;
 
 namespace {
 
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 // After an early response the client may still be sending its body; reading
 // and discarding it for a while lets the client see the response instead of
 // a reset (the "lingering close" of RFC 9112 section 9.6).
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::uint64_t kLingerBytes = 32u << 20;
+// A body streams through the buffer into the request: larger reads, fewer
+// system calls. A header is read in Beast's small steps (512 bytes at
+// first), so that an idle connection holds next to no buffer.
+constexpr std::size_t kBodyReadSize = 32 * 1024;
 
-bool is_http_syntax_error(const beast::error_code& ec) {
-  return ec.category() == http::make_error_code(http::error::bad_method).category();
+std::string_view unparsed(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
 }
 
 }  // namespace
 
-HttpSession::HttpSession(asio::ip::tcp::socket socket, SessionHub& hub)
-    : stream_(std::move(socket)), hub_(hub) {}
+HttpSession::HttpSession(asio::ip::tcp::socket socket, SessionHub& hub,
+                         ConnectionLimiter::Slot slot)
+    : stream_(std::move(socket)), hub_(hub), slot_(std::move(slot)) {}
 
 HttpSession::~HttpSession() {
   hub_.live.erase(registration_);
@@ -42,46 +47,138 @@ HttpSession::~HttpSession() {
 
 void HttpSession::start() {
   registration_ = hub_.live.insert(hub_.live.end(), weak_from_this());
-  do_read_header();
+  guarded([&] { do_read_header(true); });
 }
 
 void HttpSession::stop() {
   if (waiting_for_request_) close();
 }
 
-void HttpSession::close() {
+void HttpSession::close() noexcept {
   beast::error_code ignored;
   stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   stream_.close();
 }
 
-void HttpSession::do_read_header() {
+template <class Step>
+void HttpSession::guarded(Step&& step) noexcept {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    on_exception(&e);
+  } catch (...) {
+    on_exception(nullptr);
+  }
+}
+
+void HttpSession::on_exception(const std::exception* e) noexcept {
+  try {
+    log::error("HTTP connection: a handler failed: {}", e ? e->what() : "unknown exception");
+    if (!writing_) {
+      bool out_of_memory = dynamic_cast<const std::bad_alloc*>(e) != nullptr;
+      ApiResponse r(out_of_memory ? 503 : 500,
+                    error_json(out_of_memory ? "collector out of memory" : "internal error"));
+      if (out_of_memory) r.retry_after = 5;
+      respond(std::move(r), true);
+      return;
+    }
+  } catch (...) {
+    // Out of memory even for the answer: closing is what is left.
+  }
+  close();
+}
+
+void HttpSession::do_read_header(bool fresh_connection) {
   parser_.emplace();
-  parser_->header_limit(kHeaderLimit);
+  parser_->header_limit(kMaxHeaderBytes);
   // The body limit is checked in precheck() against Content-Length, after
   // authentication; Beast would otherwise fail the header read itself.
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   waiting_for_request_ = true;
-  body_unread_ = false;
-  // One deadline covers waiting for the request (idle keep-alive) and its
-  // header, another its body: a client that stalls is dropped either way.
-  stream_.expires_after(hub_.request_timeout);
-  http::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  input_unread_ = false;
+  // An idle keep-alive connection gives its buffer back until the next request.
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();
+  // A new connection gets the header timeout at once: a client that connects
+  // and sends nothing, or drips its header, is dropped early. A keep-alive
+  // connection may idle for the request timeout, and the header timeout
+  // starts with the next request's first byte (in do_read).
+  header_clock_started_ = fresh_connection || buffer_.size() > 0;
+  stream_.expires_after(header_clock_started_ ? std::min(hub_.header_timeout, hub_.request_timeout)
+                                              : hub_.request_timeout);
+  do_read(ReadPhase::header);
 }
 
-void HttpSession::on_header(beast::error_code ec) {
-  waiting_for_request_ = false;
-  if (ec) {
-    if (is_http_syntax_error(ec) && ec != http::error::end_of_stream &&
-        ec != http::error::partial_message) {
-      respond(ApiResponse{400, error_json("malformed HTTP request: " + ec.message())}, true);
-    } else {
-      close();  // the peer left, timed out, or the server is stopping
-    }
-    return;
+void HttpSession::do_read(ReadPhase phase) {
+  beast::error_code ec;
+  try {
+    ec = parse_buffered(phase);
+  } catch (const std::exception& e) {
+    return on_parser_threw(e);
   }
+  if (!ec) return phase == ReadPhase::header ? on_header() : on_body();
+  if (ec != http::error::need_more) return on_read_failed(phase, ec);
+  if (phase == ReadPhase::header && !header_clock_started_ && buffer_.size() > 0) {
+    header_clock_started_ = true;
+    stream_.expires_after(std::min(hub_.header_timeout, hub_.request_timeout));
+  }
+  std::size_t room = phase == ReadPhase::header
+                         ? beast::read_size(buffer_, kMaxBuffered)
+                         : std::min(kBodyReadSize, buffer_.max_size() - buffer_.size());
+  // Full, and the parser still waits for the end of what it holds.
+  if (room == 0) return on_read_failed(phase, http::error::buffer_overflow);
+  stream_.async_read_some(buffer_.prepare(room), [self = shared_from_this(), phase](
+                                                     beast::error_code read_ec, std::size_t n) {
+    self->guarded([&] { self->on_read(phase, read_ec, n); });
+  });
+}
+
+void HttpSession::on_read(ReadPhase phase, beast::error_code ec, std::size_t bytes) {
+  buffer_.commit(bytes);
+  if (ec == asio::error::eof) {
+    ec = parser_->got_some() ? http::error::partial_message : http::error::end_of_stream;
+  }
+  if (ec) return on_read_failed(phase, ec);
+  do_read(phase);
+}
+
+// Feeds the buffered bytes to the parser until `phase` is complete (no
+// error), the parser needs more (need_more) or fails (its error).
+beast::error_code HttpSession::parse_buffered(ReadPhase phase) {
+  auto complete = [&] {
+    return phase == ReadPhase::header ? parser_->is_header_done() : parser_->is_done();
+  };
+  while (!complete()) {
+    if (buffer_.size() == 0) return http::error::need_more;
+    beast::error_code ec;
+    std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec) return ec;
+    if (used == 0) return http::error::need_more;
+  }
+  return {};
+}
+
+void HttpSession::on_parser_threw(const std::exception& e) {
+  log::debug("HTTP parser threw: {}", e.what());
+  waiting_for_request_ = false;
+  input_unread_ = true;
+  respond(parser_exception_response(e), true);
+}
+
+void HttpSession::on_read_failed(ReadPhase phase, beast::error_code ec) {
+  waiting_for_request_ = false;
+  std::optional<ApiResponse> answer = framing_failure(ec, phase, unparsed(buffer_), body_limit_);
+  if (!answer) {
+    if (phase == ReadPhase::body) log::debug("request body not received: {}", ec.message());
+    return close();  // the peer left, reset or timed out, or the server is stopping
+  }
+  log::debug("refused a request: {} {}", answer->status, ec.message());
+  input_unread_ = true;  // the rest of what broke the limit may still be on its way
+  respond(std::move(*answer), true);
+}
+
+void HttpSession::on_header() {
+  waiting_for_request_ = false;
   const auto& req = parser_->get();
   version_ = req.version();
   keep_alive_ = req.keep_alive();
@@ -94,7 +191,7 @@ void HttpSession::on_header(beast::error_code ec) {
   auto length = parser_->content_length();
   head_.has_length = length.has_value() || parser_->chunked();
   if (length) head_.content_length = *length;
-  body_unread_ = !parser_->is_done();
+  input_unread_ = !parser_->is_done();
 
   if (hub_.stopping) {
     ApiResponse r{503, error_json("collector is shutting down")};
@@ -103,12 +200,12 @@ void HttpSession::on_header(beast::error_code ec) {
     return;
   }
   if (auto early = hub_.api->precheck(head_)) {
-    respond(std::move(*early), body_unread_);
+    respond(std::move(*early), input_unread_);
     return;
   }
-  if (!body_unread_) {
+  if (!input_unread_) {
     hub_.api->handle(head_, {}, [self = shared_from_this()](ApiResponse r) {
-      self->respond(std::move(r), false);
+      self->guarded([&] { self->respond(std::move(r), false); });
     });
     return;
   }
@@ -123,42 +220,28 @@ void HttpSession::on_header(beast::error_code ec) {
 
 void HttpSession::do_continue() {
   auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
+  writing_ = true;
   http::async_write(stream_, *cont,
                     [self = shared_from_this(), cont](beast::error_code ec, std::size_t) {
+                      self->writing_ = false;
                       if (ec) return self->close();
-                      self->do_read_body();
+                      self->guarded([&] { self->do_read_body(); });
                     });
 }
 
 void HttpSession::do_read_body() {
-  parser_->body_limit(hub_.max_body_bytes);
+  // Every endpoint has one, the GET endpoints 0: a chunked body is cut off
+  // at the limit however it is framed.
+  body_limit_ = hub_.api->body_limit(head_);
+  parser_->body_limit(body_limit_);
   stream_.expires_after(hub_.request_timeout);
-  http::async_read(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+  do_read(ReadPhase::body);
 }
 
-void HttpSession::on_body(beast::error_code ec) {
-  if (ec == http::error::body_limit) {
-    respond(ApiResponse{413, error_json("body: more than the limit of " +
-                                        std::to_string(hub_.max_body_bytes) + " bytes")},
-            true);
-    return;
-  }
-  if (ec) {
-    // Reset, timeout or a malformed chunk mid-body: there is nobody to tell,
-    // or nothing sensible to tell them. Other connections are unaffected.
-    if (is_http_syntax_error(ec) && ec != http::error::partial_message) {
-      respond(ApiResponse{400, error_json("malformed HTTP request: " + ec.message())}, true);
-    } else {
-      log::debug("request body not received: {}", ec.message());
-      close();
-    }
-    return;
-  }
-  body_unread_ = false;
+void HttpSession::on_body() {
+  input_unread_ = false;
   hub_.api->handle(head_, parser_->release().body(), [self = shared_from_this()](ApiResponse r) {
-    self->respond(std::move(r), false);
+    self->guarded([&] { self->respond(std::move(r), false); });
   });
 }
 
@@ -173,16 +256,19 @@ void HttpSession::respond(ApiResponse r, bool close_after) {
   response_->keep_alive(keep_alive_);
   response_->prepare_payload();
   stream_.expires_after(hub_.request_timeout);
-  http::async_write(
-      stream_, *response_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  writing_ = true;
+  http::async_write(stream_, *response_,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->writing_ = false;
+                      self->guarded([&] { self->on_write(ec); });
+                    });
 }
 
 void HttpSession::on_write(beast::error_code ec) {
   response_.reset();
   if (ec) return close();
-  if (keep_alive_) return do_read_header();
-  if (body_unread_) return do_linger();
+  if (keep_alive_) return do_read_header(false);
+  if (input_unread_) return do_linger();
   beast::error_code ignored;
   stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   stream_.close();
@@ -192,15 +278,17 @@ void HttpSession::do_linger() {
   beast::error_code ignored;
   stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   stream_.expires_after(kLingerTime);  // one deadline for all the reads below
+  parser_.reset();
   do_linger_read();
 }
 
 void HttpSession::do_linger_read() {
-  stream_.async_read_some(asio::buffer(discard_),
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(std::min(kBodyReadSize, buffer_.max_size())),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                             self->discarded_ += n;
                             if (ec || self->discarded_ > kLingerBytes) return self->close();
-                            self->do_linger_read();
+                            self->guarded([&] { self->do_linger_read(); });
                           });
 }
 
