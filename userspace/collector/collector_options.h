@@ -15,7 +15,7 @@ struct CollectorOptions {
   std::string listen_address = "127.0.0.1";  // an IP literal
   std::uint16_t listen_port = 8080;          // 0: the kernel picks one
   std::string db_path;
-  std::string token_file;  // empty: no authentication
+  std::string token_file;  // empty: no authentication (token_file.h: the format)
   std::string log_level = "info";
   Durability durability = Durability::full;
   // Process names (protocol version 2) not sent again for this long are

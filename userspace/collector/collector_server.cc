@@ -34,9 +34,11 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::create(const Collector
 Status CollectorServer::open(const CollectorOptions& o) {
   ApiConfig config;
   if (!o.token_file.empty()) {
-    auto token = load_token(o.token_file);
-    if (!token.ok()) return token.error();
-    config.token = std::move(token).value();
+    auto credentials = Credentials::load(o.token_file);
+    if (!credentials.ok()) return credentials.error();
+    log::info("authenticating with {} credentials ({} tokens) from {}",
+              credentials->credentials(), credentials->tokens(), o.token_file);
+    config.credentials = std::make_shared<const Credentials>(std::move(credentials).value());
   }
   config.decode_threads =
       o.decode_threads > 0 ? o.decode_threads : std::max(1u, std::thread::hardware_concurrency());
@@ -54,6 +56,7 @@ Status CollectorServer::open(const CollectorOptions& o) {
   if (!queries.ok()) return queries.error();
   api_ = std::make_unique<Api>(io_, std::move(batches).value(), std::move(queries).value(),
                                std::move(config));
+  token_reloader_ = std::make_unique<TokenReloader>(io_, o.token_file, *api_);
 
   std::string where = fmt::format("listen on {}:{}", o.listen_address, o.listen_port);
   boost::system::error_code ec;
@@ -87,6 +90,7 @@ std::string CollectorServer::listening_on() const {
 
 int CollectorServer::run() {
   do_wait_signal();
+  token_reloader_->start();
   do_accept();
   io_.run();
   // Work the pools still hold finishes here; its responses are dropped
@@ -132,6 +136,7 @@ void CollectorServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   signals_.cancel();
+  token_reloader_->stop();
   accept_retry_.cancel();
   // Copy first: a session stopped here may end, and unregister, at once.
   std::vector<std::weak_ptr<HttpSession>> live(hub_.live.begin(), hub_.live.end());

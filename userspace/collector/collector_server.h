@@ -16,6 +16,7 @@
 #include "api.h"
 #include "collector_options.h"
 #include "http_session.h"
+#include "token_reloader.h"
 #include "tally/result.h"
 
 namespace tally::collector {
@@ -53,6 +54,7 @@ class CollectorServer {
   boost::asio::steady_timer accept_retry_;
   bool accept_failing_ = false;
   std::unique_ptr<Api> api_;
+  std::unique_ptr<TokenReloader> token_reloader_;  // SIGHUP
 };
 
 }  // namespace tally::collector
