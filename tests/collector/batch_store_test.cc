@@ -52,7 +52,8 @@ BatchStore::Options store_options(const std::string& path, Durability durability
 // Undoes schema version 4 (credentials, successions), to make the database
 // of an older collector.
 constexpr const char* kBackToVersion3 =
-    "DROP TABLE successions; ALTER TABLE agents DROP COLUMN credential; PRAGMA user_version=3";
+    "DROP TABLE successions; DROP TABLE hosts; ALTER TABLE agents DROP COLUMN credential; "
+    "PRAGMA user_version=3";
 
 class BatchStoreTest : public ::testing::Test {
  protected:
@@ -480,7 +481,7 @@ class CredentialTest : public BatchStoreTest {
   std::string snapshot() {
     std::string out;
     for (const char* table : {"agents", "received", "batches", "gaps", "samples", "process_names",
-                              "successions"}) {
+                              "successions", "hosts"}) {
       sqlite3* db = nullptr;
       sqlite3_open_v2(db_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
       sqlite3_stmt* stmt = nullptr;
@@ -556,6 +557,33 @@ TEST_F(CredentialTest, AnotherCredentialIsForbiddenAndChangesNothing) {
   EXPECT_EQ(agent("a").host, "web-1");
 }
 
+TEST_F(CredentialTest, AHostNameIsBoundToTheCredentialThatFirstWroteIt) {
+  ASSERT_EQ(store_as("web-1", test::samples_body("a", "web-1", 1, lines_)).kind,
+            StoreOutcome::Kind::stored);
+  const std::string before = snapshot();
+  // Another credential's new agent, writing as host web-1: in the envelope,
+  // in its samples only (the queries filter on those), or in a gap record.
+  auto elsewhere = test::agent_lines("web-2", 1000, 10);
+  std::vector<std::string> mixed = elsewhere;
+  mixed[3] = lines_[3];
+  for (const std::string& body : {test::samples_body("b", "web-1", 1, elsewhere),
+                                  test::samples_body("b", "web-2", 1, lines_),
+                                  test::samples_body("b", "web-2", 1, mixed),
+                                  test::gap_body("b", "web-1", 1, 0, 0, 1, "cap")}) {
+    StoreOutcome o = store_as("web-2", body);
+    EXPECT_EQ(o.kind, StoreOutcome::Kind::forbidden) << body.substr(0, 200);
+    EXPECT_EQ(o.why,
+              "host \"web-1\" is bound to another credential than \"web-2\", the one this "
+              "request's token belongs to: a host name keeps the credential that first wrote it");
+    EXPECT_EQ(snapshot(), before) << "not even agent b is added";
+  }
+  EXPECT_EQ(store_as("web-2", test::samples_body("b", "web-2", 1, elsewhere)).kind,
+            StoreOutcome::Kind::stored);
+  // The same credential's next agent (after its outbox was lost) may.
+  EXPECT_EQ(store_as("web-1", test::samples_body("a2", "web-1", 1, lines_)).kind,
+            StoreOutcome::Kind::stored);
+}
+
 TEST_F(CredentialTest, WithoutAuthenticationNothingIsBoundOrChecked) {
   store(test::samples_body("a", "web-1", 1, lines_));
   EXPECT_EQ(agent("a").credential, std::nullopt);
@@ -597,6 +625,9 @@ TEST_F(CredentialTest, UpgradesAVersion3DatabaseAndBindsItsAgentsOnTheirNextRequ
   EXPECT_EQ(agent("a").credential, "web-1");
   EXPECT_EQ(store_as("web-2", test::samples_body("a", "web-1", 3, lines_)).kind,
             StoreOutcome::Kind::forbidden);
+  EXPECT_EQ(store_as("web-2", test::samples_body("b", "web-1", 1, lines_)).kind,
+            StoreOutcome::Kind::forbidden)
+      << "the host was bound with the agent";
 }
 
 // Successions: an agent whose outbox was lost continues its predecessor.
@@ -683,7 +714,8 @@ TEST_F(SuccessionTest, AnUnboundPredecessorIsAcceptedAndBound) {
 TEST_F(SuccessionTest, APredecessorOfAnotherCredentialIsForbiddenAndNothingIsStored) {
   store_as("web-1", test::samples_body("victim", "h", 1, lines_));
   const std::string before = snapshot();
-  StoreOutcome o = store_as("web-2", test::successor_gap_body("attacker", "h", 1, "victim", 100, 0));
+  StoreOutcome o =
+      store_as("web-2", test::successor_gap_body("attacker", "other-host", 1, "victim", 100, 0));
   EXPECT_EQ(o.kind, StoreOutcome::Kind::forbidden);
   EXPECT_EQ(o.why,
             "gap.predecessor.agent_id: agent \"victim\" is bound to another credential than "

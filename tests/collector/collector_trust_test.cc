@@ -170,6 +170,29 @@ TEST_F(CollectorTrust, ATokenCannotRelabelAnotherAgentsProcesses) {
   for (const auto& t : top) EXPECT_NE(t["comm"], "EVIL") << t;
 }
 
+TEST_F(CollectorTrust, ATokenCannotWriteAsAnotherAgentsHost) {
+  ASSERT_EQ(post(kTokenB, samples_body("b", "web-b", 1, lines_b_)).status, 200);
+  // A new agent id of A's credential claiming to be host web-b, in its
+  // envelope or only in the samples (which /v1/samples and /v1/top filter on).
+  auto evil = relabelled(lines_b_, "web-b");
+  auto evil_a = relabelled(lines_b_, "web-a");
+  std::vector<std::string> mixed = evil_a;
+  mixed[0] = evil[0];
+  for (const std::string& body : {samples_body("fake", "web-b", 1, evil),
+                                  samples_body("fake", "web-a", 1, mixed),
+                                  gap_body("fake", "web-b", 1, 0, 0, 1, "cap")}) {
+    HttpResponse r = post(kTokenA, body);
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_EQ(r.json()["error"],
+              "host \"web-b\" is bound to another credential than \"agent-a\", the one this "
+              "request's token belongs to: a host name keeps the credential that first wrote it");
+  }
+  EXPECT_EQ(agent("fake"), nullptr);
+  json top = get(kTokenB, "/v1/top?host=web-b").json()["top"];
+  for (const auto& t : top) EXPECT_NE(t["comm"], "EVIL") << t;
+  expect_b_intact(1);
+}
+
 TEST_F(CollectorTrust, EveryEndpointButHealthNeedsAValidTokenAndQueriesTakeAny) {
   ASSERT_EQ(post(kTokenB, samples_body("b", "web-b", 1, lines_b_)).status, 200);
   for (const char* target : {"/v1/agents", "/v1/samples", "/v1/top"}) {
@@ -300,8 +323,8 @@ TEST_F(CollectorTrust, AnOlderDatabasesAgentsAreBoundOnTheirNextRequest) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE successions; ALTER TABLE agents DROP COLUMN credential; "
-                         "PRAGMA user_version=3",
+                         "DROP TABLE successions; DROP TABLE hosts; "
+                         "ALTER TABLE agents DROP COLUMN credential; PRAGMA user_version=3",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);

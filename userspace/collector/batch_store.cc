@@ -41,6 +41,8 @@ enum Stmt {
   kPredecessorOf,
   kSuccessorOf,
   kSuccessionInsert,
+  kHostFind,
+  kHostBind,
   kStmtCount
 };
 
@@ -81,6 +83,8 @@ constexpr std::array<const char*, kStmtCount> kSql = {
     "SELECT s.seq, a.agent_id FROM successions s JOIN agents a ON a.agent = s.successor"
     " WHERE s.predecessor = ?1",
     "INSERT INTO successions (successor, seq, predecessor, last_seq) VALUES (?1, ?2, ?3, ?4)",
+    "SELECT credential FROM hosts WHERE host = ?1",
+    "INSERT INTO hosts (host, credential) VALUES (?1, ?2)",
 };
 
 // How often forgotten names are looked for: a scan of the names table.
@@ -114,11 +118,11 @@ bool refuses(const AgentRow& a, const std::optional<std::string>& credential) {
   return credential && a.credential && *a.credential != *credential;
 }
 
-// An agent id as it appears in messages: quoted and escaped, since it is
-// the client's text and the messages also go to the log.
-std::string quote_id(std::string_view agent_id) {
+// An agent id or host as it appears in messages: quoted and escaped, since
+// it is the client's text and the messages also go to the log.
+std::string quote_id(std::string_view id) {
   std::string out;
-  append_json_string(out, agent_id);
+  append_json_string(out, id);
   return out;
 }
 
@@ -147,6 +151,8 @@ struct BatchStore::Impl {
   Result<AgentRow> find_or_add_agent(std::string_view agent_id, std::string_view host,
                                     const std::optional<std::string>& credential);
   Result<std::optional<Link>> find_link(Stmt which, std::int64_t agent);
+  Result<std::optional<StoreOutcome>> check_hosts(const BatchRequest& r,
+                                                  const std::string& credential);
   Result<std::optional<StoreOutcome>> add_succession(std::int64_t agent, const BatchRequest& r,
                                                      const Predecessor& p,
                                                      const std::optional<std::string>& credential);
@@ -209,6 +215,40 @@ Result<AgentRow> BatchStore::Impl::find_or_add_agent(std::string_view agent_id,
   insert->bind(1, agent_id).bind(2, host).bind(3, credential);
   TALLY_TRY_CTX(insert->run(), "add agent");
   return AgentRow{db.last_insert_rowid(), credential};
+}
+
+// The host names a request writes (the envelope's, and each sample's, which
+// the queries filter on) must belong to its credential or be new: then they
+// are bound to it. The outcome comes back only when one is refused.
+Result<std::optional<StoreOutcome>> BatchStore::Impl::check_hosts(const BatchRequest& r,
+                                                                  const std::string& credential) {
+  std::vector<std::string_view> hosts{r.host};
+  if (const auto* piece = std::get_if<SamplesPiece>(&r.body)) {
+    for (const StoredSample& s : piece->samples) {
+      // Nearly always one host per body: a linear scan is the cheap way.
+      if (std::find(hosts.begin(), hosts.end(), s.host) == hosts.end()) hosts.push_back(s.host);
+    }
+  }
+  for (std::string_view host : hosts) {
+    auto find = use(kHostFind);
+    find->bind(1, host);
+    auto row = find->step();
+    if (!row.ok()) return row.error();
+    if (*row) {
+      if (find->column_text(0) == credential) continue;
+      StoreOutcome o{StoreOutcome::Kind::forbidden, 0,
+                     fmt::format("host {} is bound to another credential than \"{}\", the one "
+                                 "this request's token belongs to: a host name keeps the "
+                                 "credential that first wrote it",
+                                 quote_id(host), credential)};
+      o.bound_credential = find->column_text(0);
+      return std::optional<StoreOutcome>(std::move(o));
+    }
+    auto bind = use(kHostBind);
+    bind->bind(1, host).bind(2, credential);
+    TALLY_TRY_CTX(bind->run(), "bind host to its credential");
+  }
+  return std::optional<StoreOutcome>();
 }
 
 Result<std::optional<Link>> BatchStore::Impl::find_link(Stmt which, std::int64_t agent) {
@@ -482,6 +522,11 @@ Result<StoreOutcome> BatchStore::store(const BatchRequest& r,
                                  "credential it first wrote with",
                                  quote_id(r.agent_id), *credential),
                      *found);  // rolled back: nothing changes for that agent
+  }
+  if (credential) {
+    auto refused = impl_->check_hosts(r, *credential);
+    if (!refused.ok()) return refused.error().context(what);
+    if (*refused) return std::move(**refused);
   }
   const std::int64_t agent = found->key;
 

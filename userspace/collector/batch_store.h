@@ -9,11 +9,12 @@
 //
 // Credentials: an agent_id is bound to the credential (the token file's
 // name for the token, see token_auth.h) of the first request that used it,
-// or of its first request after the collector started authenticating. A
-// request under an agent_id bound to another credential is refused as
-// `forbidden` and changes nothing: no sample, gap record, process name,
-// host or counter of that agent. Without authentication (no token file)
-// nothing is bound or checked.
+// or of its first request after the collector started authenticating; so
+// is each host name (a body's, and its samples', which the queries filter
+// on). A request under an agent_id or host bound to another credential is
+// refused as `forbidden` and changes nothing: no sample, gap record,
+// process name, host or counter of that agent. Without authentication (no
+// token file) nothing is bound or checked.
 //
 // Successions: a gap record may name a predecessor, the agent whose data
 // this one continues after its outbox was lost. Accepted only when the

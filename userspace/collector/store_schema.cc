@@ -90,11 +90,17 @@ ALTER TABLE process_names ADD COLUMN recorded_ns INTEGER NOT NULL DEFAULT 0;
 // `credential` is the name of the credential (docs/protocol.md,
 // "Credentials") the agent first wrote with, or NULL: not bound yet (a
 // database from before, or no token file); an unbound agent is bound by its
-// next request. A succession row is written with the successor's gap record
-// that names the predecessor (its `seq`); one successor per predecessor and
-// one predecessor per successor.
+// next request. Host names (the envelope's and the samples', which queries
+// filter on) are bound the same way; a host without a row is not bound. A
+// succession row is written with the successor's gap record that names the
+// predecessor (its `seq`); one successor per predecessor and one
+// predecessor per successor.
 constexpr const char* kSchemaV4 = R"sql(
 ALTER TABLE agents ADD COLUMN credential TEXT;
+CREATE TABLE hosts (
+  host TEXT PRIMARY KEY,
+  credential TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE successions (
   successor INTEGER PRIMARY KEY,
   seq INTEGER NOT NULL,

@@ -15,6 +15,7 @@
 //             version 2), with when they were last recorded
 //   successions  agents that continue another's data after its outbox was
 //             lost, and the predecessor's last seq they declare
+//   hosts     the credential each host name belongs to
 #pragma once
 
 #include <cstdint>
