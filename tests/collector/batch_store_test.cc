@@ -630,6 +630,36 @@ TEST_F(CredentialTest, UpgradesAVersion3DatabaseAndBindsItsAgentsOnTheirNextRequ
       << "the host was bound with the agent";
 }
 
+TEST_F(CredentialTest, RebindFromMovesAgentsAndHostsOfASharedCredentialToTheirOwn) {
+  // A fleet that shared one token, "shared"...
+  store_as("shared", test::samples_body("a", "web-1", 1, lines_));
+  store_as("shared", test::samples_body("b", "web-2", 1, test::agent_lines("web-2", 1000, 10)));
+  store_.reset();
+  BatchStore::Options options = store_options(db_, Durability::normal, 0);
+  options.rebind_from = {"shared"};
+  auto reopened = BatchStore::open(options);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message();
+  store_ = std::move(reopened).value();
+
+  // ...moves to a token per agent: each agent's next request takes it over.
+  EXPECT_EQ(store_as("web-1", test::samples_body("a", "web-1", 2, lines_)).kind,
+            StoreOutcome::Kind::stored);
+  EXPECT_EQ(agent("a").credential, "web-1");
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM hosts WHERE host = 'web-1' AND "
+                            "credential = 'web-1'"),
+            1);
+  // Once moved, neither the old credential nor another may write as it.
+  EXPECT_EQ(store_as("shared", test::samples_body("a", "web-1", 3, lines_)).kind,
+            StoreOutcome::Kind::forbidden);
+  EXPECT_EQ(store_as("web-2", test::samples_body("a", "web-1", 3, lines_)).kind,
+            StoreOutcome::Kind::forbidden);
+  // An agent not moved yet still writes with the shared token.
+  EXPECT_EQ(store_as("shared", test::samples_body("b", "web-2", 2, test::agent_lines("web-2", 2000, 10)))
+                .kind,
+            StoreOutcome::Kind::stored);
+  EXPECT_EQ(agent("b").credential, "shared");
+}
+
 // Successions: an agent whose outbox was lost continues its predecessor.
 using SuccessionTest = CredentialTest;
 

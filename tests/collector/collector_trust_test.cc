@@ -338,6 +338,31 @@ TEST_F(CollectorTrust, AnOlderDatabasesAgentsAreBoundOnTheirNextRequest) {
   expect_b_intact(2);
 }
 
+TEST_F(CollectorTrust, AFleetLeavesItsSharedTokenWithRebindFrom) {
+  constexpr const char* kShared = "token-shared-by-the-fleet-0123456789";
+  write_tokens(std::string(kShared) + "\n");
+  start();
+  reader_ = kShared;
+  ASSERT_EQ(post(kShared, samples_body("b", "web-b", 1, lines_b_)).status, 200);
+  auto lines_c = agent_lines("web-c", 1'700'000'000'000'000'000, 5);
+  ASSERT_EQ(post(kShared, samples_body("c", "web-c", 1, lines_c)).status, 200);
+  std::string shared = agent("b")["credential"];
+
+  // Each agent gets a token of its own; the shared one stays until all moved.
+  write_tokens(std::string(kShared) + "\nagent-b " + kTokenB + "\n");
+  conn_.reset();
+  collector_.reset();
+  collector_ = std::make_unique<CollectorProcess>(
+      db_, std::vector<std::string>{"--token-file", tokens_, "--rebind-from", shared});
+  ASSERT_TRUE(collector_->started()) << collector_->process().stderr_text();
+  HttpResponse moved = post(kTokenB, samples_body("b", "web-b", 2, lines_b_));
+  EXPECT_EQ(moved.status, 200) << moved.body;
+  EXPECT_EQ(agent("b")["credential"], "agent-b");
+  expect_forbidden(post(kShared, samples_body("b", "web-b", 3, lines_b_)), shared);
+  EXPECT_EQ(post(kShared, samples_body("c", "web-c", 2, lines_c)).status, 200) << "not moved yet";
+  expect_b_intact(2);
+}
+
 TEST_F(CollectorTrust, ASuccessorNamesItsPredecessorWhichShowsTheLoss) {
   for (std::uint64_t seq : {1, 2, 3}) {
     ASSERT_EQ(post(kTokenB, samples_body("old-b", "web-b", seq, lines_b_)).status, 200);

@@ -43,6 +43,7 @@ enum Stmt {
   kSuccessionInsert,
   kHostFind,
   kHostBind,
+  kHostRebind,
   kStmtCount
 };
 
@@ -85,6 +86,7 @@ constexpr std::array<const char*, kStmtCount> kSql = {
     "INSERT INTO successions (successor, seq, predecessor, last_seq) VALUES (?1, ?2, ?3, ?4)",
     "SELECT credential FROM hosts WHERE host = ?1",
     "INSERT INTO hosts (host, credential) VALUES (?1, ?2)",
+    "UPDATE hosts SET credential = ?2 WHERE host = ?1",
 };
 
 // How often forgotten names are looked for: a scan of the names table.
@@ -144,6 +146,13 @@ struct BatchStore::Impl {
   std::function<std::uint64_t()> clock;
   std::uint64_t now_ns = 0;          // the clock, read once per request
   std::uint64_t next_prune_ns = 0;   // when to look for forgotten names again
+  std::vector<std::string> rebind_from;
+
+  // Whether a binding to `bound` gives way to a request of `credential`.
+  bool rebinds(std::string_view bound, const std::optional<std::string>& credential) const {
+    return credential && bound != *credential &&
+           std::find(rebind_from.begin(), rebind_from.end(), bound) != rebind_from.end();
+  }
 
   sql::Statement::Use use(Stmt s) { return stmts[s].use(); }
   Status prune_names();
@@ -170,8 +179,9 @@ struct BatchStore::Impl {
 Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error();
-  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, 0, {}, 0, 0});
+  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, 0, {}, 0, 0, {}});
   impl->names_max_age_ns = options.names_max_age_ns;
+  impl->rebind_from = options.rebind_from;
   impl->clock = options.clock ? options.clock : [] { return realtime_ns(); };
   std::string what = fmt::format("open collector database {}", options.path);
   TALLY_TRY_CTX(
@@ -203,6 +213,11 @@ Result<AgentRow> BatchStore::Impl::find_or_add_agent(std::string_view agent_id,
     if (*row) {
       AgentRow a{find->column_int(0), std::nullopt};
       if (!find->column_is_null(1)) a.credential = std::string(find->column_text(1));
+      if (a.credential && rebinds(*a.credential, credential)) {
+        log::debug("agent {} moves from credential \"{}\" to \"{}\" (--rebind-from)",
+                   quote_id(agent_id), *a.credential, *credential);
+        a.credential.reset();
+      }
       if (a.credential || !credential) return a;
       auto bind = use(kAgentBind);
       bind->bind(1, a.key).bind(2, *credential);
@@ -236,6 +251,12 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::check_hosts(const BatchReq
     if (!row.ok()) return row.error();
     if (*row) {
       if (find->column_text(0) == credential) continue;
+      if (rebinds(find->column_text(0), credential)) {
+        auto rebind = use(kHostRebind);
+        rebind->bind(1, host).bind(2, credential);
+        TALLY_TRY_CTX(rebind->run(), "bind host to its credential");
+        continue;
+      }
       StoreOutcome o{StoreOutcome::Kind::forbidden, 0,
                      fmt::format("host {} is bound to another credential than \"{}\", the one "
                                  "this request's token belongs to: a host name keeps the "

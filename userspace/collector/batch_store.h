@@ -14,7 +14,8 @@
 // on). A request under an agent_id or host bound to another credential is
 // refused as `forbidden` and changes nothing: no sample, gap record,
 // process name, host or counter of that agent. Without authentication (no
-// token file) nothing is bound or checked.
+// token file) nothing is bound or checked. An agent or host bound to a
+// credential of Options::rebind_from is bound anew by its next request.
 //
 // Successions: a gap record may name a predecessor, the agent whose data
 // this one continues after its outbox was lost. Accepted only when the
@@ -89,6 +90,10 @@ class BatchStore {
     std::uint64_t names_max_age_ns = 7ull * 24 * 3600 * 1'000'000'000;
     // Wall clock, ns since the Unix epoch; empty: the system's (test seam).
     std::function<std::uint64_t()> clock;
+    // Credentials whose agents and hosts move to the credential of their
+    // next request (--rebind-from): how a fleet that shared one token moves
+    // to a token per agent.
+    std::vector<std::string> rebind_from;
   };
 
   // Opens or creates the database and prepares every statement.

@@ -45,8 +45,13 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   app.add_option("--listen", listen, "HOST:PORT to serve on, an IP address (port 0: any free)")
       ->capture_default_str();
   app.add_option("--db", o.db_path, "SQLite database file (created if missing)")->required();
-  app.add_option("--token-file", o.token_file, "File of the bearer tokens clients must present (see below)")
-      ->check(CLI::ExistingFile);
+  auto* token_file = app.add_option("--token-file", o.token_file,
+                                    "File of the bearer tokens clients must present (format above)")
+                         ->check(CLI::ExistingFile);
+  app.add_option("--rebind-from", o.rebind_from,
+                 "Credential whose agents move to the credential of their next request "
+                 "(repeatable; to leave a shared token)")
+      ->needs(token_file);
   app.add_option("--log-level", o.log_level, "debug, info, warning or error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();

@@ -47,6 +47,7 @@ Status CollectorServer::open(const CollectorOptions& o) {
   store_options.path = o.db_path;
   store_options.durability = o.durability;
   store_options.max_page_count = o.max_db_pages;
+  store_options.rebind_from = o.rebind_from;
   store_options.names_max_age_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(o.names_max_age).count());
   auto batches = BatchStore::open(store_options);
