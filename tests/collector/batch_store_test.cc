@@ -525,7 +525,8 @@ TEST_F(CredentialTest, AnotherCredentialIsForbiddenAndChangesNothing) {
   auto evil = test::agent_lines("evil-host", 1000, 10);
   for (auto& line : evil) {
     const std::string comm = "\"comm\":\"worker-";
-    if (auto at = line.find(comm); at != std::string::npos) line.replace(at, comm.size(), "\"comm\":\"EVIL-");
+    if (auto at = line.find(comm); at != std::string::npos)
+      line.replace(at, comm.size(), "\"comm\":\"EVIL-");
   }
   const std::vector<std::string> attacks = {
       test::samples_body("a", "evil-host", 3, evil),
@@ -549,8 +550,8 @@ TEST_F(CredentialTest, AnotherCredentialIsForbiddenAndChangesNothing) {
 
   // The agent itself carries on: its seq 3 is new, and refers to the names
   // it sent, not to the attacker's.
-  StoreOutcome next =
-      store_as("web-1", test::version2(test::samples_body("a", "web-1", 3, test::without_names(lines_))));
+  StoreOutcome next = store_as(
+      "web-1", test::version2(test::samples_body("a", "web-1", 3, test::without_names(lines_))));
   EXPECT_EQ(next.kind, StoreOutcome::Kind::stored);
   EXPECT_EQ(next.stored, 10u);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE json LIKE '%EVIL%'"), 0);
@@ -566,10 +567,10 @@ TEST_F(CredentialTest, AHostNameIsBoundToTheCredentialThatFirstWroteIt) {
   auto elsewhere = test::agent_lines("web-2", 1000, 10);
   std::vector<std::string> mixed = elsewhere;
   mixed[3] = lines_[3];
-  for (const std::string& body : {test::samples_body("b", "web-1", 1, elsewhere),
-                                  test::samples_body("b", "web-2", 1, lines_),
-                                  test::samples_body("b", "web-2", 1, mixed),
-                                  test::gap_body("b", "web-1", 1, 0, 0, 1, "cap")}) {
+  for (const std::string& body :
+       {test::samples_body("b", "web-1", 1, elsewhere), test::samples_body("b", "web-2", 1, lines_),
+        test::samples_body("b", "web-2", 1, mixed),
+        test::gap_body("b", "web-1", 1, 0, 0, 1, "cap")}) {
     StoreOutcome o = store_as("web-2", body);
     EXPECT_EQ(o.kind, StoreOutcome::Kind::forbidden) << body.substr(0, 200);
     EXPECT_EQ(o.why,
@@ -602,8 +603,8 @@ TEST_F(CredentialTest, AnAgentFromBeforeAuthenticationIsBoundByItsNextRequest) {
 
 TEST_F(CredentialTest, ARefusedFirstRequestBindsNothing) {
   // A 409 rolls back everything, the new agent's binding included.
-  StoreOutcome o =
-      store_as("web-1", test::version2(test::samples_body("a", "web-1", 1, test::without_names(lines_))));
+  StoreOutcome o = store_as(
+      "web-1", test::version2(test::samples_body("a", "web-1", 1, test::without_names(lines_))));
   ASSERT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM agents"), 0);
 }
@@ -645,8 +646,9 @@ TEST_F(CredentialTest, RebindFromMovesAgentsAndHostsOfASharedCredentialToTheirOw
   EXPECT_EQ(store_as("web-1", test::samples_body("a", "web-1", 2, lines_)).kind,
             StoreOutcome::Kind::stored);
   EXPECT_EQ(agent("a").credential, "web-1");
-  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM hosts WHERE host = 'web-1' AND "
-                            "credential = 'web-1'"),
+  EXPECT_EQ(count_rows(db_,
+                       "SELECT count(*) FROM hosts WHERE host = 'web-1' AND "
+                       "credential = 'web-1'"),
             1);
   // Once moved, neither the old credential nor another may write as it.
   EXPECT_EQ(store_as("shared", test::samples_body("a", "web-1", 3, lines_)).kind,
@@ -654,9 +656,10 @@ TEST_F(CredentialTest, RebindFromMovesAgentsAndHostsOfASharedCredentialToTheirOw
   EXPECT_EQ(store_as("web-2", test::samples_body("a", "web-1", 3, lines_)).kind,
             StoreOutcome::Kind::forbidden);
   // An agent not moved yet still writes with the shared token.
-  EXPECT_EQ(store_as("shared", test::samples_body("b", "web-2", 2, test::agent_lines("web-2", 2000, 10)))
-                .kind,
-            StoreOutcome::Kind::stored);
+  EXPECT_EQ(
+      store_as("shared", test::samples_body("b", "web-2", 2, test::agent_lines("web-2", 2000, 10)))
+          .kind,
+      StoreOutcome::Kind::stored);
   EXPECT_EQ(agent("b").credential, "shared");
 }
 
@@ -664,7 +667,8 @@ TEST_F(CredentialTest, RebindFromMovesAgentsAndHostsOfASharedCredentialToTheirOw
 using SuccessionTest = CredentialTest;
 
 TEST_F(SuccessionTest, ThePredecessorsReportShowsWhatItsSuccessorDeclaredLost) {
-  for (std::uint64_t seq : {1, 2, 3, 5}) store_as("web-1", test::samples_body("old", "h", seq, lines_));
+  for (std::uint64_t seq : {1, 2, 3, 5})
+    store_as("web-1", test::samples_body("old", "h", seq, lines_));
   EXPECT_EQ(agent("old").missing, (std::vector<SeqRange>{{4, 4}}));
   // The agent had seqs up to 8 when its outbox was lost: 4 and 6..8 are gone.
   StoreOutcome o = store_as("web-1", test::successor_gap_body("new", "h", 1, "old", 8, 3000));
@@ -765,10 +769,12 @@ TEST_F(SuccessionTest, OneSuccessorPerPredecessorAndOnePredecessorPerSuccessor) 
 
   StoreOutcome rival = store_as("web-1", test::successor_gap_body("c", "h", 1, "a", 6, 0));
   EXPECT_EQ(rival.kind, StoreOutcome::Kind::conflict);
-  EXPECT_EQ(rival.why, "gap.predecessor.agent_id: agent \"a\" has a successor already, \"b\" (its seq 1)");
+  EXPECT_EQ(rival.why,
+            "gap.predecessor.agent_id: agent \"a\" has a successor already, \"b\" (its seq 1)");
   StoreOutcome second = store_as("web-1", test::successor_gap_body("b", "h", 2, "z", 6, 0));
   EXPECT_EQ(second.kind, StoreOutcome::Kind::conflict);
-  EXPECT_EQ(second.why, "gap.predecessor: agent \"b\" named its predecessor, \"a\", in seq 1 already");
+  EXPECT_EQ(second.why,
+            "gap.predecessor: agent \"b\" named its predecessor, \"a\", in seq 1 already");
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM agents WHERE agent_id IN ('c', 'z')"), 0);
   // A chain: c continues b, which continues a.
   EXPECT_EQ(store_as("web-1", test::successor_gap_body("c", "h", 1, "b", 1, 0)).kind,

@@ -178,9 +178,9 @@ TEST_F(CollectorTrust, ATokenCannotWriteAsAnotherAgentsHost) {
   auto evil_a = relabelled(lines_b_, "web-a");
   std::vector<std::string> mixed = evil_a;
   mixed[0] = evil[0];
-  for (const std::string& body : {samples_body("fake", "web-b", 1, evil),
-                                  samples_body("fake", "web-a", 1, mixed),
-                                  gap_body("fake", "web-b", 1, 0, 0, 1, "cap")}) {
+  for (const std::string& body :
+       {samples_body("fake", "web-b", 1, evil), samples_body("fake", "web-a", 1, mixed),
+        gap_body("fake", "web-b", 1, 0, 0, 1, "cap")}) {
     HttpResponse r = post(kTokenA, body);
     EXPECT_EQ(r.status, 403) << r.body;
     EXPECT_EQ(r.json()["error"],
@@ -205,7 +205,8 @@ TEST_F(CollectorTrust, EveryEndpointButHealthNeedsAValidTokenAndQueriesTakeAny) 
     EXPECT_EQ(none.status, 401) << target;
     conn_.reset();
   }
-  HttpResponse unknown = post("token-of-nobody-0000000000000000", samples_body("c", "h", 1, lines_b_));
+  HttpResponse unknown =
+      post("token-of-nobody-0000000000000000", samples_body("c", "h", 1, lines_b_));
   EXPECT_EQ(unknown.status, 401);
   EXPECT_EQ(conn().get("/healthz").status, 200);
   // The tokens never appear in a response or in the log.

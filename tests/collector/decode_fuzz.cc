@@ -24,8 +24,8 @@ namespace {
 
 using tally::collector::BatchRequest;
 using tally::collector::Decoded;
-using tally::collector::GapRecord;
 using tally::collector::DecodeLimits;
+using tally::collector::GapRecord;
 using tally::collector::Rejection;
 using tally::collector::SamplesPiece;
 

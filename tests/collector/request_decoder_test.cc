@@ -119,8 +119,9 @@ TEST(RequestDecoder, DecodesAGapRecordNamingItsPredecessor) {
   EXPECT_EQ(*gap.predecessor, (Predecessor{"old", 9223372036854775807u}));
   EXPECT_EQ(gap.reason, "outbox_lost");
   EXPECT_EQ(gap.samples, 12u);
-  EXPECT_FALSE(std::get<GapRecord>(accepted(decode(test::gap_body("a", "h", 2, 1, 1, 1, "cap"))).body)
-                   .predecessor.has_value())
+  EXPECT_FALSE(
+      std::get<GapRecord>(accepted(decode(test::gap_body("a", "h", 2, 1, 1, 1, "cap"))).body)
+          .predecessor.has_value())
       << "optional";
 }
 

@@ -114,7 +114,8 @@ TEST(TokenFile, AMissingOrOversizedFileIsAnErrorNamingIt) {
   EXPECT_NE(missing.error().message().find(dir / "nope"), std::string::npos);
   {
     std::ofstream big(dir / "big");
-    for (int i = 0; i < 200'000; ++i) big << "name-" << i << " token-" << i << "-abcdefghijklmnop\n";
+    for (int i = 0; i < 200'000; ++i)
+      big << "name-" << i << " token-" << i << "-abcdefghijklmnop\n";
   }
   auto oversized = read_token_file(dir / "big");
   ASSERT_FALSE(oversized.ok());

@@ -145,8 +145,7 @@ void Api::handle_batch(const RequestHead& head, std::string body, Done done) {
   });
 }
 
-ApiResponse Api::store(const BatchRequest& request,
-                       const std::optional<std::string>& credential) {
+ApiResponse Api::store(const BatchRequest& request, const std::optional<std::string>& credential) {
   auto outcome = batches_->store(request, credential);
   bool recovered = false;
   {

@@ -129,7 +129,7 @@ class BatchSax {
   Result<BatchRequest> finish_samples(BatchRequest req);
   Result<BatchRequest> finish_gap(BatchRequest req);
   Result<std::optional<Predecessor>> finish_predecessor(const BatchRequest& req,
-                                                       const GapRecord& g);
+                                                        const GapRecord& g);
 
   std::vector<Scope> scopes_;
   FieldTable<9> top_{{"version", "agent_id", "host", "seq", "kind", "first_index", "batch_samples",

@@ -11,8 +11,8 @@
 #include "checkpointer.h"
 #include "json_text.h"
 #include "tally/log.h"
-#include "tally/time_util.h"
 #include "tally/sqlite.h"
+#include "tally/time_util.h"
 
 namespace tally::collector {
 
@@ -158,7 +158,7 @@ struct BatchStore::Impl {
   Status prune_names();
 
   Result<AgentRow> find_or_add_agent(std::string_view agent_id, std::string_view host,
-                                    const std::optional<std::string>& credential);
+                                     const std::optional<std::string>& credential);
   Result<std::optional<Link>> find_link(Stmt which, std::int64_t agent);
   Result<std::optional<StoreOutcome>> check_hosts(const BatchRequest& r,
                                                   const std::string& credential);

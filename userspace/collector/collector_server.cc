@@ -36,8 +36,8 @@ Status CollectorServer::open(const CollectorOptions& o) {
   if (!o.token_file.empty()) {
     auto credentials = Credentials::load(o.token_file);
     if (!credentials.ok()) return credentials.error();
-    log::info("authenticating with {} credentials ({} tokens) from {}",
-              credentials->credentials(), credentials->tokens(), o.token_file);
+    log::info("authenticating with {} credentials ({} tokens) from {}", credentials->credentials(),
+              credentials->tokens(), o.token_file);
     config.credentials = std::make_shared<const Credentials>(std::move(credentials).value());
   }
   config.decode_threads =

@@ -16,8 +16,8 @@
 #include "api.h"
 #include "collector_options.h"
 #include "http_session.h"
-#include "token_reloader.h"
 #include "tally/result.h"
+#include "token_reloader.h"
 
 namespace tally::collector {
 

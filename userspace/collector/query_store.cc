@@ -183,12 +183,12 @@ Result<std::vector<AgentReport>> QueryStore::agents() {
       r.samples_stored = row.column_u64(5);
       if (!row.column_is_null(6)) r.credential = std::string(row.column_text(6));
       if (!row.column_is_null(7)) {
-        r.predecessor = AgentLink{std::string(row.column_text(7)), row.column_u64(8),
-                                  row.column_u64(9)};
+        r.predecessor =
+            AgentLink{std::string(row.column_text(7)), row.column_u64(8), row.column_u64(9)};
       }
       if (!row.column_is_null(10)) {
-        r.successor = AgentLink{std::string(row.column_text(10)), row.column_u64(11),
-                                row.column_u64(12)};
+        r.successor =
+            AgentLink{std::string(row.column_text(10)), row.column_u64(11), row.column_u64(12)};
         f.successor_gap.reason = row.column_text(13);
         f.successor_gap.time_ns = row.column_u64(14);
         f.successor_gap.detail = row.column_text(15);

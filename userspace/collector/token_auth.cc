@@ -81,9 +81,10 @@ Result<Credentials> Credentials::load(const std::string& path) {
   if (!lines.ok()) return lines.error();
   for (const TokenLine& l : *lines) {
     if (l.token.size() < kShortToken) {
-      log::warning("{}:{}: the token has only {} characters; use at least 32 random ones "
-                   "(openssl rand -hex 32)",
-                   path, l.line, l.token.size());
+      log::warning(
+          "{}:{}: the token has only {} characters; use at least 32 random ones "
+          "(openssl rand -hex 32)",
+          path, l.line, l.token.size());
     }
   }
   return from_lines(*lines);

@@ -19,8 +19,8 @@ namespace {
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
 bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '@' || c == '-';
 }
 
 // The problem with a token, or nothing. Never quotes it.
