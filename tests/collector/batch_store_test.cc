@@ -49,6 +49,12 @@ BatchStore::Options store_options(const std::string& path, Durability durability
   return options;
 }
 
+// Undoes schema version 4 (credentials, successions), to make the database
+// of an older collector.
+constexpr const char* kBackToVersion3 =
+    "DROP TABLE successions; DROP TABLE hosts; ALTER TABLE agents DROP COLUMN credential; "
+    "PRAGMA user_version=3";
+
 class BatchStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -357,6 +363,7 @@ TEST_F(BatchStoreTest, UpgradesAVersion1DatabaseAndKeepsItsSamples) {
   queries_.reset();
   sqlite3* db = nullptr;
   sqlite3_open(db_.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, kBackToVersion3, nullptr, nullptr, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "DROP TABLE process_names; PRAGMA user_version=1", nullptr, nullptr,
                          nullptr),
             SQLITE_OK);
@@ -442,6 +449,7 @@ TEST_F(AgingNamesTest, AnUpgradeFromVersion2DatesTheNamesItFindsAtTheUpgrade) {
   queries_.reset();
   sqlite3* db = nullptr;
   sqlite3_open(db_.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, kBackToVersion3, nullptr, nullptr, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE process_names DROP COLUMN recorded_ns; "
                              "PRAGMA user_version=2", nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -455,6 +463,324 @@ TEST_F(AgingNamesTest, AnUpgradeFromVersion2DatesTheNamesItFindsAtTheUpgrade) {
   EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(lines_))))
                 .kind,
             StoreOutcome::Kind::stored);
+}
+
+// Credentials: each agent id belongs to the credential that first wrote it.
+class CredentialTest : public BatchStoreTest {
+ protected:
+  StoreOutcome store_as(const std::string& credential, const std::string& body) {
+    auto outcome = store_->store(decoded(body), credential);
+    if (!outcome.ok()) {
+      ADD_FAILURE() << outcome.error().message();
+      return {};
+    }
+    return *outcome;
+  }
+
+  // Everything the database holds, as text, to show that nothing changed.
+  std::string snapshot() {
+    std::string out;
+    for (const char* table : {"agents", "received", "batches", "gaps", "samples", "process_names",
+                              "successions", "hosts"}) {
+      sqlite3* db = nullptr;
+      sqlite3_open_v2(db_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+      sqlite3_stmt* stmt = nullptr;
+      std::string sql = std::string("SELECT * FROM ") + table + " ORDER BY 1, 2, 3";
+      sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+      out += table;
+      out += ":\n";
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+          const unsigned char* text = sqlite3_column_text(stmt, c);
+          out += text ? reinterpret_cast<const char*>(text) : "NULL";
+          out += '|';
+        }
+        out += '\n';
+      }
+      sqlite3_finalize(stmt);
+      sqlite3_close(db);
+    }
+    return out;
+  }
+};
+
+TEST_F(CredentialTest, AnAgentIsBoundToTheCredentialOfItsFirstRequest) {
+  EXPECT_EQ(store_as("web-1", test::samples_body("a", "web-1", 1, lines_)).kind,
+            StoreOutcome::Kind::stored);
+  EXPECT_EQ(agent("a").credential, "web-1");
+  EXPECT_EQ(store_as("web-1", test::samples_body("a", "web-1", 2, lines_)).kind,
+            StoreOutcome::Kind::stored);
+}
+
+TEST_F(CredentialTest, AnotherCredentialIsForbiddenAndChangesNothing) {
+  ASSERT_EQ(store_as("web-1", test::version2(test::samples_body("a", "web-1", 1, lines_))).stored,
+            10u);
+  ASSERT_EQ(store_as("web-1", test::gap_body("a", "web-1", 2, 0, 0, 5, "disk_full")).kind,
+            StoreOutcome::Kind::stored);
+  const std::string before = snapshot();
+
+  // What an attacker holding web-2's token would send as agent a: its next
+  // seq, a copy of a stored seq, a gap record at a seq, a piece, and
+  // process names (protocol 2) for a's processes, new and duplicate.
+  auto evil = test::agent_lines("evil-host", 1000, 10);
+  for (auto& line : evil) {
+    const std::string comm = "\"comm\":\"worker-";
+    if (auto at = line.find(comm); at != std::string::npos)
+      line.replace(at, comm.size(), "\"comm\":\"EVIL-");
+  }
+  const std::vector<std::string> attacks = {
+      test::samples_body("a", "evil-host", 3, evil),
+      test::samples_body("a", "evil-host", 1, evil),
+      test::version2(test::samples_body("a", "evil-host", 1, evil)),
+      test::version2(test::samples_body("a", "evil-host", 3, evil)),
+      test::samples_body("a", "evil-host", 4, evil, 2, 3),
+      test::gap_body("a", "evil-host", 3, 0, 0, 1, "cap"),
+      test::gap_body("a", "evil-host", 2, 0, 0, 5, "disk_full"),
+      test::successor_gap_body("a", "evil-host", 5, "b", 3, 0),
+  };
+  for (const std::string& body : attacks) {
+    StoreOutcome o = store_as("web-2", body);
+    EXPECT_EQ(o.kind, StoreOutcome::Kind::forbidden) << body.substr(0, 120);
+    EXPECT_EQ(o.why,
+              "agent_id \"a\" is bound to another credential than \"web-2\", the one this "
+              "request's token belongs to: an agent keeps the credential it first wrote with");
+    EXPECT_EQ(o.bound_credential, "web-1");
+    EXPECT_EQ(snapshot(), before) << body.substr(0, 120);
+  }
+
+  // The agent itself carries on: its seq 3 is new, and refers to the names
+  // it sent, not to the attacker's.
+  StoreOutcome next = store_as(
+      "web-1", test::version2(test::samples_body("a", "web-1", 3, test::without_names(lines_))));
+  EXPECT_EQ(next.kind, StoreOutcome::Kind::stored);
+  EXPECT_EQ(next.stored, 10u);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE json LIKE '%EVIL%'"), 0);
+  EXPECT_EQ(agent("a").host, "web-1");
+}
+
+TEST_F(CredentialTest, AHostNameIsBoundToTheCredentialThatFirstWroteIt) {
+  ASSERT_EQ(store_as("web-1", test::samples_body("a", "web-1", 1, lines_)).kind,
+            StoreOutcome::Kind::stored);
+  const std::string before = snapshot();
+  // Another credential's new agent, writing as host web-1: in the envelope,
+  // in its samples only (the queries filter on those), or in a gap record.
+  auto elsewhere = test::agent_lines("web-2", 1000, 10);
+  std::vector<std::string> mixed = elsewhere;
+  mixed[3] = lines_[3];
+  for (const std::string& body :
+       {test::samples_body("b", "web-1", 1, elsewhere), test::samples_body("b", "web-2", 1, lines_),
+        test::samples_body("b", "web-2", 1, mixed),
+        test::gap_body("b", "web-1", 1, 0, 0, 1, "cap")}) {
+    StoreOutcome o = store_as("web-2", body);
+    EXPECT_EQ(o.kind, StoreOutcome::Kind::forbidden) << body.substr(0, 200);
+    EXPECT_EQ(o.why,
+              "host \"web-1\" is bound to another credential than \"web-2\", the one this "
+              "request's token belongs to: a host name keeps the credential that first wrote it");
+    EXPECT_EQ(snapshot(), before) << "not even agent b is added";
+  }
+  EXPECT_EQ(store_as("web-2", test::samples_body("b", "web-2", 1, elsewhere)).kind,
+            StoreOutcome::Kind::stored);
+  // The same credential's next agent (after its outbox was lost) may.
+  EXPECT_EQ(store_as("web-1", test::samples_body("a2", "web-1", 1, lines_)).kind,
+            StoreOutcome::Kind::stored);
+}
+
+TEST_F(CredentialTest, WithoutAuthenticationNothingIsBoundOrChecked) {
+  store(test::samples_body("a", "web-1", 1, lines_));
+  EXPECT_EQ(agent("a").credential, std::nullopt);
+  EXPECT_EQ(store(test::samples_body("a", "web-1", 2, lines_)).kind, StoreOutcome::Kind::stored);
+}
+
+TEST_F(CredentialTest, AnAgentFromBeforeAuthenticationIsBoundByItsNextRequest) {
+  store(test::samples_body("a", "web-1", 1, lines_));
+  EXPECT_EQ(store_as("web-1", test::samples_body("a", "web-1", 1, lines_)).kind,
+            StoreOutcome::Kind::duplicate)
+      << "a duplicate binds too";
+  EXPECT_EQ(agent("a").credential, "web-1");
+  EXPECT_EQ(store_as("web-2", test::samples_body("a", "web-1", 2, lines_)).kind,
+            StoreOutcome::Kind::forbidden);
+}
+
+TEST_F(CredentialTest, ARefusedFirstRequestBindsNothing) {
+  // A 409 rolls back everything, the new agent's binding included.
+  StoreOutcome o = store_as(
+      "web-1", test::version2(test::samples_body("a", "web-1", 1, test::without_names(lines_))));
+  ASSERT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM agents"), 0);
+}
+
+TEST_F(CredentialTest, UpgradesAVersion3DatabaseAndBindsItsAgentsOnTheirNextRequest) {
+  store(test::samples_body("a", "web-1", 1, lines_));
+  store_.reset();
+  queries_.reset();
+  sqlite3* db = nullptr;
+  sqlite3_open(db_.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db, kBackToVersion3, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  SetUp();  // reopens: the upgrade
+  EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(rows(), 10);
+  EXPECT_EQ(agent("a").credential, std::nullopt);
+  EXPECT_EQ(store_as("web-1", test::samples_body("a", "web-1", 2, lines_)).stored, 10u);
+  EXPECT_EQ(agent("a").credential, "web-1");
+  EXPECT_EQ(store_as("web-2", test::samples_body("a", "web-1", 3, lines_)).kind,
+            StoreOutcome::Kind::forbidden);
+  EXPECT_EQ(store_as("web-2", test::samples_body("b", "web-1", 1, lines_)).kind,
+            StoreOutcome::Kind::forbidden)
+      << "the host was bound with the agent";
+}
+
+TEST_F(CredentialTest, RebindFromMovesAgentsAndHostsOfASharedCredentialToTheirOwn) {
+  // A fleet that shared one token, "shared"...
+  store_as("shared", test::samples_body("a", "web-1", 1, lines_));
+  store_as("shared", test::samples_body("b", "web-2", 1, test::agent_lines("web-2", 1000, 10)));
+  store_.reset();
+  BatchStore::Options options = store_options(db_, Durability::normal, 0);
+  options.rebind_from = {"shared"};
+  auto reopened = BatchStore::open(options);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message();
+  store_ = std::move(reopened).value();
+
+  // ...moves to a token per agent: each agent's next request takes it over.
+  EXPECT_EQ(store_as("web-1", test::samples_body("a", "web-1", 2, lines_)).kind,
+            StoreOutcome::Kind::stored);
+  EXPECT_EQ(agent("a").credential, "web-1");
+  EXPECT_EQ(count_rows(db_,
+                       "SELECT count(*) FROM hosts WHERE host = 'web-1' AND "
+                       "credential = 'web-1'"),
+            1);
+  // Once moved, neither the old credential nor another may write as it.
+  EXPECT_EQ(store_as("shared", test::samples_body("a", "web-1", 3, lines_)).kind,
+            StoreOutcome::Kind::forbidden);
+  EXPECT_EQ(store_as("web-2", test::samples_body("a", "web-1", 3, lines_)).kind,
+            StoreOutcome::Kind::forbidden);
+  // An agent not moved yet still writes with the shared token.
+  EXPECT_EQ(
+      store_as("shared", test::samples_body("b", "web-2", 2, test::agent_lines("web-2", 2000, 10)))
+          .kind,
+      StoreOutcome::Kind::stored);
+  EXPECT_EQ(agent("b").credential, "shared");
+}
+
+// Successions: an agent whose outbox was lost continues its predecessor.
+using SuccessionTest = CredentialTest;
+
+TEST_F(SuccessionTest, ThePredecessorsReportShowsWhatItsSuccessorDeclaredLost) {
+  for (std::uint64_t seq : {1, 2, 3, 5})
+    store_as("web-1", test::samples_body("old", "h", seq, lines_));
+  EXPECT_EQ(agent("old").missing, (std::vector<SeqRange>{{4, 4}}));
+  // The agent had seqs up to 8 when its outbox was lost: 4 and 6..8 are gone.
+  StoreOutcome o = store_as("web-1", test::successor_gap_body("new", "h", 1, "old", 8, 3000));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::stored);
+
+  AgentReport old = agent("old");
+  EXPECT_TRUE(old.missing.empty());
+  ASSERT_TRUE(old.successor.has_value());
+  EXPECT_EQ(old.successor->agent_id, "new");
+  EXPECT_EQ(old.successor->seq, 1u);
+  EXPECT_EQ(old.successor->last_seq, 8u);
+  ASSERT_EQ(old.declared_lost.size(), 2u);
+  for (const DeclaredLost& d : old.declared_lost) {
+    EXPECT_EQ(d.declared_by, "new");
+    EXPECT_EQ(d.seq, 1u);
+    EXPECT_EQ(d.gap.reason, "outbox_lost");
+    EXPECT_EQ(d.gap.samples, 0u);
+  }
+  EXPECT_EQ(old.declared_lost[0].gap.first_seq, 4u);
+  EXPECT_EQ(old.declared_lost[0].gap.last_seq, 4u);
+  EXPECT_EQ(old.declared_lost[1].gap.first_seq, 6u);
+  EXPECT_EQ(old.declared_lost[1].gap.last_seq, 8u);
+
+  AgentReport next = agent("new");
+  ASSERT_TRUE(next.predecessor.has_value());
+  EXPECT_EQ(next.predecessor->agent_id, "old");
+  EXPECT_EQ(next.predecessor->last_seq, 8u);
+  ASSERT_EQ(next.declared_lost.size(), 1u);
+  EXPECT_EQ(next.declared_lost[0].gap.samples, 3000u);
+  EXPECT_EQ(next.declared_lost[0].gap.predecessor, (Predecessor{"old", 8}));
+  EXPECT_EQ(next.successor, std::nullopt);
+
+  // A batch of the predecessor still in flight arrives after all: received,
+  // not lost.
+  store_as("web-1", test::samples_body("old", "h", 7, lines_));
+  old = agent("old");
+  ASSERT_EQ(old.declared_lost.size(), 3u);
+  EXPECT_EQ(old.declared_lost[1].gap.first_seq, 6u);
+  EXPECT_EQ(old.declared_lost[1].gap.last_seq, 6u);
+  EXPECT_EQ(old.declared_lost[2].gap.first_seq, 8u);
+  EXPECT_EQ(old.declared_lost[2].gap.last_seq, 8u);
+}
+
+TEST_F(SuccessionTest, ThePredecessorsOwnGapRecordsAndSeqsPastTheClaimStayItsOwn) {
+  for (std::uint64_t seq : {1, 9}) store_as("web-1", test::samples_body("old", "h", seq, lines_));
+  store_as("web-1", test::gap_body("old", "h", 10, 2, 3, 20, "cap"));
+  store_as("web-1", test::successor_gap_body("new", "h", 1, "old", 5, 0));
+  AgentReport old = agent("old");
+  ASSERT_EQ(old.declared_lost.size(), 2u);
+  EXPECT_EQ(old.declared_lost[0].declared_by, "");
+  EXPECT_EQ(old.declared_lost[1].gap.first_seq, 4u);
+  EXPECT_EQ(old.declared_lost[1].gap.last_seq, 5u);
+  EXPECT_EQ(old.missing, (std::vector<SeqRange>{{6, 8}})) << "past the declared last seq";
+}
+
+TEST_F(SuccessionTest, AnUnknownPredecessorIsAddedBoundToTheSuccessorsCredential) {
+  ASSERT_EQ(store_as("web-1", test::successor_gap_body("new", "h", 1, "never-seen", 3, 0)).kind,
+            StoreOutcome::Kind::stored);
+  AgentReport old = agent("never-seen");
+  EXPECT_EQ(old.credential, "web-1");
+  EXPECT_EQ(old.host, "h");
+  EXPECT_EQ(old.last_seq, 0u);
+  ASSERT_EQ(old.declared_lost.size(), 1u);
+  EXPECT_EQ(old.declared_lost[0].gap.first_seq, 1u);
+  EXPECT_EQ(old.declared_lost[0].gap.last_seq, 3u);
+  EXPECT_EQ(store_as("web-2", test::samples_body("never-seen", "h", 1, lines_)).kind,
+            StoreOutcome::Kind::forbidden);
+}
+
+TEST_F(SuccessionTest, AnUnboundPredecessorIsAcceptedAndBound) {
+  store(test::samples_body("old", "h", 1, lines_));  // before authentication
+  EXPECT_EQ(store_as("web-1", test::successor_gap_body("new", "h", 1, "old", 2, 0)).kind,
+            StoreOutcome::Kind::stored);
+  EXPECT_EQ(agent("old").credential, "web-1");
+}
+
+TEST_F(SuccessionTest, APredecessorOfAnotherCredentialIsForbiddenAndNothingIsStored) {
+  store_as("web-1", test::samples_body("victim", "h", 1, lines_));
+  const std::string before = snapshot();
+  StoreOutcome o =
+      store_as("web-2", test::successor_gap_body("attacker", "other-host", 1, "victim", 100, 0));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::forbidden);
+  EXPECT_EQ(o.why,
+            "gap.predecessor.agent_id: agent \"victim\" is bound to another credential than "
+            "\"web-2\", this request's; only an agent of its own credential may declare its data "
+            "lost");
+  EXPECT_EQ(snapshot(), before) << "not even the new agent is added";
+  EXPECT_TRUE(agent("victim").declared_lost.empty());
+  // An agent of the same credential may.
+  EXPECT_EQ(store_as("web-1", test::successor_gap_body("heir", "h", 1, "victim", 100, 0)).kind,
+            StoreOutcome::Kind::stored);
+}
+
+TEST_F(SuccessionTest, OneSuccessorPerPredecessorAndOnePredecessorPerSuccessor) {
+  store_as("web-1", test::successor_gap_body("b", "h", 1, "a", 5, 0));
+  StoreOutcome copy = store_as("web-1", test::successor_gap_body("b", "h", 1, "a", 5, 0));
+  EXPECT_EQ(copy.kind, StoreOutcome::Kind::duplicate);
+
+  StoreOutcome rival = store_as("web-1", test::successor_gap_body("c", "h", 1, "a", 6, 0));
+  EXPECT_EQ(rival.kind, StoreOutcome::Kind::conflict);
+  EXPECT_EQ(rival.why,
+            "gap.predecessor.agent_id: agent \"a\" has a successor already, \"b\" (its seq 1)");
+  StoreOutcome second = store_as("web-1", test::successor_gap_body("b", "h", 2, "z", 6, 0));
+  EXPECT_EQ(second.kind, StoreOutcome::Kind::conflict);
+  EXPECT_EQ(second.why,
+            "gap.predecessor: agent \"b\" named its predecessor, \"a\", in seq 1 already");
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM agents WHERE agent_id IN ('c', 'z')"), 0);
+  // A chain: c continues b, which continues a.
+  EXPECT_EQ(store_as("web-1", test::successor_gap_body("c", "h", 1, "b", 1, 0)).kind,
+            StoreOutcome::Kind::stored);
+  EXPECT_EQ(agent("b").successor->agent_id, "c");
+  EXPECT_EQ(agent("b").predecessor->agent_id, "a");
 }
 
 }  // namespace

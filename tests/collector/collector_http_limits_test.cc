@@ -35,7 +35,7 @@ class CollectorHttpLimits : public ::testing::Test {
     ASSERT_TRUE(alive()) << collector_->process().stderr_text();
     HttpConnection c(collector_->port());
     HttpResponse r = c.post_json(samples_body("a", "h", ++seq_, lines_), headers);
-    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.status, 200) << r.body << collector_->process().stderr_text();
     EXPECT_EQ(r.json()["stored"], 5);
   }
 
@@ -344,9 +344,12 @@ TEST_F(CollectorHttpLimits, AQueryThatRunsOutOfMemoryIs503NotACrash) {
     ASSERT_EQ(stored.status, 200) << stored.body;
   }
   collector_.reset();
-  // 192 MiB of address space: plenty to serve (one decode thread: each
-  // thread's stack counts against it), not enough for that answer.
-  start({"--decode-threads", "1"}, {"/usr/bin/prlimit", "--as=201326592"});
+  // 256 MiB of address space: plenty to serve (one decode thread: each
+  // thread's stack counts against it), not enough for that answer. One
+  // malloc arena: each thread's own arena reserves 64 MiB of address space,
+  // which would make the budget depend on how many threads the collector has.
+  start({"--decode-threads", "1"},
+        {"/usr/bin/env", "MALLOC_ARENA_MAX=1", "/usr/bin/prlimit", "--as=268435456"});
   HttpConnection q(collector_->port(), 60s);
   HttpResponse r = q.get("/v1/samples?limit=" + std::to_string(kSamples));
   EXPECT_EQ(r.status, 503) << r.body.substr(0, 200);

@@ -491,6 +491,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{{"--db", "DB", "--log-level", "loud"}, "{debug,info,warning,error}"},
                       BadFlag{{"--db", "DB", "--durability", "maybe"}, "--durability"},
                       BadFlag{{"--db", "DB", "--token-file", "/nonexistent/token"}, "--token-file"},
+                      BadFlag{{"--db", "DB", "--rebind-from", "web-1"}, "requires --token-file"},
                       BadFlag{{"--db", "DB", "--no-such-flag"}, "--no-such-flag"},
                       BadFlag{{"--db", "DB", "--max-connections-per-address", "0"},
                               "--max-connections-per-address"},

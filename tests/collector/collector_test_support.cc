@@ -115,6 +115,16 @@ std::string gap_body(const std::string& agent_id, const std::string& host, std::
   return j.dump();
 }
 
+std::string successor_gap_body(const std::string& agent_id, const std::string& host,
+                               std::uint64_t seq, const std::string& predecessor,
+                               std::uint64_t predecessor_last_seq, std::uint64_t samples) {
+  nlohmann::json j =
+      nlohmann::json::parse(gap_body(agent_id, host, seq, 0, 0, samples, "outbox_lost"));
+  j["gap"]["detail"] = "outbox deleted";
+  j["gap"]["predecessor"] = {{"agent_id", predecessor}, {"last_seq", predecessor_last_seq}};
+  return j.dump();
+}
+
 namespace {
 
 class Deflater {

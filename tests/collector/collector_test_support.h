@@ -44,6 +44,12 @@ std::string version2(std::string body);
 std::string gap_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,
                      std::uint64_t first_seq, std::uint64_t last_seq, std::uint64_t samples,
                      const std::string& reason);
+// The gap record an agent whose outbox was lost sends under its new agent
+// id (docs/protocol.md, "Successors"): reason outbox_lost, first_seq =
+// last_seq = 0, and the predecessor it continues.
+std::string successor_gap_body(const std::string& agent_id, const std::string& host,
+                               std::uint64_t seq, const std::string& predecessor,
+                               std::uint64_t predecessor_last_seq, std::uint64_t samples);
 
 std::string gzip(std::string_view data);
 // `bytes` zeros, gzip-compressed at maximum ratio, without holding them all.

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "batch_parser.h"
 #include "json_field.h"
 #include "request_decoder.h"
 
@@ -24,6 +25,7 @@ namespace {
 using tally::collector::BatchRequest;
 using tally::collector::Decoded;
 using tally::collector::DecodeLimits;
+using tally::collector::GapRecord;
 using tally::collector::Rejection;
 using tally::collector::SamplesPiece;
 
@@ -59,6 +61,14 @@ void check_request(const BatchRequest& r) {
       check(j.is_object());
       check(j["kind"] == "process" || j["kind"] == "host");
     }
+  }
+  if (const auto* gap = std::get_if<GapRecord>(&r.body); gap && gap->predecessor) {
+    // What the store's succession rules rely on.
+    const auto& p = *gap->predecessor;
+    check(!p.agent_id.empty() && p.agent_id.size() <= tally::collector::kMaxAgentIdBytes);
+    check(p.agent_id != r.agent_id);
+    check(p.last_seq <= tally::collector::kMaxStoredInteger);
+    check(gap->first_seq == 0 && gap->last_seq == 0);
   }
 }
 

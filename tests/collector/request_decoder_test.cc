@@ -111,6 +111,28 @@ TEST(RequestDecoder, DecodesGapRecords) {
   EXPECT_EQ(gap.detail, "test");
 }
 
+TEST(RequestDecoder, DecodesAGapRecordNamingItsPredecessor) {
+  BatchRequest r =
+      accepted(decode(test::successor_gap_body("new", "h", 1, "old", 9223372036854775807u, 12)));
+  const auto& gap = std::get<GapRecord>(r.body);
+  ASSERT_TRUE(gap.predecessor.has_value());
+  EXPECT_EQ(*gap.predecessor, (Predecessor{"old", 9223372036854775807u}));
+  EXPECT_EQ(gap.reason, "outbox_lost");
+  EXPECT_EQ(gap.samples, 12u);
+  EXPECT_FALSE(
+      std::get<GapRecord>(accepted(decode(test::gap_body("a", "h", 2, 1, 1, 1, "cap"))).body)
+          .predecessor.has_value())
+      << "optional";
+}
+
+TEST(RequestDecoder, IgnoresUnknownFieldsOfThePredecessor) {
+  auto j = nlohmann::json::parse(test::successor_gap_body("new", "h", 1, "old", 7, 0));
+  j["gap"]["predecessor"]["host"] = "web-1";
+  j["gap"]["predecessor"]["later"] = {{"nested", {1, 2}}};
+  BatchRequest r = accepted(decode(j.dump()));
+  EXPECT_EQ(std::get<GapRecord>(r.body).predecessor, (Predecessor{"old", 7}));
+}
+
 struct BadBody {
   std::string name;
   std::string body;
@@ -136,6 +158,14 @@ std::string with_samples(const std::vector<std::string>& samples) {
       valid_prefix() + "\"batch_samples\":" + std::to_string(samples.size()) + ",\"samples\":[";
   for (std::size_t i = 0; i < samples.size(); ++i) body += (i ? "," : "") + samples[i];
   return body + "]}";
+}
+
+// A successor's gap record whose predecessor member is `predecessor`.
+std::string with_predecessor(const std::string& predecessor) {
+  return R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"gap","gap":)"
+         R"({"first_seq":0,"last_seq":0,"samples":0,"reason":"outbox_lost","time_ns":1,)"
+         R"("predecessor":)" +
+         predecessor + "}}";
 }
 
 class RequestDecoderRejects : public ::testing::TestWithParam<BadBody> {};
@@ -238,7 +268,58 @@ INSTANTIATE_TEST_SUITE_P(
                 R"({"version":1,"agent_id":"a","host":"h","seq":9,"kind":"gap","gap":)"
                 R"({"first_seq":0,"last_seq":2,"samples":1,"reason":"cap","time_ns":1}})",
                 "gap: first_seq and last_seq must both be 0 (samples lost before getting a seq) "
-                "or both be at least 1"}),
+                "or both be at least 1"},
+        BadBody{"PredecessorNotAnObject", with_predecessor(R"("old")"),
+                "gap.predecessor: expected object, got string"},
+        BadBody{"PredecessorNull", with_predecessor("null"),
+                "gap.predecessor: expected object, got null"},
+        BadBody{"PredecessorArray", with_predecessor(R"(["old",3])"),
+                "gap.predecessor: expected object, got array"},
+        BadBody{"PredecessorAgentIdMissing", with_predecessor(R"({"last_seq":3})"),
+                "gap.predecessor.agent_id: missing"},
+        BadBody{"PredecessorAgentIdNumber", with_predecessor(R"({"agent_id":5,"last_seq":3})"),
+                "gap.predecessor.agent_id: expected string, got unsigned integer"},
+        BadBody{"PredecessorAgentIdObject",
+                with_predecessor(R"({"agent_id":{"id":"old"},"last_seq":3})"),
+                "gap.predecessor.agent_id: expected string, got object"},
+        BadBody{"PredecessorAgentIdEmpty", with_predecessor(R"({"agent_id":"","last_seq":3})"),
+                "gap.predecessor.agent_id: must not be empty"},
+        BadBody{"PredecessorAgentIdTooLong",
+                with_predecessor(R"({"agent_id":")" + std::string(257, 'x') + R"(","last_seq":3})"),
+                "gap.predecessor.agent_id: longer than 256 bytes"},
+        BadBody{"PredecessorIsItself", with_predecessor(R"({"agent_id":"a","last_seq":3})"),
+                "gap.predecessor.agent_id: names this agent itself"},
+        BadBody{"PredecessorLastSeqMissing", with_predecessor(R"({"agent_id":"old"})"),
+                "gap.predecessor.last_seq: missing"},
+        BadBody{"PredecessorLastSeqString",
+                with_predecessor(R"({"agent_id":"old","last_seq":"3"})"),
+                "gap.predecessor.last_seq: expected unsigned integer, got string"},
+        BadBody{"PredecessorLastSeqNegative",
+                with_predecessor(R"({"agent_id":"old","last_seq":-3})"),
+                "gap.predecessor.last_seq: expected unsigned integer, got negative integer"},
+        BadBody{"PredecessorLastSeqFraction",
+                with_predecessor(R"({"agent_id":"old","last_seq":3.0})"),
+                "gap.predecessor.last_seq: expected unsigned integer, got number with a fraction "
+                "or exponent"},
+        BadBody{"PredecessorLastSeqTooLarge",
+                with_predecessor(R"({"agent_id":"old","last_seq":9223372036854775808})"),
+                "gap.predecessor.last_seq: 9223372036854775808 is out of range (at most "
+                "9223372036854775807)"},
+        BadBody{"PredecessorDuplicateKey",
+                with_predecessor(R"({"agent_id":"old","agent_id":"older","last_seq":3})"),
+                "gap.predecessor.agent_id: duplicate key"},
+        BadBody{"PredecessorTwice",
+                R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"gap","gap":)"
+                R"({"first_seq":0,"last_seq":0,"samples":0,"reason":"outbox_lost","time_ns":1,)"
+                R"("predecessor":{"agent_id":"x","last_seq":1},)"
+                R"("predecessor":{"agent_id":"y","last_seq":1}}})",
+                "gap.predecessor: duplicate key"},
+        BadBody{"PredecessorWithOwnSeqs",
+                R"({"version":1,"agent_id":"a","host":"h","seq":9,"kind":"gap","gap":)"
+                R"({"first_seq":2,"last_seq":3,"samples":1,"reason":"outbox_lost","time_ns":1,)"
+                R"("predecessor":{"agent_id":"old","last_seq":3}}})",
+                "gap.predecessor: first_seq and last_seq must be 0 (the seqs declared lost are "
+                "the predecessor's, up to predecessor.last_seq)"}),
     [](const auto& test_info) { return test_info.param.name; });
 
 TEST(RequestDecoder, RejectsNestingDeeperThanTheLimit) {

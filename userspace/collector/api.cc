@@ -67,7 +67,7 @@ void Api::join() {
   reader_.join();
 }
 
-std::optional<ApiResponse> Api::precheck(const RequestHead& head) const {
+std::optional<ApiResponse> Api::precheck(RequestHead& head) const {
   std::string_view path = path_of(head.target);
   Route r = route(path);
   if (r.endpoint == Endpoint::none) {
@@ -78,13 +78,17 @@ std::optional<ApiResponse> Api::precheck(const RequestHead& head) const {
     resp.allow = r.method;
     return resp;
   }
-  // /healthz stays open so that load balancers need no secret.
-  if (config_.token && r.endpoint != Endpoint::healthz &&
-      !bearer_matches(head.authorization, *config_.token)) {
-    ApiResponse resp = error_response(
-        401, head.authorization.empty() ? "missing bearer token" : "invalid bearer token");
-    resp.authenticate = true;
-    return resp;
+  // /healthz stays open so that load balancers need no secret. Every
+  // other endpoint takes any valid token; which agents a credential may
+  // write as is the store's decision (BatchStore, "Credentials").
+  if (config_.credentials && r.endpoint != Endpoint::healthz) {
+    head.credential = config_.credentials->authenticate(head.authorization);
+    if (!head.credential) {
+      ApiResponse resp = error_response(
+          401, head.authorization.empty() ? "missing bearer token" : "invalid bearer token");
+      resp.authenticate = true;
+      return resp;
+    }
   }
   if (r.endpoint != Endpoint::batches) {
     if (head.content_length.value_or(0) > 0) {
@@ -111,6 +115,10 @@ std::uint64_t Api::body_limit(const RequestHead& head) const {
   // A body on a GET endpoint would be read only to be thrown away.
   bool takes_body = route(path_of(head.target)).endpoint == Endpoint::batches;
   return takes_body ? config_.limits.max_body_bytes : 0;
+}
+
+void Api::set_credentials(std::shared_ptr<const Credentials> credentials) {
+  if (config_.credentials && credentials) config_.credentials = std::move(credentials);
 }
 
 void Api::handle(const RequestHead& head, std::string body, Done done) {
@@ -155,8 +163,8 @@ void Api::handle_batch(const RequestHead& head, std::string body, Done done) {
   // The guard keeps io_context::run() going while the request is away on
   // the worker threads and no socket operation is pending for it.
   asio::post(decode_pool_, [this, guard = asio::make_work_guard(io_), type = head.content_type,
-                            encoding = head.content_encoding, body = std::move(body),
-                            done = std::move(done)]() mutable {
+                            encoding = head.content_encoding, credential = head.credential,
+                            body = std::move(body), done = std::move(done)]() mutable {
     try {
       Decoded decoded = decode_batch_request(type, encoding, body, config_.limits);
       std::string().swap(body);  // the compressed body is no longer needed
@@ -168,10 +176,10 @@ void Api::handle_batch(const RequestHead& head, std::string body, Done done) {
       }
       asio::post(writer_, [this, guard = std::move(guard),
                            request = std::get<BatchRequest>(std::move(decoded)),
-                           done = std::move(done)]() mutable {
+                           credential = std::move(credential), done = std::move(done)]() mutable {
         try {
           // Computed before `done` moves into finish(), so fail() can still answer.
-          ApiResponse stored = store(request);
+          ApiResponse stored = store(request, credential);
           finish(std::move(done), std::move(stored));
         } catch (...) {
           fail(done, "store batch");
@@ -183,8 +191,8 @@ void Api::handle_batch(const RequestHead& head, std::string body, Done done) {
   });
 }
 
-ApiResponse Api::store(const BatchRequest& request) {
-  auto outcome = batches_->store(request);
+ApiResponse Api::store(const BatchRequest& request, const std::optional<std::string>& credential) {
+  auto outcome = batches_->store(request, credential);
   bool recovered = false;
   {
     std::lock_guard lock(health_mu_);
@@ -206,6 +214,11 @@ ApiResponse Api::store(const BatchRequest& request) {
       return ApiResponse{200, stored_json(0, true)};
     case StoreOutcome::Kind::conflict:
       return error_response(409, outcome->why);
+    case StoreOutcome::Kind::forbidden:
+      // The bound credential's name goes to the log only.
+      refusals_.note(fmt::format("refused a request: {} (it is bound to \"{}\")", outcome->why,
+                                 outcome->bound_credential));
+      return error_response(403, outcome->why);
     case StoreOutcome::Kind::unknown_processes:
       return ApiResponse{409, unknown_processes_json(*outcome)};
   }

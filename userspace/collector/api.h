@@ -25,6 +25,8 @@
 #include "batch_store.h"
 #include "query_store.h"
 #include "request_decoder.h"
+#include "throttled_warning.h"
+#include "token_auth.h"
 
 namespace tally::collector {
 
@@ -34,6 +36,9 @@ struct RequestHead {
   std::string content_type;
   std::string content_encoding;
   std::string authorization;
+  // Set by precheck(): the credential of the request's token (nullopt
+  // when the collector authenticates nobody).
+  std::optional<std::string> credential;
   bool has_length = false;  // Content-Length or chunked
   std::optional<std::uint64_t> content_length;
 };
@@ -50,7 +55,8 @@ struct ApiResponse {
 };
 
 struct ApiConfig {
-  std::optional<std::string> token;  // nullopt: no authentication
+  // The tokens accepted and their credentials; null: no authentication.
+  std::shared_ptr<const Credentials> credentials;
   DecodeLimits limits;
   unsigned decode_threads = 1;
 };
@@ -65,7 +71,14 @@ class Api {
 
   // The response to send without reading the body (404, 405, 401, 411, 413,
   // 415), or nullopt when the body should be read and handle() called.
-  std::optional<ApiResponse> precheck(const RequestHead& head) const;
+  // Sets head.credential.
+  std::optional<ApiResponse> precheck(RequestHead& head) const;
+
+  // The tokens accepted from now on (the token file was reloaded); io
+  // thread, like precheck(). A request already past precheck() keeps the
+  // credential it authenticated with. Only when the Api was created with
+  // credentials: authentication is not switched on or off at run time.
+  void set_credentials(std::shared_ptr<const Credentials> credentials);
 
   // The most body bytes the request's endpoint takes (as sent): the batch
   // limit for POST /v1/batches, 0 for the GET endpoints.
@@ -84,8 +97,9 @@ class Api {
   void handle_query(const RequestHead& head, Done done);
   void finish(Done done, ApiResponse response);
   void fail(Done& done, std::string_view what) noexcept;  // in a catch block
-  ApiResponse store(const BatchRequest& request);         // writer thread
-  ApiResponse health();                                   // query thread
+  ApiResponse store(const BatchRequest& request,
+                    const std::optional<std::string>& credential);  // writer thread
+  ApiResponse health();                                            // query thread
 
   boost::asio::io_context& io_;
   std::unique_ptr<BatchStore> batches_;
@@ -98,6 +112,7 @@ class Api {
   // /healthz reports it, so a full disk shows before agents back up.
   std::mutex health_mu_;
   std::optional<std::string> write_failure_;
+  ThrottledWarning refusals_{std::chrono::minutes(1)};  // writer thread
 };
 
 }  // namespace tally::collector

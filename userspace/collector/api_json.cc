@@ -18,6 +18,32 @@ ordered_json ranges(const std::vector<SeqRange>& rs) {
   return a;
 }
 
+template <typename T>
+ordered_json or_null(const std::optional<T>& v) {
+  return v ? ordered_json(*v) : ordered_json(nullptr);
+}
+
+ordered_json link(const std::optional<AgentLink>& l) {
+  if (!l) return nullptr;
+  return ordered_json{{"agent_id", l->agent_id}, {"seq", l->seq}, {"last_seq", l->last_seq}};
+}
+
+ordered_json declared_lost(const DeclaredLost& d) {
+  ordered_json j{{"seq", d.seq},
+                 {"first_seq", d.gap.first_seq},
+                 {"last_seq", d.gap.last_seq},
+                 {"samples", d.gap.samples},
+                 {"reason", d.gap.reason},
+                 {"time_ns", d.gap.time_ns},
+                 {"detail", d.gap.detail}};
+  if (d.gap.predecessor) {
+    j["predecessor"] = {{"agent_id", d.gap.predecessor->agent_id},
+                        {"last_seq", d.gap.predecessor->last_seq}};
+  }
+  if (!d.declared_by.empty()) j["declared_by"] = d.declared_by;
+  return j;
+}
+
 }  // namespace
 
 std::string stored_json(std::uint64_t stored, bool duplicate) {
@@ -50,27 +76,22 @@ std::string agents_json(const std::vector<AgentReport>& agents) {
   ordered_json list = ordered_json::array();
   for (const AgentReport& a : agents) {
     ordered_json lost = ordered_json::array();
-    for (const DeclaredLost& d : a.declared_lost) {
-      lost.push_back({{"seq", d.seq},
-                      {"first_seq", d.gap.first_seq},
-                      {"last_seq", d.gap.last_seq},
-                      {"samples", d.gap.samples},
-                      {"reason", d.gap.reason},
-                      {"time_ns", d.gap.time_ns},
-                      {"detail", d.gap.detail}});
-    }
+    for (const DeclaredLost& d : a.declared_lost) lost.push_back(declared_lost(d));
     ordered_json partial = ordered_json::array();
     for (const PartialBatch& p : a.partial) {
       partial.push_back({{"seq", p.seq}, {"batch_samples", p.batch_samples}, {"stored", p.stored}});
     }
     list.push_back({{"agent_id", a.agent_id},
                     {"host", a.host},
+                    {"credential", or_null(a.credential)},
                     {"last_seq", a.last_seq},
                     {"missing", ranges(a.missing)},
                     {"declared_lost", std::move(lost)},
                     {"partial", std::move(partial)},
                     {"duplicates_rejected", a.duplicates_rejected},
-                    {"samples_stored", a.samples_stored}});
+                    {"samples_stored", a.samples_stored},
+                    {"predecessor", link(a.predecessor)},
+                    {"successor", link(a.successor)}});
   }
   return dump(ordered_json{{"agents", std::move(list)}});
 }

@@ -58,7 +58,8 @@ enum TopField {
   kSamples,
   kGap
 };
-enum GapField { kFirstSeq, kLastSeq, kGapSamples, kReason, kTimeNs, kDetail };
+enum GapField { kFirstSeq, kLastSeq, kGapSamples, kReason, kTimeNs, kDetail, kPredecessor };
+enum PredecessorField { kPredecessorAgentId, kPredecessorLastSeq };
 
 // What each open container is, innermost last.
 enum class Scope {
@@ -67,6 +68,7 @@ enum class Scope {
   sample,        // one sample object
   sample_inner,  // a container inside a sample
   gap,           // the "gap" object
+  predecessor,   // the gap's "predecessor" object
   skip,          // an unknown field's value, or anything after an error
 };
 
@@ -126,13 +128,18 @@ class BatchSax {
   }
   Result<BatchRequest> finish_samples(BatchRequest req);
   Result<BatchRequest> finish_gap(BatchRequest req);
+  Result<std::optional<Predecessor>> finish_predecessor(const BatchRequest& req,
+                                                        const GapRecord& g);
 
   std::vector<Scope> scopes_;
   FieldTable<9> top_{{"version", "agent_id", "host", "seq", "kind", "first_index", "batch_samples",
                       "samples", "gap"}};
-  FieldTable<6> gap_{{"first_seq", "last_seq", "samples", "reason", "time_ns", "detail"}};
-  int top_key_ = -1;  // known field of the last key in the body object
-  int gap_key_ = -1;  // known field of the last key in the gap object
+  FieldTable<7> gap_{
+      {"first_seq", "last_seq", "samples", "reason", "time_ns", "detail", "predecessor"}};
+  FieldTable<2> predecessor_{{"agent_id", "last_seq"}};
+  int top_key_ = -1;          // known field of the last key in the body object
+  int gap_key_ = -1;          // known field of the last key in the gap object
+  int predecessor_key_ = -1;  // known field of the last key in the predecessor object
   SampleBuilder builder_;
   std::vector<StoredSample> samples_;
   std::size_t rejected_ = 0;               // samples seen after an error, not kept
@@ -150,6 +157,9 @@ bool BatchSax::key(std::string& k) {
       break;
     case Scope::gap:
       gap_key_ = gap_.find(k);
+      break;
+    case Scope::predecessor:
+      predecessor_key_ = predecessor_.find(k);
       break;
     case Scope::sample:
     case Scope::sample_inner:
@@ -175,6 +185,11 @@ bool BatchSax::scalar(JsonValue v, std::string_view number_text) {
     case Scope::gap:
       if (gap_key_ >= 0 && !gap_.set(gap_key_, std::move(v))) {
         fail(fmt::format("gap.{}: duplicate key", gap_.name(gap_key_)));
+      }
+      break;
+    case Scope::predecessor:
+      if (predecessor_key_ >= 0 && !predecessor_.set(predecessor_key_, std::move(v))) {
+        fail(fmt::format("gap.predecessor.{}: duplicate key", predecessor_.name(predecessor_key_)));
       }
       break;
     case Scope::samples:
@@ -219,8 +234,16 @@ bool BatchSax::open(bool is_array) {
       break;
     }
     case Scope::gap:
-      if (gap_key_ >= 0 && !gap_.set(gap_key_, container(is_array))) {
+      if (gap_key_ < 0) break;  // unknown field: skipped
+      if (!gap_.set(gap_key_, container(is_array))) {
         fail(fmt::format("gap.{}: duplicate key", gap_.name(gap_key_)));
+      } else if (gap_key_ == kPredecessor && !is_array && !error_) {
+        next = Scope::predecessor;
+      }
+      break;
+    case Scope::predecessor:
+      if (predecessor_key_ >= 0 && !predecessor_.set(predecessor_key_, container(is_array))) {
+        fail(fmt::format("gap.predecessor.{}: duplicate key", predecessor_.name(predecessor_key_)));
       }
       break;
     case Scope::samples:
@@ -389,8 +412,45 @@ Result<BatchRequest> BatchSax::finish_gap(BatchRequest req) {
   if (g.first_seq > g.last_seq) {
     return Error::format("gap: first_seq {} is after last_seq {}", g.first_seq, g.last_seq);
   }
+  auto predecessor = finish_predecessor(req, g);
+  if (!predecessor.ok()) return predecessor.error();
+  g.predecessor = std::move(predecessor).value();
   req.body = std::move(g);
   return req;
+}
+
+// Optional: absent is no predecessor; anything else must be a valid one.
+Result<std::optional<Predecessor>> BatchSax::finish_predecessor(const BatchRequest& req,
+                                                                const GapRecord& g) {
+  const JsonValue* value = gap_.get(kPredecessor);
+  if (value == nullptr) return std::optional<Predecessor>();
+  if (value->type != Type::object) {
+    return Error::format("gap.predecessor: expected object, got {}", json_type_name(value->type));
+  }
+  if (auto problem = check_field(predecessor_.get(kPredecessorAgentId), FieldType::string)) {
+    return Error::format("gap.predecessor.agent_id: {}", *problem);
+  }
+  if (auto problem = check_field(predecessor_.get(kPredecessorLastSeq), FieldType::i64max)) {
+    return Error::format("gap.predecessor.last_seq: {}", *problem);
+  }
+  Predecessor p;
+  p.agent_id = predecessor_.get(kPredecessorAgentId)->text;
+  p.last_seq = predecessor_.get(kPredecessorLastSeq)->number;
+  if (p.agent_id.empty()) return Error("gap.predecessor.agent_id: must not be empty");
+  if (p.agent_id.size() > kMaxAgentIdBytes) {
+    return Error::format("gap.predecessor.agent_id: longer than {} bytes", kMaxAgentIdBytes);
+  }
+  if (p.agent_id == req.agent_id) {
+    return Error("gap.predecessor.agent_id: names this agent itself");
+  }
+  // The seqs declared lost are the predecessor's; this agent's own range
+  // would say something else at the same time.
+  if (g.first_seq != 0) {
+    return Error(
+        "gap.predecessor: first_seq and last_seq must be 0 (the seqs declared lost are the "
+        "predecessor's, up to predecessor.last_seq)");
+  }
+  return std::optional<Predecessor>(std::move(p));
 }
 
 }  // namespace

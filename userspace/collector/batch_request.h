@@ -41,8 +41,17 @@ struct SamplesPiece {
   std::vector<StoredSample> samples;
 };
 
+// The agent whose data an agent continues after its outbox was lost: the
+// predecessor's seqs up to last_seq that the collector does not hold are
+// lost.
+struct Predecessor {
+  std::string agent_id;
+  std::uint64_t last_seq = 0;
+  bool operator==(const Predecessor&) const = default;
+};
+
 // Samples the agent declares lost. first_seq = last_seq = 0: lost before
-// they were given a seq.
+// they were given a seq, or (with a predecessor) seqs of the predecessor.
 struct GapRecord {
   std::uint64_t first_seq = 0;
   std::uint64_t last_seq = 0;
@@ -50,6 +59,7 @@ struct GapRecord {
   std::string reason;
   std::uint64_t time_ns = 0;
   std::string detail;
+  std::optional<Predecessor> predecessor;
 };
 
 struct BatchRequest {

@@ -9,9 +9,10 @@
 #include <fmt/format.h>
 
 #include "checkpointer.h"
+#include "json_text.h"
 #include "tally/log.h"
-#include "tally/time_util.h"
 #include "tally/sqlite.h"
+#include "tally/time_util.h"
 
 namespace tally::collector {
 
@@ -20,6 +21,7 @@ namespace {
 enum Stmt {
   kAgentFind,
   kAgentInsert,
+  kAgentBind,
   kAgentUpdate,
   kBatchFind,
   kBatchInsert,
@@ -36,12 +38,19 @@ enum Stmt {
   kNamesFind,
   kNamesDelete,
   kNamesPrune,
+  kPredecessorOf,
+  kSuccessorOf,
+  kSuccessionInsert,
+  kHostFind,
+  kHostBind,
+  kHostRebind,
   kStmtCount
 };
 
 constexpr std::array<const char*, kStmtCount> kSql = {
-    "SELECT agent FROM agents WHERE agent_id = ?1",
-    "INSERT INTO agents (agent_id, host) VALUES (?1, ?2)",
+    "SELECT agent, credential FROM agents WHERE agent_id = ?1",
+    "INSERT INTO agents (agent_id, host, credential) VALUES (?1, ?2, ?3)",
+    "UPDATE agents SET credential = ?2 WHERE agent = ?1",
     "UPDATE agents SET host = ?2, last_seq = max(last_seq, ?3),"
     " duplicates_rejected = duplicates_rejected + ?4, samples_stored = samples_stored + ?5"
     " WHERE agent = ?1",
@@ -70,6 +79,14 @@ constexpr std::array<const char*, kStmtCount> kSql = {
     "SELECT names FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
     "DELETE FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
     "DELETE FROM process_names WHERE recorded_ns < ?1",
+    "SELECT s.seq, a.agent_id FROM successions s JOIN agents a ON a.agent = s.predecessor"
+    " WHERE s.successor = ?1",
+    "SELECT s.seq, a.agent_id FROM successions s JOIN agents a ON a.agent = s.successor"
+    " WHERE s.predecessor = ?1",
+    "INSERT INTO successions (successor, seq, predecessor, last_seq) VALUES (?1, ?2, ?3, ?4)",
+    "SELECT credential FROM hosts WHERE host = ?1",
+    "INSERT INTO hosts (host, credential) VALUES (?1, ?2)",
+    "UPDATE hosts SET credential = ?2 WHERE host = ?1",
 };
 
 // How often forgotten names are looked for: a scan of the names table.
@@ -87,6 +104,36 @@ struct BatchRow {
   std::uint64_t stored;
 };
 
+struct AgentRow {
+  std::int64_t key = 0;
+  std::optional<std::string> credential;  // bound to; nullopt: not bound
+};
+
+// One end of a succession: the other agent and the successor's gap seq.
+struct Link {
+  std::uint64_t seq;
+  std::string agent_id;
+};
+
+// Whether a request of `credential` may act for an agent bound as `a` is.
+bool refuses(const AgentRow& a, const std::optional<std::string>& credential) {
+  return credential && a.credential && *a.credential != *credential;
+}
+
+// An agent id or host as it appears in messages: quoted and escaped, since
+// it is the client's text and the messages also go to the log.
+std::string quote_id(std::string_view id) {
+  std::string out;
+  append_json_string(out, id);
+  return out;
+}
+
+StoreOutcome forbidden(std::string why, const AgentRow& a) {
+  StoreOutcome o{StoreOutcome::Kind::forbidden, 0, std::move(why)};
+  o.bound_credential = *a.credential;
+  return o;
+}
+
 }  // namespace
 
 struct BatchStore::Impl {
@@ -99,11 +146,25 @@ struct BatchStore::Impl {
   std::function<std::uint64_t()> clock;
   std::uint64_t now_ns = 0;          // the clock, read once per request
   std::uint64_t next_prune_ns = 0;   // when to look for forgotten names again
+  std::vector<std::string> rebind_from;
+
+  // Whether a binding to `bound` gives way to a request of `credential`.
+  bool rebinds(std::string_view bound, const std::optional<std::string>& credential) const {
+    return credential && bound != *credential &&
+           std::find(rebind_from.begin(), rebind_from.end(), bound) != rebind_from.end();
+  }
 
   sql::Statement::Use use(Stmt s) { return stmts[s].use(); }
   Status prune_names();
 
-  Result<std::int64_t> agent_key(const BatchRequest& r);
+  Result<AgentRow> find_or_add_agent(std::string_view agent_id, std::string_view host,
+                                     const std::optional<std::string>& credential);
+  Result<std::optional<Link>> find_link(Stmt which, std::int64_t agent);
+  Result<std::optional<StoreOutcome>> check_hosts(const BatchRequest& r,
+                                                  const std::string& credential);
+  Result<std::optional<StoreOutcome>> add_succession(std::int64_t agent, const BatchRequest& r,
+                                                     const Predecessor& p,
+                                                     const std::optional<std::string>& credential);
   Result<std::optional<BatchRow>> find_batch(std::int64_t agent, std::uint64_t seq);
   Result<bool> has_gap(std::int64_t agent, std::uint64_t seq);
   Status mark_received(std::int64_t agent, std::uint64_t seq);
@@ -111,14 +172,16 @@ struct BatchStore::Impl {
                                                     std::vector<std::string>& spliced);
   Result<StoreOutcome> store_piece(std::int64_t agent, const BatchRequest& r,
                                    const SamplesPiece& piece, std::uint64_t& duplicates);
-  Result<StoreOutcome> store_gap(std::int64_t agent, const BatchRequest& r, const GapRecord& gap);
+  Result<StoreOutcome> store_gap(std::int64_t agent, const BatchRequest& r, const GapRecord& gap,
+                                 const std::optional<std::string>& credential);
 };
 
 Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error();
-  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, 0, {}, 0, 0});
+  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, 0, {}, 0, 0, {}});
   impl->names_max_age_ns = options.names_max_age_ns;
+  impl->rebind_from = options.rebind_from;
   impl->clock = options.clock ? options.clock : [] { return realtime_ns(); };
   std::string what = fmt::format("open collector database {}", options.path);
   TALLY_TRY_CTX(
@@ -135,18 +198,127 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
 BatchStore::BatchStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BatchStore::~BatchStore() = default;
 
-Result<std::int64_t> BatchStore::Impl::agent_key(const BatchRequest& r) {
+// A new agent is bound to `credential` at once; an unbound one (from before
+// authentication, or before schema version 4) is bound now. One bound to
+// another credential is returned as it is: the caller refuses the request,
+// whose transaction is then rolled back.
+Result<AgentRow> BatchStore::Impl::find_or_add_agent(std::string_view agent_id,
+                                                     std::string_view host,
+                                                     const std::optional<std::string>& credential) {
   {
     auto find = use(kAgentFind);
-    find->bind(1, r.agent_id);
+    find->bind(1, agent_id);
     auto row = find->step();
     if (!row.ok()) return row.error();
-    if (*row) return find->column_int(0);
+    if (*row) {
+      AgentRow a{find->column_int(0), std::nullopt};
+      if (!find->column_is_null(1)) a.credential = std::string(find->column_text(1));
+      if (a.credential && rebinds(*a.credential, credential)) {
+        log::debug("agent {} moves from credential \"{}\" to \"{}\" (--rebind-from)",
+                   quote_id(agent_id), *a.credential, *credential);
+        a.credential.reset();
+      }
+      if (a.credential || !credential) return a;
+      auto bind = use(kAgentBind);
+      bind->bind(1, a.key).bind(2, *credential);
+      TALLY_TRY_CTX(bind->run(), "bind agent to its credential");
+      a.credential = credential;
+      return a;
+    }
   }
   auto insert = use(kAgentInsert);
-  insert->bind(1, r.agent_id).bind(2, r.host);
+  insert->bind(1, agent_id).bind(2, host).bind(3, credential);
   TALLY_TRY_CTX(insert->run(), "add agent");
-  return db.last_insert_rowid();
+  return AgentRow{db.last_insert_rowid(), credential};
+}
+
+// The host names a request writes (the envelope's, and each sample's, which
+// the queries filter on) must belong to its credential or be new: then they
+// are bound to it. The outcome comes back only when one is refused.
+Result<std::optional<StoreOutcome>> BatchStore::Impl::check_hosts(const BatchRequest& r,
+                                                                  const std::string& credential) {
+  std::vector<std::string_view> hosts{r.host};
+  if (const auto* piece = std::get_if<SamplesPiece>(&r.body)) {
+    for (const StoredSample& s : piece->samples) {
+      // Nearly always one host per body: a linear scan is the cheap way.
+      if (std::find(hosts.begin(), hosts.end(), s.host) == hosts.end()) hosts.push_back(s.host);
+    }
+  }
+  for (std::string_view host : hosts) {
+    auto find = use(kHostFind);
+    find->bind(1, host);
+    auto row = find->step();
+    if (!row.ok()) return row.error();
+    if (*row) {
+      if (find->column_text(0) == credential) continue;
+      if (rebinds(find->column_text(0), credential)) {
+        auto rebind = use(kHostRebind);
+        rebind->bind(1, host).bind(2, credential);
+        TALLY_TRY_CTX(rebind->run(), "bind host to its credential");
+        continue;
+      }
+      StoreOutcome o{StoreOutcome::Kind::forbidden, 0,
+                     fmt::format("host {} is bound to another credential than \"{}\", the one "
+                                 "this request's token belongs to: a host name keeps the "
+                                 "credential that first wrote it",
+                                 quote_id(host), credential)};
+      o.bound_credential = find->column_text(0);
+      return std::optional<StoreOutcome>(std::move(o));
+    }
+    auto bind = use(kHostBind);
+    bind->bind(1, host).bind(2, credential);
+    TALLY_TRY_CTX(bind->run(), "bind host to its credential");
+  }
+  return std::optional<StoreOutcome>();
+}
+
+Result<std::optional<Link>> BatchStore::Impl::find_link(Stmt which, std::int64_t agent) {
+  auto find = use(which);
+  find->bind(1, agent);
+  auto row = find->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return std::optional<Link>();
+  return std::optional<Link>(Link{find->column_u64(0), std::string(find->column_text(1))});
+}
+
+// Records that `agent` continues p.agent_id, or says why not: the outcome
+// comes back only when the claim is refused.
+Result<std::optional<StoreOutcome>> BatchStore::Impl::add_succession(
+    std::int64_t agent, const BatchRequest& r, const Predecessor& p,
+    const std::optional<std::string>& credential) {
+  using Kind = StoreOutcome::Kind;
+  auto earlier = find_link(kPredecessorOf, agent);
+  if (!earlier.ok()) return earlier.error();
+  if (*earlier) {
+    return std::optional<StoreOutcome>(StoreOutcome{
+        Kind::conflict, 0,
+        fmt::format("gap.predecessor: agent {} named its predecessor, {}, in seq {} already",
+                    quote_id(r.agent_id), quote_id((*earlier)->agent_id), (*earlier)->seq)});
+  }
+  // A predecessor the collector never heard of is added, bound to this
+  // credential, so that its report shows the loss.
+  auto predecessor = find_or_add_agent(p.agent_id, r.host, credential);
+  if (!predecessor.ok()) return predecessor.error();
+  if (refuses(*predecessor, credential)) {
+    return std::optional<StoreOutcome>(forbidden(
+        fmt::format("gap.predecessor.agent_id: agent {} is bound to another credential than "
+                    "\"{}\", this request's; only an agent of its own credential may declare "
+                    "its data lost",
+                    quote_id(p.agent_id), *credential),
+        *predecessor));
+  }
+  auto successor = find_link(kSuccessorOf, predecessor->key);
+  if (!successor.ok()) return successor.error();
+  if (*successor) {
+    return std::optional<StoreOutcome>(StoreOutcome{
+        Kind::conflict, 0,
+        fmt::format("gap.predecessor.agent_id: agent {} has a successor already, {} (its seq {})",
+                    quote_id(p.agent_id), quote_id((*successor)->agent_id), (*successor)->seq)});
+  }
+  auto insert = use(kSuccessionInsert);
+  insert->bind(1, agent).bind(2, r.seq).bind(3, predecessor->key).bind(4, p.last_seq);
+  TALLY_TRY_CTX(insert->run(), "record the predecessor");
+  return std::optional<StoreOutcome>();
 }
 
 Result<std::optional<BatchRow>> BatchStore::Impl::find_batch(std::int64_t agent,
@@ -310,18 +482,27 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
 }
 
 Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const BatchRequest& r,
-                                                 const GapRecord& gap) {
+                                                 const GapRecord& gap,
+                                                 const std::optional<std::string>& credential) {
   auto batch = find_batch(agent, r.seq);
   if (!batch.ok()) return batch.error();
   if (*batch) {
     return StoreOutcome{StoreOutcome::Kind::conflict, 0,
                         fmt::format("seq {} was received as a samples batch", r.seq)};
   }
+  // The first record of a seq wins: a copy is a duplicate whatever it names.
+  auto known = has_gap(agent, r.seq);
+  if (!known.ok()) return known.error();
+  if (*known) return StoreOutcome{StoreOutcome::Kind::duplicate, 0, {}};
+  if (gap.predecessor) {
+    auto refused = add_succession(agent, r, *gap.predecessor, credential);
+    if (!refused.ok()) return refused.error();
+    if (*refused) return std::move(**refused);
+  }
   auto insert = use(kGapInsert);
   insert->bind(1, agent).bind(2, r.seq).bind(3, gap.first_seq).bind(4, gap.last_seq);
   insert->bind(5, gap.samples).bind(6, gap.reason).bind(7, gap.time_ns).bind(8, gap.detail);
   TALLY_TRY_CTX(insert->run(), "add gap record");
-  if (insert->changes() == 0) return StoreOutcome{StoreOutcome::Kind::duplicate, 0, {}};
   TALLY_TRY_CTX(mark_received(agent, r.seq), "mark seq received");
   return StoreOutcome{StoreOutcome::Kind::stored, 0, {}};
 }
@@ -344,7 +525,8 @@ Status BatchStore::Impl::prune_names() {
   return ok_status();
 }
 
-Result<StoreOutcome> BatchStore::store(const BatchRequest& r) {
+Result<StoreOutcome> BatchStore::store(const BatchRequest& r,
+                                       const std::optional<std::string>& credential) {
   std::string what = fmt::format("store agent {} seq {}", r.agent_id, r.seq);
   impl_->now_ns = impl_->clock();
   if (impl_->now_ns >= impl_->next_prune_ns) {
@@ -353,28 +535,42 @@ Result<StoreOutcome> BatchStore::store(const BatchRequest& r) {
   }
   auto txn = sql::Transaction::begin(impl_->db);
   if (!txn.ok()) return txn.error().context(what);
-  auto agent = impl_->agent_key(r);
-  if (!agent.ok()) return agent.error().context(what);
+  auto found = impl_->find_or_add_agent(r.agent_id, r.host, credential);
+  if (!found.ok()) return found.error().context(what);
+  if (refuses(*found, credential)) {
+    return forbidden(fmt::format("agent_id {} is bound to another credential than \"{}\", the "
+                                 "one this request's token belongs to: an agent keeps the "
+                                 "credential it first wrote with",
+                                 quote_id(r.agent_id), *credential),
+                     *found);  // rolled back: nothing changes for that agent
+  }
+  if (credential) {
+    auto refused = impl_->check_hosts(r, *credential);
+    if (!refused.ok()) return refused.error().context(what);
+    if (*refused) return std::move(**refused);
+  }
+  const std::int64_t agent = found->key;
 
   std::uint64_t duplicates = 0;
   auto outcome = std::visit(
       [&](const auto& body) -> Result<StoreOutcome> {
         if constexpr (std::is_same_v<std::decay_t<decltype(body)>, SamplesPiece>) {
-          return impl_->store_piece(*agent, r, body, duplicates);
+          return impl_->store_piece(agent, r, body, duplicates);
         } else {
-          return impl_->store_gap(*agent, r, body);
+          return impl_->store_gap(agent, r, body, credential);
         }
       },
       r.body);
   if (!outcome.ok()) return outcome.error().context(what);
   if (outcome->kind == StoreOutcome::Kind::conflict ||
+      outcome->kind == StoreOutcome::Kind::forbidden ||
       outcome->kind == StoreOutcome::Kind::unknown_processes) {
     return outcome;  // rolled back
   }
 
   {
     auto update = impl_->use(kAgentUpdate);
-    update->bind(1, *agent).bind(2, r.host).bind(3, r.seq).bind(4, duplicates);
+    update->bind(1, agent).bind(2, r.host).bind(3, r.seq).bind(4, duplicates);
     update->bind(5, outcome->stored);
     Status updated = update->run();
     if (!updated.ok()) return updated.error().context(what + ": update agent");

@@ -7,6 +7,22 @@
 // (agent_id, seq). Whether a request was a duplicate is decided inside the
 // same transaction as the insert, so concurrent retries cannot both "store".
 //
+// Credentials: an agent_id is bound to the credential (the token file's
+// name for the token, see token_auth.h) of the first request that used it,
+// or of its first request after the collector started authenticating; so
+// is each host name (a body's, and its samples', which the queries filter
+// on). A request under an agent_id or host bound to another credential is
+// refused as `forbidden` and changes nothing: no sample, gap record,
+// process name, host or counter of that agent. Without authentication (no
+// token file) nothing is bound or checked. An agent or host bound to a
+// credential of Options::rebind_from is bound anew by its next request.
+//
+// Successions: a gap record may name a predecessor, the agent whose data
+// this one continues after its outbox was lost. Accepted only when the
+// predecessor is bound to the same credential, or to none (it is then
+// bound to this one, and created if the collector never heard of it), so
+// that no agent can declare another credential's data lost.
+//
 // Process names (protocol version 2): every body's names are recorded, a
 // duplicate's too, because the agent takes any 2xx to mean "the collector
 // holds the names this body carried"; samples that left their names out get
@@ -25,6 +41,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +57,7 @@ struct StoreOutcome {
     stored,     // at least one new sample, or a new gap record / empty batch
     duplicate,  // nothing new: every sample (or the gap record) was there
     conflict,   // the seq is known with different content (see `why`)
+    forbidden,  // the agent (or the named predecessor) belongs to another credential
     // Samples refer to process names this store does not hold (a new
     // database, or names sent to another collector): nothing was stored.
     unknown_processes,
@@ -53,9 +71,12 @@ struct StoreOutcome {
   };
   Kind kind;
   std::uint64_t stored;  // samples added
-  std::string why;       // conflict, unknown_processes
+  std::string why;       // conflict, forbidden, unknown_processes
   std::vector<Process> unknown;  // unknown_processes: the first few
   std::uint64_t unknown_count = 0;
+  // forbidden: the credential the agent is bound to. For the collector's
+  // log only: a response never names another client's credential.
+  std::string bound_credential;
 };
 
 class BatchStore {
@@ -69,6 +90,10 @@ class BatchStore {
     std::uint64_t names_max_age_ns = 7ull * 24 * 3600 * 1'000'000'000;
     // Wall clock, ns since the Unix epoch; empty: the system's (test seam).
     std::function<std::uint64_t()> clock;
+    // Credentials whose agents and hosts move to the credential of their
+    // next request (--rebind-from): how a fleet that shared one token moves
+    // to a token per agent.
+    std::vector<std::string> rebind_from;
   };
 
   // Opens or creates the database and prepares every statement.
@@ -77,8 +102,11 @@ class BatchStore {
 
   // One transaction: rolled back entirely on any error, so a failed request
   // leaves no trace and its retry starts clean. Errors are database errors
-  // (disk full, I/O): the caller answers 503.
-  Result<StoreOutcome> store(const BatchRequest& request);
+  // (disk full, I/O): the caller answers 503. `credential` is the name of
+  // the credential the request authenticated with; nullopt when the
+  // collector authenticates nobody.
+  Result<StoreOutcome> store(const BatchRequest& request,
+                             const std::optional<std::string>& credential = std::nullopt);
 
  private:
   struct Impl;

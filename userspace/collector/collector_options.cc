@@ -36,15 +36,22 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
       "tally-collector: receives tallyd's sample batches over HTTP and stores them in SQLite.\n\n"
       "Examples:\n"
       "  tally-collector --db /var/lib/tally/collector.db\n"
-      "  tally-collector --listen 0.0.0.0:8080 --db c.db --token-file /etc/tally/token\n",
+      "  tally-collector --listen 0.0.0.0:8080 --db c.db --token-file /etc/tally/tokens\n\n"
+      "Token file: one token per line, or NAME TOKEN; '#' comments. Each agent id is bound\n"
+      "to the credential (name) it first wrote with; SIGHUP re-reads the file.\n",
       "tally-collector"};
   app.get_formatter()->column_width(34);
   std::string listen = "127.0.0.1:8080";
   app.add_option("--listen", listen, "HOST:PORT to serve on, an IP address (port 0: any free)")
       ->capture_default_str();
   app.add_option("--db", o.db_path, "SQLite database file (created if missing)")->required();
-  app.add_option("--token-file", o.token_file, "File holding the bearer token clients must present")
-      ->check(CLI::ExistingFile);
+  auto* token_file = app.add_option("--token-file", o.token_file,
+                                    "File of the bearer tokens clients must present (format above)")
+                         ->check(CLI::ExistingFile);
+  app.add_option("--rebind-from", o.rebind_from,
+                 "Credential whose agents move to the credential of their next request "
+                 "(repeatable; to leave a shared token)")
+      ->needs(token_file);
   app.add_option("--log-level", o.log_level, "debug, info, warning or error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();

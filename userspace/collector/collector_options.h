@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "store_schema.h"
 
@@ -20,7 +21,10 @@ struct CollectorOptions {
   std::string listen_address = "127.0.0.1";  // an IP literal
   std::uint16_t listen_port = 8080;          // 0: the kernel picks one
   std::string db_path;
-  std::string token_file;  // empty: no authentication
+  std::string token_file;  // empty: no authentication (token_file.h: the format)
+  // Credentials whose agents and hosts the next request's credential takes
+  // over (moving a fleet from one shared token to a token per agent).
+  std::vector<std::string> rebind_from;
   std::string log_level = "info";
   Durability durability = Durability::full;
   // Process names (protocol version 2) not sent again for this long are

@@ -37,9 +37,11 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::create(const Collector
 Status CollectorServer::open(const CollectorOptions& o) {
   ApiConfig config;
   if (!o.token_file.empty()) {
-    auto token = load_token(o.token_file);
-    if (!token.ok()) return token.error();
-    config.token = std::move(token).value();
+    auto credentials = Credentials::load(o.token_file);
+    if (!credentials.ok()) return credentials.error();
+    log::info("authenticating with {} credentials ({} tokens) from {}", credentials->credentials(),
+              credentials->tokens(), o.token_file);
+    config.credentials = std::make_shared<const Credentials>(std::move(credentials).value());
   }
   config.decode_threads =
       o.decode_threads > 0 ? o.decode_threads : std::max(1u, std::thread::hardware_concurrency());
@@ -48,6 +50,7 @@ Status CollectorServer::open(const CollectorOptions& o) {
   store_options.path = o.db_path;
   store_options.durability = o.durability;
   store_options.max_page_count = o.max_db_pages;
+  store_options.rebind_from = o.rebind_from;
   store_options.names_max_age_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(o.names_max_age).count());
   auto batches = BatchStore::open(store_options);
@@ -57,6 +60,7 @@ Status CollectorServer::open(const CollectorOptions& o) {
   if (!queries.ok()) return queries.error();
   api_ = std::make_unique<Api>(io_, std::move(batches).value(), std::move(queries).value(),
                                std::move(config));
+  token_reloader_ = std::make_unique<TokenReloader>(io_, o.token_file, *api_);
 
   std::string where = fmt::format("listen on {}:{}", o.listen_address, o.listen_port);
   boost::system::error_code ec;
@@ -119,6 +123,7 @@ std::string CollectorServer::listening_on() const {
 
 int CollectorServer::run() {
   do_wait_signal();
+  token_reloader_->start();
   do_accept();
   // Handlers answer their own failures; this is the last resort that keeps
   // one that still throws from taking every other connection down
@@ -259,6 +264,7 @@ void CollectorServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   signals_.cancel();
+  token_reloader_->stop();
   accept_retry_.cancel();
   refusal_report_.cancel();
   // Copy first: a session stopped here may end, and unregister, at once.

@@ -18,6 +18,7 @@
 #include "connection_limiter.h"
 #include "http_session.h"
 #include "tally/result.h"
+#include "token_reloader.h"
 
 namespace tally::collector {
 
@@ -68,6 +69,7 @@ class CollectorServer {
   bool refusals_reported_ = false;
   std::uint64_t refused_since_report_ = 0;
   std::unique_ptr<Api> api_;
+  std::unique_ptr<TokenReloader> token_reloader_;  // SIGHUP
 };
 
 }  // namespace tally::collector

@@ -46,11 +46,24 @@ enum Stmt {
   " LIMIT ?4"
 
 constexpr std::array<const char*, kStmtCount> kSql = {
-    "SELECT agent, agent_id, host, last_seq, duplicates_rejected, samples_stored"
-    " FROM agents ORDER BY agent_id",
+    // Each agent with its predecessor (sp, p) and its successor (sn, n, and
+    // the successor's gap record g); both are unique, so one row per agent.
+    "SELECT a.agent, a.agent_id, a.host, a.last_seq, a.duplicates_rejected, a.samples_stored,"
+    " a.credential, p.agent_id, sp.seq, sp.last_seq,"
+    " n.agent_id, sn.seq, sn.last_seq, g.reason, g.time_ns, g.detail"
+    " FROM agents a"
+    " LEFT JOIN successions sp ON sp.successor = a.agent"
+    " LEFT JOIN agents p ON p.agent = sp.predecessor"
+    " LEFT JOIN successions sn ON sn.predecessor = a.agent"
+    " LEFT JOIN agents n ON n.agent = sn.successor"
+    " LEFT JOIN gaps g ON g.agent = sn.successor AND g.seq = sn.seq"
+    " ORDER BY a.agent_id",
     "SELECT first_seq, last_seq FROM received WHERE agent = ?1 ORDER BY first_seq",
-    "SELECT seq, first_seq, last_seq, samples, reason, time_ns, detail FROM gaps"
-    " WHERE agent = ?1 ORDER BY seq",
+    "SELECT g.seq, g.first_seq, g.last_seq, g.samples, g.reason, g.time_ns, g.detail,"
+    " p.agent_id, s.last_seq FROM gaps g"
+    " LEFT JOIN successions s ON s.successor = g.agent AND s.seq = g.seq"
+    " LEFT JOIN agents p ON p.agent = s.predecessor"
+    " WHERE g.agent = ?1 ORDER BY g.seq",
     "SELECT seq, batch_samples, stored FROM batches WHERE agent = ?1"
     " AND stored < batch_samples ORDER BY seq",
     TALLY_SAMPLES_SQL(""),
@@ -72,7 +85,7 @@ struct QueryStore::Impl {
   std::array<sql::Statement, kStmtCount> stmts;
 
   sql::Statement::Use use(Stmt s) { return stmts[s].use(); }
-  Status fill_agent(std::int64_t agent, AgentReport& report);
+  Status fill_agent(std::int64_t agent, const GapRecord* successor_gap, AgentReport& report);
 };
 
 Result<std::unique_ptr<QueryStore>> QueryStore::open(const std::string& path) {
@@ -87,7 +100,9 @@ Result<std::unique_ptr<QueryStore>> QueryStore::open(const std::string& path) {
 QueryStore::QueryStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 QueryStore::~QueryStore() = default;
 
-Status QueryStore::Impl::fill_agent(std::int64_t agent, AgentReport& report) {
+// successor_gap: the gap record of the agent's successor, if it has one.
+Status QueryStore::Impl::fill_agent(std::int64_t agent, const GapRecord* successor_gap,
+                                    AgentReport& report) {
   using Row = sql::Statement;
   std::vector<SeqRange> covered;
   {
@@ -110,6 +125,9 @@ Status QueryStore::Impl::fill_agent(std::int64_t agent, AgentReport& report) {
       d.gap.reason = r.column_text(4);
       d.gap.time_ns = r.column_u64(5);
       d.gap.detail = r.column_text(6);
+      if (!r.column_is_null(7)) {
+        d.gap.predecessor = Predecessor{std::string(r.column_text(7)), r.column_u64(8)};
+      }
       if (d.gap.first_seq > 0) covered.push_back({d.gap.first_seq, d.gap.last_seq});
       report.declared_lost.push_back(std::move(d));
     }),
@@ -123,6 +141,22 @@ Status QueryStore::Impl::fill_agent(std::int64_t agent, AgentReport& report) {
     }),
                   "read incomplete batches");
   }
+  if (report.successor) {
+    // Seqs up to the declared last that neither arrived nor were declared
+    // lost by the agent itself: the successor's record declares them lost.
+    const AgentLink& next = *report.successor;
+    for (const SeqRange& lost : uncovered_ranges(next.last_seq, covered)) {
+      DeclaredLost d;
+      d.seq = next.seq;
+      d.gap = *successor_gap;
+      d.gap.first_seq = lost.first;
+      d.gap.last_seq = lost.last;
+      d.gap.samples = 0;
+      d.declared_by = next.agent_id;
+      report.declared_lost.push_back(std::move(d));
+    }
+    if (next.last_seq > 0) covered.push_back({1, next.last_seq});
+  }
   report.missing = uncovered_ranges(report.last_seq, std::move(covered));
   return ok_status();
 }
@@ -130,26 +164,45 @@ Status QueryStore::Impl::fill_agent(std::int64_t agent, AgentReport& report) {
 Result<std::vector<AgentReport>> QueryStore::agents() {
   auto txn = sql::Transaction::begin(impl_->db, sql::Transaction::Kind::read);
   if (!txn.ok()) return txn.error().context("list agents");
-  std::vector<std::pair<std::int64_t, AgentReport>> found;
+  struct Found {
+    std::int64_t agent;
+    AgentReport report;
+    GapRecord successor_gap;
+  };
+  std::vector<Found> found;
   {
     auto q = impl_->use(kAgents);
     TALLY_TRY_CTX(q->each_row([&](sql::Statement& row) {
-      AgentReport r;
+      Found f;
+      f.agent = row.column_int(0);
+      AgentReport& r = f.report;
       r.agent_id = row.column_text(1);
       r.host = row.column_text(2);
       r.last_seq = row.column_u64(3);
       r.duplicates_rejected = row.column_u64(4);
       r.samples_stored = row.column_u64(5);
-      found.emplace_back(row.column_int(0), std::move(r));
+      if (!row.column_is_null(6)) r.credential = std::string(row.column_text(6));
+      if (!row.column_is_null(7)) {
+        r.predecessor =
+            AgentLink{std::string(row.column_text(7)), row.column_u64(8), row.column_u64(9)};
+      }
+      if (!row.column_is_null(10)) {
+        r.successor =
+            AgentLink{std::string(row.column_text(10)), row.column_u64(11), row.column_u64(12)};
+        f.successor_gap.reason = row.column_text(13);
+        f.successor_gap.time_ns = row.column_u64(14);
+        f.successor_gap.detail = row.column_text(15);
+      }
+      found.push_back(std::move(f));
     }),
                   "list agents");
   }
   std::vector<AgentReport> reports;
   reports.reserve(found.size());
-  for (auto& [agent, report] : found) {
-    TALLY_TRY_CTX(impl_->fill_agent(agent, report),
-                  fmt::format("report agent {}", report.agent_id));
-    reports.push_back(std::move(report));
+  for (Found& f : found) {
+    TALLY_TRY_CTX(impl_->fill_agent(f.agent, &f.successor_gap, f.report),
+                  fmt::format("report agent {}", f.report.agent_id));
+    reports.push_back(std::move(f.report));
   }
   return reports;
 }

@@ -18,8 +18,19 @@
 namespace tally::collector {
 
 struct DeclaredLost {
-  std::uint64_t seq = 0;  // the gap record's own seq
+  std::uint64_t seq = 0;  // the gap record's own seq (in declared_by's seq space)
   GapRecord gap;
+  // Empty: the agent's own gap record. Otherwise the successor whose gap
+  // record declared this range of the agent's seqs lost (its outbox was
+  // lost); samples is then 0, the count being in the successor's record.
+  std::string declared_by;
+};
+
+// One end of a succession, as seen from the other.
+struct AgentLink {
+  std::string agent_id;
+  std::uint64_t seq = 0;       // the successor's gap record naming the predecessor
+  std::uint64_t last_seq = 0;  // the predecessor's last seq, as the successor declared
 };
 
 struct PartialBatch {
@@ -31,8 +42,12 @@ struct PartialBatch {
 struct AgentReport {
   std::string agent_id;
   std::string host;
+  std::optional<std::string> credential;  // bound to; nullopt: not bound
+  std::optional<AgentLink> predecessor;   // the agent this one continues
+  std::optional<AgentLink> successor;     // the agent that continues this one
   std::uint64_t last_seq = 0;
   std::vector<SeqRange> missing;  // in [1, last_seq]: neither received nor declared lost
+  // Its own gap records by seq, then ranges its successor declared lost.
   std::vector<DeclaredLost> declared_lost;
   std::vector<PartialBatch> partial;  // batches of which only some samples arrived
   std::uint64_t duplicates_rejected = 0;

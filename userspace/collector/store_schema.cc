@@ -86,6 +86,29 @@ constexpr const char* kSchemaV3 = R"sql(
 ALTER TABLE process_names ADD COLUMN recorded_ns INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 4: who may write as an agent, and which agent continues which.
+// `credential` is the name of the credential (docs/protocol.md,
+// "Credentials") the agent first wrote with, or NULL: not bound yet (a
+// database from before, or no token file); an unbound agent is bound by its
+// next request. Host names (the envelope's and the samples', which queries
+// filter on) are bound the same way; a host without a row is not bound. A
+// succession row is written with the successor's gap record that names the
+// predecessor (its `seq`); one successor per predecessor and one
+// predecessor per successor.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE agents ADD COLUMN credential TEXT;
+CREATE TABLE hosts (
+  host TEXT PRIMARY KEY,
+  credential TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE successions (
+  successor INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  predecessor INTEGER NOT NULL UNIQUE,
+  last_seq INTEGER NOT NULL
+);
+)sql";
+
 }  // namespace
 
 Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count,
@@ -124,16 +147,20 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
                          db.path().string(), *version, kSchemaVersion);
   }
   // Version 0 is a new file, version 1 one that predates process names,
-  // version 2 one that predates their age. One transaction, so a crash
-  // half-way leaves the old version and the next start does it again.
+  // version 2 one that predates their age, version 3 one that predates
+  // credentials and successions. One transaction, so a crash half-way
+  // leaves the old version and the next start does it again.
   const std::string what = *version == 0 ? std::string("create schema")
                                          : fmt::format("upgrade schema from version {}", *version);
   auto txn = sql::Transaction::begin(db);
   if (!txn.ok()) return txn.error().context(what);
   if (*version < 1) TALLY_TRY_CTX(db.exec(kSchemaV1), what);
   if (*version < 2) TALLY_TRY_CTX(db.exec(kSchemaV2), what);
-  TALLY_TRY_CTX(db.exec(kSchemaV3), what);
-  TALLY_TRY_CTX(db.exec(fmt::format("UPDATE process_names SET recorded_ns = {}", now_ns)), what);
+  if (*version < 3) {
+    TALLY_TRY_CTX(db.exec(kSchemaV3), what);
+    TALLY_TRY_CTX(db.exec(fmt::format("UPDATE process_names SET recorded_ns = {}", now_ns)), what);
+  }
+  TALLY_TRY_CTX(db.exec(kSchemaV4), what);
   TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)), what);
   TALLY_TRY_CTX(txn->commit(), what);
   return ok_status();

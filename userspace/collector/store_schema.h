@@ -2,7 +2,8 @@
 // PRAGMA user_version (sqlite.org/pragma.html#pragma_user_version).
 //
 // Tables (docs/protocol.md describes what the API derives from them):
-//   agents    one row per agent_id: host, last_seq, counters
+//   agents    one row per agent_id: host, last_seq, counters, and the
+//             credential it is bound to (never the token itself)
 //   received  seqs received (samples batch or gap record) as disjoint
 //             maximal ranges, so "missing" costs O(ranges), not O(seqs)
 //   batches   one row per samples batch seq: batch_samples and how many of
@@ -12,6 +13,9 @@
 //             plus the columns the queries filter and sum on
 //   process_names  each agent's names of its live processes (protocol
 //             version 2), with when they were last recorded
+//   successions  agents that continue another's data after its outbox was
+//             lost, and the predecessor's last seq they declare
+//   hosts     the credential each host name belongs to
 #pragma once
 
 #include <cstdint>
@@ -21,7 +25,7 @@
 
 namespace tally::collector {
 
-inline constexpr std::int64_t kSchemaVersion = 3;
+inline constexpr std::int64_t kSchemaVersion = 4;
 
 enum class Durability {
   full,    // synchronous=FULL: an acked batch survives power loss
