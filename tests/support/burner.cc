@@ -17,7 +17,11 @@
 //                      {"children":[...]} with both, or {"error":...}
 //   spin SECONDS       a busy loop that never yields, then exits
 //   idle SECONDS       sleeps (a live process with no CPU)
+//   named NAME S [ARG...]  sets its comm to NAME (prctl PR_SET_NAME, any
+//                      bytes: escape sequences too), then spins S seconds;
+//                      the ARGs only make its cmdline
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -102,7 +106,7 @@ void print_children(const std::vector<Child>& children) {
 
 int usage() {
   fputs("usage: tally_test_burner burn MS | threads N MS | children N MS | reuse MS | "
-        "spin S | idle S\n",
+        "spin S | idle S | named NAME S [ARG...]\n",
         stderr);
   return 2;
 }
@@ -153,7 +157,11 @@ int main(int argc, char** argv) {
     }
     puts("{\"error\":\"pid was not reused\"}");
     return 1;
-  } else if (mode == "spin") {
+  } else if (mode == "spin" || (mode == "named" && argc >= 4)) {
+    if (mode == "named") {
+      prctl(PR_SET_NAME, argv[2], 0, 0, 0);
+      ++argv;  // SECONDS is next
+    }
     const unsigned long long end = own_runtime_ns() + std::strtoull(argv[2], nullptr, 10) * 1000000000ULL;
     volatile unsigned long long x = 0;
     for (;;) {

@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include "subprocess.h"
 
 namespace tally::test {
@@ -17,6 +20,15 @@ inline RunResult run_tally(const std::string& socket, std::vector<std::string> a
   argv.push_back("--socket");
   argv.push_back(socket);
   return run(argv, timeout);
+}
+
+// `tally status --json`, parsed; a test failure (and a discarded value) if
+// it did not print JSON.
+inline nlohmann::json tally_status_json(const std::string& socket) {
+  const RunResult r = run_tally(socket, {"status", "--json"}, std::chrono::seconds(60));
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "exit " << r.exit_code << ": " << r.out << r.err;
+  return j;
 }
 
 }  // namespace tally::test

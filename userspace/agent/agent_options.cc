@@ -161,7 +161,8 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
                                [](AgentConfig& c, std::uint64_t v) { c.prometheus_min_cpu_ms = v; })
       ->check(CLI::Range(0ull, 86400000ull));
 
-  override_flag<std::string>(app, cmd, "--socket", "Control socket (default /run/tally/tally.sock)",
+  override_flag<std::string>(app, cmd, "--socket", "Control socket (default /run/tally/tally.sock); only a stale socket there is "
+                             "replaced, and its directory must be root's",
                              [](AgentConfig& c, const std::string& v) { c.socket_path = v; });
   override_flag<std::string>(app, cmd, "--socket-group", "Group allowed to use the socket (mode 0660)",
                              [](AgentConfig& c, const std::string& v) { c.socket_group = v; });

@@ -3,18 +3,15 @@
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
+#include <exception>
 
 #include <boost/asio/read_until.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
-#include "tally/fd.h"
 #include "tally/log.h"
 
 namespace tally::agent {
@@ -23,28 +20,34 @@ namespace asio = boost::asio;
 using stream = asio::local::stream_protocol;
 
 namespace {
-constexpr auto kIdleTimeout = std::chrono::seconds(30);
 
-// True if something accepts connections at path (a running tallyd).
-bool socket_is_live(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return false;
-  std::copy(path.begin(), path.end(), addr.sun_path);
-  return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+// Connections are told apart by the client's user id: the socket is only
+// reachable by root and the socket's group, so a flood comes from a user.
+std::string peer_of(stream::socket& socket) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return "uid ?";
+  }
+  return fmt::format("uid {}", cred.uid);
 }
+
 }  // namespace
 
 // One client connection: reads request lines, answers each in order.
 class ControlSession : public std::enable_shared_from_this<ControlSession> {
  public:
   ControlSession(ControlServer& server, stream::socket socket)
-      : server_(server), socket_(std::move(socket)), timer_(socket_.get_executor()),
-        buffer_(control::kMaxMessageBytes) {}
+      : server_(server),
+        table_(server.table_),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        buffer_(control::kMaxRequestBytes) {}
 
-  void start() {
+  ~ControlSession() { table_->remove(id_); }
+
+  void start(ConnectionTable::Id id) {
+    id_ = id;
     do_read();
   }
 
@@ -55,11 +58,17 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
   }
 
  private:
-  void do_read() {
-    timer_.expires_after(kIdleTimeout);
+  // Every read and write has the deadline: a client that neither sends nor
+  // reads holds its connection no longer than that.
+  void arm_timer() {
+    timer_.expires_after(ControlServer::kIdleTimeout);
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) self->finish();  // idle too long
+      if (!ec) self->close();
     });
+  }
+
+  void do_read() {
+    arm_timer();
     asio::async_read_until(socket_, buffer_, '\n',
                            [self = shared_from_this()](const boost::system::error_code& ec,
                                                        std::size_t n) { self->on_read(ec, n); });
@@ -67,76 +76,100 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
 
   void on_read(const boost::system::error_code& ec, std::size_t n) {
     timer_.cancel();
-    if (ec || server_.stopped_) {
-      if (ec == asio::error::not_found) write_and_close(control::make_error("request too large"));
-      else finish();
+    if (server_.stopped_ || !socket_.is_open()) return;
+    if (ec == asio::error::not_found) {
+      refuse(fmt::format("request longer than {} bytes (one JSON object per line)",
+                         control::kMaxRequestBytes));
       return;
     }
-    std::string line(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(n));
+    if (ec == asio::error::eof && buffer_.size() > 0) {
+      refuse("request ends without a newline (one JSON object per line)");
+      return;
+    }
+    if (ec) {
+      close();
+      return;
+    }
+    const std::string line(asio::buffers_begin(buffer_.data()),
+                           asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(n));
     buffer_.consume(n);
     auto request = control::parse_request(line);
     if (!request.ok()) {
-      write_and_close(control::make_error(request.error().message()));
+      refuse(request.error().message());
       return;
     }
-    std::weak_ptr<ControlSession> weak = shared_from_this();
-    server_.handler_(*request, [weak](std::string response) {
-      if (auto self = weak.lock()) self->write_then_read(std::move(response));
-    });
+    table_->set_busy(id_, true);
+    // Holds the session until the answer is written: a flush answers only
+    // when the shippers are done.
+    auto respond = [self = shared_from_this()](std::string response) {
+      self->write_then_read(std::move(response));
+    };
+    try {
+      server_.handler_(*request, respond);
+    } catch (const std::exception& e) {
+      // A bug on our side, not the client's: answer, log, keep serving.
+      ++server_.handler_errors_;
+      log::error("control socket: handling \"{}\" failed: {}", control::command_name(*request),
+                 e.what());
+      respond(control::make_error(fmt::format("tallyd failed handling \"{}\": {}",
+                                              control::command_name(*request), e.what())));
+    }
   }
 
-  void write_then_read(std::string response) {
-    auto data = std::make_shared<std::string>(std::move(response));
+  void refuse(const std::string& message) {
+    ++server_.bad_requests_;
+    table_->set_busy(id_, true);
+    auto data = std::make_shared<std::string>(control::make_error(message));
+    arm_timer();
     asio::async_write(socket_, asio::buffer(*data),
-                      [self = shared_from_this(), data](const boost::system::error_code& ec,
+                      [self = shared_from_this(), data](const boost::system::error_code&,
                                                         std::size_t) {
-                        if (ec) self->finish();
-                        else self->do_read();
+                        self->timer_.cancel();
+                        self->close();
                       });
   }
 
-  void write_and_close(std::string response) {
+  void write_then_read(std::string response) {
+    if (!socket_.is_open()) return;  // closed while the answer was being made
     auto data = std::make_shared<std::string>(std::move(response));
+    arm_timer();
     asio::async_write(socket_, asio::buffer(*data),
-                      [self = shared_from_this(), data](const boost::system::error_code&,
-                                                        std::size_t) { self->finish(); });
-  }
-
-  void finish() {
-    close();
-    server_.sessions_.erase(shared_from_this());
+                      [self = shared_from_this(), data](const boost::system::error_code& ec,
+                                                        std::size_t) {
+                        self->timer_.cancel();
+                        if (ec || self->server_.stopped_) {
+                          self->close();
+                          return;
+                        }
+                        self->table_->set_busy(self->id_, false);
+                        self->do_read();
+                      });
   }
 
   ControlServer& server_;
+  std::shared_ptr<ConnectionTable> table_;
   stream::socket socket_;
   asio::steady_timer timer_;
   asio::streambuf buffer_;
+  ConnectionTable::Id id_ = 0;
 };
 
 ControlServer::ControlServer(asio::io_context& io, Handler handler)
-    : io_(io), handler_(std::move(handler)), acceptor_(io) {}
+    : handler_(std::move(handler)),
+      acceptor_(io),
+      accept_pause_(io),
+      table_(std::make_shared<ConnectionTable>("control socket", kLimits)) {}
 
 ControlServer::~ControlServer() { stop(); }
 
 Status ControlServer::listen(const std::string& path, const std::string& group) {
-  std::error_code fs_ec;
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty() && !std::filesystem::exists(parent, fs_ec)) {
-    std::filesystem::create_directories(parent, fs_ec);
-    if (fs_ec) return Error::format("create control socket directory {}: {}", parent.string(), fs_ec.message());
-    ::chmod(parent.c_str(), 0755);
-  }
   gid_t gid = static_cast<gid_t>(-1);
   if (!group.empty()) {
     struct group* g = ::getgrnam(group.c_str());
     if (!g) return Error::format("control socket group \"{}\": no such group", group);
     gid = g->gr_gid;
   }
-  if (socket_is_live(path)) {
-    return Error::format("control socket {} is in use: another tallyd is running (stop it, or "
-                         "give this one --socket)", path);
-  }
-  ::unlink(path.c_str());  // stale socket of a tallyd that died
+  if (auto st = prepare_socket_path(path); !st.ok()) return st;
 
   boost::system::error_code ec;
   acceptor_.open(stream(), ec);
@@ -145,28 +178,56 @@ Status ControlServer::listen(const std::string& path, const std::string& group) 
   const mode_t old_umask = ::umask(0177);
   if (!ec) acceptor_.bind(stream::endpoint(path), ec);
   ::umask(old_umask);
-  if (!ec) acceptor_.listen(16, ec);
+  // A backlog well above the connection bound: a flood of connects queues
+  // here instead of blocking an operator's `tally` in connect().
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Error::format("listen on control socket {}: {}", path, ec.message());
+  auto bound = identify_socket_file(path);
+  if (!bound.ok()) return bound.error();
+  bound_ = *bound;
+  path_ = path;
   if (!group.empty()) {
     if (::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0 || ::chmod(path.c_str(), 0660) != 0) {
       return errno_error(fmt::format("give control socket {} to group {}", path, group));
     }
   }
-  path_ = path;
   do_accept();
   return ok_status();
 }
 
 void ControlServer::do_accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, stream::socket socket) {
-    if (stopped_ || !acceptor_.is_open()) return;
-    if (!ec) {
-      auto session = std::make_shared<ControlSession>(*this, std::move(socket));
-      sessions_.insert(session);
-      session->start();
-    }
-    do_accept();
+    on_accept(ec, std::move(socket));
   });
+}
+
+void ControlServer::on_accept(const boost::system::error_code& ec, stream::socket socket) {
+  if (stopped_ || !acceptor_.is_open() || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // The listener stays readable while accept fails: retrying at once
+    // would spin. Closing an idle session frees a descriptor for the next.
+    const auto pause = backoff_.failed(ec);
+    if (out_of_descriptors(ec)) table_->close_oldest_idle();
+    accept_pause_.expires_after(pause);
+    accept_pause_.async_wait([this](const boost::system::error_code& wec) {
+      if (!wec && !stopped_) do_accept();
+    });
+    return;
+  }
+  backoff_.succeeded();
+  const std::string peer = peer_of(socket);
+  auto session = std::make_shared<ControlSession>(*this, std::move(socket));
+  std::weak_ptr<ControlSession> weak = session;
+  const auto id = table_->admit(peer, [weak] {
+    if (auto s = weak.lock()) s->close();
+  });
+  session->start(id);
+  do_accept();
+}
+
+ControlServer::Counters ControlServer::counters() const {
+  return Counters{table_->size(), table_->evicted(), backoff_.failures(), bad_requests_,
+                  handler_errors_};
 }
 
 void ControlServer::stop() {
@@ -174,10 +235,9 @@ void ControlServer::stop() {
   stopped_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  auto sessions = sessions_;
-  for (auto& s : sessions) s->close();
-  sessions_.clear();
-  if (!path_.empty()) ::unlink(path_.c_str());
+  accept_pause_.cancel();
+  table_->close_all();
+  if (!path_.empty()) remove_socket_file(path_, bound_);
 }
 
 }  // namespace tally::agent

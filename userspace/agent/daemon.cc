@@ -39,6 +39,22 @@ Result<std::string> read_token(const std::string& path) {
   return token;
 }
 
+// Runs `io` until it is stopped. A handler that throws is a bug in tallyd,
+// but one bad input must not end sampling, storing or the control socket:
+// the handler is dropped, the error logged and counted, and the loop goes on.
+void run_until_stopped(asio::io_context& io, const char* thread,
+                       std::atomic<std::uint64_t>& internal_errors) {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      ++internal_errors;
+      log::error("{} thread: a handler failed: {}; carrying on without it", thread, e.what());
+    }
+  }
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonParts parts)
@@ -158,13 +174,13 @@ int Daemon::run() {
   }
   for (auto& s : shippers_) s->start();
   store_work_.emplace(store_io_.get_executor());
-  store_thread_ = std::thread([this] { store_io_.run(); });
+  store_thread_ = std::thread([this] { run_until_stopped(store_io_, "store", internal_errors_); });
 
   log::info("sampling every {} s, outbox {}, {} sink(s), control socket {}", config_.interval_s,
             parts_.outbox->path().string(), shippers_.size(), config_.socket_path);
   do_wait_signal();
   do_wait_interval();
-  io_.run();
+  run_until_stopped(io_, "main", internal_errors_);
   return exit_code_;
 }
 
@@ -175,8 +191,9 @@ void Daemon::do_wait_interval() {
   timer_.expires_at(next_deadline_);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
-    take_sample(config_.once);
+    // Re-armed first: sampling goes on even if this interval's work fails.
     if (!config_.once) do_wait_interval();
+    take_sample(config_.once);
   });
 }
 
@@ -197,12 +214,19 @@ void Daemon::take_sample(bool final) {
     totals_.add_interval(samples->processes);
     // Exits the backend did not report: gone from /proc means gone.
     totals_.sweep([](std::uint32_t pid, std::uint64_t) {
-      return std::filesystem::exists(fmt::format("/proc/{}", pid));
+      std::error_code ignored;  // not the throwing overload: an odd /proc entry is not fatal
+      return std::filesystem::exists(fmt::format("/proc/{}", pid), ignored);
     });
   }
   // Shared, not copied: `tally top` reads it here, the store thread encodes it.
   last_interval_ = std::make_shared<const accounting::IntervalSamples>(std::move(*samples));
-  asio::post(store_io_, [this, interval = last_interval_, final] { store(*interval, final); });
+  asio::post(store_io_, [this, interval = last_interval_, final] {
+    try {
+      store(*interval, final);
+    } catch (const std::exception& e) {
+      store_failed(e.what(), final);
+    }
+  });
 }
 
 void Daemon::store(const accounting::IntervalSamples& samples, bool final) {
@@ -254,6 +278,18 @@ void Daemon::store(const accounting::IntervalSamples& samples, bool final) {
   });
 }
 
+void Daemon::store_failed(const std::string& what, bool final) {
+  ++internal_errors_;
+  encoder_.not_stored();  // the dictionary may not hold what the encoder sent
+  std::string error = fmt::format("storing an interval failed: {}", what);
+  log::error("{}", error);
+  asio::post(io_, [this, error = std::move(error), final] {
+    ++append_failures_;
+    last_append_error_ = error;
+    on_stored(false, final);  // a final interval still leads to the shutdown
+  });
+}
+
 void Daemon::on_stored(bool ok, bool final) {
   (void)ok;
   if (final) begin_shutdown();
@@ -265,8 +301,8 @@ void Daemon::do_wait_signal() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     if (signo == SIGHUP) {
+      do_wait_signal();  // first: a reload that fails must not leave signals unheard
       reload_config();
-      do_wait_signal();
       return;
     }
     if (stopping_) {
@@ -398,17 +434,13 @@ void Daemon::finish() {
 // --- control socket ---------------------------------------------------------
 
 void Daemon::handle_request(const control::Request& request, ControlServer::Respond respond) {
-  if (request.command == "status") {
+  // Every field was checked by control::parse_request: the values are in range.
+  if (std::holds_alternative<control::StatusRequest>(request)) {
     respond(control::make_ok(status_json()));
-  } else if (request.command == "top") {
-    const auto n = request.args.value("n", 10);
-    respond(control::make_ok(top_json(static_cast<std::size_t>(std::clamp(n, 1, 10000)))));
-  } else if (request.command == "flush") {
-    const auto timeout = request.args.value("timeout_s", 30);
-    flush(std::chrono::seconds(std::clamp(timeout, 1, 3600)), std::move(respond));
-  } else {
-    respond(control::make_error(fmt::format(
-        "unknown command \"{}\" (accepted: status, top, flush)", request.command)));
+  } else if (const auto* top = std::get_if<control::TopRequest>(&request)) {
+    respond(control::make_ok(top_json(static_cast<std::size_t>(top->n))));
+  } else if (const auto* f = std::get_if<control::FlushRequest>(&request)) {
+    flush(std::chrono::seconds(f->timeout_s), std::move(respond));
   }
 }
 

@@ -13,6 +13,7 @@
 // every thread sleeps.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -67,6 +68,8 @@ class Daemon {
   // Storing (store thread), then back on the main thread.
   void store(const accounting::IntervalSamples& samples, bool final);
   void on_stored(bool ok, bool final);
+  // store() threw (store thread): counted as an append failure.
+  void store_failed(const std::string& what, bool final);
 
   // Signals and shutdown (main thread).
   void do_wait_signal();
@@ -131,6 +134,9 @@ class Daemon {
   std::uint64_t append_failures_ = 0;
   std::string last_append_error_;
   bool append_failing_ = false;
+
+  // Handlers that threw, on any thread (run_until_stopped, store_failed).
+  std::atomic<std::uint64_t> internal_errors_{0};
 
   bool stopping_ = false;
   bool finished_ = false;

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "utf8.h"
+#include "tally/utf8.h"
 
 namespace tally::agent {
 
@@ -33,7 +33,7 @@ void sink_sample(std::string& out, std::string_view name, const std::string& sin
 }  // namespace
 
 void append_label_value(std::string& out, std::string_view value) {
-  const std::string clean = shipping::utf8_sanitized(value);
+  const std::string clean = utf8_sanitized(value);
   for (char c : clean) {
     if (c == '\\') {
       out += "\\\\";

@@ -1,11 +1,12 @@
 #include "prometheus_exporter.h"
 
-#include <chrono>
+#include <exception>
 #include <optional>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -23,63 +24,128 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// A scrape is a few hundred bytes each way; anything slower than this is a
-// stuck client holding a socket.
-constexpr auto kConnectionDeadline = std::chrono::seconds(10);
-constexpr std::uint32_t kMaxHeaderBytes = 8192;
+using Response = http::response<http::string_body>;
+
+// Beast bounds the header by header_limit and the body by body_limit, but
+// chunk-size lines (with their extensions) and trailers only by the buffer
+// it reads into: an unbounded flat_buffer grows with them, and a trailer
+// field over 64 KiB throws from basic_fields. Capping the buffer ends such
+// a read with http::error::buffer_overflow instead.
+static_assert(PrometheusExporter::kMaxBufferedBytes >= PrometheusExporter::kMaxHeaderBytes);
+static_assert(PrometheusExporter::kMaxBufferedBytes < 65535, "below basic_fields' field limit");
+
+// The answer to a request the parser refused, or nothing if the connection
+// just ended (closed, timed out, reset).
+std::optional<std::pair<http::status, std::string>> refusal(const beast::error_code& ec) {
+  if (ec.category() != http::make_error_code(http::error::bad_target).category()) {
+    return std::nullopt;  // a socket error: nobody to answer
+  }
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message) return std::nullopt;
+  if (ec == http::error::header_limit) {
+    return std::pair{http::status::request_header_fields_too_large,
+                     fmt::format("request header over {} bytes\n",
+                                 PrometheusExporter::kMaxHeaderBytes)};
+  }
+  if (ec == http::error::body_limit) {
+    return std::pair{http::status::payload_too_large, std::string("GET /metrics takes no body\n")};
+  }
+  if (ec == http::error::buffer_overflow) {
+    return std::pair{http::status::request_header_fields_too_large,
+                     fmt::format("request too large: chunk extensions and trailers are limited "
+                                 "to {} bytes\n",
+                                 PrometheusExporter::kMaxBufferedBytes)};
+  }
+  return std::pair{http::status::bad_request, fmt::format("malformed request: {}\n", ec.message())};
+}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, PrometheusExporter::Render render,
-          std::shared_ptr<std::uint64_t> scrapes, std::shared_ptr<bool> stopped)
+  Session(tcp::socket socket, std::shared_ptr<PrometheusExporter::Shared> shared)
       : stream_(std::move(socket)),
-        render_(std::move(render)),
-        scrapes_(std::move(scrapes)),
-        stopped_(std::move(stopped)) {}
+        buffer_(PrometheusExporter::kMaxBufferedBytes),
+        shared_(std::move(shared)) {}
 
+  ~Session() { shared_->table.remove(id_); }
+
+  void start(ConnectionTable::Id id) {
+    id_ = id;
+    do_read();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+ private:
   void do_read() {
     parser_.emplace();
-    parser_->header_limit(kMaxHeaderBytes);
+    parser_->header_limit(PrometheusExporter::kMaxHeaderBytes);
     parser_->body_limit(0);  // GET has no body
-    stream_.expires_after(kConnectionDeadline);
+    shared_->table.set_busy(id_, false);
+    // The whole request, from connect or the previous answer on.
+    stream_.expires_after(PrometheusExporter::kRequestDeadline);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
- private:
   void on_read(beast::error_code ec) {
-    if (ec || *stopped_) return;  // closed, timed out or malformed: drop the connection
+    if (shared_->stopped) return;
+    shared_->table.set_busy(id_, true);
+    if (ec) {
+      if (auto r = refusal(ec)) {
+        ++shared_->requests_refused;
+        write(make_response(r->first, 11, false, std::move(r->second)), false);
+      }
+      return;  // else: closed, timed out or reset; the session ends here
+    }
     const auto& req = parser_->get();
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(req.version());
-    res->keep_alive(req.keep_alive());
-    res->set(http::field::server, "tallyd");
     const std::string_view target(req.target().data(), req.target().size());
     const std::string_view path = target.substr(0, target.find('?'));
+    std::shared_ptr<Response> res;
     if (path != "/metrics") {
-      res->result(http::status::not_found);
-      res->set(http::field::content_type, "text/plain; charset=utf-8");
-      res->body() = "tallyd serves /metrics only\n";
+      res = make_response(http::status::not_found, req.version(), req.keep_alive(),
+                          "tallyd serves /metrics only\n");
     } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      res->result(http::status::method_not_allowed);
+      res = make_response(http::status::method_not_allowed, req.version(), req.keep_alive(),
+                          "GET /metrics\n");
       res->set(http::field::allow, "GET, HEAD");
-      res->set(http::field::content_type, "text/plain; charset=utf-8");
-      res->body() = "GET /metrics\n";
     } else {
-      res->result(http::status::ok);
-      res->set(http::field::content_type, kExpositionContentType);
-      res->body() = render_();
-      ++*scrapes_;
+      res = make_response(http::status::ok, req.version(), req.keep_alive(), {});
+      try {
+        res->body() = shared_->render();
+        res->set(http::field::content_type, kExpositionContentType);
+        ++shared_->scrapes;
+      } catch (const std::exception& e) {
+        log::error("prometheus exporter: rendering /metrics failed: {}", e.what());
+        res = make_response(http::status::internal_server_error, req.version(), false,
+                            "rendering the page failed; see tallyd's log\n");
+      }
     }
     res->prepare_payload();
     if (req.method() == http::verb::head) res->body().clear();
-    stream_.expires_after(kConnectionDeadline);
+    write(res, res->keep_alive());
+  }
+
+  static std::shared_ptr<Response> make_response(http::status status, unsigned version,
+                                                 bool keep_alive, std::string body) {
+    auto res = std::make_shared<Response>(status, version);
+    res->keep_alive(keep_alive);
+    res->set(http::field::server, "tallyd");
+    res->set(http::field::content_type, "text/plain; charset=utf-8");
+    res->body() = std::move(body);
+    res->prepare_payload();
+    return res;
+  }
+
+  void write(std::shared_ptr<Response> res, bool then_read) {
+    stream_.expires_after(PrometheusExporter::kWriteDeadline);
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code wec, std::size_t) {
-                        if (wec || !res->keep_alive() || *self->stopped_) {
-                          beast::error_code ignored;
-                          self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+                      [self = shared_from_this(), res, then_read](beast::error_code ec, std::size_t) {
+                        if (ec || !then_read || self->shared_->stopped) {
+                          self->close();
                           return;
                         }
                         self->do_read();
@@ -89,15 +155,22 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  PrometheusExporter::Render render_;
-  std::shared_ptr<std::uint64_t> scrapes_;
-  std::shared_ptr<bool> stopped_;
+  std::shared_ptr<PrometheusExporter::Shared> shared_;
+  ConnectionTable::Id id_ = 0;
 };
+
+std::string peer_of(const tcp::socket& socket) {
+  beast::error_code ec;
+  const auto ep = socket.remote_endpoint(ec);
+  return ec ? std::string("unknown address") : ep.address().to_string();
+}
 
 }  // namespace
 
 PrometheusExporter::PrometheusExporter(asio::io_context& io, Render render)
-    : render_(std::move(render)), acceptor_(io), retry_(io) {}
+    : acceptor_(io),
+      accept_pause_(io),
+      shared_(std::make_shared<Shared>(std::move(render))) {}
 
 PrometheusExporter::~PrometheusExporter() { stop(); }
 
@@ -117,7 +190,7 @@ Status PrometheusExporter::listen(const ListenAddress& address) {
   if (ec) return fail("bind", ec);
   acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return fail("listen on", ec);
-  *stopped_ = false;
+  shared_->stopped = false;
   do_accept();
   return ok_status();
 }
@@ -131,27 +204,47 @@ std::string PrometheusExporter::listening_on() const {
 }
 
 void PrometheusExporter::stop() {
-  *stopped_ = true;
+  shared_->stopped = true;
   beast::error_code ec;
   acceptor_.close(ec);
-  retry_.cancel();
+  accept_pause_.cancel();
+  shared_->table.close_all();
+}
+
+PrometheusExporter::Counters PrometheusExporter::counters() const {
+  return Counters{shared_->scrapes, shared_->table.size(), shared_->table.evicted(),
+                  backoff_.failures(), shared_->requests_refused};
 }
 
 void PrometheusExporter::do_accept() {
-  acceptor_.async_accept([this, stopped = stopped_](beast::error_code ec, tcp::socket socket) {
-    if (*stopped) return;  // `this` may be gone once stopped
-    if (!ec) {
-      std::make_shared<Session>(std::move(socket), render_, scrapes_, stopped_)->do_read();
-      do_accept();
-      return;
-    }
-    // Out of file descriptors and the like: say so, pause, go on.
-    log::warning("prometheus exporter: accept: {}", ec.message());
-    retry_.expires_after(std::chrono::seconds(1));
-    retry_.async_wait([this, stopped](beast::error_code wec) {
-      if (!wec && !*stopped) do_accept();
-    });
+  acceptor_.async_accept([this, shared = shared_](beast::error_code ec, tcp::socket socket) {
+    if (shared->stopped) return;  // `this` may be gone once stopped
+    on_accept(ec, std::move(socket));
   });
+}
+
+void PrometheusExporter::on_accept(const beast::error_code& ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // The listener stays readable while accept fails: retrying at once
+    // would spin. Closing an idle connection frees a descriptor for the next.
+    const auto pause = backoff_.failed(ec);
+    if (out_of_descriptors(ec)) shared_->table.close_oldest_idle();
+    accept_pause_.expires_after(pause);
+    accept_pause_.async_wait([this, shared = shared_](beast::error_code wec) {
+      if (!wec && !shared->stopped) do_accept();
+    });
+    return;
+  }
+  backoff_.succeeded();
+  const std::string peer = peer_of(socket);
+  auto session = std::make_shared<Session>(std::move(socket), shared_);
+  std::weak_ptr<Session> weak = session;
+  const auto id = shared_->table.admit(peer, [weak] {
+    if (auto s = weak.lock()) s->close();
+  });
+  session->start(id);
+  do_accept();
 }
 
 }  // namespace tally::agent

@@ -144,9 +144,20 @@ nlohmann::json Daemon::status_json() {
     }
   }
   s["sinks"] = sinks;
+  const ControlServer::Counters control = control_.counters();
+  s["control"] = {{"connections", control.connections},
+                  {"connections_evicted", control.evicted},
+                  {"accept_failures", control.accept_failures},
+                  {"bad_requests", control.bad_requests},
+                  {"handler_errors", control.handler_errors}};
   if (exporter_) {
+    const PrometheusExporter::Counters exporter = exporter_->counters();
     s["prometheus"] = {{"listen", exporter_->listening_on()},
-                       {"scrapes", exporter_->scrapes()},
+                       {"scrapes", exporter.scrapes},
+                       {"connections", exporter.connections},
+                       {"connections_evicted", exporter.evicted},
+                       {"accept_failures", exporter.accept_failures},
+                       {"requests_refused", exporter.requests_refused},
                        {"processes_tracked", totals_.tracked()},
                        {"processes_omitted", totals_.omitted_last_scrape()},
                        {"top", config_.prometheus_top},
@@ -155,6 +166,11 @@ nlohmann::json Daemon::status_json() {
     s["prometheus"] = nullptr;
   }
   s["self"] = self_usage();
+  s["self"]["internal_errors"] = internal_errors_.load();
+  if (internal_errors_ > 0) {
+    degraded.push_back(fmt::format("{} internal errors: handlers that failed and were skipped "
+                                   "(see the log)", internal_errors_.load()));
+  }
   s["health"] = {{"status", degraded.empty() ? "healthy" : "degraded"}, {"reasons", degraded}};
   return s;
 }

@@ -89,7 +89,10 @@ Result<nlohmann::json> call(const std::string& socket_path, const std::string& r
     if (n < 0) return errno_error(fmt::format("read from tallyd at {}", socket_path));
     if (n == 0) return Error::format("tallyd at {} closed the connection without answering", socket_path);
     response.append(buf, static_cast<std::size_t>(n));
-    if (response.size() > control::kMaxMessageBytes) return Error("response from tallyd too large");
+    if (response.size() > control::kMaxResponseBytes) {
+      return Error::format("response from tallyd at {} is longer than {} bytes", socket_path,
+                           control::kMaxResponseBytes);
+    }
   }
   return control::parse_response(response.substr(0, response.find('\n')));
 }

@@ -3,17 +3,59 @@
 #include <fmt/format.h>
 
 #include "tally/time_util.h"
+#include "terminal_text.h"
 
 namespace tally::cli {
 
 namespace {
 
-std::uint64_t u64(const nlohmann::json& j, const char* key) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<std::uint64_t>() : 0;
+using Json = nlohmann::json;
+
+// Readers that take whatever tallyd sent: a member that is missing or of
+// another type reads as empty, never throws. Every string goes through
+// printable(): it may hold what a process chose to call itself.
+const Json& member(const Json& j, const char* key) {
+  static const Json kNull;
+  if (!j.is_object()) return kNull;
+  const auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
 }
 
-std::string str(const nlohmann::json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+const Json& list(const Json& j, const char* key) {
+  static const Json kEmpty = Json::array();
+  const Json& v = member(j, key);
+  return v.is_array() ? v : kEmpty;
+}
+
+const Json& object(const Json& j, const char* key) {
+  static const Json kEmpty = Json::object();
+  const Json& v = member(j, key);
+  return v.is_object() ? v : kEmpty;
+}
+
+std::uint64_t u64(const Json& j, const char* key) {
+  const Json& v = member(j, key);
+  return v.is_number_unsigned() ? v.get<std::uint64_t>() : 0;
+}
+
+double number(const Json& j, const char* key) {
+  const Json& v = member(j, key);
+  return v.is_number() ? v.get<double>() : 0.0;
+}
+
+std::string text(const Json& v) {
+  return v.is_string() ? printable(v.get_ref<const std::string&>()) : std::string();
+}
+
+std::string str(const Json& j, const char* key) { return text(member(j, key)); }
+
+// At most `bytes` bytes of s, never ending inside a UTF-8 sequence.
+std::string cut(std::string s, std::size_t bytes) {
+  if (s.size() <= bytes) return s;
+  std::size_t end = bytes;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  s.resize(end);
+  return s;
 }
 
 std::string ago(std::uint64_t then_ns, std::uint64_t now_ns) {
@@ -29,18 +71,16 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
   auto line = [&out](std::string_view label, const std::string& text) {
     out += fmt::format("{:<10} {}\n", label, text);
   };
-  const auto& health = s["health"];
+  const Json& health = object(s, "health");
   const std::string state = str(health, "status");
   out += fmt::format("tallyd {} on {}, up {} (pid {})   {}\n", str(s, "version"), str(s, "host"),
-                     human_duration_ns(u64(s, "uptime_ns")), u64(s["self"], "pid"),
+                     human_duration_ns(u64(s, "uptime_ns")), u64(object(s, "self"), "pid"),
                      state == "healthy" ? "HEALTHY" : "DEGRADED");
-  if (health.contains("reasons")) {
-    for (const auto& r : health["reasons"]) out += fmt::format("  ! {}\n", r.get<std::string>());
-  }
+  for (const auto& r : list(health, "reasons")) out += fmt::format("  ! {}\n", text(r));
 
-  const auto& b = s["backend"];
+  const Json& b = object(s, "backend");
   std::string programs;
-  for (const auto& p : b["programs"]) programs += (programs.empty() ? "" : ", ") + p.get<std::string>();
+  for (const auto& p : list(b, "programs")) programs += (programs.empty() ? "" : ", ") + text(p);
   if (str(b, "name") == "bpf") {
     line("backend", fmt::format("bpf ({}): {}", str(b, "attach_mode"), programs));
   } else {
@@ -48,7 +88,7 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
                                 u64(b, "unseen_exits")));
   }
 
-  const auto& m = s["sampling"];
+  const Json& m = object(s, "sampling");
   line("sampling", fmt::format("every {} s, last sample {}; {} processes last interval",
                                u64(m, "interval_s"), ago(u64(m, "last_sample_ns"), now_ns),
                                u64(m, "processes_last_interval")));
@@ -59,7 +99,7 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
                          u64(b, "recursion_misses")));
   }
 
-  const auto& o = s["outbox"];
+  const Json& o = object(s, "outbox");
   if (o.contains("error")) {
     line("outbox", "ERROR: " + str(o, "error"));
   } else {
@@ -69,13 +109,13 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
                                    ? human_duration_ns(u64(o, "oldest_pending_age_ns"))
                                    : std::string("-")));
     std::string acked;
-    for (const auto& k : o["sinks"]) {
+    for (const auto& k : list(o, "sinks")) {
       acked += fmt::format("{}{} {}", acked.empty() ? "" : ", ", str(k, "name"),
                            u64(k, "last_acked_seq"));
     }
     line("", fmt::format("last seq formed {}, acknowledged: {}", u64(o, "last_seq"), acked));
     std::uint64_t gap_records = 0, gap_samples = 0;
-    for (const auto& [reason, g] : o["gaps"].items()) {
+    for (const auto& [reason, g] : object(o, "gaps").items()) {
       gap_records += u64(g, "records");
       gap_samples += u64(g, "samples");
     }
@@ -86,10 +126,10 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
                          human_bytes(u64(o, "cap_bytes")), human_bytes(u64(o, "file_bytes"))));
   }
 
-  if (s["sinks"].empty()) {
+  if (list(s, "sinks").empty()) {
     line("shipping", "no sink configured: samples stay in the outbox (up to its cap)");
   }
-  for (const auto& k : s["sinks"]) {
+  for (const auto& k : list(s, "sinks")) {
     line("sink", fmt::format("{} ({}) {}: {}, last success {}, {} batches sent", str(k, "name"),
                              str(k, "format"), str(k, "url"), str(k, "state"),
                              ago(u64(k, "last_success_ns"), now_ns), u64(k, "batches_sent")));
@@ -108,36 +148,65 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
     const std::uint64_t rejected = u64(k, "samples_rejected");
     const std::uint64_t dropped = u64(k, "points_rejected");
     if (gap + rejected + dropped > 0) {
-      const bool shipped = !k.contains("gaps_shipped") || k["gaps_shipped"].get<bool>();
+      const Json& gaps_shipped = member(k, "gaps_shipped");
+      const bool shipped = !gaps_shipped.is_boolean() || gaps_shipped.get<bool>();
       line("",
            fmt::format("lost {} samples ({}), {} rejected by the server, {} points it dropped", gap,
                        shipped ? "declared to the server" : "logged here only", rejected, dropped));
     }
   }
-  line("self", fmt::format("cpu {}, rss {}", human_duration_ns(u64(s["self"], "cpu_ns")),
-                           human_bytes(u64(s["self"], "rss_bytes"))));
+  const Json& control = object(s, "control");
+  if (u64(control, "connections_evicted") + u64(control, "accept_failures") +
+          u64(control, "bad_requests") + u64(control, "handler_errors") > 0) {
+    line("control", fmt::format("{} connections, {} closed at the connection bounds, {} failed "
+                                "accepts, {} bad requests, {} failed handlers",
+                                u64(control, "connections"), u64(control, "connections_evicted"),
+                                u64(control, "accept_failures"), u64(control, "bad_requests"),
+                                u64(control, "handler_errors")));
+  }
+  const Json& self = object(s, "self");
+  line("self", fmt::format("cpu {}, rss {}", human_duration_ns(u64(self, "cpu_ns")),
+                           human_bytes(u64(self, "rss_bytes"))));
   return out;
 }
 
 std::string render_top(const nlohmann::json& top, std::size_t width) {
   std::string out =
       fmt::format("{:>7} {:<16} {:>6} {:>10}  {}\n", "PID", "COMMAND", "%CPU", "RSS", "CMDLINE");
-  for (const auto& p : top["processes"]) {
-    std::string row = fmt::format("{:>7} {:<16} {:>6.1f} {:>10}  ", p["pid"].get<std::uint64_t>(),
-                                  str(p, "comm").substr(0, 16), p["cpu_pct"].get<double>(),
+  for (const auto& p : list(top, "processes")) {
+    std::string row = fmt::format("{:>7} {:<16} {:>6.1f} {:>10}  ", u64(p, "pid"),
+                                  cut(str(p, "comm"), 16), number(p, "cpu_pct"),
                                   human_bytes(u64(p, "rss_bytes")));
     std::string cmdline = str(p, "cmdline");
     if (cmdline.empty()) cmdline = "[" + str(p, "comm") + "]";
     row += cmdline;
-    if (width > 0 && row.size() > width) {
-      std::size_t cut = width;
-      // Never split a UTF-8 sequence: back up to the start of a character.
-      while (cut > 0 && (static_cast<unsigned char>(row[cut]) & 0xC0) == 0x80) --cut;
-      row.resize(cut);
-    }
+    if (width > 0) row = cut(std::move(row), width);
     out += row + "\n";
   }
   return out;
+}
+
+bool reports_healthy(const nlohmann::json& status) {
+  const Json& state = member(object(status, "health"), "status");
+  return state.is_string() && state.get_ref<const std::string&>() == "healthy";
+}
+
+std::string render_flush(const nlohmann::json& flush) {
+  return fmt::format("{} batches shipped; outbox {}\n", u64(flush, "batches_sent"),
+                     flush_emptied(flush)
+                         ? std::string("empty")
+                         : fmt::format("still has {} pending batches", u64(flush, "pending_batches")));
+}
+
+bool flush_emptied(const nlohmann::json& flush) {
+  const Json& empty = member(flush, "empty");
+  return empty.is_boolean() && empty.get<bool>();
+}
+
+std::string render_json(const nlohmann::json& result) {
+  // ASCII only: DEL and C1 controls are valid unescaped in JSON, and would
+  // reach the terminal; as \u escapes they cannot.
+  return result.dump(2, ' ', true, Json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace tally::cli

@@ -1,4 +1,9 @@
 // Human-readable forms of the daemon's answers.
+//
+// They take any JSON (a result of another version, or of something that is
+// not tallyd at all): what is missing or of an unexpected type reads as
+// empty or 0, nothing throws. Every string from the daemon is shown through
+// printable() (terminal_text.h), so no escape sequence reaches the terminal.
 #pragma once
 
 #include <cstddef>
@@ -16,5 +21,16 @@ std::string render_status(const nlohmann::json& status, std::uint64_t now_ns);
 // `tally top`: like top's first screen; cmdline cut to `width` columns
 // (0: no limit).
 std::string render_top(const nlohmann::json& top, std::size_t width);
+
+// `tally flush`: what went; and whether the outbox is empty now.
+std::string render_flush(const nlohmann::json& flush);
+bool flush_emptied(const nlohmann::json& flush);
+
+// Whether a status result says "healthy" (the exit code of `tally status`).
+bool reports_healthy(const nlohmann::json& status);
+
+// `--json`: the result, indented, ASCII only (non-ASCII and controls as
+// \u escapes), so it is valid JSON and safe on a terminal.
+std::string render_json(const nlohmann::json& result);
 
 }  // namespace tally::cli

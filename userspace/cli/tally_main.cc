@@ -13,6 +13,7 @@
 #include "control_protocol.h"
 #include "render.h"
 #include "tally/time_util.h"
+#include "terminal_text.h"
 
 namespace {
 
@@ -24,9 +25,15 @@ std::size_t terminal_width() {
   return 0;  // not a terminal: do not cut
 }
 
+// Messages may carry tallyd's words (its errors name processes, paths,
+// URLs): shown through printable() like everything else from it.
 int fail(const std::string& message, int code) {
-  std::fprintf(stderr, "tally: %s\n", message.c_str());
+  std::fprintf(stderr, "tally: %s\n", tally::cli::printable(message).c_str());
   return code;
+}
+
+std::string range_text(const tally::control::WholeNumberField& f) {
+  return fmt::format("{} to {}", f.min, f.max);
 }
 
 }  // namespace
@@ -52,17 +59,22 @@ int main(int argc, char** argv) {
                 "Exit code 0 healthy, 1 degraded, 2 unreachable.");
   status->add_flag("--json", json, "Print the raw JSON");
 
-  std::size_t top_n = 10;
+  int top_n = tally::control::kTopN.fallback;
   CLI::App* top = app.add_subcommand(
       "top", "Processes with most CPU in the last interval.\nExamples: tally top; tally top -n 3 --json");
-  top->add_option("-n", top_n, "How many processes (1 to 10000)")->check(CLI::Range(1, 10000))->capture_default_str();
+  top->add_option("-n", top_n, "How many processes (" + range_text(tally::control::kTopN) + ")")
+      ->check(CLI::Range(tally::control::kTopN.min, tally::control::kTopN.max))
+      ->capture_default_str();
   top->add_flag("--json", json, "Print the raw JSON");
 
-  int flush_timeout = 30;
+  int flush_timeout = tally::control::kFlushTimeout.fallback;
   CLI::App* flush = app.add_subcommand(
       "flush", "Ship everything pending now and wait until the outbox is empty.\n"
                "Example: tally flush --timeout 60");
-  flush->add_option("--timeout", flush_timeout, "Seconds to wait (1 to 3600)")->check(CLI::Range(1, 3600))->capture_default_str();
+  flush->add_option("--timeout", flush_timeout,
+                    "Seconds to wait (" + range_text(tally::control::kFlushTimeout) + ")")
+      ->check(CLI::Range(tally::control::kFlushTimeout.min, tally::control::kFlushTimeout.max))
+      ->capture_default_str();
   flush->add_flag("--json", json, "Print the raw JSON");
 
   for (CLI::App* sub : {status, top, flush}) {
@@ -99,20 +111,15 @@ int main(int argc, char** argv) {
   const nlohmann::json& r = *result;
 
   if (json) {
-    std::puts(r.dump(2).c_str());
+    std::fputs(tally::cli::render_json(r).c_str(), stdout);
   } else if (*status) {
     std::fputs(tally::cli::render_status(r, tally::realtime_ns()).c_str(), stdout);
   } else if (*top) {
     std::fputs(tally::cli::render_top(r, terminal_width()).c_str(), stdout);
   } else {
-    const bool empty = r.value("empty", false);
-    std::printf("%llu batches shipped; outbox %s\n",
-                static_cast<unsigned long long>(r.value("batches_sent", 0ULL)),
-                empty ? "empty" : fmt::format("still has {} pending batches", r.value("pending_batches", 0ULL)).c_str());
-    return empty ? 0 : 1;
+    std::fputs(tally::cli::render_flush(r).c_str(), stdout);
   }
-  if (*status) {
-    return r["health"].value("status", "") == "healthy" ? 0 : 1;
-  }
+  if (*status) return tally::cli::reports_healthy(r) ? 0 : 1;
+  if (*flush) return tally::cli::flush_emptied(r) ? 0 : 1;
   return 0;
 }

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "utf8.h"
+#include "tally/utf8.h"
 
 namespace tally::shipping::line_protocol {
 

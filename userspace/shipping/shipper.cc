@@ -1,6 +1,7 @@
 #include "shipper.h"
 
 #include <algorithm>
+#include <exception>
 
 #include "gzip.h"
 #include "tally/log.h"
@@ -81,7 +82,14 @@ void Shipper::run() {
       wake_ = false;
       flush = flushing();
     }
-    const Step step_result = step();
+    Step step_result = Step::error;
+    try {
+      step_result = step();
+    } catch (const std::exception& e) {
+      // A bug, or a sink's answer nobody foresaw: this thread must not end
+      // tallyd. Retried after the outbox-error pause, never spun on.
+      log::error("sink {}: delivering failed: {}; retrying", options_.sink, e.what());
+    }
     if (step_result == Step::delivered) continue;
 
     // Sleep until the sink's retry time (a new batch does not cut it

@@ -1,12 +1,13 @@
-// UTF-8 validation shared by the encoders that must emit valid UTF-8
-// (line protocol, Prometheus text format) from text that may hold any bytes.
+// UTF-8 validation shared by everything that must emit valid UTF-8 or show
+// text safely (line protocol, Prometheus text format, the CLI) from text that
+// may hold any bytes.
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
-namespace tally::shipping {
+namespace tally {
 
 // Length of the valid UTF-8 sequence starting at s[i] (1 to 4), or 0 if the
 // bytes there are not one (RFC 3629: no overlongs, surrogates, or code
@@ -16,4 +17,4 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 // s with every byte that does not start a valid sequence replaced by U+FFFD.
 std::string utf8_sanitized(std::string_view s);
 
-}  // namespace tally::shipping
+}  // namespace tally

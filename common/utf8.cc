@@ -1,6 +1,6 @@
-#include "utf8.h"
+#include "tally/utf8.h"
 
-namespace tally::shipping {
+namespace tally {
 
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
@@ -40,4 +40,4 @@ std::string utf8_sanitized(std::string_view s) {
   return out;
 }
 
-}  // namespace tally::shipping
+}  // namespace tally

@@ -1,0 +1,106 @@
+// The control protocol's rules, both ends: what tallyd accepts in a request,
+// and what the CLI makes of any response.
+#include "control_protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace tally::control {
+namespace {
+
+TEST(ParseRequest, TakesEachCommandWithItsDefaults) {
+  auto status = parse_request(R"({"version":1,"command":"status"})" "\n");
+  ASSERT_TRUE(status.ok()) << status.error().message();
+  EXPECT_TRUE(std::holds_alternative<StatusRequest>(*status));
+
+  auto top = parse_request(R"({"version":1,"command":"top"})");
+  ASSERT_TRUE(top.ok());
+  EXPECT_EQ(std::get<TopRequest>(*top).n, kTopN.fallback);
+  auto top5 = parse_request(R"({"command":"top","n":5,"version":1})");
+  ASSERT_TRUE(top5.ok());
+  EXPECT_EQ(std::get<TopRequest>(*top5).n, 5);
+
+  auto flush = parse_request(R"({"version":1,"command":"flush","timeout_s":3600})");
+  ASSERT_TRUE(flush.ok());
+  EXPECT_EQ(std::get<FlushRequest>(*flush).timeout_s, 3600);
+  EXPECT_EQ(command_name(*flush), "flush");
+}
+
+TEST(ParseRequest, IgnoresUnknownFieldsAndThoseACommandDoesNotUse) {
+  auto r = parse_request(
+      R"({"version":1,"command":"status","n":"x","timeout_s":[],"later":{"a":[1,2,{"b":null}]}})");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_TRUE(std::holds_alternative<StatusRequest>(*r));
+  // An unknown field may repeat: only the fields in use must not.
+  EXPECT_TRUE(parse_request(R"({"version":1,"command":"top","x":1,"x":2})").ok());
+}
+
+TEST(ParseRequest, RefusesEveryWrongTypeAndRangeNamingTheField) {
+  const char* wrong_n[] = {R"("10")", "null", "true", "[10]", R"({"n":10})", "10.0", "1e1",
+                           "0", "-1", "10001", "2147483648", "18446744073709551615"};
+  for (const char* n : wrong_n) {
+    SCOPED_TRACE(n);
+    auto r = parse_request(std::string(R"({"version":1,"command":"top","n":)") + n + "}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find(R"(field "n" must be a whole number from 1 to 10000)"),
+              std::string::npos)
+        << r.error().message();
+  }
+  auto null_timeout = parse_request(R"({"version":1,"command":"flush","timeout_s":null})");
+  ASSERT_FALSE(null_timeout.ok());
+  EXPECT_EQ(null_timeout.error().message(),
+            R"(field "timeout_s" must be a whole number from 1 to 3600; got null)");
+}
+
+TEST(ParseRequest, RefusesBadEnvelopes) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "not valid JSON"},
+      {"[]", "not an object"},
+      {"42", "not a JSON object"},
+      {R"({"version":2,"command":"status"})", "protocol version 2 not supported"},
+      {R"({"version":"1","command":"status"})", R"(field "version")"},
+      {R"({"command":"status"})", R"(no "version")"},
+      {R"({"version":1})", R"(no "command")"},
+      {R"({"version":1,"command":"halt"})", R"(unknown command "halt")"},
+      {R"({"version":1,"command":"top","n":1,"n":2})", "more than once"},
+      {R"({"version":1,"version":1,"command":"top"})", "more than once"},
+      {std::string(9, '[') + std::string(9, ']'), "not an object"},
+      {R"({"a":[[[[[[[[[]]]]]]]]]})", "nested deeper than 8"},
+  };
+  for (const auto& [line, says] : cases) {
+    SCOPED_TRACE(line);
+    auto r = parse_request(line);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find(says), std::string::npos) << r.error().message();
+  }
+}
+
+TEST(ParseRequest, CutsALongUnknownCommandOnACharacterBoundary) {
+  const std::string name = std::string(31, 'a') + "\xc3\xa9" + std::string(100, 'b');
+  auto r = parse_request(R"({"version":1,"command":")" + name + R"("})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find(std::string(31, 'a') + "...\""), std::string::npos)
+      << r.error().message();
+}
+
+TEST(ParseResponse, ReadsAnyLineWithoutThrowing) {
+  EXPECT_TRUE(parse_response(make_ok({{"a", 1}})).ok());
+  EXPECT_EQ(parse_response(make_error("boom")).error().message(), "boom");
+  const std::pair<std::string, std::string> cases[] = {
+      {"not json", "not a JSON object"},
+      {R"({"version":"1","ok":true,"result":{}})", "an unreadable version"},
+      {R"({"version":2,"ok":true,"result":{}})", "control protocol 2"},
+      {R"({"version":1,"ok":"yes","result":{}})", R"(without "ok")"},
+      {R"({"version":1,"ok":false,"error":42})", "without a message"},
+      {R"({"version":1,"ok":true,"result":[1]})", "not an object"},
+      {R"({"version":1,"ok":true})", "not an object"},
+  };
+  for (const auto& [line, says] : cases) {
+    SCOPED_TRACE(line);
+    auto r = parse_response(line);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find(says), std::string::npos) << r.error().message();
+  }
+}
+
+}  // namespace
+}  // namespace tally::control
