@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collector_test_support.h"
+#include "old_database.h"
 #include "query_store.h"
 #include "request_decoder.h"
 
@@ -351,24 +352,81 @@ TEST_F(BatchStoreTest, NamesAreKeptPerAgent) {
   EXPECT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
 }
 
-TEST_F(BatchStoreTest, UpgradesAVersion1DatabaseAndKeepsItsSamples) {
-  store(test::samples_body("a", "web-1", 1, lines_));
-  store_.reset();
-  queries_.reset();
-  sqlite3* db = nullptr;
-  sqlite3_open(db_.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE process_names; PRAGMA user_version=1", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+// A database an older collector left behind, opened by this one.
+class UpgradeTest : public BatchStoreTest {
+ protected:
+  void SetUp() override {}  // each test writes its old database first
 
-  auto reopened = BatchStore::open(store_options(db_, Durability::normal, 0));
-  ASSERT_TRUE(reopened.ok()) << reopened.error().message();
-  store_ = std::move(reopened).value();
+  void open() {
+    auto store = BatchStore::open(store_options(db_, Durability::normal, 0));
+    ASSERT_TRUE(store.ok()) << store.error().message();
+    store_ = std::move(store).value();
+    auto queries = QueryStore::open(db_);
+    ASSERT_TRUE(queries.ok()) << queries.error().message();
+    queries_ = std::move(queries).value();
+  }
+
+  std::vector<nlohmann::json> served(std::uint64_t from, std::uint64_t to) {
+    SampleQuery q;
+    q.from = from;
+    q.to = to;
+    auto rows = queries_->samples(q);
+    EXPECT_TRUE(rows.ok()) << rows.error().message();
+    std::vector<nlohmann::json> out;
+    for (const auto& r : rows->json) out.push_back(nlohmann::json::parse(r));
+    return out;
+  }
+
+  static std::vector<nlohmann::json> parsed(const std::vector<std::string>& lines) {
+    std::vector<nlohmann::json> out;
+    for (const auto& l : lines) out.push_back(nlohmann::json::parse(l));
+    return out;
+  }
+};
+
+TEST_F(UpgradeTest, AVersion1DatabaseKeepsItsSamplesAndTakesNewOnes) {
+  test::write_old_database(db_, 1, "a", "web-1", lines_);
+  open();
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(rows(), 10);
-  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, lines_))).stored, 10u);
+  EXPECT_EQ(served(0, 1001), parsed(lines_)) << "the old rows, names in their JSON";
+  const auto later = test::agent_lines("web-1", 2000, 10);
+  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, later))).stored, 10u);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 9);
+  EXPECT_EQ(served(2000, 2001), parsed(later));
+  EXPECT_EQ(agent("a").samples_stored, 20u);
+}
+
+TEST_F(UpgradeTest, AVersion3DatabaseKeepsTheCurrentNamesItHolds) {
+  // Recorded an hour ago: not old enough to be forgotten.
+  const auto recorded = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(1))
+                            .count();
+  test::write_old_database(db_, 3, "a", "web-1", lines_, static_cast<std::uint64_t>(recorded));
+  open();
+  EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM names"), 9);
+  EXPECT_EQ(count_rows(db_, "SELECT min(recorded_ns) FROM process_names"), recorded);
+  // The agent refers to the names the old collector acknowledged.
+  const auto later = test::agent_lines("web-1", 2000, 10);
+  const StoreOutcome o =
+      store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later))));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::stored) << o.why;
+  EXPECT_EQ(served(2000, 2001), parsed(later));
+  EXPECT_EQ(served(0, 1001), parsed(lines_));
+
+  // /v1/top reads names from old rows and new ones alike.
+  TopQuery q;
+  q.from = 0;
+  auto top = queries_->top(q);
+  ASSERT_TRUE(top.ok()) << top.error().message();
+  ASSERT_FALSE(top->top.empty());
+  EXPECT_EQ(top->top[0].comm, "worker-108");
+  EXPECT_EQ(top->top[0].cpu_ns, 18000u) << "9000 before the upgrade and 9000 after";
+  q.to = 1001;
+  top = queries_->top(q);
+  ASSERT_TRUE(top.ok());
+  EXPECT_EQ(top->top[0].cmdline, "/usr/bin/worker --id 108 --config /etc/worker.conf");
 }
 
 // A store whose clock the test sets, with process names kept for 10 hours.
@@ -437,15 +495,12 @@ TEST_F(AgingNamesTest, NamesSentAgainAreRecordedAgainAtMostOncePerHalfTheAge) {
 }
 
 TEST_F(AgingNamesTest, AnUpgradeFromVersion2DatesTheNamesItFindsAtTheUpgrade) {
-  store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
   store_.reset();
   queries_.reset();
-  sqlite3* db = nullptr;
-  sqlite3_open(db_.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE process_names DROP COLUMN recorded_ns; "
-                             "PRAGMA user_version=2", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  std::filesystem::remove(db_);
+  std::filesystem::remove(db_ + "-wal");
+  std::filesystem::remove(db_ + "-shm");
+  test::write_old_database(db_, 2, "a", "web-1", lines_);
 
   now_ = kT0 + 100 * kHour;
   reopen();

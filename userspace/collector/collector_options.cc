@@ -58,6 +58,20 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
                  "Forget a process's names not sent again for this long (agents resend them)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{24 * 3650}))
       ->capture_default_str();
+  std::uint64_t query_timeout_ms = 10000;
+  app.add_option("--query-timeout-ms", query_timeout_ms,
+                 "Stop a query that runs longer and answer 503 (0: no limit)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600000}))
+      ->capture_default_str();
+  app.add_option("--ingest-max-requests", o.ingest_max_requests,
+                 "Batch requests held at once; more get 503 + Retry-After")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
+      ->capture_default_str();
+  std::uint64_t ingest_max_mib = o.ingest_max_bytes >> 20;
+  app.add_option("--ingest-max-mib", ingest_max_mib,
+                 "MiB of batch requests held at once; more get 503 + Retry-After")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
+      ->capture_default_str();
   // Hidden: an empty group name keeps these out of --help.
   std::uint64_t request_timeout_ms = 30000, shutdown_grace_ms = 5000;
   app.add_option("--request-timeout-ms", request_timeout_ms)
@@ -88,6 +102,8 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   o.durability = durability == "normal" ? Durability::normal : Durability::full;
   o.names_max_age = std::chrono::hours(names_max_age_hours);
   o.request_timeout = std::chrono::milliseconds(request_timeout_ms);
+  o.query_timeout = std::chrono::milliseconds(query_timeout_ms);
+  o.ingest_max_bytes = ingest_max_mib << 20;
   o.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
   return {o, 0};
 }
