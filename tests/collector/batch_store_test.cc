@@ -14,32 +14,15 @@
 
 #include "collector_test_support.h"
 #include "old_database.h"
+#include "store_test_support.h"
 #include "query_store.h"
 #include "request_decoder.h"
 
 namespace tally::collector {
 namespace {
 
-BatchRequest decoded(const std::string& body) {
-  Decoded d = decode_batch_request("application/json", "", body, {});
-  if (auto* r = std::get_if<Rejection>(&d)) {
-    ADD_FAILURE() << r->message;
-    return {};
-  }
-  return std::get<BatchRequest>(std::move(d));
-}
-
-std::int64_t count_rows(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
-  std::int64_t n = -1;
-  if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return n;
-}
+using test_support::count_rows;
+using test_support::decoded;
 
 BatchStore::Options store_options(const std::string& path, Durability durability,
                                   std::uint64_t max_page_count) {
@@ -50,26 +33,8 @@ BatchStore::Options store_options(const std::string& path, Durability durability
   return options;
 }
 
-class BatchStoreTest : public ::testing::Test {
+class BatchStoreTest : public test_support::StoreFixture {
  protected:
-  void SetUp() override {
-    auto store = BatchStore::open(store_options(db_, Durability::normal, 0));
-    ASSERT_TRUE(store.ok()) << store.error().message();
-    store_ = std::move(store).value();
-    auto queries = QueryStore::open(db_);
-    ASSERT_TRUE(queries.ok()) << queries.error().message();
-    queries_ = std::move(queries).value();
-  }
-
-  StoreOutcome store(const std::string& body) {
-    auto outcome = store_->store(decoded(body));
-    if (!outcome.ok()) {
-      ADD_FAILURE() << outcome.error().message();
-      return {};
-    }
-    return *outcome;
-  }
-
   AgentReport agent(const std::string& id) {
     auto agents = queries_->agents();
     EXPECT_TRUE(agents.ok());
@@ -82,10 +47,6 @@ class BatchStoreTest : public ::testing::Test {
 
   std::int64_t rows() { return count_rows(db_, "SELECT count(*) FROM samples"); }
 
-  test::TempDir dir_;
-  std::string db_ = dir_ / "collector.db";
-  std::unique_ptr<BatchStore> store_;
-  std::unique_ptr<QueryStore> queries_;
   std::vector<std::string> lines_ = test::agent_lines("web-1", 1000, 10);
 };
 
@@ -355,16 +316,7 @@ TEST_F(BatchStoreTest, NamesAreKeptPerAgent) {
 // A database an older collector left behind, opened by this one.
 class UpgradeTest : public BatchStoreTest {
  protected:
-  void SetUp() override {}  // each test writes its old database first
-
-  void open() {
-    auto store = BatchStore::open(store_options(db_, Durability::normal, 0));
-    ASSERT_TRUE(store.ok()) << store.error().message();
-    store_ = std::move(store).value();
-    auto queries = QueryStore::open(db_);
-    ASSERT_TRUE(queries.ok()) << queries.error().message();
-    queries_ = std::move(queries).value();
-  }
+  void SetUp() override {}  // each test writes its old database first, then open_stores()
 
   std::vector<nlohmann::json> served(std::uint64_t from, std::uint64_t to) {
     SampleQuery q;
@@ -386,7 +338,7 @@ class UpgradeTest : public BatchStoreTest {
 
 TEST_F(UpgradeTest, AVersion1DatabaseKeepsItsSamplesAndTakesNewOnes) {
   test::write_old_database(db_, 1, "a", "web-1", lines_);
-  open();
+  open_stores();
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(rows(), 10);
   EXPECT_EQ(served(0, 1001), parsed(lines_)) << "the old rows, names in their JSON";
@@ -403,7 +355,7 @@ TEST_F(UpgradeTest, AVersion3DatabaseKeepsTheCurrentNamesItHolds) {
                             std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(1))
                             .count();
   test::write_old_database(db_, 3, "a", "web-1", lines_, static_cast<std::uint64_t>(recorded));
-  open();
+  open_stores();
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM names"), 9);
   EXPECT_EQ(count_rows(db_, "SELECT min(recorded_ns) FROM process_names"), recorded);

@@ -20,47 +20,16 @@
 #include "collector_test_support.h"
 #include "query_store.h"
 #include "request_decoder.h"
+#include "store_test_support.h"
 
 namespace tally::collector {
 namespace {
 
 constexpr std::uint64_t kMaxCpu = std::numeric_limits<std::int64_t>::max();
 
-BatchRequest request_of(const std::string& body) {
-  Decoded d = decode_batch_request("application/json", "", body, {});
-  if (auto* r = std::get_if<Rejection>(&d)) {
-    ADD_FAILURE() << r->message;
-    return {};
-  }
-  return std::get<BatchRequest>(std::move(d));
-}
-
-std::int64_t query_int(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
-  std::int64_t n = -1;
-  if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return n;
-}
-
-std::string query_text(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
-  std::string text;
-  if (sqlite3_step(stmt) == SQLITE_ROW) {
-    const auto* t = sqlite3_column_text(stmt, 0);
-    if (t != nullptr) text = reinterpret_cast<const char*>(t);
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return text;
-}
+using test_support::count_rows;
+using test_support::decoded;
+using test_support::query_text;
 
 // A process line of the agent's with the given pid, time and cpu_ns.
 std::string process_line(std::uint32_t pid, std::uint64_t ts_ns, std::uint64_t cpu_ns,
@@ -84,36 +53,8 @@ std::vector<std::string> with_cmdline_bytes(std::vector<std::string> lines, std:
   return lines;
 }
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public test_support::StoreFixture {
  protected:
-  void SetUp() override { open(); }
-
-  void open() {
-    BatchStore::Options options;
-    options.path = db_;
-    options.durability = Durability::normal;
-    auto store = BatchStore::open(options);
-    ASSERT_TRUE(store.ok()) << store.error().message();
-    store_ = std::move(store).value();
-    reopen_queries();
-  }
-
-  void reopen_queries(QueryLimits limits = {}) {
-    queries_.reset();
-    auto queries = QueryStore::open(db_, limits);
-    ASSERT_TRUE(queries.ok()) << queries.error().message();
-    queries_ = std::move(queries).value();
-  }
-
-  StoreOutcome store(const std::string& body) {
-    auto outcome = store_->store(request_of(body));
-    if (!outcome.ok()) {
-      ADD_FAILURE() << outcome.error().message();
-      return {};
-    }
-    return *outcome;
-  }
-
   TopRows top(std::uint64_t from = 0, std::uint64_t to = kMaxCpu) {
     TopQuery q;
     q.from = from;
@@ -122,11 +63,6 @@ class StoreTest : public ::testing::Test {
     EXPECT_TRUE(rows.ok()) << rows.error().message();
     return rows.ok() ? *rows : TopRows{};
   }
-
-  test::TempDir dir_;
-  std::string db_ = dir_ / "collector.db";
-  std::unique_ptr<BatchStore> store_;
-  std::unique_ptr<QueryStore> queries_;
 };
 
 // F9: two samples at the protocol's bound made every window over them fail.
@@ -150,7 +86,7 @@ TEST_F(StoreTest, TopSaturatesASumPastTheLargestIntegerInsteadOfFailing) {
     EXPECT_EQ(second.top[0].cpu_ns, kMaxCpu) << "one sample: the value itself";
     // What a collector restart does to the store: both sides reopened.
     store_.reset();
-    open();
+    open_stores();
   }
 }
 
@@ -196,10 +132,10 @@ TEST_F(StoreTest, TheDuplicateCounterSaturatesAndStaysAnInteger) {
               SQLITE_OK);
     sqlite3_close(db);
   }
-  open();
+  open_stores();
   EXPECT_EQ(store(body).kind, StoreOutcome::Kind::duplicate);
   EXPECT_EQ(query_text(db_, "SELECT typeof(duplicates_rejected) FROM agents"), "integer");
-  EXPECT_EQ(query_int(db_, "SELECT duplicates_rejected FROM agents"),
+  EXPECT_EQ(count_rows(db_, "SELECT duplicates_rejected FROM agents"),
             std::numeric_limits<std::int64_t>::max());
   auto agents = queries_->agents();
   ASSERT_TRUE(agents.ok());
@@ -234,7 +170,7 @@ TEST_F(StoreTest, AProcesssNamesAreStoredOnceHoweverOftenTheyAreSent) {
         }
       }
       auto o = (*store)->store(
-          request_of(test::samples_body("a", "web-1", static_cast<std::uint64_t>(b + 1), lines)));
+          decoded(test::samples_body("a", "web-1", static_cast<std::uint64_t>(b + 1), lines)));
       ASSERT_TRUE(o.ok()) << o.error().message();
     }
     store->reset();  // checkpoints the WAL into the file
@@ -245,8 +181,8 @@ TEST_F(StoreTest, AProcesssNamesAreStoredOnceHoweverOftenTheyAreSent) {
                 bytes / (kBatches * kSamples));
     std::fflush(stdout);
 
-    EXPECT_EQ(query_int(dir / "c.db", "SELECT count(*) FROM names"), kSamples - 1);
-    EXPECT_EQ(query_int(dir / "c.db", "SELECT count(*) FROM samples WHERE instr(json, 'cmdline')"),
+    EXPECT_EQ(count_rows(dir / "c.db", "SELECT count(*) FROM names"), kSamples - 1);
+    EXPECT_EQ(count_rows(dir / "c.db", "SELECT count(*) FROM samples WHERE instr(json, 'cmdline')"),
               0);
     // Served back byte for byte as received.
     auto queries = QueryStore::open(dir / "c.db");
@@ -267,7 +203,7 @@ TEST_F(StoreTest, NewNamesOfAProcessAreANewRowAndEarlierSamplesKeepTheirs) {
   store(test::samples_body("a", "web-1", 1, {before}));
   store(test::samples_body("a", "web-1", 2, {exec.dump()}));
   store(test::samples_body("a", "web-1", 3, {process_line(100, 3000, 3)}));  // its old names again
-  EXPECT_EQ(query_int(db_, "SELECT count(*) FROM names"), 2);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM names"), 2);
   SampleQuery q;
   auto rows = queries_->samples(q);
   ASSERT_TRUE(rows.ok());
@@ -367,7 +303,7 @@ TEST(StoreWal, StaysBoundedUnderSustainedIngestionWhileQueriesRun) {
     // fast.
     auto lines = test::agent_lines("web-1", seq, 1000);
     for (auto& l : lines) l.insert(l.size() - 1, ",\"labels\":\"" + std::string(2000, 'x') + "\"");
-    auto o = (*store)->store(request_of(test::samples_body("a", "web-1", seq, lines)));
+    auto o = (*store)->store(decoded(test::samples_body("a", "web-1", seq, lines)));
     ASSERT_TRUE(o.ok()) << o.error().message();
     std::error_code ec;
     max_wal = std::max(max_wal, std::filesystem::file_size(path + "-wal", ec));
@@ -391,7 +327,7 @@ TEST(StoreFiles, ANewDatabaseAndItsDirectoryAreTheOwnersOnly) {
     options.path = path;
     auto store = BatchStore::open(options);
     ASSERT_TRUE(store.ok()) << store.error().message();
-    ASSERT_TRUE((*store)->store(request_of(test::samples_body("a", "h", 1, test::agent_lines("h", 1, 3))))
+    ASSERT_TRUE((*store)->store(decoded(test::samples_body("a", "h", 1, test::agent_lines("h", 1, 3))))
                     .ok());
     auto mode = [](const std::string& p) {
       struct stat st {};

@@ -179,8 +179,9 @@ void Api::finish(Done done, ApiResponse response) {
 }
 
 void Api::handle_batch(RequestHead& head, std::string body, Done done) {
+  // Admitted by precheck() (a caller that skipped it is admitted here). A
+  // chunked body was admitted at the body limit: now it has a size.
   IngestBudget::Ticket ticket = std::move(head.admission);
-  // A chunked body was admitted at the body limit: now it has a size.
   if (!ticket) ticket = budget_.admit(body.size());
   if (!ticket || !ticket.resize(body.size())) return done(busy());
   // The guard keeps io_context::run() going while the request is away on
