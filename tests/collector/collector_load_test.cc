@@ -291,6 +291,31 @@ TEST_F(CollectorLoad, HealthAnswersWhileALongQueryRuns) {
   EXPECT_TRUE(answer.status == 200 || answer.status == 503) << answer.status << answer.body;
 }
 
+TEST_F(CollectorLoad, QueriesBeyondTheWaitingBoundAre503AtOnce) {
+  start();
+  collector_->stop();
+  fill_with_processes(db_, 1'000'000);
+  // Each query is cut at 300 ms: 100 of them would queue for 30 s.
+  start({"--query-timeout-ms", "300"});
+  std::atomic<int> waiting_refused{0}, answered{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 100; ++c) {
+    clients.emplace_back([&] {
+      HttpResponse r = get("/v1/top?n=10");
+      if (r.status == 503 && r.body.find("queries are waiting") != std::string::npos) {
+        if (r.headers.count("retry-after") != 0) ++waiting_refused;
+      } else if (r.status == 200 || r.status == 503) {
+        ++answered;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_GE(waiting_refused.load(), 100 - 64 - 1 - 8) << "at most 64 wait, one runs";
+  EXPECT_LE(answered.load(), 64 + 1 + 8) << "(8: queries that finished while others came)";
+  EXPECT_EQ(waiting_refused.load() + answered.load(), 100);
+  EXPECT_EQ(get("/healthz").status, 200);
+}
+
 TEST_F(CollectorLoad, AQueryPastTheTimeLimitIs503AndSaysWhy) {
   start();
   collector_->stop();
