@@ -67,12 +67,11 @@ void Checkpointer::checkpoint(int wal_pages) {
   int log_pages = 0, copied = 0;
   int rc = sqlite3_wal_checkpoint_v2(db_.handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_pages,
                                      &copied);
-  if (rc == SQLITE_OK && log_pages >= next_truncate_pages_) {
-    if (truncate(log_pages)) {
-      next_truncate_pages_ = thresholds_.restart_pages;
-    } else {
-      next_truncate_pages_ = log_pages + thresholds_.passive_pages;
-    }
+  if (rc == SQLITE_OK && log_pages < thresholds_.restart_pages) {
+    next_truncate_pages_ = thresholds_.restart_pages;  // the log started over by itself
+  } else if (rc == SQLITE_OK && log_pages >= next_truncate_pages_) {
+    next_truncate_pages_ = truncate(log_pages) ? thresholds_.restart_pages
+                                               : log_pages + thresholds_.passive_pages;
   }
   pending_ = false;
   if (rc != SQLITE_OK) {

@@ -58,7 +58,7 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
                  "Forget a process's names not sent again for this long (agents resend them)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{24 * 3650}))
       ->capture_default_str();
-  std::uint64_t query_timeout_ms = 10000;
+  auto query_timeout_ms = static_cast<std::uint64_t>(o.query_timeout.count());
   app.add_option("--query-timeout-ms", query_timeout_ms,
                  "Stop a query that runs longer and answer 503 (0: no limit)")
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600000}))

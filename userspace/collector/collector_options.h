@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "ingest_budget.h"
+#include "query_store.h"
 #include "store_schema.h"
 
 namespace tally::collector {
@@ -22,10 +24,10 @@ struct CollectorOptions {
   // forgotten; a live process's agent then sends them again after a 409.
   std::chrono::hours names_max_age{7 * 24};
   // How long one query may run (0: no limit).
-  std::chrono::milliseconds query_timeout{10000};
+  std::chrono::milliseconds query_timeout = QueryLimits{}.time;
   // Batch requests held at once (bodies, decoded, waiting for the writer).
-  std::uint64_t ingest_max_requests = 256;
-  std::uint64_t ingest_max_bytes = 256u << 20;
+  std::uint64_t ingest_max_requests = IngestBudget::Limits{}.requests;
+  std::uint64_t ingest_max_bytes = IngestBudget::Limits{}.bytes;
   // Hidden (tests and tuning):
   std::chrono::milliseconds request_timeout{30000};  // whole request, and idle keep-alive
   std::chrono::milliseconds shutdown_grace{5000};    // in-flight requests after SIGTERM
