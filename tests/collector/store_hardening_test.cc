@@ -297,23 +297,33 @@ TEST(StoreWal, StaysBoundedUnderSustainedIngestionWhileQueriesRun) {
   constexpr std::uintmax_t kWritten = 4 * kBound;
   std::uintmax_t max_wal = 0, written = 0;
   std::uint64_t seq = 0;
+  std::chrono::steady_clock::duration longest{}, total{};  // printed, never asserted
   while (written < kWritten && seq < 2000) {
     ++seq;
     // An unknown field is kept in the sample: 2 KiB samples fill the WAL
     // fast.
     auto lines = test::agent_lines("web-1", seq, 1000);
     for (auto& l : lines) l.insert(l.size() - 1, ",\"labels\":\"" + std::string(2000, 'x') + "\"");
+    const auto begin = std::chrono::steady_clock::now();
     auto o = (*store)->store(decoded(test::samples_body("a", "web-1", seq, lines)));
     ASSERT_TRUE(o.ok()) << o.error().message();
+    const auto took = std::chrono::steady_clock::now() - begin;
+    longest = std::max(longest, took);
+    total += took;
     std::error_code ec;
     max_wal = std::max(max_wal, std::filesystem::file_size(path + "-wal", ec));
     written = std::filesystem::file_size(path) + std::filesystem::file_size(path + "-wal", ec);
   }
   stop = true;
   readers.join();
-  std::printf("%llu batches, database %ju MiB, largest WAL %ju MiB\n",
+  using ms = std::chrono::milliseconds;
+  std::printf("%llu batches, database %ju MiB, largest WAL %ju MiB; store took %lld ms on "
+              "average, %lld ms at most\n",
               static_cast<unsigned long long>(seq), std::filesystem::file_size(path) >> 20,
-              max_wal >> 20);
+              max_wal >> 20,
+              static_cast<long long>(std::chrono::duration_cast<ms>(total).count() /
+                                     static_cast<long long>(seq)),
+              static_cast<long long>(std::chrono::duration_cast<ms>(longest).count()));
   EXPECT_GE(written, kWritten) << "wrote too little to tell";
   EXPECT_LE(max_wal, kBound);
 }

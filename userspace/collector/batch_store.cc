@@ -106,8 +106,8 @@ constexpr std::size_t kUnknownListed = 16;
 
 // WAL pages (16 KiB each, store_schema.cc) after which the background
 // checkpointer copies the WAL back: about 30 batches of 1,000 samples; and
-// after which it empties the WAL, holding the writer back for a moment:
-// 64 MiB, the size journal_size_limit keeps the file at otherwise.
+// after which it has the WAL start over, holding the writer back for a
+// moment: 64 MiB, the size journal_size_limit keeps the file at.
 constexpr Checkpointer::Thresholds kCheckpointThresholds{1000, 4096,
                                                          std::chrono::milliseconds(250)};
 

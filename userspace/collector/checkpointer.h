@@ -13,12 +13,14 @@
 // which under constant writes, or with queries always running, never
 // happens ("checkpoint starvation", wal.html#avoiding_excessively_large_wal_files:
 // 23.6 GB of WAL for a 3 GB database). So when the WAL reaches restart_pages
-// the Checkpointer follows the PASSIVE checkpoint with a TRUNCATE one: it
+// the Checkpointer follows the PASSIVE checkpoint with a RESTART one: it
 // holds the writer back while it copies the few frames PASSIVE left, waits
-// for the readers of older snapshots to finish, and empties the log. It
-// waits at most max_stall for either (queries have a time limit of their
-// own); if that is not enough it gives up, lets the writer go on, and tries
-// again once the WAL has grown by another threshold.
+// for the readers of older snapshots to finish, and has the log start over
+// from its beginning (journal_size_limit, store_schema.cc, keeps the file at
+// about that size; TRUNCATE, which also empties the file, measured twice
+// the writer's wait). It waits at most max_stall for either (queries have a
+// time limit of their own); if that is not enough it gives up, lets the
+// writer go on, and tries again once the WAL has grown by another threshold.
 //
 // Thread safety: wal_grew() may be called from any thread; the rest is the
 // owner's.
@@ -62,7 +64,7 @@ class Checkpointer {
  private:
   Checkpointer(sql::Database db, Thresholds thresholds);
   void checkpoint(int wal_pages);
-  bool truncate(int wal_pages);
+  bool restart(int wal_pages);
   static int on_busy(void* self, int attempts);
 
   sql::Database db_;
@@ -70,8 +72,8 @@ class Checkpointer {
   std::atomic<bool> pending_{false};
   // Checkpoint thread only:
   bool failing_ = false;         // log state changes once
-  bool truncate_failing_ = false;
-  int next_truncate_pages_;      // after a failed TRUNCATE: not before this
+  bool restart_failing_ = false;
+  int next_restart_pages_;       // after a failed RESTART: not before this
   std::chrono::steady_clock::time_point busy_deadline_;
   boost::asio::thread_pool thread_{1};
 };
