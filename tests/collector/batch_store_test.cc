@@ -14,9 +14,9 @@
 
 #include "collector_test_support.h"
 #include "old_database.h"
-#include "store_test_support.h"
 #include "query_store.h"
 #include "request_decoder.h"
+#include "store_test_support.h"
 
 namespace tally::collector {
 namespace {
@@ -351,9 +351,10 @@ TEST_F(UpgradeTest, AVersion1DatabaseKeepsItsSamplesAndTakesNewOnes) {
 
 TEST_F(UpgradeTest, AVersion3DatabaseKeepsTheCurrentNamesItHolds) {
   // Recorded an hour ago: not old enough to be forgotten.
-  const auto recorded = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(1))
-                            .count();
+  const auto recorded =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(1))
+          .count();
   test::write_old_database(db_, 3, "a", "web-1", lines_, static_cast<std::uint64_t>(recorded));
   open_stores();
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);

@@ -189,9 +189,10 @@ TEST_F(CollectorLoad, ManyLargeBodiesAtOnceKeepMemoryBoundedAndEachIsStoredOnce)
       const auto deadline = std::chrono::steady_clock::now() + 240s;
       while (std::chrono::steady_clock::now() < deadline) {
         RawClient client(collector_->port());
-        std::string head = "POST /v1/batches HTTP/1.1\r\nHost: x\r\n"
-                           "Content-Type: application/json\r\nContent-Length: " +
-                           std::to_string(length) + "\r\n";
+        std::string head =
+            "POST /v1/batches HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\nContent-Length: " +
+            std::to_string(length) + "\r\n";
         if (expect) head += "Expect: 100-continue\r\n";
         head += "\r\n";
         HttpResponse r;
@@ -334,16 +335,19 @@ TEST_F(CollectorLoad, AQueryPastTheTimeLimitIs503AndSaysWhy) {
 TEST_F(CollectorLoad, TopOverSamplesAtTheBoundAnswersEvenAfterARestart) {
   start();
   HttpConnection c(collector_->port());
-  ASSERT_EQ(c.post_json(samples_body("a", "web-1", 1, {process_line(100, 1000, kMaxCpu),
-                                                        process_line(101, 1000, 3)}))
-                .status,
-            200);
-  ASSERT_EQ(c.post_json(samples_body("a", "web-1", 2, {process_line(100, 2000, kMaxCpu),
-                                                        process_line(101, 2000, 4)}))
-                .status,
-            200);
-  ASSERT_EQ(c.post_json(samples_body("b", "web-2", 1, {process_line(7, 1500, kMaxCpu, "web-2"),
-                                                        process_line(7, 2500, kMaxCpu, "web-2")}))
+  ASSERT_EQ(
+      c.post_json(samples_body("a", "web-1", 1,
+                               {process_line(100, 1000, kMaxCpu), process_line(101, 1000, 3)}))
+          .status,
+      200);
+  ASSERT_EQ(
+      c.post_json(samples_body("a", "web-1", 2,
+                               {process_line(100, 2000, kMaxCpu), process_line(101, 2000, 4)}))
+          .status,
+      200);
+  ASSERT_EQ(c.post_json(samples_body("b", "web-2", 1,
+                                     {process_line(7, 1500, kMaxCpu, "web-2"),
+                                      process_line(7, 2500, kMaxCpu, "web-2")}))
                 .status,
             200);
   for (int run = 0; run < 2; ++run) {

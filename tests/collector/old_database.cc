@@ -95,9 +95,10 @@ void write_old_database(const std::string& path, int version, const std::string&
   db.exec(kV1);
   if (version >= 2) db.exec(kV2);
   if (version >= 3) db.exec(kV3);
-  db.run("INSERT INTO agents (agent, agent_id, host, last_seq, samples_stored)"
-         " VALUES (1, ?1, ?2, 1, ?3)",
-         {agent_id, host, lines.size()});
+  db.run(
+      "INSERT INTO agents (agent, agent_id, host, last_seq, samples_stored)"
+      " VALUES (1, ?1, ?2, 1, ?3)",
+      {agent_id, host, lines.size()});
   db.run("INSERT INTO received VALUES (1, 1, 1)", {});
   db.run("INSERT INTO batches VALUES (1, 1, ?1, ?1)", {lines.size()});
   for (std::size_t i = 0; i < lines.size(); ++i) {

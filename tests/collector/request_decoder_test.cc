@@ -112,11 +112,12 @@ TEST(RequestDecoder, TakesTheNamesOutOfTheSampleWhereverTheyStand) {
       R"("kind":"process","ts_ns":1,"interval_ns":2,"host":"h","pid":3,"start_time_ns":4,)"
       R"("cpu_ns":5,"cpu_pct":0.5,"rss_bytes":6,"exited":false)";
   const std::string names = R"("comm":"sh","cmdline":"sh -c \"x\"","cgroup":"/a")";
-  for (const std::string& sample :
-       {"{" + names + "," + rest + "}", "{" + rest + "," + names + "}",
-        std::string(R"({"kind":"process","comm":"sh","cmdline":"sh -c \"x\"","cgroup":"/a",)") +
-            R"("ts_ns":1,"interval_ns":2,"host":"h","pid":3,"start_time_ns":4,"cpu_ns":5,"cpu_pct":0.5,)"
-        R"("rss_bytes":6,"exited":false,"extra":{"comm":"not a name"}})"}) {
+  const std::vector<std::string> samples = {
+      "{" + names + "," + rest + "}", "{" + rest + "," + names + "}",
+      std::string(R"({"kind":"process","comm":"sh","cmdline":"sh -c \"x\"","cgroup":"/a",)") +
+          R"("ts_ns":1,"interval_ns":2,"host":"h","pid":3,"start_time_ns":4,"cpu_ns":5,)"
+          R"("cpu_pct":0.5,"rss_bytes":6,"exited":false,"extra":{"comm":"not a name"}})"};
+  for (const std::string& sample : samples) {
     const std::string body = R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"samples",)"
                              R"("first_index":0,"batch_samples":1,"samples":[)" +
                              sample + "]}";

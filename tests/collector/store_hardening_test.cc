@@ -67,14 +67,16 @@ class StoreTest : public test_support::StoreFixture {
 
 // F9: two samples at the protocol's bound made every window over them fail.
 TEST_F(StoreTest, TopSaturatesASumPastTheLargestIntegerInsteadOfFailing) {
-  ASSERT_EQ(store(test::samples_body("a", "web-1", 1, {process_line(100, 1000, kMaxCpu),
-                                                        process_line(101, 1000, 5)}))
-                .stored,
-            2u);
-  ASSERT_EQ(store(test::samples_body("a", "web-1", 2, {process_line(100, 2000, kMaxCpu),
-                                                        process_line(101, 2000, 7)}))
-                .stored,
-            2u);
+  ASSERT_EQ(
+      store(test::samples_body("a", "web-1", 1,
+                               {process_line(100, 1000, kMaxCpu), process_line(101, 1000, 5)}))
+          .stored,
+      2u);
+  ASSERT_EQ(
+      store(test::samples_body("a", "web-1", 2,
+                               {process_line(100, 2000, kMaxCpu), process_line(101, 2000, 7)}))
+          .stored,
+      2u);
   for (int restart = 0; restart < 2; ++restart) {
     TopRows all = top();
     ASSERT_EQ(all.top.size(), 2u);
@@ -175,10 +177,11 @@ TEST_F(StoreTest, AProcesssNamesAreStoredOnceHoweverOftenTheyAreSent) {
     }
     store->reset();  // checkpoints the WAL into the file
     const double bytes = static_cast<double>(std::filesystem::file_size(dir / "c.db"));
-    std::printf("stored %d batches of %d samples, names %.0f bytes per process sample as sent: "
-                "%.0f bytes per stored sample\n",
-                kBatches, kSamples, static_cast<double>(names_bytes) / (kSamples - 1),
-                bytes / (kBatches * kSamples));
+    std::printf(
+        "stored %d batches of %d samples, names %.0f bytes per process sample as sent: "
+        "%.0f bytes per stored sample\n",
+        kBatches, kSamples, static_cast<double>(names_bytes) / (kSamples - 1),
+        bytes / (kBatches * kSamples));
     std::fflush(stdout);
 
     EXPECT_EQ(count_rows(dir / "c.db", "SELECT count(*) FROM names"), kSamples - 1);
@@ -317,13 +320,13 @@ TEST(StoreWal, StaysBoundedUnderSustainedIngestionWhileQueriesRun) {
   stop = true;
   readers.join();
   using ms = std::chrono::milliseconds;
-  std::printf("%llu batches, database %ju MiB, largest WAL %ju MiB; store took %lld ms on "
-              "average, %lld ms at most\n",
-              static_cast<unsigned long long>(seq), std::filesystem::file_size(path) >> 20,
-              max_wal >> 20,
-              static_cast<long long>(std::chrono::duration_cast<ms>(total).count() /
-                                     static_cast<long long>(seq)),
-              static_cast<long long>(std::chrono::duration_cast<ms>(longest).count()));
+  std::printf(
+      "%llu batches, database %ju MiB, largest WAL %ju MiB; store took %lld ms on "
+      "average, %lld ms at most\n",
+      static_cast<unsigned long long>(seq), std::filesystem::file_size(path) >> 20, max_wal >> 20,
+      static_cast<long long>(std::chrono::duration_cast<ms>(total).count() /
+                             static_cast<long long>(seq)),
+      static_cast<long long>(std::chrono::duration_cast<ms>(longest).count()));
   EXPECT_GE(written, kWritten) << "wrote too little to tell";
   EXPECT_LE(max_wal, kBound);
 }
@@ -337,7 +340,8 @@ TEST(StoreFiles, ANewDatabaseAndItsDirectoryAreTheOwnersOnly) {
     options.path = path;
     auto store = BatchStore::open(options);
     ASSERT_TRUE(store.ok()) << store.error().message();
-    ASSERT_TRUE((*store)->store(decoded(test::samples_body("a", "h", 1, test::agent_lines("h", 1, 3))))
+    ASSERT_TRUE((*store)
+                    ->store(decoded(test::samples_body("a", "h", 1, test::agent_lines("h", 1, 3))))
                     .ok());
     auto mode = [](const std::string& p) {
       struct stat st {};

@@ -88,8 +88,7 @@ ApiResponse guarded(std::string_view what, Work&& work) {
 }  // namespace
 
 Api::Api(asio::io_context& io, std::unique_ptr<BatchStore> batches,
-         std::unique_ptr<QueryStore> queries, std::unique_ptr<QueryStore> health,
-         ApiConfig config)
+         std::unique_ptr<QueryStore> queries, std::unique_ptr<QueryStore> health, ApiConfig config)
     : io_(io),
       batches_(std::move(batches)),
       queries_(std::move(queries)),

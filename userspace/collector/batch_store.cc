@@ -12,8 +12,8 @@
 #include "db_files.h"
 #include "names_digest.h"
 #include "tally/log.h"
-#include "tally/time_util.h"
 #include "tally/sqlite.h"
+#include "tally/time_util.h"
 
 namespace tally::collector {
 
@@ -47,9 +47,9 @@ enum Stmt {
 // Counters that only grow add saturating: SQLite's `+` turns an overflowing
 // integer into an inexact REAL. samples_stored cannot get there (it counts
 // rows), but duplicates_rejected counts what agents send, however often.
-#define TALLY_SATURATING_ADD(column, param) \
-  "CASE WHEN " column " > 9223372036854775807 - " param \
-  " THEN 9223372036854775807 ELSE " column " + " param " END"
+#define TALLY_SATURATING_ADD(column, param)                                                      \
+  "CASE WHEN " column " > 9223372036854775807 - " param " THEN 9223372036854775807 ELSE " column \
+  " + " param " END"
 
 constexpr std::array<const char*, kStmtCount> kSql = {
     "SELECT agent FROM agents WHERE agent_id = ?1",
@@ -267,8 +267,7 @@ Result<std::int64_t> BatchStore::Impl::record_names(std::int64_t agent, const St
     current->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
     auto row = current->step();
     if (!row.ok()) return row.error();
-    if (*row && current->column_text(2) == s.names &&
-        current->column_u64(1) >= refresh_before) {
+    if (*row && current->column_text(2) == s.names && current->column_u64(1) >= refresh_before) {
       return current->column_int(0);
     }
   }

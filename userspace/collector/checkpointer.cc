@@ -52,9 +52,7 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::open(const std::string& path
 }
 
 Checkpointer::Checkpointer(sql::Database db, Thresholds thresholds)
-    : db_(std::move(db)),
-      thresholds_(thresholds),
-      next_restart_pages_(thresholds.restart_pages) {}
+    : db_(std::move(db)), thresholds_(thresholds), next_restart_pages_(thresholds.restart_pages) {}
 
 Checkpointer::~Checkpointer() { thread_.join(); }
 
@@ -87,8 +85,8 @@ void Checkpointer::checkpoint(int wal_pages) {
   if (rc == SQLITE_OK && log_pages < thresholds_.restart_pages) {
     next_restart_pages_ = thresholds_.restart_pages;  // the log started over by itself
   } else if (rc == SQLITE_OK && log_pages >= next_restart_pages_) {
-    next_restart_pages_ = restart(log_pages) ? thresholds_.restart_pages
-                                               : log_pages + thresholds_.passive_pages;
+    next_restart_pages_ =
+        restart(log_pages) ? thresholds_.restart_pages : log_pages + thresholds_.passive_pages;
   }
   pending_ = false;
   if (rc != SQLITE_OK) {

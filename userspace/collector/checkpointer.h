@@ -47,8 +47,7 @@ class Checkpointer {
   };
 
   // Opens its own connection to an existing database in WAL mode.
-  static Result<std::unique_ptr<Checkpointer>> open(const std::string& path,
-                                                    Thresholds thresholds);
+  static Result<std::unique_ptr<Checkpointer>> open(const std::string& path, Thresholds thresholds);
   // Finishes a checkpoint in progress, then closes the connection.
   ~Checkpointer();
 
@@ -71,9 +70,9 @@ class Checkpointer {
   const Thresholds thresholds_;
   std::atomic<bool> pending_{false};
   // Checkpoint thread only:
-  bool failing_ = false;         // log state changes once
+  bool failing_ = false;  // log state changes once
   bool restart_failing_ = false;
-  int next_restart_pages_;       // after a failed RESTART: not before this
+  int next_restart_pages_;  // after a failed RESTART: not before this
   std::chrono::steady_clock::time_point busy_deadline_;
   boost::asio::thread_pool thread_{1};
 };

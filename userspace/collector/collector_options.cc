@@ -42,7 +42,9 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   std::string listen = "127.0.0.1:8080";
   app.add_option("--listen", listen, "HOST:PORT to serve on, an IP address (port 0: any free)")
       ->capture_default_str();
-  app.add_option("--db", o.db_path, "SQLite database file (created 0600 if missing, and its directory 0700)")->required();
+  app.add_option("--db", o.db_path,
+                 "SQLite database file (created 0600 if missing, and its directory 0700)")
+      ->required();
   app.add_option("--token-file", o.token_file, "File holding the bearer token clients must present")
       ->check(CLI::ExistingFile);
   app.add_option("--log-level", o.log_level, "debug, info, warning or error")

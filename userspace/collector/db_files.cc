@@ -38,8 +38,8 @@ Status prepare_db_files(const std::string& path) {
   if (!dir.empty() && ::mkdir(dir.c_str(), kDirMode) != 0 && errno != EEXIST) {
     return errno_error(fmt::format("create directory {} for database {}", dir.string(), path));
   }
-  UniqueFd created(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                          kFileMode));
+  UniqueFd created(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, kFileMode));
   if (!created.valid() && errno != EEXIST) {
     return errno_error(fmt::format("create database {}", path));
   }

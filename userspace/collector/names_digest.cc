@@ -26,9 +26,9 @@ std::int64_t names_digest(std::string_view names) {
 }
 
 Status register_names_digest(sql::Database& db) {
-  const int rc = sqlite3_create_function_v2(
-      db.handle(), "names_digest", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
-      &sql_names_digest, nullptr, nullptr, nullptr);
+  const int rc =
+      sqlite3_create_function_v2(db.handle(), "names_digest", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                 nullptr, &sql_names_digest, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return db.error("register names_digest() on", rc);
   return ok_status();
 }

@@ -37,26 +37,26 @@ enum Stmt {
 // per process per batch to maintain (see store_schema.cc).
 // A sample's names are joined in from `names` (NULL for host samples and
 // for rows from before schema version 4, whose JSON holds them).
-#define TALLY_SAMPLES_SQL(where)                                         \
-  "SELECT s.json, s.names_at, n.names FROM samples s"                    \
-  " LEFT JOIN names n ON n.names_id = s.names_id WHERE " where           \
-  " s.ts_ns >= ?3 AND s.ts_ns < ?4"                                      \
+#define TALLY_SAMPLES_SQL(where)                               \
+  "SELECT s.json, s.names_at, n.names FROM samples s"          \
+  " LEFT JOIN names n ON n.names_id = s.names_id WHERE " where \
+  " s.ts_ns >= ?3 AND s.ts_ns < ?4"                            \
   " ORDER BY s.ts_ns, s.rowid LIMIT ?5"
 // Bare columns with a single max() come from the row holding the maximum
 // (sqlite.org/lang_select.html#bareagg): `latest` is the process's latest
 // sample, whose names are read for the n processes kept only. The sum
 // saturates instead of failing (saturating_sum.h).
-#define TALLY_TOP_SQL(where)                                                                 \
-  "SELECT t.host, t.pid, t.start_time_ns, t.cpu,"                                            \
-  " json_extract(coalesce('{' || n.names || '}', s.json), '$.comm'),"                        \
-  " json_extract(coalesce('{' || n.names || '}', s.json), '$.cmdline')"                      \
-  " FROM (SELECT host, pid, start_time_ns, saturating_sum(cpu_ns) AS cpu, max(ts_ns),"       \
-  "       rowid AS latest"                                                                   \
-  "       FROM samples WHERE " where                                                         \
-  "       pid IS NOT NULL AND ts_ns >= ?2 AND ts_ns < ?3"                                    \
-  "       GROUP BY host, pid, start_time_ns"                                                 \
-  "       ORDER BY cpu DESC, host, pid, start_time_ns LIMIT ?4) t"                           \
-  " JOIN samples s ON s.rowid = t.latest LEFT JOIN names n ON n.names_id = s.names_id"       \
+#define TALLY_TOP_SQL(where)                                                           \
+  "SELECT t.host, t.pid, t.start_time_ns, t.cpu,"                                      \
+  " json_extract(coalesce('{' || n.names || '}', s.json), '$.comm'),"                  \
+  " json_extract(coalesce('{' || n.names || '}', s.json), '$.cmdline')"                \
+  " FROM (SELECT host, pid, start_time_ns, saturating_sum(cpu_ns) AS cpu, max(ts_ns)," \
+  "       rowid AS latest"                                                             \
+  "       FROM samples WHERE " where                                                   \
+  "       pid IS NOT NULL AND ts_ns >= ?2 AND ts_ns < ?3"                              \
+  "       GROUP BY host, pid, start_time_ns"                                           \
+  "       ORDER BY cpu DESC, host, pid, start_time_ns LIMIT ?4) t"                     \
+  " JOIN samples s ON s.rowid = t.latest LEFT JOIN names n ON n.names_id = s.names_id" \
   " ORDER BY t.cpu DESC, t.host, t.pid, t.start_time_ns"
 
 constexpr std::array<const char*, kStmtCount> kSql = {
@@ -121,8 +121,7 @@ Error QueryStore::Impl::failed(const Error& e, std::string_view what) const {
       what, limits.time.count());
 }
 
-Result<std::unique_ptr<QueryStore>> QueryStore::open(const std::string& path,
-                                                     QueryLimits limits) {
+Result<std::unique_ptr<QueryStore>> QueryStore::open(const std::string& path, QueryLimits limits) {
   auto db = sql::Database::open(path, sql::Database::Mode::read_only);
   if (!db.ok()) return db.error();
   auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}, limits, {}, false});

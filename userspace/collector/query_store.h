@@ -91,8 +91,7 @@ struct QueryLimits {
 class QueryStore {
  public:
   // Opens a read-only connection; the database must exist with the schema.
-  static Result<std::unique_ptr<QueryStore>> open(const std::string& path,
-                                                  QueryLimits limits = {});
+  static Result<std::unique_ptr<QueryStore>> open(const std::string& path, QueryLimits limits = {});
   ~QueryStore();
 
   // Every agent, by agent_id, from one snapshot.
