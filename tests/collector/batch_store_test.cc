@@ -13,32 +13,16 @@
 #include <nlohmann/json.hpp>
 
 #include "collector_test_support.h"
+#include "old_database.h"
 #include "query_store.h"
 #include "request_decoder.h"
+#include "store_test_support.h"
 
 namespace tally::collector {
 namespace {
 
-BatchRequest decoded(const std::string& body) {
-  Decoded d = decode_batch_request("application/json", "", body, {});
-  if (auto* r = std::get_if<Rejection>(&d)) {
-    ADD_FAILURE() << r->message;
-    return {};
-  }
-  return std::get<BatchRequest>(std::move(d));
-}
-
-std::int64_t count_rows(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
-  std::int64_t n = -1;
-  if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return n;
-}
+using test_support::count_rows;
+using test_support::decoded;
 
 BatchStore::Options store_options(const std::string& path, Durability durability,
                                   std::uint64_t max_page_count) {
@@ -49,32 +33,8 @@ BatchStore::Options store_options(const std::string& path, Durability durability
   return options;
 }
 
-// Undoes schema version 4 (credentials, successions), to make the database
-// of an older collector.
-constexpr const char* kBackToVersion3 =
-    "DROP TABLE successions; DROP TABLE hosts; ALTER TABLE agents DROP COLUMN credential; "
-    "PRAGMA user_version=3";
-
-class BatchStoreTest : public ::testing::Test {
+class BatchStoreTest : public test_support::StoreFixture {
  protected:
-  void SetUp() override {
-    auto store = BatchStore::open(store_options(db_, Durability::normal, 0));
-    ASSERT_TRUE(store.ok()) << store.error().message();
-    store_ = std::move(store).value();
-    auto queries = QueryStore::open(db_);
-    ASSERT_TRUE(queries.ok()) << queries.error().message();
-    queries_ = std::move(queries).value();
-  }
-
-  StoreOutcome store(const std::string& body) {
-    auto outcome = store_->store(decoded(body));
-    if (!outcome.ok()) {
-      ADD_FAILURE() << outcome.error().message();
-      return {};
-    }
-    return *outcome;
-  }
-
   AgentReport agent(const std::string& id) {
     auto agents = queries_->agents();
     EXPECT_TRUE(agents.ok());
@@ -87,10 +47,6 @@ class BatchStoreTest : public ::testing::Test {
 
   std::int64_t rows() { return count_rows(db_, "SELECT count(*) FROM samples"); }
 
-  test::TempDir dir_;
-  std::string db_ = dir_ / "collector.db";
-  std::unique_ptr<BatchStore> store_;
-  std::unique_ptr<QueryStore> queries_;
   std::vector<std::string> lines_ = test::agent_lines("web-1", 1000, 10);
 };
 
@@ -357,25 +313,73 @@ TEST_F(BatchStoreTest, NamesAreKeptPerAgent) {
   EXPECT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
 }
 
-TEST_F(BatchStoreTest, UpgradesAVersion1DatabaseAndKeepsItsSamples) {
-  store(test::samples_body("a", "web-1", 1, lines_));
-  store_.reset();
-  queries_.reset();
-  sqlite3* db = nullptr;
-  sqlite3_open(db_.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db, kBackToVersion3, nullptr, nullptr, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE process_names; PRAGMA user_version=1", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+// A database an older collector left behind, opened by this one.
+class UpgradeTest : public BatchStoreTest {
+ protected:
+  void SetUp() override {}  // each test writes its old database first, then open_stores()
 
-  auto reopened = BatchStore::open(store_options(db_, Durability::normal, 0));
-  ASSERT_TRUE(reopened.ok()) << reopened.error().message();
-  store_ = std::move(reopened).value();
+  std::vector<nlohmann::json> served(std::uint64_t from, std::uint64_t to) {
+    SampleQuery q;
+    q.from = from;
+    q.to = to;
+    auto rows = queries_->samples(q);
+    EXPECT_TRUE(rows.ok()) << rows.error().message();
+    std::vector<nlohmann::json> out;
+    for (const auto& r : rows->json) out.push_back(nlohmann::json::parse(r));
+    return out;
+  }
+
+  static std::vector<nlohmann::json> parsed(const std::vector<std::string>& lines) {
+    std::vector<nlohmann::json> out;
+    for (const auto& l : lines) out.push_back(nlohmann::json::parse(l));
+    return out;
+  }
+};
+
+TEST_F(UpgradeTest, AVersion1DatabaseKeepsItsSamplesAndTakesNewOnes) {
+  test::write_old_database(db_, 1, "a", "web-1", lines_);
+  open_stores();
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(rows(), 10);
-  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, lines_))).stored, 10u);
+  EXPECT_EQ(served(0, 1001), parsed(lines_)) << "the old rows, names in their JSON";
+  const auto later = test::agent_lines("web-1", 2000, 10);
+  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, later))).stored, 10u);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 9);
+  EXPECT_EQ(served(2000, 2001), parsed(later));
+  EXPECT_EQ(agent("a").samples_stored, 20u);
+}
+
+TEST_F(UpgradeTest, AVersion3DatabaseKeepsTheCurrentNamesItHolds) {
+  // Recorded an hour ago: not old enough to be forgotten.
+  const auto recorded =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(1))
+          .count();
+  test::write_old_database(db_, 3, "a", "web-1", lines_, static_cast<std::uint64_t>(recorded));
+  open_stores();
+  EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM names"), 9);
+  EXPECT_EQ(count_rows(db_, "SELECT min(recorded_ns) FROM process_names"), recorded);
+  // The agent refers to the names the old collector acknowledged.
+  const auto later = test::agent_lines("web-1", 2000, 10);
+  const StoreOutcome o =
+      store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later))));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::stored) << o.why;
+  EXPECT_EQ(served(2000, 2001), parsed(later));
+  EXPECT_EQ(served(0, 1001), parsed(lines_));
+
+  // /v1/top reads names from old rows and new ones alike.
+  TopQuery q;
+  q.from = 0;
+  auto top = queries_->top(q);
+  ASSERT_TRUE(top.ok()) << top.error().message();
+  ASSERT_FALSE(top->top.empty());
+  EXPECT_EQ(top->top[0].comm, "worker-108");
+  EXPECT_EQ(top->top[0].cpu_ns, 18000u) << "9000 before the upgrade and 9000 after";
+  q.to = 1001;
+  top = queries_->top(q);
+  ASSERT_TRUE(top.ok());
+  EXPECT_EQ(top->top[0].cmdline, "/usr/bin/worker --id 108 --config /etc/worker.conf");
 }
 
 // A store whose clock the test sets, with process names kept for 10 hours.
@@ -444,16 +448,12 @@ TEST_F(AgingNamesTest, NamesSentAgainAreRecordedAgainAtMostOncePerHalfTheAge) {
 }
 
 TEST_F(AgingNamesTest, AnUpgradeFromVersion2DatesTheNamesItFindsAtTheUpgrade) {
-  store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
   store_.reset();
   queries_.reset();
-  sqlite3* db = nullptr;
-  sqlite3_open(db_.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db, kBackToVersion3, nullptr, nullptr, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE process_names DROP COLUMN recorded_ns; "
-                             "PRAGMA user_version=2", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  std::filesystem::remove(db_);
+  std::filesystem::remove(db_ + "-wal");
+  std::filesystem::remove(db_ + "-shm");
+  test::write_old_database(db_, 2, "a", "web-1", lines_);
 
   now_ = kT0 + 100 * kHour;
   reopen();
@@ -610,13 +610,10 @@ TEST_F(CredentialTest, ARefusedFirstRequestBindsNothing) {
 }
 
 TEST_F(CredentialTest, UpgradesAVersion3DatabaseAndBindsItsAgentsOnTheirNextRequest) {
-  store(test::samples_body("a", "web-1", 1, lines_));
   store_.reset();
   queries_.reset();
-  sqlite3* db = nullptr;
-  sqlite3_open(db_.c_str(), &db);
-  ASSERT_EQ(sqlite3_exec(db, kBackToVersion3, nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_ + suffix);
+  test::write_old_database(db_, 3, "a", "web-1", lines_);
 
   SetUp();  // reopens: the upgrade
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);

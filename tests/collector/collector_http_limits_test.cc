@@ -329,7 +329,7 @@ TEST_F(CollectorHttpLimits, AHeaderSentSlowlyIsDroppedAfterTheHeaderTimeout) {
 
 // --- F1: exceptions on the worker threads --------------------------------
 
-TEST_F(CollectorHttpLimits, AQueryThatRunsOutOfMemoryIs503NotACrash) {
+TEST_F(CollectorHttpLimits, AQueryTooLargeForMemoryIsCutShortNotACrash) {
   // 100,000 samples with 1 KiB command lines: over 100 MiB of JSON to
   // answer the query with, in two batches under the decoded-body limit.
   const int kSamples = 100'000;
@@ -345,16 +345,20 @@ TEST_F(CollectorHttpLimits, AQueryThatRunsOutOfMemoryIs503NotACrash) {
   }
   collector_.reset();
   // 256 MiB of address space: plenty to serve (one decode thread: each
-  // thread's stack counts against it), not enough for that answer. One
+  // thread's stack counts against it), not enough for that answer whole. One
   // malloc arena: each thread's own arena reserves 64 MiB of address space,
   // which would make the budget depend on how many threads the collector has.
   start({"--decode-threads", "1"},
         {"/usr/bin/env", "MALLOC_ARENA_MAX=1", "/usr/bin/prlimit", "--as=268435456"});
   HttpConnection q(collector_->port(), 60s);
   HttpResponse r = q.get("/v1/samples?limit=" + std::to_string(kSamples));
-  EXPECT_EQ(r.status, 503) << r.body.substr(0, 200);
-  EXPECT_EQ(r.json()["error"], "query: collector out of memory");
-  EXPECT_EQ(r.headers["retry-after"], "5");
+  // Answers are cut at a size that fits (and say so); a collector without
+  // that bound ran out of memory here and aborted.
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 200);
+  const nlohmann::json answer = r.json();
+  EXPECT_EQ(answer["truncated"], true);
+  EXPECT_GT(answer["samples"].size(), 0u);
+  EXPECT_LT(answer["samples"].size(), static_cast<std::size_t>(kSamples));
   EXPECT_EQ(q.get("/healthz").status, 200);
   expect_still_serving();
 }

@@ -8,9 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 
 #include "collector_test_support.h"
+#include "old_database.h"
 
 namespace tally::test {
 namespace {
@@ -316,19 +318,12 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(CollectorTrust, AnOlderDatabasesAgentsAreBoundOnTheirNextRequest) {
   // An agent known from before this collector bound agents: a database of
-  // schema version 3, written without a token file.
-  start(false);
-  ASSERT_EQ(conn().post_json(samples_body("b", "web-b", 1, lines_b_)).status, 200);
-  collector_->stop();
+  // schema version 3, as a collector of that version wrote it, in place of
+  // the one SetUp() started with.
+  conn_.reset();
   collector_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(db_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE successions; DROP TABLE hosts; "
-                         "ALTER TABLE agents DROP COLUMN credential; PRAGMA user_version=3",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_ + suffix);
+  test::write_old_database(db_, 3, "b", "web-b", lines_b_);
 
   start();
   EXPECT_EQ(agent("b")["credential"], nullptr);

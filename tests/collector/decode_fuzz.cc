@@ -18,6 +18,7 @@
 
 #include "batch_parser.h"
 #include "json_field.h"
+#include "json_text.h"
 #include "request_decoder.h"
 
 namespace {
@@ -56,8 +57,11 @@ void check_request(const BatchRequest& r) {
       const auto& s = piece->samples[i];
       check(s.index == piece->first_index + i);
       check(s.ts_ns <= tally::collector::kMaxStoredInteger);
-      // What the store keeps must be a JSON object that parses again.
-      auto j = nlohmann::json::parse(s.json, nullptr, false);
+      // What the store keeps, and what it serves with the names put back,
+      // must be JSON objects that parse again.
+      check(nlohmann::json::parse(s.json, nullptr, false).is_object());
+      auto j = nlohmann::json::parse(tally::collector::with_names(s.json, s.names_at, s.names),
+                                     nullptr, false);
       check(j.is_object());
       check(j["kind"] == "process" || j["kind"] == "host");
     }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "collector_test_support.h"
+#include "json_text.h"
 #include "sample.h"
 
 namespace tally::collector {
@@ -25,6 +26,9 @@ BatchRequest accepted(Decoded d) {
   return std::get<BatchRequest>(std::move(d));
 }
 
+// The sample as received: its JSON with the names put back.
+std::string received(const StoredSample& s) { return with_names(s.json, s.names_at, s.names); }
+
 Rejection rejected(const Decoded& d) {
   if (const auto* r = std::get_if<Rejection>(&d)) return *r;
   ADD_FAILURE() << "accepted";
@@ -41,7 +45,7 @@ TEST(RequestDecoder, AcceptsTheAgentsOwnLinesAndKeepsThemVerbatim) {
   EXPECT_EQ(piece.batch_samples, 4u);
   ASSERT_EQ(piece.samples.size(), 4u);
   for (std::size_t i = 0; i < 4; ++i) {
-    EXPECT_EQ(piece.samples[i].json, lines[i]);
+    EXPECT_EQ(received(piece.samples[i]), lines[i]);
     EXPECT_EQ(piece.samples[i].index, i);
   }
   EXPECT_EQ(piece.samples[0].pid, 100u);
@@ -75,7 +79,7 @@ TEST(RequestDecoder, PieceIndexesStartAtFirstIndex) {
   EXPECT_EQ(piece.first_index, 4u);
   EXPECT_EQ(piece.samples[0].index, 4u);
   EXPECT_EQ(piece.samples[2].index, 6u);
-  EXPECT_EQ(piece.samples[2].json, lines[6]);
+  EXPECT_EQ(received(piece.samples[2]), lines[6]);
 }
 
 TEST(RequestDecoder, ToleratesUnknownFieldsEverywhereAndKeepsThemInSamples) {
@@ -97,8 +101,47 @@ TEST(RequestDecoder, ReEscapesStringsSoTheStoredSampleIsValidJson) {
   std::vector<std::string> lines{accounting::to_json_line(s)};
   auto piece = std::get<SamplesPiece>(accepted(decode(samples_body("a", "h", 1, lines))).body);
   ASSERT_EQ(piece.samples.size(), 1u);
-  EXPECT_EQ(piece.samples[0].json, lines[0]);
-  EXPECT_EQ(nlohmann::json::parse(piece.samples[0].json)["cmdline"], s.cmdline);
+  EXPECT_EQ(received(piece.samples[0]), lines[0]);
+  EXPECT_EQ(nlohmann::json::parse(received(piece.samples[0]))["cmdline"], s.cmdline);
+}
+
+TEST(RequestDecoder, TakesTheNamesOutOfTheSampleWhereverTheyStand) {
+  // The store keeps a process's names apart from its samples; what it puts
+  // back must be the object as received, the names where they were.
+  const std::string rest =
+      R"("kind":"process","ts_ns":1,"interval_ns":2,"host":"h","pid":3,"start_time_ns":4,)"
+      R"("cpu_ns":5,"cpu_pct":0.5,"rss_bytes":6,"exited":false)";
+  const std::string names = R"("comm":"sh","cmdline":"sh -c \"x\"","cgroup":"/a")";
+  const std::vector<std::string> samples = {
+      "{" + names + "," + rest + "}", "{" + rest + "," + names + "}",
+      std::string(R"({"kind":"process","comm":"sh","cmdline":"sh -c \"x\"","cgroup":"/a",)") +
+          R"("ts_ns":1,"interval_ns":2,"host":"h","pid":3,"start_time_ns":4,"cpu_ns":5,)"
+          R"("cpu_pct":0.5,"rss_bytes":6,"exited":false,"extra":{"comm":"not a name"}})"};
+  for (const std::string& sample : samples) {
+    const std::string body = R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"samples",)"
+                             R"("first_index":0,"batch_samples":1,"samples":[)" +
+                             sample + "]}";
+    auto piece = std::get<SamplesPiece>(accepted(decode(body)).body);
+    ASSERT_EQ(piece.samples.size(), 1u);
+    const StoredSample& s = piece.samples[0];
+    EXPECT_EQ(s.names, names);
+    EXPECT_EQ(s.json.find(R"("cmdline")"), std::string::npos) << s.json;
+    EXPECT_EQ(received(s), sample);
+  }
+
+  // Names apart from each other come back together, where the first stood.
+  const std::string apart =
+      R"({"comm":"sh","kind":"process","cmdline":"x","ts_ns":1,"interval_ns":2,"host":"h",)"
+      R"("pid":3,"start_time_ns":4,"cpu_ns":5,"cpu_pct":0.5,"rss_bytes":6,"exited":false,)"
+      R"("cgroup":"/"})";
+  const std::string body = R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"samples",)"
+                           R"("first_index":0,"batch_samples":1,"samples":[)" +
+                           apart + "]}";
+  auto piece = std::get<SamplesPiece>(accepted(decode(body)).body);
+  ASSERT_EQ(piece.samples.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(received(piece.samples[0])), nlohmann::json::parse(apart));
+  EXPECT_EQ(received(piece.samples[0]).rfind(R"({"comm":"sh","cmdline":"x","cgroup":"/",)", 0), 0u)
+      << received(piece.samples[0]);
 }
 
 TEST(RequestDecoder, DecodesGapRecords) {

@@ -1,5 +1,7 @@
 #include "api.h"
 
+#include <exception>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
@@ -49,14 +51,62 @@ ApiResponse unavailable(const Error& e) {
   return r;
 }
 
+// Seconds a refused client is asked to wait: long enough for the writer to
+// drain a good part of the budget, short enough not to idle it.
+constexpr unsigned kBusyRetryAfter = 2;
+
+// What a decoded request holds in memory, about: its strings and the
+// per-sample structures around them.
+std::uint64_t decoded_bytes(const BatchRequest& r) {
+  std::uint64_t bytes = sizeof(BatchRequest) + r.agent_id.capacity() + r.host.capacity();
+  if (const auto* piece = std::get_if<SamplesPiece>(&r.body)) {
+    bytes += piece->samples.capacity() * sizeof(StoredSample);
+    for (const StoredSample& s : piece->samples) {
+      bytes += s.host.capacity() + s.names.capacity() + s.json.capacity();
+    }
+  } else {
+    const auto& gap = std::get<GapRecord>(r.body);
+    bytes += gap.reason.capacity() + gap.detail.capacity();
+  }
+  return bytes;
+}
+
+// Runs work on a worker thread so that nothing it throws (std::bad_alloc,
+// say) escapes the thread and ends the process: the request gets a 503.
+template <typename Work>
+ApiResponse guarded(std::string_view what, Work&& work) noexcept {
+  try {
+    try {
+      return work();
+    } catch (const std::bad_alloc&) {
+      // 503: the agent retries, and memory may be there by then.
+      log::warning("{}: out of memory", what);
+      ApiResponse r = error_response(503, fmt::format("{}: collector out of memory", what));
+      r.retry_after = 5;
+      return r;
+    } catch (const std::exception& e) {
+      // The cause goes to the log only: it may name internals.
+      log::error("{}: {}", what, e.what());
+    } catch (...) {
+      log::error("{}: unknown exception", what);
+    }
+    return error_response(500, fmt::format("{}: internal error", what));
+  } catch (...) {
+    // Not even the answer could be made: a bare 500 needs no allocation.
+    return ApiResponse{};
+  }
+}
+
 }  // namespace
 
 Api::Api(asio::io_context& io, std::unique_ptr<BatchStore> batches,
-         std::unique_ptr<QueryStore> queries, ApiConfig config)
+         std::unique_ptr<QueryStore> queries, std::unique_ptr<QueryStore> health, ApiConfig config)
     : io_(io),
       batches_(std::move(batches)),
       queries_(std::move(queries)),
+      health_queries_(std::move(health)),
       config_(std::move(config)),
+      budget_(config_.ingest),
       decode_pool_(config_.decode_threads) {}
 
 Api::~Api() { join(); }
@@ -65,9 +115,26 @@ void Api::join() {
   decode_pool_.join();
   writer_.join();
   reader_.join();
+  health_thread_.join();
 }
 
-std::optional<ApiResponse> Api::precheck(RequestHead& head) const {
+ApiResponse Api::busy() {
+  const IngestBudget::Limits limits = budget_.limits();
+  const IngestBudget::Usage used = budget_.usage();
+  ApiResponse r = error_response(
+      503, fmt::format("collector busy: {} batch requests ({} MiB) in progress, at most {} "
+                       "requests or {} MiB (--ingest-max-requests, --ingest-max-mib); "
+                       "retry later",
+                       used.requests, used.bytes >> 20, limits.requests, limits.bytes >> 20));
+  r.retry_after = kBusyRetryAfter;
+  if (!refusing_.exchange(true)) {
+    log::warning("refusing batches for now: {} requests ({} MiB) in progress", used.requests,
+                 used.bytes >> 20);
+  }
+  return r;
+}
+
+std::optional<ApiResponse> Api::precheck(RequestHead& head) {
   std::string_view path = path_of(head.target);
   Route r = route(path);
   if (r.endpoint == Endpoint::none) {
@@ -78,9 +145,10 @@ std::optional<ApiResponse> Api::precheck(RequestHead& head) const {
     resp.allow = r.method;
     return resp;
   }
-  // /healthz stays open so that load balancers need no secret. Every
-  // other endpoint takes any valid token; which agents a credential may
-  // write as is the store's decision (BatchStore, "Credentials").
+  // /healthz stays open so that load balancers need no secret (it shows
+  // its details only to clients with a token). Every other endpoint takes
+  // any valid token; which agents a credential may write as is the store's
+  // decision (BatchStore, "Credentials").
   if (config_.credentials && r.endpoint != Endpoint::healthz) {
     head.credential = config_.credentials->authenticate(head.authorization);
     if (!head.credential) {
@@ -108,6 +176,11 @@ std::optional<ApiResponse> Api::precheck(RequestHead& head) const {
     return error_response(413, fmt::format("body: {} bytes, more than the limit of {}",
                                            *head.content_length, config_.limits.max_body_bytes));
   }
+  // Admitted before the body is read, so a refused body costs no memory
+  // (and a client that sent Expect: 100-continue does not send it at all).
+  head.admission = budget_.admit(head.content_length.value_or(config_.limits.max_body_bytes));
+  if (!head.admission) return busy();
+  if (refusing_.exchange(false)) log::info("accepting batches again");
   return std::nullopt;
 }
 
@@ -121,7 +194,7 @@ void Api::set_credentials(std::shared_ptr<const Credentials> credentials) {
   if (config_.credentials && credentials) config_.credentials = std::move(credentials);
 }
 
-void Api::handle(const RequestHead& head, std::string body, Done done) {
+void Api::handle(RequestHead& head, std::string body, Done done) {
   if (route(path_of(head.target)).endpoint == Endpoint::batches) {
     handle_batch(head, std::move(body), std::move(done));
   } else {
@@ -129,65 +202,53 @@ void Api::handle(const RequestHead& head, std::string body, Done done) {
   }
 }
 
-void Api::finish(Done done, ApiResponse response) {
-  asio::post(io_, [done = std::move(done), response = std::move(response)]() mutable {
-    done(std::move(response));
-  });
-}
-
-// An exception escaping a pool thread would terminate the collector: the
-// request gets a 5xx instead (503 when memory ran out, which may pass).
-void Api::fail(Done& done, std::string_view what) noexcept {
+void Api::finish(Done done, ApiResponse response) noexcept {
   try {
-    ApiResponse r;
-    try {
-      throw;
-    } catch (const std::bad_alloc&) {
-      log::warning("{}: out of memory", what);
-      r = error_response(503, fmt::format("{}: collector out of memory", what));
-      r.retry_after = 5;
-    } catch (const std::exception& e) {
-      log::error("{}: {}", what, e.what());
-      r = error_response(500, fmt::format("{}: internal error", what));
-    } catch (...) {
-      log::error("{}: unknown exception", what);
-      r = error_response(500, fmt::format("{}: internal error", what));
-    }
-    if (done) finish(std::move(done), std::move(r));
+    asio::post(io_, [done = std::move(done), response = std::move(response)]() mutable {
+      done(std::move(response));
+    });
   } catch (...) {
-    // Not even the answer could be posted: the connection times out.
+    // Out of memory even for the post: a pool thread must not die of it;
+    // the connection times out instead.
   }
 }
 
-void Api::handle_batch(const RequestHead& head, std::string body, Done done) {
+void Api::handle_batch(RequestHead& head, std::string body, Done done) {
+  // Admitted by precheck() (a caller that skipped it is admitted here). A
+  // chunked body was admitted at the body limit: now it has a size.
+  IngestBudget::Ticket ticket = std::move(head.admission);
+  if (!ticket) ticket = budget_.admit(body.size());
+  if (!ticket || !ticket.resize(body.size())) return done(busy());
   // The guard keeps io_context::run() going while the request is away on
   // the worker threads and no socket operation is pending for it.
   asio::post(decode_pool_, [this, guard = asio::make_work_guard(io_), type = head.content_type,
                             encoding = head.content_encoding, credential = head.credential,
-                            body = std::move(body), done = std::move(done)]() mutable {
-    try {
+                            body = std::move(body), ticket = std::move(ticket),
+                            done = std::move(done)]() mutable {
+    std::optional<BatchRequest> request;
+    ApiResponse refused = guarded("decode batch", [&] {
       Decoded decoded = decode_batch_request(type, encoding, body, config_.limits);
       std::string().swap(body);  // the compressed body is no longer needed
       if (auto* rejected = std::get_if<Rejection>(&decoded)) {
         log::debug("rejected batch: {} {}", rejected->status, rejected->message);
-        ApiResponse refusal = error_response(rejected->status, rejected->message);
-        finish(std::move(done), std::move(refusal));
-        return;
+        return error_response(rejected->status, rejected->message);
       }
-      asio::post(writer_, [this, guard = std::move(guard),
-                           request = std::get<BatchRequest>(std::move(decoded)),
-                           credential = std::move(credential), done = std::move(done)]() mutable {
-        try {
-          // Computed before `done` moves into finish(), so fail() can still answer.
-          ApiResponse stored = store(request, credential);
-          finish(std::move(done), std::move(stored));
-        } catch (...) {
-          fail(done, "store batch");
-        }
-      });
-    } catch (...) {
-      fail(done, "decode batch");
-    }
+      request = std::get<BatchRequest>(std::move(decoded));
+      // Waiting for the writer, the decoded request is what takes memory.
+      if (!ticket.resize(decoded_bytes(*request))) {
+        request.reset();
+        return busy();
+      }
+      return ApiResponse{};
+    });
+    if (!request) return finish(std::move(done), std::move(refused));
+    asio::post(writer_, [this, guard = std::move(guard), request = std::move(*request),
+                         credential = std::move(credential), ticket = std::move(ticket),
+                         done = std::move(done)]() mutable {
+      ApiResponse response =
+          guarded("store batch", [&] { return store(request, credential); });
+      finish(std::move(done), std::move(response));
+    });
   });
 }
 
@@ -227,6 +288,17 @@ ApiResponse Api::store(const BatchRequest& request, const std::optional<std::str
 
 void Api::handle_query(const RequestHead& head, Done done) {
   Endpoint endpoint = route(path_of(head.target)).endpoint;
+  if (endpoint == Endpoint::healthz) {
+    // Details (which database, which failure) are for token holders; a
+    // load balancer needs only the status.
+    const bool details =
+        !config_.credentials || config_.credentials->authenticate(head.authorization).has_value();
+    asio::post(health_thread_, [this, guard = asio::make_work_guard(io_), details,
+                                done = std::move(done)]() mutable {
+      finish(std::move(done), guarded("health", [&] { return health(details); }));
+    });
+    return;
+  }
   std::string_view query = query_of(head.target);
   std::function<ApiResponse()> work;
   switch (endpoint) {
@@ -245,7 +317,7 @@ void Api::handle_query(const RequestHead& head, Done done) {
       };
       break;
     }
-    case Endpoint::top: {
+    default: {
       auto q = parse_top_query(query);
       if (!q.ok()) return done(error_response(400, q.error().message()));
       work = [this, q = *q] {
@@ -254,23 +326,28 @@ void Api::handle_query(const RequestHead& head, Done done) {
       };
       break;
     }
-    default:
-      work = [this] { return health(); };
-      break;
   }
+  // Queries run one at a time; past a queue this long, a client would wait
+  // for minutes anyway.
+  if (waiting_queries_ >= config_.max_waiting_queries) {
+    ApiResponse r = error_response(
+        503, fmt::format("{} queries are waiting already; retry later", waiting_queries_));
+    r.retry_after = kBusyRetryAfter;
+    return done(std::move(r));
+  }
+  ++waiting_queries_;
   asio::post(reader_, [this, guard = asio::make_work_guard(io_), work = std::move(work),
                        done = std::move(done)]() mutable {
-    try {
-      ApiResponse answer = work();
-      finish(std::move(done), std::move(answer));
-    } catch (...) {
-      fail(done, "query");
-    }
+    ApiResponse response = guarded("query", work);
+    asio::post(io_, [this, done = std::move(done), response = std::move(response)]() mutable {
+      --waiting_queries_;
+      done(std::move(response));
+    });
   });
 }
 
-ApiResponse Api::health() {
-  Status readable = queries_->check();
+ApiResponse Api::health(bool details) {
+  Status readable = health_queries_->check();
   std::optional<std::string> failure;
   if (!readable.ok()) {
     failure = readable.error().message();
@@ -278,8 +355,8 @@ ApiResponse Api::health() {
     std::lock_guard lock(health_mu_);
     if (write_failure_) failure = "last write failed: " + *write_failure_;
   }
-  if (!failure) return ApiResponse{200, health_json(nullptr)};
-  ApiResponse r{503, health_json(&*failure)};
+  if (!failure) return ApiResponse{200, health_json(true, nullptr)};
+  ApiResponse r{503, health_json(false, details ? &*failure : nullptr)};
   r.retry_after = 5;
   return r;
 }

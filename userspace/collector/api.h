@@ -7,10 +7,16 @@
 //   decode pool    one thread per CPU: gzip inflate, JSON parse, validation
 //   writer thread  the BatchStore, so database writes are serialized
 //   query thread   the QueryStore, reads beside the writer (WAL)
+//   health thread  its own QueryStore: /healthz never waits behind a query
 // Completion callbacks always run on the io thread, so the HTTP layer needs
 // no locks. Free of Beast: the session translates HTTP to RequestHead.
+//
+// Bounds: batch requests are admitted into an IngestBudget before their
+// body is read (503 + Retry-After when it is full), queries wait in a
+// queue of bounded length (503 beyond it) and run under a time limit.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -23,6 +29,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "batch_store.h"
+#include "ingest_budget.h"
 #include "query_store.h"
 #include "request_decoder.h"
 #include "throttled_warning.h"
@@ -41,6 +48,9 @@ struct RequestHead {
   std::optional<std::string> credential;
   bool has_length = false;  // Content-Length or chunked
   std::optional<std::uint64_t> content_length;
+  // Set by Api::precheck() for a batch it admits, taken by Api::handle();
+  // dropped with the head when the body never arrives.
+  IngestBudget::Ticket admission;
 };
 
 struct ApiResponse {
@@ -59,20 +69,26 @@ struct ApiConfig {
   std::shared_ptr<const Credentials> credentials;
   DecodeLimits limits;
   unsigned decode_threads = 1;
+  IngestBudget::Limits ingest;
+  // Queries waiting for the query thread beyond which new ones get a 503.
+  unsigned max_waiting_queries = 64;
 };
 
 class Api {
  public:
   using Done = std::function<void(ApiResponse)>;
 
+  // `health` is a QueryStore of its own for /healthz, used on its own thread.
   Api(boost::asio::io_context& io, std::unique_ptr<BatchStore> batches,
-      std::unique_ptr<QueryStore> queries, ApiConfig config);
+      std::unique_ptr<QueryStore> queries, std::unique_ptr<QueryStore> health, ApiConfig config);
   ~Api();  // joins the worker threads
 
   // The response to send without reading the body (404, 405, 401, 411, 413,
-  // 415), or nullopt when the body should be read and handle() called.
-  // Sets head.credential.
-  std::optional<ApiResponse> precheck(RequestHead& head) const;
+  // 415, and 503 when the collector holds as much batch work as it may), or
+  // nullopt when the body should be read and handle() called. Sets
+  // head.credential; a batch request it lets through is admitted into
+  // head.admission.
+  std::optional<ApiResponse> precheck(RequestHead& head);
 
   // The tokens accepted from now on (the token file was reloaded); io
   // thread, like precheck(). A request already past precheck() keeps the
@@ -84,35 +100,42 @@ class Api {
   // limit for POST /v1/batches, 0 for the GET endpoints.
   std::uint64_t body_limit(const RequestHead& head) const;
 
-  // Handles a request that passed precheck(); `done` runs on the io thread,
-  // exactly once, even when the work throws (then with a 5xx).
-  void handle(const RequestHead& head, std::string body, Done done);
+  // Handles a request that passed precheck(), taking head.admission;
+  // `done` runs on the io thread, exactly once, even when the work throws
+  // (then with a 5xx).
+  void handle(RequestHead& head, std::string body, Done done);
 
   // Lets queued work finish and stops the worker threads. After the io
   // context has stopped running, before the stores are destroyed.
   void join();
 
  private:
-  void handle_batch(const RequestHead& head, std::string body, Done done);
+  void handle_batch(RequestHead& head, std::string body, Done done);
   void handle_query(const RequestHead& head, Done done);
-  void finish(Done done, ApiResponse response);
-  void fail(Done& done, std::string_view what) noexcept;  // in a catch block
+  void finish(Done done, ApiResponse response) noexcept;
+  ApiResponse busy();
   ApiResponse store(const BatchRequest& request,
                     const std::optional<std::string>& credential);  // writer thread
-  ApiResponse health();                                            // query thread
+  ApiResponse health(bool details);                                 // health thread
 
   boost::asio::io_context& io_;
   std::unique_ptr<BatchStore> batches_;
   std::unique_ptr<QueryStore> queries_;
+  std::unique_ptr<QueryStore> health_queries_;
   ApiConfig config_;
+  IngestBudget budget_;
+  unsigned waiting_queries_ = 0;  // io thread only
   boost::asio::thread_pool decode_pool_;
   boost::asio::thread_pool writer_{1};
   boost::asio::thread_pool reader_{1};
+  boost::asio::thread_pool health_thread_{1};
   // Set by the writer when a write fails, cleared by the next success:
   // /healthz reports it, so a full disk shows before agents back up.
   std::mutex health_mu_;
   std::optional<std::string> write_failure_;
   ThrottledWarning refusals_{std::chrono::minutes(1)};  // writer thread
+  // Logged once per busy spell, not per refused request.
+  std::atomic<bool> refusing_{false};
 };
 
 }  // namespace tally::collector

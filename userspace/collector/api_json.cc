@@ -67,9 +67,10 @@ std::string error_json(std::string_view message) {
   return dump(ordered_json{{"error", m}});
 }
 
-std::string health_json(const std::string* error) {
-  if (error == nullptr) return dump(ordered_json{{"status", "ok"}});
-  return dump(ordered_json{{"status", "unavailable"}, {"error", *error}});
+std::string health_json(bool healthy, const std::string* error) {
+  ordered_json j{{"status", healthy ? "ok" : "unavailable"}};
+  if (error != nullptr) j["error"] = *error;
+  return dump(j);
 }
 
 std::string agents_json(const std::vector<AgentReport>& agents) {
@@ -112,9 +113,9 @@ std::string samples_json(const SampleRows& rows) {
   return out;
 }
 
-std::string top_json(const std::vector<TopEntry>& top) {
+std::string top_json(const TopRows& top) {
   ordered_json list = ordered_json::array();
-  for (const TopEntry& e : top) {
+  for (const TopEntry& e : top.top) {
     list.push_back({{"host", e.host},
                     {"pid", e.pid},
                     {"start_time_ns", e.start_time_ns},
@@ -122,7 +123,7 @@ std::string top_json(const std::vector<TopEntry>& top) {
                     {"cmdline", e.cmdline},
                     {"cpu_ns", e.cpu_ns}});
   }
-  return dump(ordered_json{{"top", std::move(list)}});
+  return dump(ordered_json{{"top", std::move(list)}, {"truncated", top.truncated}});
 }
 
 }  // namespace tally::collector

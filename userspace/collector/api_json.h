@@ -21,11 +21,13 @@ std::string error_json(std::string_view message);
 // {"error":…,"unknown_processes":[{"pid":…,"start_time_ns":…},…],"unknown_count":n}.
 // The agent recognises it by the "unknown_processes" member.
 std::string unknown_processes_json(const StoreOutcome& outcome);
-// {"status":"ok"} or {"status":"unavailable","error":"..."}
-std::string health_json(const std::string* error);
+// {"status":"ok"} or {"status":"unavailable"}, with "error":"..." when
+// `error` is given (the details are for clients holding the token).
+std::string health_json(bool healthy, const std::string* error);
 std::string agents_json(const std::vector<AgentReport>& agents);
 // The samples as stored, verbatim: {"samples":[...],"truncated":bool}
 std::string samples_json(const SampleRows& rows);
-std::string top_json(const std::vector<TopEntry>& top);
+// {"top":[...],"truncated":bool}
+std::string top_json(const TopRows& top);
 
 }  // namespace tally::collector

@@ -6,6 +6,7 @@
 // INTEGER: the decoder rejects larger values, so the store never has to.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,7 +17,9 @@ namespace tally::collector {
 
 // One sample of a samples batch, as stored: the columns the queries filter
 // and aggregate on, and the sample object itself as compact JSON (unknown
-// fields kept, key order and number spelling as received).
+// fields kept, key order and number spelling as received) with a process's
+// names taken out: with_names(json, names_at, names) (json_text.h) is the
+// sample as received.
 struct StoredSample {
   std::uint64_t index = 0;  // index within the batch
   std::string host;
@@ -26,11 +29,15 @@ struct StoredSample {
   std::optional<std::uint64_t> cpu_ns;         // process samples only
   bool exited = false;                         // process samples only
   // Process samples: the comm, cmdline and cgroup members as JSON text
-  // (`"comm":"sh","cmdline":"sh -c x","cgroup":"/"`), or empty when the
-  // sample left them out to refer to names sent before (protocol version 2);
-  // the store then splices the names it holds into json.
+  // (`"comm":"sh","cmdline":"sh -c x","cgroup":"/"`, in the order received),
+  // or empty when the sample left them out to refer to names sent before
+  // (protocol version 2); the store then uses the names it holds.
   std::string names;
-  std::string json;
+  // Process samples: the offset in json where the names stood (the first
+  // of them, if others came between), or before the closing brace when
+  // they were left out.
+  std::size_t names_at = 0;
+  std::string json;  // without the names
   bool refers_to_names() const { return pid.has_value() && names.empty(); }
 };
 

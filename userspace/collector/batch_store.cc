@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 
 #include "checkpointer.h"
+#include "db_files.h"
 #include "json_text.h"
+#include "names_digest.h"
 #include "tally/log.h"
 #include "tally/sqlite.h"
 #include "tally/time_util.h"
@@ -44,24 +46,38 @@ enum Stmt {
   kHostFind,
   kHostBind,
   kHostRebind,
+  kNamesTextFind,
+  kNamesTextInsert,
+  kNamesCurrent,
   kStmtCount
 };
+
+// Counters that only grow add saturating: SQLite's `+` turns an overflowing
+// integer into an inexact REAL. samples_stored cannot get there (it counts
+// rows), but duplicates_rejected counts what agents send, however often.
+#define TALLY_SATURATING_ADD(column, param)                                                      \
+  "CASE WHEN " column " > 9223372036854775807 - " param " THEN 9223372036854775807 ELSE " column \
+  " + " param " END"
 
 constexpr std::array<const char*, kStmtCount> kSql = {
     "SELECT agent, credential FROM agents WHERE agent_id = ?1",
     "INSERT INTO agents (agent_id, host, credential) VALUES (?1, ?2, ?3)",
     "UPDATE agents SET credential = ?2 WHERE agent = ?1",
     "UPDATE agents SET host = ?2, last_seq = max(last_seq, ?3),"
-    " duplicates_rejected = duplicates_rejected + ?4, samples_stored = samples_stored + ?5"
+    " duplicates_rejected = " TALLY_SATURATING_ADD("duplicates_rejected", "?4") ","
+    " samples_stored = " TALLY_SATURATING_ADD("samples_stored", "?5")
     " WHERE agent = ?1",
     "SELECT batch_samples, stored FROM batches WHERE agent = ?1 AND seq = ?2",
     "INSERT INTO batches (agent, seq, batch_samples, stored) VALUES (?1, ?2, ?3, 0)",
+    // Cannot overflow: a batch stores each index below batch_samples once.
     "UPDATE batches SET stored = stored + ?3 WHERE agent = ?1 AND seq = ?2",
     "SELECT 1 FROM gaps WHERE agent = ?1 AND seq = ?2",
     "INSERT INTO gaps (agent, seq, first_seq, last_seq, samples, reason, time_ns, detail)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (agent, seq) DO NOTHING",
-    "INSERT INTO samples (agent, seq, idx, host, ts_ns, pid, start_time_ns, cpu_ns, json)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (agent, seq, idx) DO NOTHING",
+    "INSERT INTO samples"
+    " (agent, seq, idx, host, ts_ns, pid, start_time_ns, cpu_ns, json, names_id, names_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    " ON CONFLICT (agent, seq, idx) DO NOTHING",
     "SELECT first_seq, last_seq FROM received WHERE agent = ?1 AND first_seq <= ?2"
     " ORDER BY first_seq DESC LIMIT 1",
     "SELECT last_seq FROM received WHERE agent = ?1 AND first_seq = ?2",
@@ -72,11 +88,11 @@ constexpr std::array<const char*, kStmtCount> kSql = {
     // ?6 half the maximum age before it): an agent of protocol version 1
     // sends every name in every batch, and rewriting ~1,000 unchanged rows
     // per batch would halve ingestion.
-    "INSERT INTO process_names (agent, pid, start_time_ns, names, recorded_ns)"
+    "INSERT INTO process_names (agent, pid, start_time_ns, names_id, recorded_ns)"
     " VALUES (?1, ?2, ?3, ?4, ?5)"
-    " ON CONFLICT (agent, pid, start_time_ns) DO UPDATE SET names = excluded.names,"
-    " recorded_ns = excluded.recorded_ns WHERE names != excluded.names OR recorded_ns < ?6",
-    "SELECT names FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
+    " ON CONFLICT (agent, pid, start_time_ns) DO UPDATE SET names_id = excluded.names_id,"
+    " recorded_ns = excluded.recorded_ns WHERE names_id != excluded.names_id OR recorded_ns < ?6",
+    "SELECT names_id FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
     "DELETE FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
     "DELETE FROM process_names WHERE recorded_ns < ?1",
     "SELECT s.seq, a.agent_id FROM successions s JOIN agents a ON a.agent = s.predecessor"
@@ -87,7 +103,17 @@ constexpr std::array<const char*, kStmtCount> kSql = {
     "SELECT credential FROM hosts WHERE host = ?1",
     "INSERT INTO hosts (host, credential) VALUES (?1, ?2)",
     "UPDATE hosts SET credential = ?2 WHERE host = ?1",
+    "SELECT names_id, names FROM names"
+    " WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3 AND digest = ?4",
+    "INSERT INTO names (agent, pid, start_time_ns, digest, names) VALUES (?1, ?2, ?3, ?4, ?5)",
+    // The common case first: the names a body carries are the process's
+    // current ones, recorded not long ago.
+    "SELECT p.names_id, p.recorded_ns, n.names FROM process_names p"
+    " JOIN names n ON n.names_id = p.names_id"
+    " WHERE p.agent = ?1 AND p.pid = ?2 AND p.start_time_ns = ?3",
 };
+
+#undef TALLY_SATURATING_ADD
 
 // How often forgotten names are looked for: a scan of the names table.
 constexpr std::uint64_t kNamesPruneEveryNs = 3600ull * 1'000'000'000;
@@ -96,8 +122,11 @@ constexpr std::uint64_t kNamesPruneEveryNs = 3600ull * 1'000'000'000;
 constexpr std::size_t kUnknownListed = 16;
 
 // WAL pages (16 KiB each, store_schema.cc) after which the background
-// checkpointer copies the WAL back: about 30 batches of 1,000 samples.
-constexpr int kCheckpointPages = 1000;
+// checkpointer copies the WAL back: about 30 batches of 1,000 samples; and
+// after which it has the WAL start over, holding the writer back for a
+// moment: 64 MiB, the size journal_size_limit keeps the file at.
+constexpr Checkpointer::Thresholds kCheckpointThresholds{1000, 4096,
+                                                         std::chrono::milliseconds(250)};
 
 struct BatchRow {
   std::uint64_t batch_samples;
@@ -168,8 +197,10 @@ struct BatchStore::Impl {
   Result<std::optional<BatchRow>> find_batch(std::int64_t agent, std::uint64_t seq);
   Result<bool> has_gap(std::int64_t agent, std::uint64_t seq);
   Status mark_received(std::int64_t agent, std::uint64_t seq);
+  Result<std::int64_t> names_id(std::int64_t agent, const StoredSample& s);
+  Result<std::int64_t> record_names(std::int64_t agent, const StoredSample& s);
   Result<std::optional<StoreOutcome>> resolve_names(std::int64_t agent, const SamplesPiece& piece,
-                                                    std::vector<std::string>& spliced);
+                                                    std::vector<std::optional<std::int64_t>>& ids);
   Result<StoreOutcome> store_piece(std::int64_t agent, const BatchRequest& r,
                                    const SamplesPiece& piece, std::uint64_t& duplicates);
   Result<StoreOutcome> store_gap(std::int64_t agent, const BatchRequest& r, const GapRecord& gap,
@@ -177,6 +208,8 @@ struct BatchStore::Impl {
 };
 
 Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
+  Status files = prepare_db_files(options.path);
+  if (!files.ok()) return files.error();
   auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error();
   auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, 0, {}, 0, 0, {}});
@@ -187,7 +220,7 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   TALLY_TRY_CTX(
       prepare_writer(impl->db, options.durability, options.max_page_count, impl->clock()), what);
   // After prepare_writer(): the file is in WAL mode now.
-  auto checkpointer = Checkpointer::open(options.path, kCheckpointPages);
+  auto checkpointer = Checkpointer::open(options.path, kCheckpointThresholds);
   if (!checkpointer.ok()) return checkpointer.error().context(what);
   impl->checkpointer = std::move(checkpointer).value();
   TALLY_TRY_CTX(impl->checkpointer->attach(impl->db), what);
@@ -375,21 +408,65 @@ Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
   return insert->run();
 }
 
+// The names row of the names sample s carries: the one stored before for
+// the same process and text, or a new one.
+Result<std::int64_t> BatchStore::Impl::names_id(std::int64_t agent, const StoredSample& s) {
+  const std::int64_t digest = names_digest(s.names);
+  {
+    auto find = use(kNamesTextFind);
+    find->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, digest);
+    for (;;) {
+      auto row = find->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      if (find->column_text(1) == s.names) return find->column_int(0);
+    }
+  }
+  auto insert = use(kNamesTextInsert);
+  insert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
+  insert->bind(4, digest).bind(5, s.names);
+  Status inserted = insert->run();
+  if (!inserted.ok()) return inserted.error();
+  return db.last_insert_rowid();
+}
+
+// Records the names sample s carries as its process's current ones and
+// returns their names row.
+Result<std::int64_t> BatchStore::Impl::record_names(std::int64_t agent, const StoredSample& s) {
+  const std::uint64_t refresh_before = now_ns - std::min(now_ns, names_max_age_ns / 2);
+  {
+    auto current = use(kNamesCurrent);
+    current->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
+    auto row = current->step();
+    if (!row.ok()) return row.error();
+    if (*row && current->column_text(2) == s.names && current->column_u64(1) >= refresh_before) {
+      return current->column_int(0);
+    }
+  }
+  auto id = names_id(agent, s);
+  if (!id.ok()) return id.error();
+  auto upsert = use(kNamesUpsert);
+  upsert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, *id);
+  upsert->bind(5, now_ns).bind(6, refresh_before);
+  Status recorded = upsert->run();
+  if (!recorded.ok()) return recorded.error();
+  return *id;
+}
+
 // Records the names the piece carries and looks up those it left out.
-// spliced[i] is sample i's JSON with the recorded names added, for samples
-// that left them out; an outcome comes back only when some are unknown.
+// ids[i] is the names row of process sample i; an outcome comes back only
+// when some samples refer to names this store does not hold.
 Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
-    std::int64_t agent, const SamplesPiece& piece, std::vector<std::string>& spliced) {
-  spliced.assign(piece.samples.size(), {});
+    std::int64_t agent, const SamplesPiece& piece, std::vector<std::optional<std::int64_t>>& ids) {
+  ids.assign(piece.samples.size(), std::nullopt);
   StoreOutcome unknown(StoreOutcome::Kind::unknown_processes);
   for (std::size_t i = 0; i < piece.samples.size(); ++i) {
     const StoredSample& s = piece.samples[i];
     if (!s.pid) continue;
     if (!s.names.empty()) {
-      auto upsert = use(kNamesUpsert);
-      upsert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, s.names);
-      upsert->bind(5, now_ns).bind(6, now_ns - std::min(now_ns, names_max_age_ns / 2));
-      TALLY_TRY_CTX(upsert->run(), fmt::format("record names of sample {}", s.index));
+      auto id = record_names(agent, s);
+      if (!id.ok()) return id.error().context(fmt::format("record names of sample {}", s.index));
+      ids[i] = *id;
       continue;
     }
     auto find = use(kNamesFind);
@@ -403,13 +480,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
       ++unknown.unknown_count;
       continue;
     }
-    // s.json is a compact object with at least kind, pid and start_time_ns.
-    std::string& json = spliced[i];
-    json.reserve(s.json.size() + 256);
-    json.append(s.json, 0, s.json.size() - 1);
-    json += ',';
-    json += find->column_text(0);
-    json += '}';
+    ids[i] = find->column_int(0);
   }
   if (unknown.unknown_count > 0) {
     unknown.why = fmt::format(
@@ -431,8 +502,8 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
 Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const BatchRequest& r,
                                                    const SamplesPiece& piece,
                                                    std::uint64_t& duplicates) {
-  std::vector<std::string> spliced;
-  auto unknown = resolve_names(agent, piece, spliced);
+  std::vector<std::optional<std::int64_t>> names_ids;
+  auto unknown = resolve_names(agent, piece, names_ids);
   if (!unknown.ok()) return unknown.error();
   if (*unknown) return std::move(**unknown);
   auto gap = has_gap(agent, r.seq);
@@ -464,8 +535,9 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
     const StoredSample& s = piece.samples[i];
     auto insert = use(kSampleInsert);
     insert->bind(1, agent).bind(2, r.seq).bind(3, s.index).bind(4, s.host).bind(5, s.ts_ns);
-    insert->bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns);
-    insert->bind(9, s.refers_to_names() ? spliced[i] : s.json);
+    insert->bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns).bind(9, s.json);
+    insert->bind(10, names_ids[i]);
+    if (names_ids[i]) insert->bind(11, std::uint64_t{s.names_at});
     TALLY_TRY_CTX(insert->run(), fmt::format("insert sample {}", s.index));
     added += static_cast<std::uint64_t>(insert->changes());
   }

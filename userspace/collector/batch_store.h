@@ -23,13 +23,15 @@
 // bound to this one, and created if the collector never heard of it), so
 // that no agent can declare another credential's data lost.
 //
-// Process names (protocol version 2): every body's names are recorded, a
-// duplicate's too, because the agent takes any 2xx to mean "the collector
-// holds the names this body carried"; samples that left their names out get
-// the recorded ones spliced back into their JSON, so queries never see the
-// difference. Names not recorded again for names_max_age are forgotten
-// (checked about hourly): an agent whose process outlived that is asked,
-// with a 409, to send its names again.
+// Process names are stored once per (agent, process, names), not in every
+// sample: a sample row refers to its names, and the QueryStore splices them
+// back, so queries never see the difference. In protocol version 2 a sample
+// may leave its names out to mean the process's current ones: every body's
+// names are recorded as current, a duplicate's too, because the agent takes
+// any 2xx to mean "the collector holds the names this body carried". Current
+// names not recorded again for names_max_age are forgotten (checked about
+// hourly): an agent whose process outlived that is asked, with a 409, to
+// send its names again.
 //
 // Thread safety: none; the server calls it from one thread only (the writer
 // thread). Why one writer: SQLite admits one write transaction at a time

@@ -44,7 +44,9 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   std::string listen = "127.0.0.1:8080";
   app.add_option("--listen", listen, "HOST:PORT to serve on, an IP address (port 0: any free)")
       ->capture_default_str();
-  app.add_option("--db", o.db_path, "SQLite database file (created if missing)")->required();
+  app.add_option("--db", o.db_path,
+                 "SQLite database file (created 0600 if missing, and its directory 0700)")
+      ->required();
   auto* token_file = app.add_option("--token-file", o.token_file,
                                     "File of the bearer tokens clients must present (format above)")
                          ->check(CLI::ExistingFile);
@@ -74,6 +76,20 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   app.add_option("--max-connections-per-address", o.max_connections_per_address,
                  "Most connections open at once from one client IP address (IPv6: one /64)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 24))
+      ->capture_default_str();
+  auto query_timeout_ms = static_cast<std::uint64_t>(o.query_timeout.count());
+  app.add_option("--query-timeout-ms", query_timeout_ms,
+                 "Stop a query that runs longer and answer 503 (0: no limit)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600000}))
+      ->capture_default_str();
+  app.add_option("--ingest-max-requests", o.ingest_max_requests,
+                 "Batch requests held at once; more get 503 + Retry-After")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
+      ->capture_default_str();
+  std::uint64_t ingest_max_mib = o.ingest_max_bytes >> 20;
+  app.add_option("--ingest-max-mib", ingest_max_mib,
+                 "MiB of batch requests held at once; more get 503 + Retry-After")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
       ->capture_default_str();
   // Hidden: an empty group name keeps these out of --help.
   std::uint64_t header_timeout_ms = 10000, request_timeout_ms = 30000, shutdown_grace_ms = 5000;
@@ -109,6 +125,8 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   o.names_max_age = std::chrono::hours(names_max_age_hours);
   o.header_timeout = std::chrono::milliseconds(header_timeout_ms);
   o.request_timeout = std::chrono::milliseconds(request_timeout_ms);
+  o.query_timeout = std::chrono::milliseconds(query_timeout_ms);
+  o.ingest_max_bytes = ingest_max_mib << 20;
   o.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
   return {o, 0};
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "ingest_budget.h"
+#include "query_store.h"
 #include "store_schema.h"
 
 namespace tally::collector {
@@ -37,6 +39,11 @@ struct CollectorOptions {
   // Per client address (an IPv6 client: its /64). Agents behind one NAT
   // share an address, one connection each.
   std::uint64_t max_connections_per_address = 256;
+  // How long one query may run (0: no limit).
+  std::chrono::milliseconds query_timeout = QueryLimits{}.time;
+  // Batch requests held at once (bodies, decoded, waiting for the writer).
+  std::uint64_t ingest_max_requests = IngestBudget::Limits{}.requests;
+  std::uint64_t ingest_max_bytes = IngestBudget::Limits{}.bytes;
   // Hidden (tests and tuning):
   std::chrono::milliseconds header_timeout{10000};   // a new connection's request header
   std::chrono::milliseconds request_timeout{30000};  // body, response, and idle keep-alive

@@ -45,6 +45,8 @@ Status CollectorServer::open(const CollectorOptions& o) {
   }
   config.decode_threads =
       o.decode_threads > 0 ? o.decode_threads : std::max(1u, std::thread::hardware_concurrency());
+  config.ingest.requests = o.ingest_max_requests;
+  config.ingest.bytes = o.ingest_max_bytes;
 
   BatchStore::Options store_options;
   store_options.path = o.db_path;
@@ -55,11 +57,15 @@ Status CollectorServer::open(const CollectorOptions& o) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(o.names_max_age).count());
   auto batches = BatchStore::open(store_options);
   if (!batches.ok()) return batches.error();
-  // After the writer: it creates the schema the reader checks.
-  auto queries = QueryStore::open(o.db_path);
+  // After the writer: it creates the schema the readers check.
+  QueryLimits query_limits;
+  query_limits.time = o.query_timeout;
+  auto queries = QueryStore::open(o.db_path, query_limits);
   if (!queries.ok()) return queries.error();
+  auto health = QueryStore::open(o.db_path, query_limits);
+  if (!health.ok()) return health.error();
   api_ = std::make_unique<Api>(io_, std::move(batches).value(), std::move(queries).value(),
-                               std::move(config));
+                               std::move(health).value(), std::move(config));
   token_reloader_ = std::make_unique<TokenReloader>(io_, o.token_file, *api_);
 
   std::string where = fmt::format("listen on {}:{}", o.listen_address, o.listen_port);

@@ -46,4 +46,25 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+void append_with_names(std::string& out, std::string_view object, std::size_t at,
+                       std::string_view names) {
+  if (names.empty() || at == 0 || at > object.size()) {
+    out += object;
+    return;
+  }
+  const bool first = object[at - 1] == '{';
+  out.append(object.substr(0, at));
+  if (!first) out.push_back(',');
+  out += names;
+  if (first && at < object.size() && object[at] != '}') out.push_back(',');
+  out.append(object.substr(at));
+}
+
+std::string with_names(std::string_view object, std::size_t at, std::string_view names) {
+  std::string out;
+  out.reserve(object.size() + names.size() + 2);
+  append_with_names(out, object, at, names);
+  return out;
+}
+
 }  // namespace tally::collector

@@ -2,9 +2,17 @@
 // /v1/samples, /v1/top and /healthz report. Its own read-only connection,
 // so queries run beside the writer (WAL) and never block ingestion.
 //
-// Thread safety: none; the server calls it from one thread (the query thread).
+// Every query is bounded: it fails once it has run for longer than the
+// time limit (an interrupted SQLite statement, sqlite.org/c3ref/progress_handler.html),
+// so one huge window cannot hold the query thread, nor a WAL snapshot that
+// keeps the checkpointer from resetting the log. Answers are cut at a byte
+// limit (and marked truncated): a sample's names can be a megabyte.
+//
+// Thread safety: none; the server calls it from one thread (the query
+// thread, or the health thread for a QueryStore of its own).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -63,8 +71,8 @@ struct SampleQuery {
 };
 
 struct SampleRows {
-  std::vector<std::string> json;  // sample objects as stored, by ts_ns
-  bool truncated = false;         // more rows matched than the limit
+  std::vector<std::string> json;  // sample objects as received, by ts_ns
+  bool truncated = false;         // more rows matched than the limit, or too many bytes
 };
 
 struct TopQuery {
@@ -80,20 +88,32 @@ struct TopEntry {
   std::uint64_t start_time_ns = 0;
   std::string comm;     // from the process's latest sample in the window
   std::string cmdline;  // likewise
-  std::uint64_t cpu_ns = 0;
+  std::uint64_t cpu_ns = 0;  // summed; 2^63-1 when the sum would pass it
+};
+
+struct TopRows {
+  std::vector<TopEntry> top;
+  bool truncated = false;  // fewer than n because the answer passed the byte limit
+};
+
+struct QueryLimits {
+  // How long one query may run; zero: no limit.
+  std::chrono::milliseconds time{10000};
+  // The sample and name text one answer may hold, about its size in JSON.
+  std::uint64_t answer_bytes = 64u << 20;
 };
 
 class QueryStore {
  public:
   // Opens a read-only connection; the database must exist with the schema.
-  static Result<std::unique_ptr<QueryStore>> open(const std::string& path);
+  static Result<std::unique_ptr<QueryStore>> open(const std::string& path, QueryLimits limits = {});
   ~QueryStore();
 
   // Every agent, by agent_id, from one snapshot.
   Result<std::vector<AgentReport>> agents();
   Result<SampleRows> samples(const SampleQuery& q);
   // Processes by summed cpu_ns over [from, to), largest first.
-  Result<std::vector<TopEntry>> top(const TopQuery& q);
+  Result<TopRows> top(const TopQuery& q);
   // A cheap read that fails if the database cannot be read.
   Status check();
 

@@ -56,7 +56,9 @@ void SampleBuilder::begin() {
   json_.push_back('{');
   levels_.assign(1, Level{false, true});
   current_field_ = -1;
+  in_names_ = false;
   names_.clear();
+  names_at_.reset();
   seen_.fill(false);
   duplicate_field_ = -1;
 }
@@ -64,45 +66,53 @@ void SampleBuilder::begin() {
 void SampleBuilder::before_value() {
   Level& level = levels_.back();
   if (!level.is_array) return;  // the key already wrote the separator
-  if (!level.empty) json_.push_back(',');
+  if (!level.empty) out().push_back(',');
   level.empty = false;
 }
 
 void SampleBuilder::key(std::string_view k) {
-  Level& level = levels_.back();
-  if (!level.empty) json_.push_back(',');
-  level.empty = false;
-  member_start_ = json_.size();
-  append_json_string(json_, k);
-  json_.push_back(':');
-  if (!at_top()) return;
-  current_field_ = find_field(k);
-  if (current_field_ >= 0 && seen_[current_field_] && duplicate_field_ < 0) {
-    duplicate_field_ = current_field_;
+  if (at_top()) {
+    current_field_ = find_field(k);
+    if (current_field_ >= 0 && seen_[current_field_] && duplicate_field_ < 0) {
+      duplicate_field_ = current_field_;
+    }
+    // The names leave json_ where they stand; the top level's separator
+    // state is json_'s, so it is left alone.
+    in_names_ = current_field_ >= 0 && is_name(current_field_);
+    if (in_names_) {
+      if (!names_at_) names_at_ = json_.size();
+      if (!names_.empty()) names_.push_back(',');
+      append_json_string(names_, k);
+      names_.push_back(':');
+      return;
+    }
   }
+  Level& level = levels_.back();
+  std::string& o = out();
+  if (!level.empty) o.push_back(',');
+  level.empty = false;
+  append_json_string(o, k);
+  o.push_back(':');
 }
 
 void SampleBuilder::scalar(JsonValue v, std::string_view number_text) {
   before_value();
+  std::string& o = out();
   switch (v.type) {
     case JsonValue::Type::null:
-      json_ += "null";
+      o += "null";
       break;
     case JsonValue::Type::boolean:
-      json_ += v.boolean ? "true" : "false";
+      o += v.boolean ? "true" : "false";
       break;
     case JsonValue::Type::string:
-      append_json_string(json_, v.text);
+      append_json_string(o, v.text);
       break;
     default:
-      json_ += number_text;
+      o += number_text;
       break;
   }
   if (at_top() && current_field_ >= 0) {
-    if (is_name(current_field_) && v.type == JsonValue::Type::string) {
-      if (!names_.empty()) names_.push_back(',');
-      names_.append(json_, member_start_);
-    }
     values_[current_field_] = std::move(v);
     seen_[current_field_] = true;
   }
@@ -110,7 +120,7 @@ void SampleBuilder::scalar(JsonValue v, std::string_view number_text) {
 
 void SampleBuilder::open(bool is_array) {
   before_value();
-  json_.push_back(is_array ? '[' : '{');
+  out().push_back(is_array ? '[' : '{');
   if (at_top() && current_field_ >= 0) {
     values_[current_field_] =
         JsonValue{is_array ? JsonValue::Type::array : JsonValue::Type::object};
@@ -120,11 +130,12 @@ void SampleBuilder::open(bool is_array) {
 }
 
 void SampleBuilder::close() {
-  json_.push_back(levels_.back().is_array ? ']' : '}');
+  out().push_back(levels_.back().is_array ? ']' : '}');
   levels_.pop_back();
 }
 
 Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
+  in_names_ = false;
   json_.push_back('}');
   if (duplicate_field_ >= 0) return Error::format("{}: duplicate key", kNames[duplicate_field_]);
 
@@ -169,6 +180,8 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
     s.cpu_ns = values_[kCpuNs].number;
     s.exited = values_[kExited].boolean;
     s.names = std::move(names_);
+    // Names left out are spliced back as the last members.
+    s.names_at = names_at_.value_or(json_.size() - 1);
   }
   s.json = std::move(json_);
   return s;

@@ -1,8 +1,9 @@
 // Builds one stored sample from the parser events of one sample object:
 // re-serializes the object as compact JSON (unknown fields included, key
-// order and number spelling kept), keeps the text of a process's names
-// apart (protocol version 2 lets them be left out) and checks the fields
-// the protocol defines for its kind (docs/protocol.md, "Sample objects"; the agent side
+// order and number spelling kept), takes a process's names out of it into
+// a text of their own (the store keeps them once per process, and protocol
+// version 2 lets them be left out) and checks the fields the protocol
+// defines for its kind (docs/protocol.md, "Sample objects"; the agent side
 // is userspace/agent/sample.cc).
 //
 // Usage: begin(), then every event inside the object (the sample's own
@@ -11,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +60,9 @@ class SampleBuilder {
  private:
   void before_value();
   bool at_top() const { return levels_.size() == 1; }
+  // Where the current member's text goes: a name member (and anything
+  // nested in it) to names_, the rest to json_.
+  std::string& out() { return in_names_ ? names_ : json_; }
 
   std::string json_;
   // Per open container: is it an array, and has it had an element yet.
@@ -67,8 +72,9 @@ class SampleBuilder {
   };
   std::vector<Level> levels_;
   int current_field_ = -1;  // known field of the last depth-1 key, or -1
-  std::size_t member_start_ = 0;  // offset in json_ of the last depth-1 key
-  std::string names_;             // the comm, cmdline, cgroup members' text
+  bool in_names_ = false;   // inside a comm, cmdline or cgroup member
+  std::string names_;       // the comm, cmdline, cgroup members' text
+  std::optional<std::size_t> names_at_;  // offset in json_ of the first of them
   std::array<JsonValue, kFieldCount> values_{};
   std::array<bool, kFieldCount> seen_{};
   int duplicate_field_ = -1;

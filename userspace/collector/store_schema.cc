@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "names_digest.h"
+
 namespace tally::collector {
 
 namespace {
@@ -95,6 +97,15 @@ ALTER TABLE process_names ADD COLUMN recorded_ns INTEGER NOT NULL DEFAULT 0;
 // succession row is written with the successor's gap record that names the
 // predecessor (its `seq`); one successor per predecessor and one
 // predecessor per successor.
+//
+// Also in version 4, names stored once. Until then every process sample's
+// JSON held its comm, cmdline and cgroup, so a 1 MiB command line was stored
+// again every interval. Now each distinct (agent, process, names) is one row of
+// `names`, found again by its digest (names_digest.h); a sample refers to it
+// by names_id and says where in its JSON the names go back (names_at). Rows
+// from before keep their names in the JSON and a NULL names_id: rewriting
+// the whole table would make the upgrade as long as the database is large.
+// process_names now refers to the names instead of holding them.
 constexpr const char* kSchemaV4 = R"sql(
 ALTER TABLE agents ADD COLUMN credential TEXT;
 CREATE TABLE hosts (
@@ -107,6 +118,33 @@ CREATE TABLE successions (
   predecessor INTEGER NOT NULL UNIQUE,
   last_seq INTEGER NOT NULL
 );
+CREATE TABLE names (
+  names_id INTEGER PRIMARY KEY,
+  agent INTEGER NOT NULL,
+  pid INTEGER NOT NULL,
+  start_time_ns INTEGER NOT NULL,
+  digest INTEGER NOT NULL,
+  names TEXT NOT NULL
+);
+CREATE INDEX names_process ON names (agent, pid, start_time_ns, digest);
+ALTER TABLE samples ADD COLUMN names_id INTEGER;
+ALTER TABLE samples ADD COLUMN names_at INTEGER;
+INSERT INTO names (agent, pid, start_time_ns, digest, names)
+  SELECT agent, pid, start_time_ns, names_digest(names), names FROM process_names;
+CREATE TABLE process_names_v4 (
+  agent INTEGER NOT NULL,
+  pid INTEGER NOT NULL,
+  start_time_ns INTEGER NOT NULL,
+  names_id INTEGER NOT NULL,
+  recorded_ns INTEGER NOT NULL,
+  PRIMARY KEY (agent, pid, start_time_ns)
+) WITHOUT ROWID;
+INSERT INTO process_names_v4 (agent, pid, start_time_ns, names_id, recorded_ns)
+  SELECT p.agent, p.pid, p.start_time_ns, n.names_id, p.recorded_ns
+  FROM process_names p JOIN names n
+  ON n.agent = p.agent AND n.pid = p.pid AND n.start_time_ns = p.start_time_ns;
+DROP TABLE process_names;
+ALTER TABLE process_names_v4 RENAME TO process_names;
 )sql";
 
 }  // namespace
@@ -148,8 +186,9 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
   }
   // Version 0 is a new file, version 1 one that predates process names,
   // version 2 one that predates their age, version 3 one that predates
-  // credentials and successions. One transaction, so a crash half-way
-  // leaves the old version and the next start does it again.
+  // credentials and successions and stores names in every sample. One
+  // transaction, so a crash half-way leaves the old version and the next
+  // start does it again.
   const std::string what = *version == 0 ? std::string("create schema")
                                          : fmt::format("upgrade schema from version {}", *version);
   auto txn = sql::Transaction::begin(db);
@@ -160,6 +199,7 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
     TALLY_TRY_CTX(db.exec(kSchemaV3), what);
     TALLY_TRY_CTX(db.exec(fmt::format("UPDATE process_names SET recorded_ns = {}", now_ns)), what);
   }
+  TALLY_TRY_CTX(register_names_digest(db), what);
   TALLY_TRY_CTX(db.exec(kSchemaV4), what);
   TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)), what);
   TALLY_TRY_CTX(txn->commit(), what);

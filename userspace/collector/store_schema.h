@@ -10,9 +10,11 @@
 //             them are stored (a partial index finds incomplete batches)
 //   gaps      gap records: seqs or samples the agent declares lost
 //   samples   one row per (agent, seq, index), the sample's JSON as received
-//             plus the columns the queries filter and sum on
-//   process_names  each agent's names of its live processes (protocol
-//             version 2), with when they were last recorded
+//             (a process's names taken out, referred to by names_id) plus
+//             the columns the queries filter and sum on
+//   names     each (agent, process, names) once: the names samples refer to
+//   process_names  each agent's current names of its live processes
+//             (protocol version 2), with when they were last recorded
 //   successions  agents that continue another's data after its outbox was
 //             lost, and the predecessor's last seq they declare
 //   hosts     the credential each host name belongs to
