@@ -16,8 +16,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ make cmake pkg-config clang bpftool ccache \
       libbpf-dev libelf-dev zlib1g-dev linux-libc-dev \
-      libsqlite3-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev libboost-dev nlohmann-json3-dev \
-      libcli11-dev libtomlplusplus-dev libfmt-dev \
+      libsqlite3-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev libssl-dev libboost-dev \
+      nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 COPY . /src
 # -O2 as in the RelWithDebInfo build the tests run, minus the debug info the
