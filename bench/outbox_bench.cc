@@ -41,6 +41,9 @@ std::unique_ptr<Outbox> fresh_outbox(benchmark::State& state, const std::string&
                                      bool compress = true) {
   const fs::path db = bench_dir() / (name + ".db");
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
+  // And the lock file's witness, or the new outbox would declare the last
+  // run's agent lost (queue/src/outbox_lock.h).
+  fs::remove(db.parent_path() / ("." + db.filename().string() + ".lock"));
   OutboxOptions options;
   options.path = db;
   options.sinks = {"collector"};

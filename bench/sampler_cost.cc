@@ -81,6 +81,9 @@ struct Lane {
 Result<std::unique_ptr<queue::Outbox>> fresh_outbox(const fs::path& dir, const std::string& name) {
   const fs::path db = dir / (name + ".db");
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db.string() + suffix);
+  // And the lock file's witness, or the new outbox would declare the last
+  // run's agent lost (queue/src/outbox_lock.h).
+  fs::remove(db.parent_path() / ("." + db.filename().string() + ".lock"));
   queue::OutboxOptions options;
   options.path = db;
   options.sinks = {"collector"};

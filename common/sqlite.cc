@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <limits>
 #include <cstring>
@@ -103,10 +104,12 @@ Result<std::string> Database::query_text(std::string_view sql) {
 
 Error Database::error(std::string_view what, int rc) const {
   std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+  int os = 0;
   if (db_ != nullptr && has_os_cause(rc)) {
-    const int os = sqlite3_system_errno(db_);
+    os = sqlite3_system_errno(db_);
     if (os != 0) message += fmt::format(" ({})", std::strerror(os));
   }
+  last_error_disk_full_ = (rc & 0xff) == SQLITE_FULL || os == ENOSPC || os == EDQUOT;
   return Error::format("{} {}: {}", what, path_.string(), message);
 }
 

@@ -58,6 +58,11 @@ class Database {
   // "<what> <path>: <sqlite message> [(<os error>)]" for a failed call that
   // returned rc. Reads the connection's error state, so call it right away.
   Error error(std::string_view what, int rc) const;
+  // Whether the last failure error() described was for lack of space
+  // (SQLITE_FULL, or an I/O error whose OS cause is ENOSPC or EDQUOT): a
+  // full disk is a state to report and wait out, not a damaged file.
+  bool last_error_was_disk_full() const { return last_error_disk_full_; }
+  void clear_last_error() { last_error_disk_full_ = false; }
 
   // Failure-injection seam for tests: the next Transaction::commit() on this
   // connection rolls back and fails as if SQLite had returned rc.
@@ -71,6 +76,7 @@ class Database {
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
   int injected_commit_rc_ = 0;
+  mutable bool last_error_disk_full_ = false;  // set by error()
 };
 
 // A statement prepared once and reused. Bind and column indexes follow SQLite

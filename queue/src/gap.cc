@@ -13,6 +13,7 @@ const char* gap_reason_name(GapReason reason) {
     case GapReason::cap: return "cap";
     case GapReason::rejected: return "rejected";
     case GapReason::append_failed: return "append_failed";
+    case GapReason::outbox_lost: return "outbox_lost";
   }
   return "unknown";
 }
@@ -51,6 +52,10 @@ std::string encode_gap(const GapRecord& gap) {
   j["detail"] = gap.detail;
   if (gap.http_status != 0) j["http_status"] = gap.http_status;
   if (gap.first_index) j["first_index"] = *gap.first_index;
+  if (gap.predecessor) {
+    j["predecessor"] = {{"agent_id", gap.predecessor->agent_id},
+                        {"last_seq", gap.predecessor->last_seq}};
+  }
   // replace: a server message may hold invalid UTF-8; it must not make the
   // gap record (and with it the whole append or reject) fail.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -69,7 +74,12 @@ std::optional<GapRecord> decode_gap(std::string_view payload) {
   gap.time_ns = j.value("time_ns", std::uint64_t{0});
   gap.detail = j.value("detail", "");
   gap.http_status = j.value("http_status", std::uint32_t{0});
-  if (j.contains("first_index")) gap.first_index = j["first_index"].get<std::uint32_t>();
+  if (j.contains("first_index") && j["first_index"].is_number_unsigned()) {
+    gap.first_index = j["first_index"].get<std::uint32_t>();
+  }
+  if (const auto p = j.find("predecessor"); p != j.end() && p->is_object()) {
+    gap.predecessor = GapPredecessor{p->value("agent_id", ""), p->value("last_seq", std::uint64_t{0})};
+  }
   return gap;
 }
 

@@ -79,12 +79,17 @@ Status Outbox::reject_samples(std::string_view sink, std::uint64_t seq, std::uin
                                readable);
 }
 
+Result<bool> Outbox::check_file(std::uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  return core_->check_file(now_ns);
+}
+
 Result<OutboxStats> Outbox::stats(std::uint64_t now_ns) {
   std::lock_guard lock(mu_);
   return core_->stats(now_ns);
 }
 
-const std::filesystem::path& Outbox::path() const { return core_->db().path(); }
+const std::filesystem::path& Outbox::path() const { return core_->path(); }
 
 void Outbox::fail_next_commit_for_testing(int sqlite_rc) {
   std::lock_guard lock(mu_);

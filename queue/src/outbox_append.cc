@@ -28,7 +28,21 @@ Status check_samples(std::span<const std::string> samples) {
 Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
                                         std::uint64_t now_ns,
                                         const DictionaryUpdate& dictionary) {
+  // One look at the file per append (a few stat calls): was it deleted,
+  // replaced or truncated since the last one (outbox_recover.cc)? Not twice
+  // when the writer looked just before (outbox.h, check_file).
+  const bool had_entries = first_unused_key_ > 1;
+  Result<bool> checked = false;
+  if (!checked_since_append_) checked = check_file(now_ns);
+  checked_since_append_ = false;
   auto result = [&]() -> Result<AppendResult> {
+    if (checked.ok() && *checked && had_entries) {
+      // These records may refer to entries the lost file held; stored, they
+      // could never be read. The writer names everything afresh (outbox.h).
+      return Error::format("outbox {} was recreated: the dictionary entries stored before are "
+                           "gone, and these samples may refer to them",
+                           options_.path.string());
+    }
     QUEUE_TRY(check_samples(samples));
     return transact([&](State& next) -> Result<AppendResult> {
       AppendResult out;
@@ -41,8 +55,10 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
         ++out.batches_formed;
       }
       // Forming joins the staged rows and this interval with one '\n' each.
+      std::uint64_t entry_bytes = 0;
+      for (const auto& [key, value] : dictionary.added) entry_bytes += 4 + value.size();
       const std::uint64_t incoming =
-          joined_size(samples) + (samples.empty() ? 0 : next.staged_rows);
+          joined_size(samples) + (samples.empty() ? 0 : next.staged_rows) + entry_bytes;
       QUEUE_TRY(make_room(next, incoming, now_ns, out));
       QUEUE_TRY(stage_and_form(next, samples, now_ns, out));
       // After forming: entries retired in the same update (an interval's
@@ -57,10 +73,10 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
     return result.error().context(fmt::format("append {} samples", samples.size()));
   }
   if (unrecorded_lost_ > 0) {
-    // The disk refused us and has room again: fold the WAL into the database
-    // and truncate it now rather than at the next 1000-page autocheckpoint,
-    // so the space the WAL held is returned while it is scarce. Best effort.
-    (void)db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    // The disk refused us and has room again: fold the WAL into the
+    // database now rather than at its limit, so that the next write starts
+    // it over (and journal_size_limit trims it) while space is scarce.
+    checkpoint();
   }
   unrecorded_lost_ = 0;
   return result;
@@ -222,6 +238,7 @@ Result<std::uint64_t> OutboxCore::insert_batch(State& next, Batch::Kind kind,
   next[Counter::last_seq] = seq;
   ++next.batch_count;
   next.batch_bytes += payload.size();
+  next.batch_samples += sample_count;
   return seq;
 }
 

@@ -1,9 +1,13 @@
 // The outbox logic on one SQLite connection, single-threaded (Outbox adds
 // the mutex). Split by job over outbox_open.cc, outbox_append.cc,
-// outbox_evict.cc, outbox_delivery.cc and outbox_stats.cc.
+// outbox_evict.cc, outbox_delivery.cc, outbox_stats.cc, outbox_space.cc
+// (checkpoints, the effective cap, a full disk) and outbox_recover.cc (the
+// file changed under us).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
@@ -12,7 +16,14 @@
 #include <utility>
 #include <vector>
 
+#include <map>
+#include <set>
+
 #include "blob_codec.h"
+#include "file_stamp.h"
+#include "outbox_lock.h"
+#include "quarantine.h"
+#include "space_plan.h"
 #include "tally/sqlite.h"
 #include "tally/log.h"
 #include "state.h"
@@ -21,10 +32,16 @@
 
 namespace tally::queue {
 
+// SQLite's default page size, which the outbox keeps (configure_connection).
+inline constexpr std::uint64_t kPageBytes = 4096;
+
 class OutboxCore {
  public:
   static Result<std::unique_ptr<OutboxCore>> open(const OutboxOptions& options,
                                                   std::uint64_t now_ns);
+  ~OutboxCore();
+  OutboxCore(const OutboxCore&) = delete;
+  OutboxCore& operator=(const OutboxCore&) = delete;
 
   Result<AppendResult> append(std::span<const std::string> samples, std::uint64_t now_ns,
                               const DictionaryUpdate& dictionary);
@@ -43,8 +60,10 @@ class OutboxCore {
                         std::uint32_t count, int http_status, std::string_view message,
                         std::uint64_t now_ns, std::string_view readable);
   Result<OutboxStats> stats(std::uint64_t now_ns);
+  Result<bool> check_file(std::uint64_t now_ns);
 
   const std::string& agent_id() const { return agent_id_; }
+  const std::filesystem::path& path() const { return options_.path; }
   sql::Database& db() { return db_; }
 
  private:
@@ -52,12 +71,67 @@ class OutboxCore {
       : options_(std::move(options)), codec_(options_.compress) {}
 
   // --- open (outbox_open.cc)
+  // What an attach starts from: a file as found at open, the same data
+  // copied back into place (a recovery), or a new file that carries on the
+  // seq space of a lost one (Inherited).
+  struct Inherited {
+    std::array<std::uint64_t, kCounterCount> counters{};
+    std::vector<SinkState> sinks;
+  };
+  enum class Attach { open, recovered, recreated };
+  // Opens the file at the path, sets the connection up and loads the
+  // state; `inherited` is for Attach::recreated only.
+  Status attach(Attach how, std::uint64_t now_ns, const Inherited* inherited = nullptr);
+  Status attach_steps(Attach how, std::uint64_t now_ns, const Inherited* inherited);
   Status configure_connection();
-  Status initialise(bool quarantined, std::uint64_t now_ns);
+  Status initialise(bool quarantined, std::uint64_t now_ns, const Inherited* inherited);
   Status reconcile_sinks(std::uint64_t now_ns);
   Status load_state();
-  // At open: entries left live by an earlier writer are retired.
+  // At open: entries left live by an earlier writer are retired. On a full
+  // disk this waits for the first write that succeeds (retire_pending_).
   Status retire_live_entries();
+  Status retire_entries_left_live(State& next);
+  // At open: the witness names another agent, or a later seq, than the file
+  // holds: declare what was lost (outbox_recover.cc).
+  Status declare_lost_predecessor(std::uint64_t now_ns);
+  // The stats memory holds, without a query.
+  void fill_state_stats(OutboxStats& out) const;
+  // The file holds agent_id_ (it was not just made up by initialise).
+  bool identity_stored();
+  // Guards every operation that needs the connection.
+  Status usable() const;
+
+  // --- space (outbox_space.cc)
+  // Re-reads the filesystem's size and applies the plan (the WAL limit, on
+  // the connection when it changed or the connection is new). At open, on a
+  // write that failed for lack of space, and with stats(): a filesystem's
+  // size changes only when it is resized, not per append.
+  void refresh_space(bool new_connection = false);
+  // Called after each commit with the WAL's frame count (sqlite3_wal_hook).
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames);
+  // After a commit: records the witness, checkpoints a WAL past its limit,
+  // and writes acks held in memory.
+  void after_commit();
+  // After a failed write: a full disk is a state (OutboxStats::disk_full).
+  void after_failure();
+  // Checkpoints the WAL into the database file if that file is still ours
+  // (otherwise leaves it for check_file) and stamps the file again.
+  void checkpoint();
+  void record_witness();
+  // Acks kept in memory because the disk was full, written now if it can.
+  void save_held_acks();
+
+  // --- the file changed under us (outbox_recover.cc)
+  // Copies the data from the open connection back to the path.
+  Status recover_by_copy(FileChange change, std::uint64_t now_ns);
+  // The copy recover_by_copy() made is this outbox and is sound.
+  Status check_copy(const std::filesystem::path& copy) const;
+  // Replaces the lost file by a new one with the same agent id and seqs,
+  // declaring the loss.
+  Status recreate(FileChange change, std::uint64_t now_ns);
+  // Closes the connection without checkpointing: its database file may no
+  // longer be ours, and a checkpoint would write into it.
+  void detach();
 
   // Runs body(next) in one transaction on a copy of state_, writes the
   // counters that changed, commits, and only then adopts the copy.
@@ -104,9 +178,17 @@ class OutboxCore {
   // Removes dead letters, then the oldest data batches, until `incoming`
   // more bytes fit, and forms the gap records for what was removed.
   Status make_room(State& next, std::uint64_t incoming, std::uint64_t now_ns, AppendResult& out);
+  // On a filesystem smaller than the cap: would `incoming` bytes take the
+  // database's used pages past the effective cap?
+  Result<bool> over_file_budget(std::uint64_t incoming);
 
   // --- delivery (outbox_delivery.cc)
   Result<const SinkState*> find_sink(std::string_view name) const;
+  // The batch of a delivery_next_ready row.
+  Result<std::optional<Batch>> read_ready(sql::Statement& query);
+  // Removes the delivery of `seq` to the sink and deletes the batch if no
+  // sink has it pending any more.
+  Status record_ack(State& next, std::int64_t sink_id, std::uint64_t seq);
   // Deletes batch `seq` if no sink has it pending any more.
   Status release_if_done(State& next, std::uint64_t seq);
   struct StoredBatch {
@@ -122,6 +204,7 @@ class OutboxCore {
                             std::string_view payload);
 
   OutboxOptions options_;
+  OutboxLock lock_;           // held from before the database is touched until after it closes
   sql::Database db_;          // declared before stmts_: statements point at it
   Statements stmts_;
   BlobCodec codec_;  // compresses payloads on the way in, expands them on the way out
@@ -132,6 +215,42 @@ class OutboxCore {
   std::uint64_t unrecorded_lost_ = 0;
   std::uint64_t quarantined_files_ = 0;  // counted at open
   std::uint64_t first_unused_key_ = 1;   // dictionary keys: max stored + 1 at open
+  bool retire_pending_ = false;          // retire_live_entries() waits for disk space
+
+  // Space (outbox_space.cc).
+  SpacePlan space_;
+  std::optional<FilesystemSpace> fs_;
+  int wal_frames_ = 0;  // frames in the WAL after the last commit
+  bool disk_full_ = false;
+  bool exclusive_ = false;  // opened without a -shm (disk full at open)
+  // Acks that could not be written (disk full), per sink id: next_ready
+  // skips them, and they are written with the next write that succeeds.
+  std::map<std::int64_t, std::set<std::uint64_t>> held_acks_;
+  bool saving_held_acks_ = false;  // save_held_acks() runs a transaction of its own
+
+  // The file (outbox_recover.cc).
+  OutboxStamps stamps_;
+  bool checked_since_append_ = false;  // the next append need not check again
+  std::uint64_t file_changes_ = 0;
+  std::string last_file_change_;
+  std::string file_problem_;  // a recovery that failed, retried at each check
+  std::string lock_problem_;  // the lock file was taken by another process
+  std::optional<GapPredecessor> predecessor_;
+  bool witness_frozen_ = false;  // a predecessor's loss is still undeclared: keep its witness
+  // The change being dealt with, until it is: a recovery that fails half-way
+  // (no space for the copy, say) goes on from its last step at the next check.
+  std::optional<FileChange> unresolved_;
+  enum class Recovery { start, copied, in_place, new_file };
+  Recovery recovery_ = Recovery::start;
+  // What the process knew when the file changed: what a new file carries
+  // on, and what it declares lost.
+  struct Loss {
+    std::array<std::uint64_t, kCounterCount> counters{};
+    std::uint64_t samples = 0;
+    std::uint64_t staged_samples = 0;
+    std::vector<SinkState> sinks;
+  };
+  Loss lost_;
 };
 
 template <typename Body>
@@ -153,18 +272,32 @@ auto OutboxCore::transact(Body&& body, Durability durability)
     if (auto set = db_.exec("PRAGMA synchronous = NORMAL"); !set) return set.error();
     lazy_commit.db = &db_;
   }
-  auto txn = sql::Transaction::begin(db_);
-  if (!txn) return txn.error();
-  State next = state_;
-  next.deleted_batches = false;
-  auto result = body(next);
-  if (!result) return result;  // txn's destructor rolls back
-  if (next.deleted_batches && next.dict_settled > 0) {
-    if (auto pruned = prune_entries(next); !pruned) return pruned.error();
+  if (auto ready = usable(); !ready) return ready.error();
+  db_.clear_last_error();
+  auto result = [&]() -> decltype(body(std::declval<State&>())) {
+    auto txn = sql::Transaction::begin(db_);
+    if (!txn) return txn.error();
+    State next = state_;
+    next.deleted_batches = false;
+    if (retire_pending_) {
+      if (auto retired = retire_entries_left_live(next); !retired) return retired.error();
+    }
+    auto out = body(next);
+    if (!out) return out;  // txn's destructor rolls back
+    if (next.deleted_batches && next.dict_settled > 0) {
+      if (auto pruned = prune_entries(next); !pruned) return pruned.error();
+    }
+    if (auto persisted = persist_counters(state_, next); !persisted) return persisted.error();
+    if (auto committed = txn->commit(); !committed) return committed.error();
+    state_ = std::move(next);
+    retire_pending_ = false;
+    return out;
+  }();
+  if (result) {
+    after_commit();
+  } else {
+    after_failure();
   }
-  if (auto persisted = persist_counters(state_, next); !persisted) return persisted.error();
-  if (auto committed = txn->commit(); !committed) return committed.error();
-  state_ = std::move(next);
   return result;
 }
 

@@ -24,31 +24,44 @@ Result<const SinkState*> OutboxCore::find_sink(std::string_view name) const {
 
 Result<std::optional<Batch>> OutboxCore::next_ready(std::string_view sink_name,
                                                     std::uint64_t now_ns) {
+  QUEUE_TRY(usable());
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
-  auto query = stmts_.use(Q::delivery_next_ready);
-  query->bind(1, (*sink)->id).bind(2, now_ns);
-  auto row = query->step();
-  if (!row) return row.error().context(fmt::format("next batch for sink {}", sink_name));
-  if (!*row) return std::optional<Batch>();
-  Batch batch;
-  batch.seq = query->column_u64(0);
-  batch.attempts = static_cast<std::uint32_t>(query->column_int(1));
-  batch.last_error = std::string(query->column_text(2));
-  batch.kind = kind_of(query->column_int(3));
-  batch.created_ns = query->column_u64(4);
-  batch.sample_count = static_cast<std::uint32_t>(query->column_int(5));
-  auto payload = codec_.unpack(query->column_blob(6), static_cast<Codec>(query->column_int(7)),
-                               query->column_u64(8));
-  if (!payload) {
-    return payload.error().context(fmt::format("read batch {} for sink {}", batch.seq, sink_name));
+  const auto held = held_acks_.find((*sink)->id);
+  std::uint64_t after = 0;
+  for (;;) {
+    auto query = stmts_.use(Q::delivery_next_ready);
+    query->bind(1, (*sink)->id).bind(2, now_ns).bind(3, after);
+    auto row = query->step();
+    if (!row) return row.error().context(fmt::format("next batch for sink {}", sink_name));
+    if (!*row) return std::optional<Batch>();
+    // Acked already, in memory only (the disk was full): the next one.
+    if (held != held_acks_.end() && held->second.contains(query->column_u64(0))) {
+      after = query->column_u64(0);
+      continue;
+    }
+    return read_ready(*query);
   }
+}
+
+Result<std::optional<Batch>> OutboxCore::read_ready(sql::Statement& query) {
+  Batch batch;
+  batch.seq = query.column_u64(0);
+  batch.attempts = static_cast<std::uint32_t>(query.column_int(1));
+  batch.last_error = std::string(query.column_text(2));
+  batch.kind = kind_of(query.column_int(3));
+  batch.created_ns = query.column_u64(4);
+  batch.sample_count = static_cast<std::uint32_t>(query.column_int(5));
+  auto payload = codec_.unpack(query.column_blob(6), static_cast<Codec>(query.column_int(7)),
+                               query.column_u64(8));
+  if (!payload) return payload.error().context(fmt::format("read batch {}", batch.seq));
   batch.payload = std::move(*payload);
   if (batch.kind == Batch::Kind::gap) batch.gap = decode_gap(batch.payload);
   return std::optional<Batch>(std::move(batch));
 }
 
 Result<std::optional<std::uint64_t>> OutboxCore::next_attempt_time(std::string_view sink_name) {
+  QUEUE_TRY(usable());
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
   auto query = stmts_.use(Q::delivery_next_time);
@@ -62,26 +75,38 @@ Result<std::optional<std::uint64_t>> OutboxCore::next_attempt_time(std::string_v
 Status OutboxCore::ack(std::string_view sink_name, std::uint64_t seq) {
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
-  const SinkState& s = **sink;
-  auto result = transact([&](State& next) -> Status {
-    {
-      auto remove = stmts_.use(Q::delivery_delete);
-      remove->bind(1, s.id).bind(2, seq);
-      TALLY_TRY_CTX(remove->run(), "remove delivery");
-    }
-    if (db_.changes() == 0) return ok_status();  // already done: acks are idempotent
-    auto it = std::find_if(next.sinks.begin(), next.sinks.end(),
-                           [&](const SinkState& x) { return x.id == s.id; });
-    if (seq > it->last_acked_seq) {
-      it->last_acked_seq = seq;
-      auto update = stmts_.use(Q::sink_set_acked);
-      update->bind(1, s.id).bind(2, seq);
-      TALLY_TRY_CTX(update->run(), "record ack");
-    }
-    return release_if_done(next, seq);
-  }, Durability::lazy);
+  const std::int64_t sink_id = (*sink)->id;
+  auto result = transact([&](State& next) { return record_ack(next, sink_id, seq); },
+                         Durability::lazy);
+  if (!result && disk_full_ && db_.handle() != nullptr) {
+    // The disk cannot take the ack now: hold it, so that shipping goes on
+    // (outbox.h, ack). Reading still works on a full disk.
+    auto pending = stmts_.use(Q::delivery_pending);
+    pending->bind(1, sink_id).bind(2, seq);
+    auto row = pending->step();
+    if (row && *row) held_acks_[sink_id].insert(seq);
+    if (row) return ok_status();
+  }
   if (!result) return result.error().context(fmt::format("ack batch {} for sink {}", seq, sink_name));
   return result;
+}
+
+Status OutboxCore::record_ack(State& next, std::int64_t sink_id, std::uint64_t seq) {
+  {
+    auto remove = stmts_.use(Q::delivery_delete);
+    remove->bind(1, sink_id).bind(2, seq);
+    TALLY_TRY_CTX(remove->run(), "remove delivery");
+  }
+  if (db_.changes() == 0) return ok_status();  // already done: acks are idempotent
+  auto it = std::find_if(next.sinks.begin(), next.sinks.end(),
+                         [&](const SinkState& x) { return x.id == sink_id; });
+  if (it != next.sinks.end() && seq > it->last_acked_seq) {
+    it->last_acked_seq = seq;
+    auto update = stmts_.use(Q::sink_set_acked);
+    update->bind(1, sink_id).bind(2, seq);
+    TALLY_TRY_CTX(update->run(), "record ack");
+  }
+  return release_if_done(next, seq);
 }
 
 Status OutboxCore::fail(std::string_view sink_name, std::uint64_t seq,
@@ -95,6 +120,9 @@ Status OutboxCore::fail(std::string_view sink_name, std::uint64_t seq,
     if (db_.changes() == 0) return Error("batch is not pending for this sink");
     return ok_status();
   }, Durability::lazy);
+  // On a full disk the attempt is not recorded: the shipper's own backoff
+  // paces the retries, and the count only feeds status.
+  if (!result && disk_full_) return ok_status();
   if (!result) {
     return result.error().context(fmt::format("record failed attempt of batch {} for sink {}",
                                               seq, sink_name));
@@ -226,6 +254,7 @@ Status OutboxCore::release_if_done(State& next, std::uint64_t seq) {
   if (*row) {
     --next.batch_count;
     next.batch_bytes -= remove->column_u64(0);
+    next.batch_samples -= std::min(next.batch_samples, remove->column_u64(1));
     next.deleted_batches = true;
   }
   return ok_status();

@@ -42,6 +42,7 @@ std::optional<std::string_view> entry_at(std::string_view blob, std::uint64_t in
 }  // namespace
 
 Result<std::optional<std::string>> OutboxCore::dictionary_entry(std::uint64_t key) {
+  QUEUE_TRY(usable());
   const std::string what = fmt::format("read dictionary entry {}", key);
   auto get = stmts_.use(Q::dict_get);
   get->bind(1, key);
@@ -94,6 +95,7 @@ Status OutboxCore::add_entries(State& next, const DictionaryUpdate& dictionary) 
       insert->bind_null(5);
     }
     TALLY_TRY_CTX(insert->run(), fmt::format("store dictionary entries from {}", first_key));
+    next.dict_bytes += blob.size();
     if (live == 0) ++(settled ? next.dict_settled : next.dict_unsettled);
     first_unused_key_ = first_key + dictionary.added.size();
   }
@@ -137,39 +139,43 @@ Status OutboxCore::prune_entries(State& next) {
   }
   auto prune = stmts_.use(Q::dict_prune);
   prune->bind(1, below);
-  TALLY_TRY_CTX(prune->run(), "delete dictionary entries no batch refers to");
-  const auto removed = static_cast<std::uint64_t>(prune->changes());
+  std::uint64_t removed = 0, bytes = 0;
+  TALLY_TRY_CTX(prune->each_row([&](sql::Statement& row) {
+    ++removed;
+    bytes += row.column_u64(0);
+  }), "delete dictionary entries no batch refers to");
   next.dict_settled -= std::min(next.dict_settled, removed);
+  next.dict_bytes -= std::min(next.dict_bytes, bytes);
   return ok_status();
 }
 
 Status OutboxCore::retire_live_entries() {
-  auto next_key = db_.query_int("SELECT coalesce(max(first_key + count), 1) FROM dictionary");
-  if (!next_key) return next_key.error().context("read dictionary keys");
-  first_unused_key_ = static_cast<std::uint64_t>(*next_key);
-  auto counts = [&](const char* sql, std::uint64_t& out) -> Status {
-    auto n = db_.query_int(sql);
-    if (!n) return n.error().context("count dictionary entries");
-    out = static_cast<std::uint64_t>(*n);
-    return ok_status();
-  };
-  QUEUE_TRY(counts("SELECT count(*) FROM dictionary WHERE live = 0 AND retired_seq IS NULL",
-                   state_.dict_unsettled));
-  QUEUE_TRY(counts("SELECT count(*) FROM dictionary WHERE retired_seq IS NOT NULL",
-                   state_.dict_settled));
   auto live = db_.query_int("SELECT count(*) FROM dictionary WHERE live > 0");
   if (!live) return live.error().context("count dictionary entries");
   if (*live == 0) return ok_status();
-  auto result = transact([&](State& next) -> Status {
-    const bool settled = next.staged_rows == 0;
-    QUEUE_TRY(db_.exec(settled ? fmt::format("UPDATE dictionary SET live = 0, retired_seq = {} "
-                                             "WHERE live > 0",
-                                             next[Counter::last_seq])
-                               : std::string("UPDATE dictionary SET live = 0 WHERE live > 0")));
-    (settled ? next.dict_settled : next.dict_unsettled) += static_cast<std::uint64_t>(*live);
-    return ok_status();
-  });
-  if (!result) return result.error().context("retire the dictionary entries of the last writer");
+  retire_pending_ = true;  // transact() retires them with the first write that succeeds
+  auto result = transact([](State&) { return ok_status(); });
+  if (result) return ok_status();
+  if (!disk_full_) {
+    return result.error().context("retire the dictionary entries of the last writer");
+  }
+  // Open anyway, to ship what the outbox holds: until the disk takes the
+  // retirement these entries stay stored (they are counted, and the keys
+  // the new writer takes are above them all the same).
+  log::warning("outbox {}: {}; retiring the last writer's dictionary entries once a write "
+               "succeeds", db_.path().string(), result.error().message());
+  return ok_status();
+}
+
+Status OutboxCore::retire_entries_left_live(State& next) {
+  const bool settled = next.staged_rows == 0;
+  auto live = db_.query_int("SELECT count(*) FROM dictionary WHERE live > 0");
+  if (!live) return live.error().context("count dictionary entries");
+  QUEUE_TRY(db_.exec(settled ? fmt::format("UPDATE dictionary SET live = 0, retired_seq = {} "
+                                           "WHERE live > 0",
+                                           next[Counter::last_seq])
+                             : std::string("UPDATE dictionary SET live = 0 WHERE live > 0")));
+  (settled ? next.dict_settled : next.dict_unsettled) += static_cast<std::uint64_t>(*live);
   return ok_status();
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include <sqlite3.h>
+
 #include "agent_id.h"
 #include "outbox_core.h"
 #include "quarantine.h"
@@ -33,21 +35,81 @@ Result<std::unique_ptr<OutboxCore>> OutboxCore::open(const OutboxOptions& option
                                                      std::uint64_t now_ns) {
   const std::string what = fmt::format("open outbox {}", options.path.string());
   TALLY_TRY_CTX(validate(options), what);
-  auto opened = open_outbox_file(options.path, kSchemaVersion, now_ns);
-  if (!opened) return opened.error();
+  TALLY_TRY_CTX(ensure_outbox_directory(options.path), "open outbox");
+  // Before anything reads or writes the database: a second writer would
+  // interleave seqs under the same agent id, and even its open changes
+  // the file (it retires the running writer's dictionary entries).
+  auto lock = OutboxLock::acquire(options.path);
+  if (!lock) return lock.error();
 
   std::unique_ptr<OutboxCore> core(new OutboxCore(options));
-  core->db_ = std::move(opened->db);  // final address: statements will point here
-  TALLY_TRY_CTX(core->configure_connection(), what);
-  TALLY_TRY_CTX(migrate(core->db_, schema_migrations()), what);
-  auto stmts = Statements::prepare(core->db_);
-  if (!stmts) return stmts.error().context(what);
-  core->stmts_ = std::move(*stmts);
-  TALLY_TRY_CTX(core->initialise(opened->quarantined, now_ns), what);
-  TALLY_TRY_CTX(core->load_state(), what);
-  TALLY_TRY_CTX(core->retire_live_entries(), what);
-  core->quarantined_files_ = count_quarantined_files(options.path);
+  core->lock_ = std::move(*lock);
+  TALLY_TRY_CTX(core->attach(Attach::open, now_ns), what);
   return core;
+}
+
+Status OutboxCore::attach(Attach how, std::uint64_t now_ns, const Inherited* inherited) {
+  auto attached = attach_steps(how, now_ns, inherited);
+  // Never half-attached: every operation checks usable(), which needs both
+  // the connection and its statements.
+  if (!attached) detach();
+  return attached;
+}
+
+Status OutboxCore::attach_steps(Attach how, std::uint64_t now_ns, const Inherited* inherited) {
+  bool quarantined = false;
+  if (how == Attach::recovered) {
+    // The file is the copy this process just made of its own data.
+    auto db = open_outbox_connection(options_.path, false);
+    if (!db) return db.error();
+    db_ = std::move(*db);
+    exclusive_ = false;
+  } else {
+    auto opened = open_outbox_file(options_.path, kSchemaVersion, now_ns);
+    if (!opened) return opened.error();
+    db_ = std::move(opened->db);  // final address: statements will point here
+    exclusive_ = opened->exclusive;
+    quarantined = opened->quarantined;
+  }
+  QUEUE_TRY(configure_connection());
+  QUEUE_TRY(migrate(db_, schema_migrations()));
+  auto stmts = Statements::prepare(db_);
+  if (!stmts) return stmts.error();
+  stmts_ = std::move(*stmts);
+  db_.clear_last_error();
+  if (auto init = initialise(quarantined, now_ns, how == Attach::recreated ? inherited : nullptr);
+      !init) {
+    // On a full disk an outbox that has its identity opens all the same, to
+    // ship what it holds: what initialise writes (the last seq kept in meta,
+    // sink changes) waits for the next open.
+    if (how != Attach::open || !db_.last_error_was_disk_full() || !identity_stored()) {
+      return init.error();
+    }
+    log::warning("outbox {}: {}; opening to ship what it holds", options_.path.string(),
+                 init.error().message());
+    after_failure();
+  }
+  QUEUE_TRY(load_state());
+  // Recovered: the same writer goes on, its entries are still in use.
+  if (how != Attach::recovered) QUEUE_TRY(retire_live_entries());
+  quarantined_files_ = count_quarantined_files(options_.path);
+  refresh_space(/*new_connection=*/true);
+  stamps_ = stamp_outbox(options_.path);
+  file_problem_.clear();
+  if (how == Attach::open) QUEUE_TRY(declare_lost_predecessor(now_ns));
+  record_witness();
+  return ok_status();
+}
+
+bool OutboxCore::identity_stored() {
+  auto stored = db_.query_text("SELECT value FROM meta WHERE key = 'agent_id'");
+  return stored && !stored->empty() && *stored == agent_id_;
+}
+
+Status OutboxCore::usable() const {
+  if (db_.handle() != nullptr) return ok_status();
+  return Error::format("outbox {} is unavailable: {}", options_.path.string(),
+                       file_problem_.empty() ? "not open" : file_problem_);
 }
 
 Status OutboxCore::configure_connection() {
@@ -67,10 +129,11 @@ Status OutboxCore::configure_connection() {
   // committed append survives power loss; NORMAL would only survive a crash
   // of the process (https://sqlite.org/pragma.html#pragma_synchronous).
   TALLY_TRY_CTX(db_.exec("PRAGMA synchronous = FULL"), "configure");
-  // After a checkpoint resets the WAL, truncate it back to 8 MiB if it grew
-  // past that (e.g. while a reader blocked checkpoints); the default 1000
-  // page autocheckpoint keeps it near 4 MiB otherwise.
-  TALLY_TRY_CTX(db_.exec("PRAGMA journal_size_limit = 8388608"), "configure");
+  // The outbox checkpoints the WAL itself, at a size that fits the
+  // filesystem, and only while the database file is still its own
+  // (outbox_space.cc); the hook also turns SQLite's autocheckpoint off.
+  sqlite3_wal_hook(db_.handle(), &OutboxCore::on_wal_commit, this);
+  wal_frames_ = 0;
   // Debian builds SQLite with SECURE_DELETE, which zero-fills every page an
   // acked batch frees: 250 KB of extra WAL writes per ack. FAST still wipes
   // deleted cells inside b-tree pages that are written anyway, and adds no
@@ -85,9 +148,25 @@ Status OutboxCore::configure_connection() {
   return ok_status();
 }
 
-Status OutboxCore::initialise(bool quarantined, std::uint64_t now_ns) {
+Status OutboxCore::initialise(bool quarantined, std::uint64_t now_ns,
+                              const Inherited* inherited) {
   auto txn = sql::Transaction::begin(db_);
   if (!txn) return txn.error();
+  if (inherited) {
+    // A new file carries on the seq space of the lost one: same agent id,
+    // seqs go on, counters keep counting, sinks keep what they acked.
+    {
+      auto set_id = stmts_.use(Q::meta_set);
+      set_id->bind_text(1, "agent_id").bind_text(2, agent_id_);
+      TALLY_TRY_CTX(set_id->run(), "store agent id");
+    }
+    for (std::size_t i = 0; i < kCounterCount; ++i) {
+      if (inherited->counters[i] == 0) continue;
+      auto set = stmts_.use(Q::meta_set);
+      set->bind_text(1, counter_key(static_cast<Counter>(i))).bind(2, inherited->counters[i]);
+      TALLY_TRY_CTX(set->run(), "store counters");
+    }
+  }
   {
     auto get = stmts_.use(Q::meta_get);
     get->bind_text(1, "agent_id");
@@ -106,11 +185,23 @@ Status OutboxCore::initialise(bool quarantined, std::uint64_t now_ns) {
     agent_id_ = std::move(*id);
   }
   if (quarantined) {
+    const std::uint64_t before =
+        inherited ? inherited->counters[static_cast<std::size_t>(Counter::quarantine_events)] : 0;
     auto set = stmts_.use(Q::meta_set);
-    set->bind_text(1, counter_key(Counter::quarantine_events)).bind(2, std::int64_t{1});
+    set->bind_text(1, counter_key(Counter::quarantine_events)).bind(2, before + 1);
     TALLY_TRY_CTX(set->run(), "count quarantine");
   }
   QUEUE_TRY(reconcile_sinks(now_ns));
+  if (inherited) {
+    for (const SinkState& sink : inherited->sinks) {
+      if (sink.last_acked_seq == 0) continue;
+      auto update = sql::Statement::prepare(
+          db_, "UPDATE sinks SET last_acked_seq = ?2 WHERE name = ?1");
+      if (!update) return update.error();
+      update->bind_text(1, sink.name).bind(2, sink.last_acked_seq);
+      TALLY_TRY_CTX(update->run(), "keep what the sinks acknowledged");
+    }
+  }
   return txn->commit();
 }
 
@@ -189,11 +280,22 @@ Status OutboxCore::load_state() {
   state[Counter::last_seq] = std::max(state[Counter::last_seq], max_seq);
   QUEUE_TRY(scalar("SELECT count(*) FROM batches", state.batch_count));
   QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM batches", state.batch_bytes));
+  QUEUE_TRY(scalar("SELECT coalesce(sum(sample_count), 0) FROM batches", state.batch_samples));
+  QUEUE_TRY(scalar("SELECT coalesce(sum(length(entries)), 0) FROM dictionary", state.dict_bytes));
   QUEUE_TRY(scalar("SELECT count(*) FROM staged", state.staged_rows));
   QUEUE_TRY(scalar("SELECT coalesce(sum(sample_count), 0) FROM staged", state.staged_samples));
   QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM staged", state.staged_bytes));
   QUEUE_TRY(scalar("SELECT coalesce(min(created_ns), 0) FROM staged", state.staged_oldest_ns));
   QUEUE_TRY(scalar("SELECT count(*) FROM dead_letters", state.dead_count));
+  QUEUE_TRY(scalar("SELECT count(*) FROM dictionary WHERE live = 0 AND retired_seq IS NULL",
+                   state.dict_unsettled));
+  QUEUE_TRY(scalar("SELECT count(*) FROM dictionary WHERE retired_seq IS NOT NULL",
+                   state.dict_settled));
+  std::uint64_t next_key = 1;
+  QUEUE_TRY(scalar("SELECT coalesce(max(first_key + count), 1) FROM dictionary", next_key));
+  // Never below a key this process handed out already (a recreated file
+  // starts with an empty dictionary).
+  first_unused_key_ = std::max(first_unused_key_, next_key);
   QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM dead_letters", state.dead_bytes));
 
   auto list = stmts_.use(Q::sink_list);

@@ -1,6 +1,8 @@
 #include "quarantine.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,9 +44,11 @@ bool any_sibling_exists(const fs::path& base) {
   return false;
 }
 
-// Renames path (and its -wal/-shm/-journal) to a free "<path>.corrupt-<stamp>[.N]".
-Result<fs::path> move_aside(const fs::path& path, std::uint64_t now_ns) {
-  const std::string stem = path.string() + ".corrupt-" + utc_stamp(now_ns);
+}  // namespace
+
+Result<fs::path> move_outbox_aside(const fs::path& path, std::string_view label,
+                                   std::uint64_t now_ns) {
+  const std::string stem = fmt::format("{}.{}-{}", path.string(), label, utc_stamp(now_ns));
   fs::path target(stem);
   for (int n = 1; any_sibling_exists(target); ++n) target = fs::path(fmt::format("{}.{}", stem, n));
   for (const char* suffix : kSiblingSuffixes) {
@@ -54,12 +58,14 @@ Result<fs::path> move_aside(const fs::path& path, std::uint64_t now_ns) {
     // The wal keeps its suffix so "sqlite3 <target>" still sees its frames.
     fs::rename(from, with_suffix(target, suffix), ec);
     if (ec) {
-      return Error::format("quarantine {}: rename to {}: {}", from.string(),
+      return Error::format("move {} aside: rename to {}: {}", from.string(),
                            with_suffix(target, suffix).string(), ec.message());
     }
   }
   return target;
 }
+
+namespace {
 
 // Why the file at db is not a healthy outbox, nullopt if it is one, or an
 // error if that cannot be decided (permissions, I/O): only a file SQLite
@@ -117,10 +123,58 @@ Result<std::optional<std::string>> diagnose(sql::Database& db, int known_version
   return std::optional<std::string>();
 }
 
-Status ensure_directory(const fs::path& dir) {
+// A file of ours that others can read: made private, and said once.
+void make_private(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+  if (::chmod(path.c_str(), st.st_mode & 0700) == 0) {
+    log::warning("outbox file {} was readable by others (mode {:04o}); made it {:04o}",
+                 path.string(), st.st_mode & 07777, st.st_mode & 0700);
+  }
+}
+
+// Opens an existing file and reads its verdict. The first read of a WAL
+// database creates its -shm file; on a full disk that fails (SQLite calls
+// it an I/O error), and the file is opened again without one.
+struct Examined {
+  sql::Database db;
+  std::optional<std::string> problem;
+  bool exclusive = false;
+};
+Result<Examined> examine(const fs::path& path, int known_version) {
+  auto db = open_outbox_connection(path, false);
+  if (!db) return db.error().context("open outbox");
+  auto problem = diagnose(*db, known_version);
+  if (problem) return Examined{std::move(*db), std::move(*problem), false};
+  if (!db->last_error_was_disk_full()) return problem.error().context("check outbox");
+  log::warning("outbox {}: the disk is full; opening it without a -shm file (other processes "
+               "cannot read it until tallyd restarts): {}",
+               path.string(), problem.error().message());
+  *db = sql::Database();
+  auto without_shm = open_outbox_connection(path, true);
+  if (!without_shm) return without_shm.error().context("open outbox");
+  auto again = diagnose(*without_shm, known_version);
+  if (!again) return again.error().context("check outbox");
+  return Examined{std::move(*without_shm), std::move(*again), true};
+}
+
+}  // namespace
+
+Status ensure_outbox_directory(const fs::path& path) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  // Each missing component is made 0700 (less if the umask says so):
+  // create_directories would make them 0777 & ~umask.
+  std::vector<fs::path> missing;
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Error::format("create outbox directory {}: {}", dir.string(), ec.message());
+  for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) {
+      return errno_error(fmt::format("create outbox directory {}", it->string()));
+    }
+  }
   // As root, access() is generous, but then so is open(); as a service user
   // this turns SQLite's vague "unable to open database file" into the cause.
   if (::access(dir.c_str(), W_OK | X_OK) != 0) {
@@ -129,37 +183,48 @@ Status ensure_directory(const fs::path& dir) {
   return ok_status();
 }
 
-}  // namespace
+Status create_private_file(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return errno_error(fmt::format("create {}", path.string()));
+  ::close(fd);
+  return ok_status();
+}
+
+Result<sql::Database> open_outbox_connection(const fs::path& path, bool exclusive) {
+  auto db = sql::Database::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+  if (!db) return db.error();
+  // Before the first read: only then does SQLite keep the WAL index in
+  // heap memory instead of the -shm file (https://sqlite.org/wal.html#noshm).
+  if (exclusive) TALLY_TRY_CTX(db->exec("PRAGMA locking_mode = EXCLUSIVE"), "open without -shm");
+  return db;
+}
 
 Result<OpenedDb> open_outbox_file(const fs::path& path, int known_version,
                                   std::uint64_t now_ns) {
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  TALLY_TRY_CTX(ensure_directory(dir), "open outbox");
-
   OpenedDb opened;
   std::error_code ec;
   if (fs::exists(path, ec)) {
     if (::access(path.c_str(), R_OK | W_OK) != 0) {
       return errno_error(fmt::format("open outbox {}", path.string()));
     }
-    auto existing = sql::Database::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
-    if (!existing) return existing.error().context("open outbox");
-    auto problem = diagnose(*existing, known_version);
-    if (!problem) return problem.error().context("check outbox");
-    if (problem->has_value()) {
-      *existing = sql::Database();  // close before renaming
-      auto moved = move_aside(path, now_ns);
+    for (const char* suffix : {"", "-wal", "-shm"}) make_private(with_suffix(path, suffix));
+    auto examined = examine(path, known_version);
+    if (!examined) return examined.error();
+    if (examined->problem) {
+      examined->db = sql::Database();  // close before renaming
+      auto moved = move_outbox_aside(path, "corrupt", now_ns);
       if (!moved) return moved.error();
       log::warning("outbox {} is unusable ({}); moved it to {} and starting a new outbox",
-                   path.string(), **problem, moved->string());
+                   path.string(), *examined->problem, moved->string());
       opened.quarantined = true;
     } else {
-      opened.db = std::move(*existing);
+      opened.db = std::move(examined->db);
+      opened.exclusive = examined->exclusive;
       return opened;
     }
   }
-  auto created = sql::Database::open(
-      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  TALLY_TRY_CTX(create_private_file(path), "create outbox");
+  auto created = sql::Database::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
   if (!created) return created.error().context("create outbox");
   opened.db = std::move(*created);
   return opened;
@@ -167,12 +232,13 @@ Result<OpenedDb> open_outbox_file(const fs::path& path, int known_version,
 
 std::uint64_t count_quarantined_files(const fs::path& path) {
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const std::string prefix = path.filename().string() + ".corrupt-";
+  const std::string corrupt = path.filename().string() + ".corrupt-";
+  const std::string foreign = path.filename().string() + ".foreign-";
   std::uint64_t count = 0;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (!name.starts_with(prefix)) continue;
+    if (!name.starts_with(corrupt) && !name.starts_with(foreign)) continue;
     if (name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal")) continue;
     ++count;
   }

@@ -13,6 +13,8 @@ constexpr std::string_view kCounterKeys[] = {
     "gap_samples.append_failed",
     "dead_letters_discarded",
     "quarantine_events",
+    "gap_records.outbox_lost",
+    "gap_samples.outbox_lost",
 };
 static_assert(std::size(kCounterKeys) == kCounterCount);
 
@@ -27,6 +29,7 @@ Counter gap_records_counter(GapReason reason) {
     case GapReason::cap: return Counter::gap_records_cap;
     case GapReason::rejected: return Counter::gap_records_rejected;
     case GapReason::append_failed: return Counter::gap_records_append_failed;
+    case GapReason::outbox_lost: return Counter::gap_records_outbox_lost;
   }
   return Counter::gap_records_cap;
 }
@@ -36,6 +39,7 @@ Counter gap_samples_counter(GapReason reason) {
     case GapReason::cap: return Counter::gap_samples_cap;
     case GapReason::rejected: return Counter::gap_samples_rejected;
     case GapReason::append_failed: return Counter::gap_samples_append_failed;
+    case GapReason::outbox_lost: return Counter::gap_samples_outbox_lost;
   }
   return Counter::gap_samples_cap;
 }

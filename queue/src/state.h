@@ -26,6 +26,8 @@ enum class Counter : std::size_t {
   gap_samples_append_failed,
   dead_letters_discarded,
   quarantine_events,
+  gap_records_outbox_lost,
+  gap_samples_outbox_lost,
   count_,
 };
 inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::count_);
@@ -46,6 +48,7 @@ struct State {
 
   std::uint64_t batch_count = 0;  // rows in batches
   std::uint64_t batch_bytes = 0;
+  std::uint64_t batch_samples = 0;  // samples in them (what losing the file would lose)
   std::uint64_t staged_rows = 0;
   std::uint64_t staged_samples = 0;
   std::uint64_t staged_bytes = 0;       // sum of the rows' record blobs
@@ -57,6 +60,7 @@ struct State {
   // for the staging to empty, the second for their batches to go.
   std::uint64_t dict_unsettled = 0;
   std::uint64_t dict_settled = 0;
+  std::uint64_t dict_bytes = 0;  // sum of the rows' entries blobs, counted against the cap
 
   std::vector<SinkState> sinks;  // configured sinks, in configured order
 
@@ -69,7 +73,11 @@ struct State {
   std::uint64_t operator[](Counter c) const { return counters[static_cast<std::size_t>(c)]; }
 
   // What the cap is measured against.
-  std::uint64_t stored_bytes() const { return batch_bytes + staged_bytes + dead_bytes; }
+  std::uint64_t stored_bytes() const {
+    return batch_bytes + staged_bytes + dead_bytes + dict_bytes;
+  }
+  // Samples held: in formed batches and staged.
+  std::uint64_t held_samples() const { return batch_samples + staged_samples; }
   // Size of all staged records joined into one payload.
   std::uint64_t staged_payload_bytes() const {
     return staged_rows == 0 ? 0 : staged_bytes + staged_rows - 1;

@@ -28,7 +28,7 @@ constexpr Entry kSql[] = {
     {Q::staged_clear, "DELETE FROM staged"},
     {Q::batch_insert, "INSERT INTO batches(seq, kind, created_ns, sample_count, bytes, payload, codec) "
                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
-    {Q::batch_delete, "DELETE FROM batches WHERE seq = ?1 RETURNING bytes"},
+    {Q::batch_delete, "DELETE FROM batches WHERE seq = ?1 RETURNING bytes, sample_count"},
     {Q::batch_oldest_data,
      "SELECT seq, sample_count FROM batches WHERE kind = 0 ORDER BY seq LIMIT 1"},
     {Q::batch_oldest_created, "SELECT created_ns FROM batches ORDER BY seq LIMIT 1"},
@@ -50,7 +50,7 @@ constexpr Entry kSql[] = {
      "SELECT d.seq, d.attempts, d.last_error, b.kind, b.created_ns, b.sample_count, b.payload, "
      "b.codec, b.bytes "
      "FROM deliveries d JOIN batches b ON b.seq = d.seq "
-     "WHERE d.sink_id = ?1 AND d.next_attempt_ns <= ?2 ORDER BY d.seq LIMIT 1"},
+     "WHERE d.sink_id = ?1 AND d.next_attempt_ns <= ?2 AND d.seq > ?3 ORDER BY d.seq LIMIT 1"},
     {Q::delivery_pending,
      "SELECT d.attempts, d.last_error FROM deliveries d WHERE d.sink_id = ?1 AND d.seq = ?2"},
     // Rows never failed have next_attempt_ns 0 and are ready now; the rest
@@ -67,7 +67,9 @@ constexpr Entry kSql[] = {
      "time_ns, bytes, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
     {Q::dead_oldest, "SELECT id, bytes FROM dead_letters ORDER BY id LIMIT 1"},
     {Q::dead_delete, "DELETE FROM dead_letters WHERE id = ?1"},
-    {Q::batch_min_seq, "SELECT min(seq) FROM batches"},
+    // Only data batches refer to dictionary entries: a gap record left
+    // unshipped must not keep entries alive (the cap counts them).
+    {Q::batch_min_seq, "SELECT seq FROM batches WHERE kind = 0 ORDER BY seq LIMIT 1"},
     {Q::dict_insert, "INSERT INTO dictionary(first_key, count, entries, live, retired_seq) "
                      "VALUES(?1, ?2, ?3, ?4, ?5)"},
     // The row holding key ?1, if any: rows never overlap, so it is the last
@@ -82,7 +84,7 @@ constexpr Entry kSql[] = {
                      "RETURNING live"},
     {Q::dict_settle, "UPDATE dictionary SET retired_seq = ?1 "
                      "WHERE live = 0 AND retired_seq IS NULL"},
-    {Q::dict_prune, "DELETE FROM dictionary WHERE retired_seq < ?1"},
+    {Q::dict_prune, "DELETE FROM dictionary WHERE retired_seq < ?1 RETURNING length(entries)"},
 };
 
 // The table must list every Q once, in enum order.

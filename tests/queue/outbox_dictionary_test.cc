@@ -174,3 +174,48 @@ TEST(OutboxDictionary, AnOutboxOfSchema2IsUpgradedWithAnEmptyDictionary) {
 
 }  // namespace
 }  // namespace tally::queue
+
+namespace tally::queue {
+namespace {
+
+using namespace testing;
+
+// Processes with huge command lines, nothing shipped: their names are most
+// of what is stored, so they are what the cap must hold back.
+TEST(OutboxDictionary, LargeEntriesCountAgainstTheCapAndTheFileStaysNearIt) {
+  ScratchDir dir;
+  auto options = options_for(dir / "outbox.db");
+  options.cap_bytes = 2 << 20;
+  options.compress = false;  // as tallyd stores them
+  auto outbox = open_or_die(options);
+  const std::string names(64 << 10, 'c');  // 64 KiB of arguments each
+  std::uint64_t key = 1;
+  std::vector<std::uint64_t> running;
+  const int intervals = 200;  // 64 MiB of names in all, 32 times the cap
+  for (int i = 0; i < intervals; ++i) {
+    DictionaryUpdate update;
+    update.retired = running;  // last interval's processes exited
+    running.clear();
+    for (int p = 0; p < 5; ++p) {
+      update.added.emplace_back(key, names);
+      running.push_back(key++);
+    }
+    auto r = outbox->append(make_samples(5, "p", 20), kT0 + static_cast<std::uint64_t>(i), update);
+    ASSERT_TRUE(r) << "interval " << i << ": " << r.error().message();
+  }
+  auto stats = outbox->stats(kT0);
+  ASSERT_TRUE(stats);
+  EXPECT_GT(stats->dictionary_bytes, 5u * names.size());
+  EXPECT_LE(stats->dictionary_bytes, stats->stored_bytes) << "the names are not counted";
+  EXPECT_LE(stats->stored_bytes, options.cap_bytes);
+  const auto db = dir / "outbox.db";
+  const std::uint64_t file = std::filesystem::file_size(db) +
+                             std::filesystem::file_size(db.string() + "-wal");
+  EXPECT_LE(file, 2 * options.cap_bytes) << "the file grew past the cap";
+  // What did not fit was declared, and what is left is readable.
+  EXPECT_GT(stats->gaps[static_cast<std::size_t>(GapReason::cap)].samples, 0u);
+  for (const std::uint64_t k : running) EXPECT_EQ(entry(*outbox, k), names);
+}
+
+}  // namespace
+}  // namespace tally::queue

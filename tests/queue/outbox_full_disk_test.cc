@@ -1,5 +1,6 @@
 // A real full disk (a 2 MiB tmpfs): appends fail clearly, nothing stored is
-// damaged, and once space returns the lost samples are declared exactly.
+// damaged, and once space returns the lost samples are declared exactly; an
+// outbox opened on a full disk still ships what it holds.
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "files.h"
 #include "test_support.h"
 
 namespace tally::queue {
@@ -53,7 +55,7 @@ TEST_F(OutboxFullDisk, AppendFailsClearlyWhenFullAndRecoversWithAnExactGap) {
   // batches exist when it fills.
   std::map<std::uint64_t, std::string> expected;  // pending seq -> payload
   std::string first_error;
-  for (int i = 0; i < 2000 && first_error.empty(); ++i) {
+  for (int i = 0; i < 20000 && first_error.empty(); ++i) {
     const auto samples = make_samples(20, fmt::format("i{}", i));
     auto r = outbox->append(samples, kT0);
     if (!r) {
@@ -121,6 +123,66 @@ TEST_F(OutboxFullDisk, AppendFailsClearlyWhenFullAndRecoversWithAnExactGap) {
   EXPECT_EQ((*gap)->gap->samples, lost);
   outbox.reset();
   EXPECT_EQ(integrity_check(db), "ok");
+}
+
+TEST_F(OutboxFullDisk, OpensOnAFullDiskShipsWhatItHoldsAndDeclaresWhatItCouldNotStore) {
+  const fs::path db = mount_point_ / "outbox.db";
+  std::vector<std::uint64_t> seqs;
+  {
+    auto outbox = open_or_die(options_for(db));
+    ASSERT_NE(outbox, nullptr);
+    for (std::uint64_t key = 1; key <= 30; ++key) {
+      DictionaryUpdate update;
+      update.added = {{key, "a process"}};
+      auto r = outbox->append(make_samples(20, fmt::format("k{}", key)), kT0, update);
+      ASSERT_TRUE(r) << r.error().message();
+      seqs.push_back(r->first_seq);
+    }
+  }  // closed: its -wal and -shm are gone, and making them again takes space
+  const fs::path filler = mount_point_ / "filler";
+  ASSERT_TRUE(tally::test::fill_filesystem(filler));
+
+  auto opened = Outbox::open(options_for(db), kT0 + kSecond);
+  ASSERT_TRUE(opened) << "an outbox on a full disk must open to ship what it holds: "
+                      << opened.error().message();
+  Outbox& outbox = **opened;
+  // Everything it holds goes out, each batch once and in order, though the
+  // disk cannot take a single ack.
+  std::vector<std::uint64_t> shipped;
+  for (;;) {
+    auto next = outbox.next_ready("collector", kT0 + kSecond);
+    ASSERT_TRUE(next) << next.error().message();
+    if (!next->has_value()) break;
+    shipped.push_back((*next)->seq);
+    ASSERT_LE(shipped.size(), seqs.size()) << "batch " << (*next)->seq << " came back";
+    auto acked = outbox.ack("collector", (*next)->seq);
+    ASSERT_TRUE(acked) << acked.error().message();
+  }
+  EXPECT_EQ(shipped, seqs);
+  // What it samples now cannot be stored: counted, and said.
+  auto full = outbox.append(make_samples(7, "while-full"), kT0 + 2 * kSecond);
+  ASSERT_FALSE(full);
+  EXPECT_NE(full.error().message().find("disk is full"), std::string::npos)
+      << full.error().message();
+  auto stats = outbox.stats(kT0 + 2 * kSecond);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->samples_lost_append, 7u);
+  EXPECT_EQ(stats->pending_batches, 0u);
+
+  // Space returns: the loss is declared first, and the acks reach the file.
+  fs::remove(filler);
+  auto after = outbox.append(make_samples(5, "after"), kT0 + 3 * kSecond);
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_EQ(after->batches_formed, 2u);
+  const auto rest = drain(outbox, "collector", kT0 + 3 * kSecond);
+  ASSERT_EQ(rest.size(), 2u);
+  ASSERT_TRUE(rest[0].gap.has_value());
+  EXPECT_EQ(rest[0].gap->reason, GapReason::append_failed);
+  EXPECT_EQ(rest[0].gap->samples, 7u);
+  EXPECT_EQ(rest[1].sample_count, 5u);
+  opened = Error("closed");
+  EXPECT_EQ(integrity_check(db), "ok");
+  EXPECT_EQ(query(db, "SELECT count(*) FROM batches"), "0");
 }
 
 }  // namespace

@@ -85,7 +85,24 @@ TEST(OutboxQuarantine, DatabaseWithADamagedPageIsMovedAside) {
   ASSERT_EQ(moved.size(), 1u);
   EXPECT_EQ(moved[0].filename(), "outbox.db.corrupt-20240101T010000Z");
   EXPECT_NE(outbox->agent_id(), agent);  // the old identity went with the file
-  expect_fresh_and_working(*outbox, 1);
+  // ...but the lock file beside it remembers it: the new agent's first
+  // batch declares what the old one lost.
+  auto stats = outbox->stats(kT0);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->quarantine_events, 1u);
+  ASSERT_TRUE(stats->predecessor.has_value());
+  EXPECT_EQ(stats->predecessor->agent_id, agent);
+  EXPECT_EQ(stats->predecessor->last_seq, 20u);
+  const auto shipped = drain(*outbox, "collector");
+  ASSERT_EQ(shipped.size(), 1u);
+  ASSERT_TRUE(shipped[0].gap.has_value());
+  EXPECT_EQ(shipped[0].seq, 1u);
+  EXPECT_EQ(shipped[0].gap->reason, GapReason::outbox_lost);
+  EXPECT_EQ(shipped[0].gap->samples, 1000u);  // 20 batches of 50, none acked
+  EXPECT_EQ(shipped[0].gap->predecessor, (GapPredecessor{agent, 20}));
+  auto r = outbox->append(make_samples(2, "after"), kT0);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->first_seq, 2u);
 }
 
 TEST(OutboxQuarantine, SecondQuarantineInTheSameSecondGetsASuffix) {
@@ -108,31 +125,6 @@ TEST(OutboxQuarantine, MissingDirectoryIsCreated) {
   EXPECT_EQ(outbox->stats(kT0)->quarantine_events, 0u);
 }
 
-// Runs Outbox::open as an unprivileged user in a child process (the tests run
-// as root, for whom permission checks pass) and returns its error message.
-std::string open_error_as_nobody(const fs::path& db) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "pipe failed";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(2);
-    auto outbox = Outbox::open(options_for(db), kT0);
-    const std::string msg = outbox ? std::string("opened") : outbox.error().message();
-    [[maybe_unused]] auto n = ::write(fds[1], msg.data(), msg.size());
-    _exit(0);
-  }
-  ::close(fds[1]);
-  std::string msg;
-  char buf[512];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, static_cast<size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 2) return "setuid failed";
-  return msg;
-}
-
 TEST(OutboxQuarantine, PermissionDeniedIsAClearErrorAndTheFileIsLeftAlone) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to an unprivileged user";
   ScratchDir dir;
@@ -141,7 +133,7 @@ TEST(OutboxQuarantine, PermissionDeniedIsAClearErrorAndTheFileIsLeftAlone) {
   { ASSERT_NE(open_or_die(options_for(db)), nullptr); }
   fs::permissions(dir.path(), fs::perms::all);  // the scratch dir itself is traversable
   fs::permissions(locked, fs::perms::owner_all);  // 0700, owned by root
-  const std::string msg = open_error_as_nobody(db);
+  const std::string msg = open_error_in_child(db, true);
   EXPECT_NE(msg.find(locked.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("Permission denied"), std::string::npos) << msg;
   EXPECT_TRUE(quarantined_in(locked).empty());

@@ -3,8 +3,10 @@
 #include "blob_codec.h"
 
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include <fmt/format.h>
@@ -15,7 +17,9 @@ namespace tally::queue::testing {
 ScratchDir::ScratchDir() {
   static std::atomic<int> counter{0};
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name = info != nullptr ? info->name() : "outbox";
+  std::string name = info != nullptr ? info->name() : "outbox";
+  // Parameterised tests are named "Name/0": one directory, not two.
+  std::replace(name.begin(), name.end(), '/', '_');
   path_ = std::filesystem::path(::testing::TempDir()) /
           fmt::format("tally-queue-{}-{}-{}", getpid(), counter++, name);
   std::filesystem::remove_all(path_);
@@ -130,6 +134,29 @@ std::vector<std::string> lines_of(std::string_view payload) {
     lines.emplace_back(payload.substr(start, nl - start));
     start = nl + 1;
   }
+}
+
+std::string open_error_in_child(const std::filesystem::path& db, bool as_nobody) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    if (as_nobody && (::setgid(65534) != 0 || ::setuid(65534) != 0)) _exit(2);
+    auto outbox = Outbox::open(options_for(db), kT0);
+    const std::string msg = outbox ? std::string("opened") : outbox.error().message();
+    [[maybe_unused]] auto n = ::write(fds[1], msg.data(), msg.size());
+    _exit(0);
+  }
+  ::close(fds[1]);
+  std::string msg;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 2) return "setuid failed";
+  return msg;
 }
 
 std::vector<Batch> drain(Outbox& outbox, std::string_view sink, std::uint64_t now) {

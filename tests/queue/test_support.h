@@ -58,6 +58,11 @@ std::string query(const std::filesystem::path& db, const std::string& sql);
 // Lines of a payload joined by '\n'.
 std::vector<std::string> lines_of(std::string_view payload);
 
+// Runs Outbox::open(options_for(db)) in a child process, as user nobody
+// if `as_nobody` (the tests run as root, for whom permission checks pass),
+// and returns its error message, or "opened".
+std::string open_error_in_child(const std::filesystem::path& db, bool as_nobody);
+
 // Acks everything ready for `sink` now; returns the batches in ack order.
 std::vector<Batch> drain(Outbox& outbox, std::string_view sink, std::uint64_t now = kT0);
 

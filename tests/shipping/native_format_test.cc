@@ -70,6 +70,27 @@ TEST(NativeFormat, EncodesAGapRecord) {
   EXPECT_EQ(j["gap"]["last_seq"], 5);
   EXPECT_EQ(j["gap"]["samples"], 3000);
   EXPECT_EQ(j["gap"]["reason"], "cap");
+  EXPECT_FALSE(j["gap"].contains("predecessor"));
+}
+
+TEST(NativeFormat, AnOutboxLostGapNamesThePredecessorAgentAndItsLastSeq) {
+  NativeFormat f("agent-2", "h");
+  queue::Batch b;
+  b.seq = 1;
+  b.kind = queue::Batch::Kind::gap;
+  queue::GapRecord g;
+  g.samples = 40;
+  g.reason = queue::GapReason::outbox_lost;
+  g.time_ns = 99;
+  g.predecessor = queue::GapPredecessor{"agent-1", 57};
+  b.gap = g;
+  auto j = nlohmann::json::parse(*f.encode(b, {}, 0, 0));
+  EXPECT_EQ(j["agent_id"], "agent-2");
+  EXPECT_EQ(j["gap"]["reason"], "outbox_lost");
+  EXPECT_EQ(j["gap"]["first_seq"], 0);
+  EXPECT_EQ(j["gap"]["last_seq"], 0);
+  EXPECT_EQ(j["gap"]["samples"], 40);
+  EXPECT_EQ(j["gap"]["predecessor"], (nlohmann::json{{"agent_id", "agent-1"}, {"last_seq", 57}}));
 }
 
 TEST(NativeFormat, EncodingIsDeterministicUntilSomethingIsAcknowledged) {

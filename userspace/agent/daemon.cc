@@ -230,6 +230,11 @@ void Daemon::take_sample(bool final) {
 }
 
 void Daemon::store(const accounting::IntervalSamples& samples, bool final) {
+  // A recreated outbox lost the process names stored before (it was
+  // truncated under us): name every process afresh, before encoding.
+  if (auto lost = parts_.outbox->check_file(realtime_ns()); lost.ok() && *lost) {
+    encoder_.not_stored();
+  }
   // Stored as compact records (compact_samples.h): the shippers turn them
   // back into the JSON lines the sinks are sent.
   accounting::CompactInterval compact = encoder_.encode(samples);

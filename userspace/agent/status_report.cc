@@ -20,6 +20,49 @@ nlohmann::json self_usage() {
   return self;
 }
 
+// How the outbox copes with its file and its filesystem: the fields, and
+// the degraded states in words (docs/operations.md).
+void add_outbox_file_status(const queue::OutboxStats& o, nlohmann::json& out,
+                            std::vector<std::string>& degraded) {
+  out["effective_cap_bytes"] = o.effective_cap_bytes;
+  out["cap_limited_by_filesystem"] = o.cap_limited_by_filesystem;
+  out["filesystem_bytes"] = o.filesystem_bytes;
+  out["filesystem_free_bytes"] = o.filesystem_free_bytes;
+  out["wal_limit_bytes"] = o.wal_limit_bytes;
+  out["disk_full"] = o.disk_full;
+  out["acks_unsaved"] = o.acks_unsaved;
+  out["opened_without_shm"] = o.opened_without_shm;
+  out["file_changes"] = o.file_changes;
+  out["last_file_change"] = o.last_file_change;
+  out["file_problem"] = o.file_problem;
+  out["lock_path"] = o.lock_path;
+  out["predecessor"] = o.predecessor ? nlohmann::json{{"agent_id", o.predecessor->agent_id},
+                                                      {"last_seq", o.predecessor->last_seq}}
+                                     : nlohmann::json(nullptr);
+  if (o.disk_full) {
+    degraded.push_back(fmt::format(
+        "outbox disk full: appends fail ({} samples lost so far, declared once a write "
+        "succeeds); batches still ship{}{}",
+        o.samples_lost_append,
+        o.acks_unsaved > 0 ? fmt::format(", {} acks held in memory", o.acks_unsaved) : "",
+        o.opened_without_shm ? " (opened without a -shm file)" : ""));
+  }
+  if (o.cap_limited_by_filesystem) {
+    degraded.push_back(fmt::format(
+        "outbox cap reduced by its filesystem: the outbox is kept within {} bytes, not the "
+        "configured {} (the filesystem holds {} bytes, and the WAL needs {})",
+        o.effective_cap_bytes, o.cap_bytes, o.filesystem_bytes, o.wal_limit_bytes));
+  }
+  if (!o.file_problem.empty()) degraded.push_back("outbox file problem: " + o.file_problem);
+  if (!o.last_file_change.empty()) degraded.push_back("outbox file " + o.last_file_change);
+  const auto& lost = o.gaps[static_cast<std::size_t>(queue::GapReason::outbox_lost)];
+  if (lost.records > 0 && o.last_file_change.empty()) {
+    degraded.push_back(fmt::format("{} samples were lost with an earlier outbox file (declared by "
+                                   "{} gap records)",
+                                   lost.samples, lost.records));
+  }
+}
+
 }  // namespace
 
 nlohmann::json Daemon::status_json() {
@@ -95,6 +138,7 @@ nlohmann::json Daemon::status_json() {
                    {"file_bytes", o.file_bytes},
                    {"quarantine_events", o.quarantine_events},
                    {"quarantined_files", o.quarantined_files}};
+    add_outbox_file_status(o, s["outbox"], degraded);
     if (o.dead_letters > 0) {
       degraded.push_back(fmt::format("{} dead-lettered batches in the outbox", o.dead_letters));
     }

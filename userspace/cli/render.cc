@@ -122,8 +122,25 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
     line("", fmt::format("gaps {} ({} samples lost), dead letters {}, quarantined files {}",
                          gap_records, gap_samples, u64(o, "dead_letters"),
                          u64(o, "quarantined_files")));
-    line("", fmt::format("size {} of {} cap, file {}", human_bytes(u64(o, "stored_bytes")),
-                         human_bytes(u64(o, "cap_bytes")), human_bytes(u64(o, "file_bytes"))));
+    const bool limited = o.contains("cap_limited_by_filesystem") &&
+                         o["cap_limited_by_filesystem"].is_boolean() &&
+                         o["cap_limited_by_filesystem"].get<bool>();
+    line("", fmt::format("size {} of {} cap{} (names {}), file {}",
+                         human_bytes(u64(o, "stored_bytes")),
+                         human_bytes(limited ? u64(o, "effective_cap_bytes") : u64(o, "cap_bytes")),
+                         limited ? fmt::format(" (reduced from {}: its filesystem holds {})",
+                                               human_bytes(u64(o, "cap_bytes")),
+                                               human_bytes(u64(o, "filesystem_bytes")))
+                                 : "",
+                         human_bytes(u64(o, "dictionary_bytes")),
+                         human_bytes(u64(o, "file_bytes"))));
+    if (o.contains("disk_full") && o["disk_full"].is_boolean() && o["disk_full"].get<bool>()) {
+      line("", fmt::format("DISK FULL: appends fail, {} free; batches still ship ({} acks held "
+                           "in memory)",
+                           human_bytes(u64(o, "filesystem_free_bytes")), u64(o, "acks_unsaved")));
+    }
+    if (!str(o, "last_file_change").empty()) line("", "file " + str(o, "last_file_change"));
+    if (!str(o, "file_problem").empty()) line("", "FILE PROBLEM: " + str(o, "file_problem"));
   }
 
   if (list(s, "sinks").empty()) {

@@ -81,6 +81,11 @@ Result<std::string> NativeFormat::encode(const queue::Batch& batch,
     gap["detail"] = g.detail;
     if (g.http_status) gap["http_status"] = g.http_status;
     if (g.first_index) gap["first_index"] = *g.first_index;
+    // docs/protocol.md, "Gap records": the agent id whose data this one continues.
+    if (g.predecessor) {
+      gap["predecessor"] = {{"agent_id", g.predecessor->agent_id},
+                            {"last_seq", g.predecessor->last_seq}};
+    }
     fmt::format_to(std::back_inserter(body), R"("seq":{},"kind":"gap","gap":{}}})", batch.seq,
                    gap.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return body;

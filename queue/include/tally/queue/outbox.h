@@ -69,13 +69,28 @@ struct DictionaryUpdate {
 
 class Outbox {
  public:
-  // Opens or creates the outbox at options.path (creating its directory).
+  // Opens or creates the outbox at options.path (creating its directory,
+  // mode 0700; the files are created 0600).
+  //
+  // First of all it locks the lock file beside it (outbox_lock.h, held until
+  // the Outbox is destroyed): if another process has the outbox open, open
+  // fails with a message naming the outbox and that process's pid, and
+  // nothing is changed.
+  //
   // A file that is not a database, fails PRAGMA quick_check, or has a schema
   // newer than this code is renamed aside (with its -wal/-shm) to
   // "<path>.corrupt-<YYYYmmddTHHMMSSZ>[.N]", logged with the reason, counted
   // (OutboxStats::quarantine_events), and a new outbox is created in its place.
   // Fails, without touching the file, on permission or I/O errors.
   // A new outbox gets a random agent id (UUID v4) that it keeps for life.
+  //
+  // If the lock file's witness names another agent id than the file holds
+  // (the database was deleted or replaced while nobody had it open), a gap
+  // record of reason outbox_lost naming that predecessor and its last seq is
+  // formed first, for every sink.
+  //
+  // Opening needs no free space: on a full disk the outbox opens and ships
+  // what it holds (see OutboxStats::disk_full).
   static Result<std::unique_ptr<Outbox>> open(const OutboxOptions& options,
                                               std::uint64_t now_ns);
   ~Outbox();
@@ -85,9 +100,11 @@ class Outbox {
   // Stores one interval's samples in one transaction (WAL, synchronous=FULL):
   // on success they survive SIGKILL and power loss. Each sample is an opaque
   // record without '\n' (rejected otherwise). Forms batches if a limit is
-  // reached. If the stored bytes would pass cap_bytes, first the oldest dead
-  // letters and then the oldest data batches are removed and declared by gap
-  // records (reason cap) for the sinks that had not acked them.
+  // reached. If the stored bytes (dictionary entries included) would pass
+  // cap_bytes, or the database's used pages what its filesystem holds
+  // (OutboxStats::effective_cap_bytes), first the oldest dead letters and
+  // then the oldest data batches are removed and declared by gap records
+  // (reason cap) for the sinks that had not acked them.
   // On failure nothing is stored, the samples are counted as lost, and the
   // next successful append first forms an append_failed gap batch for them.
   // `dictionary` is stored in the same transaction, or not at all.
@@ -123,7 +140,10 @@ class Outbox {
   Result<std::optional<std::uint64_t>> next_attempt_time(std::string_view sink);
 
   // `sink` has delivered batch `seq`. Acking a batch the sink is already done
-  // with (acked, rejected, evicted) is a no-op.
+  // with (acked, rejected, evicted) is a no-op. On a full disk the ack is
+  // held in memory (next_ready skips the batch) and written with the next
+  // write that succeeds; if the process dies first the batch is sent again,
+  // which a server drops as a duplicate.
   Status ack(std::string_view sink, std::uint64_t seq);
 
   // A delivery attempt failed transiently: counts the attempt, stores the
@@ -147,6 +167,26 @@ class Outbox {
   Status reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,
                         std::uint32_t count, int http_status, std::string_view message,
                         std::uint64_t now_ns, std::string_view readable = {});
+
+  // Checks that the files at options.path are still the ones this outbox
+  // writes (a few stat(2) calls) and deals with what someone else did to
+  // them:
+  //  - deleted or replaced (the open inode is intact): the data is copied
+  //    from the open connection back into place (VACUUM INTO), and whatever
+  //    was put at the path is moved aside to "<path>.foreign-<stamp>":
+  //    nothing is lost;
+  //  - truncated or overwritten in place: what the file held is lost. A new
+  //    file is created that keeps the agent id, the seq counter and what
+  //    each sink acknowledged, and declares for every sink the seqs it had
+  //    not acknowledged (and the staged samples) by a gap record of reason
+  //    outbox_lost; the damaged file is moved aside as "<path>.corrupt-*".
+  // append() runs it first (unless it was called since the last append),
+  // so a writer that appends every interval need not call it.
+  // Returns true when the dictionary entries stored before are gone (the
+  // file was recreated): a writer must name every entry afresh before its
+  // next append (an append that refers to entries lost in its own check
+  // fails and is counted, so nothing is stored that cannot be read).
+  Result<bool> check_file(std::uint64_t now_ns);
 
   // One snapshot, a handful of indexed queries.
   Result<OutboxStats> stats(std::uint64_t now_ns);
