@@ -1,6 +1,12 @@
 #include "procfs.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <string>
+#include <vector>
 
 namespace tally::accounting::procfs {
 namespace {
@@ -57,6 +63,55 @@ TEST(CmdlineForDisplay, JoinsArgumentsWithSpacesAndDropsTrailingNuls) {
   EXPECT_EQ(cmdline_for_display(std::string("nginx\0-g\0daemon off;\0", 21)),
             "nginx -g daemon off;");
   EXPECT_EQ(cmdline_for_display(""), "");
+}
+
+TEST(CmdlineForDisplay, CutsALongCommandLineAndSaysSo) {
+  const std::string marker(kCmdlineCutMarker);
+  // Exactly the limit, with or without the NUL that ends the last argument:
+  // whole, unmarked.
+  EXPECT_EQ(cmdline_for_display(std::string("abcd\0", 5), 4), "abcd");
+  EXPECT_EQ(cmdline_for_display("abcd", 4), "abcd");
+  // One byte more: cut and marked, also when the byte past is a separator.
+  EXPECT_EQ(cmdline_for_display("abcde", 4), "abcd" + marker);
+  EXPECT_EQ(cmdline_for_display(std::string("abcd\0e\0", 8), 4), "abcd" + marker);
+  EXPECT_EQ(cmdline_for_display(std::string("ab\0cd\0ef", 9), 4), "ab c" + marker);
+  // Never half a character: "é" is two bytes.
+  EXPECT_EQ(cmdline_for_display("abc\xc3\xa9xyz", 4), "abc" + marker);
+  EXPECT_EQ(cmdline_for_display("ab\xc3\xa9xyz", 4), "ab\xc3\xa9" + marker);
+  // The default limit.
+  const std::string huge(1 << 20, 'x');
+  const std::string shown = cmdline_for_display(huge);
+  EXPECT_EQ(shown.size(), kDefaultMaxCmdlineBytes + marker.size());
+  EXPECT_EQ(shown.substr(kDefaultMaxCmdlineBytes), marker);
+}
+
+// A real process with 1 MiB of arguments: tallyd reads no more of it than
+// it keeps.
+TEST(ReadCmdline, ReadsOnlyWhatTheLimitKeepsOfAHugeCommandLine) {
+  const std::string arg(100 * 1024, 'a');
+  std::vector<std::string> args(10, arg);
+  std::vector<char*> argv{const_cast<char*>("/bin/sleep"), const_cast<char*>("30")};
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    execv("/bin/sleep", argv.data());
+    _exit(127);
+  }
+  std::string raw;
+  for (int i = 0; i < 200; ++i) {  // until the exec is done
+    raw = read_cmdline(static_cast<std::uint32_t>(child), 4096);
+    if (raw.rfind("/bin/sleep", 0) == 0) break;
+    usleep(10'000);
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_EQ(raw.size(), 4096u + 2u);
+  const std::string shown = cmdline_for_display(raw, 4096);
+  EXPECT_EQ(shown.size(), 4096u + kCmdlineCutMarker.size());
+  EXPECT_EQ(shown.rfind("/bin/sleep 30 aaaa", 0), 0u) << shown.substr(0, 40);
+  EXPECT_EQ(shown.substr(4096), kCmdlineCutMarker);
 }
 
 }  // namespace

@@ -281,7 +281,8 @@ TEST(SinkFormatClassify, MapsStatusCodesToWhatTheShipperDoes) {
   EXPECT_EQ(f.classify(503), Outcome::retry);
   EXPECT_EQ(f.classify(413), Outcome::split);
   EXPECT_EQ(f.classify(400), Outcome::reject);
-  EXPECT_EQ(f.classify(401), Outcome::reject);
+  EXPECT_EQ(f.classify(401), Outcome::retry);
+  EXPECT_EQ(f.classify(403), Outcome::retry);
   EXPECT_EQ(f.classify(404), Outcome::reject);
   EXPECT_EQ(f.classify(301), Outcome::retry);
 }

@@ -137,8 +137,8 @@ TEST(OtlpFormat, EncodingIsDeterministicAndPiecesSelectTheirLines) {
 TEST(OtlpFormat, RetriesOnlyTheStatusesTheSpecificationNames) {
   OtlpFormat f(options());
   EXPECT_EQ(f.classify(200), Outcome::ack);
-  for (long s : {429L, 502L, 503L, 504L}) EXPECT_EQ(f.classify(s), Outcome::retry) << s;
-  for (long s : {400L, 401L, 404L, 500L, 501L}) EXPECT_EQ(f.classify(s), Outcome::reject) << s;
+  for (long s : {429L, 502L, 503L, 504L, 401L, 403L}) EXPECT_EQ(f.classify(s), Outcome::retry) << s;
+  for (long s : {400L, 404L, 500L, 501L}) EXPECT_EQ(f.classify(s), Outcome::reject) << s;
   EXPECT_EQ(f.classify(413), Outcome::split);
 }
 

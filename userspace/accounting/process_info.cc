@@ -16,15 +16,24 @@ ProcessInfoCache::Entry& ProcessInfoCache::load(const ProcessReading& r) {
   // trust it for the incarnation we are naming.
   if (procfs::is_same_incarnation(r.key.tgid, r.key.start_ns)) {
     e.info.comm = procfs::read_comm(r.key.tgid);
-    e.info.cmdline = procfs::cmdline_for_display(procfs::read_cmdline(r.key.tgid));
+    e.info.cmdline = cmdline_of(r.key.tgid);
     e.info.cgroup = procfs::read_cgroup(r.key.tgid);
     e.info.from_proc = true;
   } else if (r.exec) {
     e.info.comm = r.exec->comm;
-    e.info.cmdline = procfs::cmdline_for_display(r.exec->args);
+    e.info.cmdline = cmdline_from(r.exec->args);
     e.info.from_proc = false;
   }
   return e;
+}
+
+std::string ProcessInfoCache::cmdline_of(std::uint32_t pid) const {
+  return procfs::cmdline_for_display(procfs::read_cmdline(pid, max_cmdline_bytes_),
+                                     max_cmdline_bytes_);
+}
+
+std::string ProcessInfoCache::cmdline_from(std::string_view raw) const {
+  return procfs::cmdline_for_display(raw, max_cmdline_bytes_);
 }
 
 const ProcessInfo& ProcessInfoCache::live(const ProcessReading& r) { return load(r).info; }
@@ -34,7 +43,7 @@ std::string ProcessInfoCache::parent_cmdline(std::uint32_t ppid) {
   for (const auto& [key, e] : cache_) {
     if (key.tgid == ppid && e.info.from_proc) return e.info.cmdline;
   }
-  return procfs::cmdline_for_display(procfs::read_cmdline(ppid));
+  return cmdline_of(ppid);
 }
 
 ProcessInfo ProcessInfoCache::exited(const ProcessReading& r) {
@@ -46,7 +55,7 @@ ProcessInfo ProcessInfoCache::exited(const ProcessReading& r) {
     info = it->second.info;
   } else if (r.exec) {
     info.comm = r.exec->comm;
-    info.cmdline = procfs::cmdline_for_display(r.exec->args);
+    info.cmdline = cmdline_from(r.exec->args);
     if (it != cache_.end()) info.cgroup = it->second.info.cgroup;
   } else {
     info.cmdline = parent_cmdline(r.ppid);

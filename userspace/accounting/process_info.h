@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "backend.h"
+#include "procfs.h"
 
 namespace tally::accounting {
 
@@ -24,6 +26,10 @@ struct ProcessInfo {
 
 class ProcessInfoCache {
  public:
+  // Command lines are cut to max_cmdline_bytes (procfs::cmdline_for_display).
+  explicit ProcessInfoCache(std::size_t max_cmdline_bytes = procfs::kDefaultMaxCmdlineBytes)
+      : max_cmdline_bytes_(max_cmdline_bytes) {}
+
   // Info for a process that is alive at interval end.
   const ProcessInfo& live(const ProcessReading& reading);
   // Info for a process that exited: what was cached while it lived, else what
@@ -42,7 +48,10 @@ class ProcessInfoCache {
   };
   Entry& load(const ProcessReading& reading);
   std::string parent_cmdline(std::uint32_t ppid);
+  std::string cmdline_of(std::uint32_t pid) const;
+  std::string cmdline_from(std::string_view raw) const;
 
+  std::size_t max_cmdline_bytes_;
   std::unordered_map<ProcessKey, Entry, ProcessKeyHash> cache_;
 };
 

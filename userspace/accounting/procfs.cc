@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
@@ -97,12 +98,31 @@ std::string parse_cgroup(std::string_view text) {
   return std::string(v2);
 }
 
-std::string cmdline_for_display(std::string_view raw) {
+std::string cmdline_for_display(std::string_view raw, std::size_t max_bytes) {
+  bool cut = false;
+  if (raw.size() > max_bytes) {
+    // One NUL past the limit only ends the last argument; anything more is
+    // text that does not fit.
+    const std::string_view rest = raw.substr(max_bytes);
+    cut = !(rest.size() == 1 && rest[0] == '\0');
+    raw = raw.substr(0, max_bytes);
+    // Never end inside a UTF-8 sequence: drop continuation bytes and the
+    // lead byte they belong to.
+    if (cut && !rest.empty() && (static_cast<unsigned char>(rest[0]) & 0xC0) == 0x80) {
+      while (!raw.empty() && (static_cast<unsigned char>(raw.back()) & 0xC0) == 0x80) {
+        raw.remove_suffix(1);
+      }
+      if (!raw.empty() && static_cast<unsigned char>(raw.back()) >= 0xC0) raw.remove_suffix(1);
+    }
+  }
   while (!raw.empty() && raw.back() == '\0') raw.remove_suffix(1);
-  std::string out(raw);
+  std::string out;
+  out.reserve(raw.size() + (cut ? kCmdlineCutMarker.size() : 0));
+  out.assign(raw);
   for (char& c : out) {
     if (c == '\0') c = ' ';
   }
+  if (cut) out += kCmdlineCutMarker;
   return out;
 }
 
@@ -119,13 +139,14 @@ std::uint64_t page_size() {
   return value;
 }
 
-bool read_small_file(const char* path, std::string& out) {
+bool read_small_file(const char* path, std::string& out, std::size_t max_bytes) {
   out.clear();
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+  while (out.size() < max_bytes) {
+    const std::size_t want = std::min(sizeof buf, max_bytes - out.size());
+    ssize_t n = ::read(fd, buf, want);
     if (n < 0) {
       if (errno == EINTR) continue;
       ::close(fd);
@@ -133,7 +154,6 @@ bool read_small_file(const char* path, std::string& out) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > (1u << 20)) break;  // cmdline of a pathological process
   }
   ::close(fd);
   return true;
@@ -168,9 +188,11 @@ std::string read_comm(std::uint32_t pid) {
   return text;
 }
 
-std::string read_cmdline(std::uint32_t pid) {
+std::string read_cmdline(std::uint32_t pid, std::size_t max_bytes) {
   std::string text;
-  read_small_file(proc_path(pid, "cmdline").c_str(), text);
+  // Two bytes past the limit: the NUL that ends the last argument, and one
+  // more to see that something was left out (cmdline_for_display).
+  read_small_file(proc_path(pid, "cmdline").c_str(), text, max_bytes + 2);
   return text;
 }
 

@@ -2,6 +2,7 @@
 // functions of the file's text so they are unit-tested without a live process.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,22 +33,34 @@ std::optional<std::uint64_t> parse_statm_resident_pages(std::string_view text);
 // The cgroup to report: the v2 path on a pure cgroup2 host, else the v1 path
 // of the hierarchy holding the cpu controller, else the v2 path; "" if none.
 std::string parse_cgroup(std::string_view text);
+// Command-line bytes kept per process by default ([agent] max_cmdline_bytes).
+// A process can have megabytes of arguments; tallyd holds, stores and ships
+// the command line of every process, so it keeps only a bounded head.
+inline constexpr std::size_t kDefaultMaxCmdlineBytes = 4096;
+// Ends a command line that was cut to the limit, so nobody takes the head
+// for the whole.
+inline constexpr std::string_view kCmdlineCutMarker = "...[truncated]";
+
 // /proc/PID/cmdline (NUL-separated) as one display line: NULs become spaces,
-// trailing NULs are dropped.
-std::string cmdline_for_display(std::string_view raw);
+// trailing NULs are dropped. Longer than max_bytes: cut to at most max_bytes
+// on a UTF-8 character boundary, and kCmdlineCutMarker appended.
+std::string cmdline_for_display(std::string_view raw,
+                                std::size_t max_bytes = kDefaultMaxCmdlineBytes);
 
 // System constants, read once.
 std::uint64_t ns_per_tick();
 std::uint64_t page_size();
 
-// Reads a small /proc file whole into out (cleared first). False if the
-// process or file is gone.
-bool read_small_file(const char* path, std::string& out);
+// Reads a small /proc file into out (cleared first), at most max_bytes of
+// it. False if the process or file is gone.
+bool read_small_file(const char* path, std::string& out, std::size_t max_bytes = 1u << 20);
 
 std::optional<Stat> read_stat(std::uint32_t pid);
 std::optional<std::uint64_t> read_rss_bytes(std::uint32_t pid);
 std::string read_comm(std::uint32_t pid);
-std::string read_cmdline(std::uint32_t pid);  // raw, NUL-separated
+// Raw, NUL-separated; enough of it for cmdline_for_display(_, max_bytes) to
+// tell whether it must cut.
+std::string read_cmdline(std::uint32_t pid, std::size_t max_bytes = kDefaultMaxCmdlineBytes);
 std::string read_cgroup(std::uint32_t pid);
 
 // True if /proc/PID is the incarnation started at start_ns (boottime ns),

@@ -11,7 +11,10 @@
 namespace tally::accounting {
 
 Sampler::Sampler(Backend& backend, SamplerOptions options, std::uint64_t start_mono_ns)
-    : backend_(backend), options_(std::move(options)), accountant_(start_mono_ns) {}
+    : backend_(backend),
+      options_(std::move(options)),
+      accountant_(start_mono_ns),
+      names_(options_.max_cmdline_bytes) {}
 
 Result<IntervalSamples> Sampler::sample() {
   auto snap = backend_.read();

@@ -16,6 +16,8 @@ namespace tally::accounting {
 struct SamplerOptions {
   std::string host;           // reported in every sample
   bool include_idle = false;  // --all: also live processes with no CPU
+  // Longer command lines are cut and marked (procfs::cmdline_for_display).
+  std::size_t max_cmdline_bytes = procfs::kDefaultMaxCmdlineBytes;
 };
 
 class Sampler {

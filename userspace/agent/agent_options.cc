@@ -102,6 +102,11 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
                                "Kernel map entries for exec records (64 to 1048576)",
                                [](AgentConfig& c, std::uint32_t v) { c.exec_cache = v; })
       ->check(CLI::Range(64u, 1048576u));
+  override_flag<std::uint32_t>(app, cmd, "--max-cmdline-bytes",
+                               "Command-line bytes kept per process (64 to 1048576, default "
+                               "4096); longer ones are cut and end in ...[truncated]",
+                               [](AgentConfig& c, std::uint32_t v) { c.max_cmdline_bytes = v; })
+      ->check(CLI::Range(64u, 1048576u));
   override_flag<std::string>(app, cmd, "--log-level", "debug, info, warning or error",
                              [](AgentConfig& c, const std::string& v) { c.log_level = v; })
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));

@@ -63,8 +63,10 @@ Daemon::Daemon(DaemonParts parts)
       signals_(io_, SIGINT, SIGTERM),
       timer_(io_),
       next_deadline_(Clock::now()),
-      sampler_(*parts_.backend, accounting::SamplerOptions{parts_.host, config_.include_idle},
-               monotonic_ns()),
+      sampler_(
+          *parts_.backend,
+          accounting::SamplerOptions{parts_.host, config_.include_idle, config_.max_cmdline_bytes},
+          monotonic_ns()),
       control_(io_,
                [this](const control::Request& r, ControlServer::Respond respond) {
                  handle_request(r, std::move(respond));
@@ -92,6 +94,9 @@ Status Daemon::make_shippers() {
     o.url = sink_request_url(sink);
     o.agent_id = parts_.outbox->agent_id();
     o.bearer_token = *token;
+    if (!sink.token_file.empty()) {
+      o.reload_token = [path = sink.token_file] { return read_token(path); };
+    }
     o.http.connect_timeout = std::chrono::seconds(sink.connect_timeout_s);
     o.http.timeout = std::chrono::seconds(sink.timeout_s);
     o.http.ca_file = sink.ca_file;
@@ -343,6 +348,10 @@ void Daemon::reload_config() {
       next.batch_max_samples != config_.batch_max_samples ||
       next.batch_max_kib != config_.batch_max_kib || next.batch_max_age_s != config_.batch_max_age_s) {
     need_restart.push_back("[outbox]");
+  }
+  if (next.include_idle != config_.include_idle) need_restart.push_back("include_idle");
+  if (next.max_cmdline_bytes != config_.max_cmdline_bytes) {
+    need_restart.push_back("max_cmdline_bytes");
   }
   if (next.socket_path != config_.socket_path || next.socket_group != config_.socket_group) {
     need_restart.push_back("socket");

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "url_redaction.h"
+
 namespace tally::shipping {
 
 namespace {
@@ -60,14 +62,14 @@ HttpClient::~HttpClient() = default;
 
 Result<HttpResponse> HttpClient::post(const std::string& url, const std::string& body,
                                       const std::vector<std::string>& headers) {
-  if (!curl_) return Error::format("POST {}: curl_easy_init failed", url);
+  if (!curl_) return Error::format("POST {}: curl_easy_init failed", redact_url(url));
   CURL* c = curl_.get();
   HttpResponse response;
 
   std::unique_ptr<curl_slist, SlistDeleter> list;
   for (const auto& h : headers) {
     curl_slist* next = curl_slist_append(list.get(), h.c_str());
-    if (!next) return Error::format("POST {}: out of memory building headers", url);
+    if (!next) return Error::format("POST {}: out of memory building headers", redact_url(url));
     (void)list.release();
     list.reset(next);
   }
@@ -102,7 +104,7 @@ Result<HttpResponse> HttpClient::post(const std::string& url, const std::string&
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   if (rc != CURLE_OK) {
-    return Error::format("POST {}: {}", url,
+    return Error::format("POST {}: {}", redact_url(url),
                          error_buffer[0] ? error_buffer : curl_easy_strerror(rc));
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);

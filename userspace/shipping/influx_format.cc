@@ -115,7 +115,9 @@ Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
 }
 
 Outcome InfluxFormat::classify(long status) const {
-  if (status == 401 || status == 403 || status == 404) return Outcome::retry;
+  // 404: no such database yet, which the operator creates; 401/403 are
+  // retried by every format.
+  if (status == 404) return Outcome::retry;
   return SinkFormat::classify(status);
 }
 

@@ -180,6 +180,7 @@ Result<std::string> OtlpFormat::encode(const queue::Batch& batch,
 Outcome OtlpFormat::classify(long status) const {
   if (status >= 200 && status < 300) return Outcome::ack;
   if (status == 429 || status == 502 || status == 503 || status == 504) return Outcome::retry;
+  if (status == 401 || status == 403) return Outcome::retry;  // credentials: see SinkFormat
   if (status == 413) return Outcome::split;
   if (status >= 400 && status < 600) return Outcome::reject;
   return Outcome::retry;  // 1xx/3xx: a misconfiguration to fix, not data to drop

@@ -6,6 +6,7 @@
 #include "gzip.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
+#include "url_redaction.h"
 
 namespace tally::shipping {
 
@@ -26,13 +27,14 @@ std::string http_error(long status, const std::string& body) {
 Shipper::Shipper(queue::Outbox& outbox, ShipperOptions options, std::unique_ptr<SinkFormat> format)
     : outbox_(outbox),
       options_(std::move(options)),
+      shown_url_(redact_url(options_.url)),
       format_(std::move(format)),
       decoder_([this](std::uint64_t key) { return outbox_.dictionary_entry(key); }),
       http_(options_.http),
       rng_(std::random_device{}()) {
   status_.name = options_.sink;
   status_.format = std::string(format_->name());
-  status_.url = options_.url;
+  status_.url = shown_url_;
   status_.gaps_shipped = format_->sends_gaps();
 }
 
@@ -269,7 +271,16 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
         retry_after = parse_retry_after(*response->retry_after,
                                         static_cast<std::int64_t>(realtime_ns() / 1'000'000'000ULL));
       }
-      backoff(batch, now, fmt::format("{} from {}", http_error(code, response->body), options_.url),
+      // A refused credential is the operator's to fix (a rotated token, a
+      // collector that bound this agent id to another token), not data to
+      // drop: the batches wait, and the status says what to fix.
+      const bool refused = code == 401 || code == 403;
+      if (refused) reload_token();
+      backoff(batch, now,
+              fmt::format("{} from {}{}", http_error(code, response->body), shown_url_,
+                          refused ? "; the server refuses tally's credentials: check the sink's "
+                                    "token (its token_file is read again on each refusal)"
+                                  : ""),
               retry_after);
       return Step::backing_off;
     }
@@ -293,7 +304,7 @@ Shipper::Step Shipper::deliver(const queue::Batch& batch, std::uint64_t now) {
         return Step::error;
       }
       log::warning("sink {}: batch {} rejected by {} ({}); dead-lettered, continuing with the next",
-                   options_.sink, batch.seq, options_.url, message);
+                   options_.sink, batch.seq, shown_url_, message);
       std::lock_guard lock(mu_);
       ++status_.batches_rejected;
       status_.samples_rejected += n;
@@ -364,6 +375,24 @@ void Shipper::backoff(const queue::Batch& batch, std::uint64_t now, const std::s
     log::warning("sink {}: delivery failing: {}; retrying with backoff, batches wait in the outbox",
                  options_.sink, error);
   }
+}
+
+void Shipper::reload_token() {
+  if (!options_.reload_token) return;
+  auto token = options_.reload_token();
+  if (!token.ok()) {
+    if (token.error().message() != last_token_error_) {
+      last_token_error_ = token.error().message();
+      log::warning("sink {}: reading the token again after a refusal: {}", options_.sink,
+                   last_token_error_);
+    }
+    return;
+  }
+  last_token_error_.clear();
+  if (*token == options_.bearer_token) return;
+  options_.bearer_token = std::move(*token);
+  log::info("sink {}: the token file holds a new token; sending with it from now on",
+            options_.sink);
 }
 
 void Shipper::on_success(std::uint64_t now) {

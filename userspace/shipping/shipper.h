@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,6 +42,10 @@ struct ShipperOptions {
   std::string url;
   std::string agent_id;
   std::string bearer_token;  // empty: no Authorization header
+  // Reads the token again (the sink's token file) when the server refuses
+  // the credentials, so a rotated token is picked up without a restart.
+  // Empty: the token never changes.
+  std::function<Result<std::string>()> reload_token;
   HttpClientOptions http;
   BackoffPolicy backoff;
   int gzip_level = 6;
@@ -50,7 +55,7 @@ struct ShipperOptions {
 struct SinkStatus {
   std::string name;
   std::string format;
-  std::string url;
+  std::string url;             // with credentials redacted (url_redaction.h)
   std::string state = "idle";  // idle | healthy | failing
   std::uint64_t last_success_ns = 0;
   std::string last_error;
@@ -112,10 +117,14 @@ class Shipper {
   void backoff(const queue::Batch& batch, std::uint64_t now_ns, const std::string& error,
                std::optional<std::chrono::milliseconds> retry_after);
   void on_success(std::uint64_t now_ns);
+  // After a 401 or 403: take the token file's current token, if it changed.
+  void reload_token();
   bool flushing() const;
 
   queue::Outbox& outbox_;
   ShipperOptions options_;
+  // options_.url as logs and status may show it: credentials redacted.
+  const std::string shown_url_;
   std::unique_ptr<SinkFormat> format_;
   // Turns batches stored as compact records back into JSON lines, with the
   // outbox's dictionary. Shipper thread only.
@@ -134,6 +143,9 @@ class Shipper {
   // What the format last said it adapted to (SinkFormat::adapt_to), so each
   // reason is logged once. Shipper thread only.
   std::string last_adaptation_;
+  // The last token reload error logged, so a missing file is logged once.
+  // Shipper thread only.
+  std::string last_token_error_;
   // Nothing is sent before this (Unix epoch ns) unless flushing; 0: no
   // backoff. Shipper thread only.
   std::uint64_t retry_at_ns_ = 0;

@@ -5,6 +5,9 @@ namespace tally::shipping {
 Outcome SinkFormat::classify(long status) const {
   if (status >= 200 && status < 300) return Outcome::ack;
   if (status == 413) return Outcome::split;
+  // 401/403: the credentials are wrong for now (a token being rotated),
+  // which the operator fixes; the samples are still good.
+  if (status == 401 || status == 403) return Outcome::retry;
   if (status == 408 || status == 429 || status >= 500) return Outcome::retry;
   if (status >= 400 && status < 500) return Outcome::reject;
   return Outcome::retry;
