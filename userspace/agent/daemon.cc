@@ -490,17 +490,29 @@ nlohmann::json Daemon::top_json(std::size_t n) const {
   }
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->cpu_ns > b->cpu_ns; });
   nlohmann::json procs = nlohmann::json::array();
+  // The answer must fit in one response line (control::kMaxResponseBytes),
+  // or the client refuses all of it: rows past that are counted, not sent.
+  constexpr std::size_t kBudget = control::kMaxResponseBytes - 4096;
+  std::size_t bytes = 0;
+  std::size_t omitted = 0;
   for (std::size_t i = 0; i < sorted.size() && i < n; ++i) {
     const auto& p = *sorted[i];
-    procs.push_back({{"pid", p.pid},
-                     {"comm", p.comm},
-                     {"cmdline", p.cmdline},
-                     {"cpu_pct", p.cpu_pct},
-                     {"cpu_ns", p.cpu_ns},
-                     {"rss_bytes", p.rss_bytes},
-                     {"exited", p.exited}});
+    nlohmann::json row = {{"pid", p.pid},         {"comm", p.comm},     {"cmdline", p.cmdline},
+                          {"cpu_pct", p.cpu_pct}, {"cpu_ns", p.cpu_ns}, {"rss_bytes", p.rss_bytes},
+                          {"exited", p.exited}};
+    const std::size_t size =
+        row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size() + 1;
+    if (bytes + size > kBudget) {
+      omitted = std::min(sorted.size(), n) - i;
+      break;
+    }
+    bytes += size;
+    procs.push_back(std::move(row));
   }
-  return {{"ts_ns", last_sample_ns_}, {"interval_s", config_.interval_s}, {"processes", procs}};
+  return {{"ts_ns", last_sample_ns_},
+          {"interval_s", config_.interval_s},
+          {"processes", procs},
+          {"omitted", omitted}};
 }
 
 }  // namespace tally::agent

@@ -200,6 +200,12 @@ std::string render_top(const nlohmann::json& top, std::size_t width) {
     if (width > 0) row = cut(std::move(row), width);
     out += row + "\n";
   }
+  if (const std::uint64_t omitted = u64(top, "omitted"); omitted > 0) {
+    out += fmt::format(
+        "({} more processes not shown: the answer is limited to 1 MiB; ask for "
+        "fewer with -n)\n",
+        omitted);
+  }
   return out;
 }
 
