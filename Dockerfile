@@ -16,7 +16,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ make cmake pkg-config clang bpftool ccache \
       libbpf-dev libelf-dev zlib1g-dev linux-libc-dev \
-      libsqlite3-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev libssl-dev libboost-dev \
+      libsqlite3-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev libssl-dev libseccomp-dev libboost-dev \
       nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 COPY . /src
@@ -44,7 +44,7 @@ LABEL org.opencontainers.image.title="tally" \
 # configuration: they would double the layer.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libbpf1 libelf1 zlib1g libzstd1 libdeflate0 libsqlite3-0 libcurl4 libfmt9 libtomlplusplus3 \
+      libbpf1 libelf1 zlib1g libzstd1 libdeflate0 libsqlite3-0 libcurl4 libseccomp2 libfmt9 libtomlplusplus3 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
            /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log \

@@ -45,6 +45,7 @@ struct AgentConfig {
   std::string socket_group;  // set: socket is 0660 for this group
   std::uint32_t shutdown_timeout_s = 5;
   std::uint32_t max_cmdline_bytes = 4096;  // longer command lines are cut and marked
+  bool drop_privileges = true;             // after start-up: privileges.h
   // [bpf]
   std::uint32_t slots_per_cpu = 1024;
   std::uint32_t max_processes = 16384;

@@ -77,6 +77,11 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
   app.add_flag_callback("--once", [&cmd] {
     cmd.overrides.push_back([](AgentConfig& c) { c.once = true; });
   }, "Sample one interval, commit it, then exit");
+  app.add_flag_callback(
+      "--keep-privileges",
+      [&cmd] { cmd.overrides.push_back([](AgentConfig& c) { c.drop_privileges = false; }); },
+      "Keep every capability after start-up, without no_new_privs or a seccomp filter "
+      "(for debugging; agent.drop_privileges = false)");
   app.add_flag_callback("--all", [&cmd] {
     cmd.overrides.push_back([](AgentConfig& c) { c.include_idle = true; });
   }, "Also report live processes that used no CPU");

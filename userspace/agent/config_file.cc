@@ -164,6 +164,7 @@ Status read_agent(TableReader& r, AgentConfig& c) {
   TALLY_CHECK(r.string("socket_group", c.socket_group));
   TALLY_CHECK(r.integer("shutdown_timeout", 0, 3600, c.shutdown_timeout_s));
   TALLY_CHECK(r.integer("max_cmdline_bytes", 64, 1048576, c.max_cmdline_bytes));
+  TALLY_CHECK(r.boolean("drop_privileges", c.drop_privileges));
   return r.finish();
 }
 

@@ -177,6 +177,14 @@ int Daemon::run() {
   } else {
     log::warning("giving back start-up pages: {}", dropped.error().message());
   }
+  // Still one thread, and everything that needed privilege is done.
+  if (config_.drop_privileges) {
+    privileges_ = drop_privileges(PrivilegeNeeds{parts_.backend->info().name == "bpf"});
+    log::info("privileges for the steady state: {}", privileges_->summary());
+    for (const auto& problem : privileges_->problems) {
+      log::warning("dropping privileges: {}; running with more than tallyd needs", problem);
+    }
+  }
   for (auto& s : shippers_) s->start();
   store_work_.emplace(store_io_.get_executor());
   store_thread_ = std::thread([this] { run_until_stopped(store_io_, "store", internal_errors_); });
@@ -353,6 +361,7 @@ void Daemon::reload_config() {
   if (next.max_cmdline_bytes != config_.max_cmdline_bytes) {
     need_restart.push_back("max_cmdline_bytes");
   }
+  if (next.drop_privileges != config_.drop_privileges) need_restart.push_back("drop_privileges");
   if (next.socket_path != config_.socket_path || next.socket_group != config_.socket_group) {
     need_restart.push_back("socket");
   }

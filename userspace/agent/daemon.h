@@ -32,13 +32,14 @@
 #include "agent_config.h"
 #include "agent_options.h"
 #include "backend.h"
+#include "compact_samples.h"
 #include "control_server.h"
 #include "exposition.h"
+#include "privileges.h"
 #include "process_totals.h"
 #include "prometheus_exporter.h"
 #include "sampler.h"
 #include "shipper.h"
-#include "compact_samples.h"
 #include "tally/queue/outbox.h"
 
 namespace tally::agent {
@@ -137,6 +138,8 @@ class Daemon {
 
   // Handlers that threw, on any thread (run_until_stopped, store_failed).
   std::atomic<std::uint64_t> internal_errors_{0};
+  // Set once in run(), before other threads start; read-only after.
+  std::optional<PrivilegeReport> privileges_;
 
   bool stopping_ = false;
   bool finished_ = false;

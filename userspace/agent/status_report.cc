@@ -211,6 +211,16 @@ nlohmann::json Daemon::status_json() {
   }
   s["self"] = self_usage();
   s["self"]["internal_errors"] = internal_errors_.load();
+  if (privileges_) {
+    s["self"]["privileges"] = {{"dropped", true},
+                               {"capabilities", privileges_->kept},
+                               {"bounding_set_reduced", privileges_->bounding_set_reduced},
+                               {"no_new_privs", privileges_->no_new_privs},
+                               {"seccomp_syscalls", privileges_->syscalls_allowed},
+                               {"problems", privileges_->problems}};
+  } else {
+    s["self"]["privileges"] = {{"dropped", false}};
+  }
   if (internal_errors_ > 0) {
     degraded.push_back(fmt::format("{} internal errors: handlers that failed and were skipped "
                                    "(see the log)", internal_errors_.load()));

@@ -184,6 +184,20 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
   const Json& self = object(s, "self");
   line("self", fmt::format("cpu {}, rss {}", human_duration_ns(u64(self, "cpu_ns")),
                            human_bytes(u64(self, "rss_bytes"))));
+  const Json& privileges = object(self, "privileges");
+  const Json& dropped = member(privileges, "dropped");
+  if (dropped.is_boolean() && dropped.get<bool>()) {
+    std::string caps;
+    for (const auto& c : list(privileges, "capabilities"))
+      caps += (caps.empty() ? "" : ", ") + text(c);
+    line("", fmt::format("privileges: {}; no_new_privs {}; seccomp filter of {} system calls",
+                         caps.empty() ? "no capabilities" : caps,
+                         member(privileges, "no_new_privs") == true ? "on" : "off",
+                         u64(privileges, "seccomp_syscalls")));
+    for (const auto& p : list(privileges, "problems")) line("", "! not dropped: " + text(p));
+  } else if (dropped.is_boolean()) {
+    line("", "privileges: all kept (drop_privileges = false)");
+  }
   return out;
 }
 
