@@ -87,7 +87,17 @@ inline Status ok_status() { return {}; }
 
 }  // namespace tally
 
-// Propagates a failed Result out of the current function, adding context.
+// Early return, as absl's RETURN_IF_ERROR: propagates a failed Result or
+// Status out of the current function unchanged. The one macro of its kind.
+#define TALLY_TRY(expr)                 \
+  do {                                  \
+    auto&& tally_try_result_ = (expr);  \
+    if (!tally_try_result_.ok()) {      \
+      return tally_try_result_.error(); \
+    }                                   \
+  } while (0)
+
+// The same, adding context to the error.
 #define TALLY_TRY_CTX(expr, ctx)                          \
   do {                                                    \
     auto&& tally_try_result_ = (expr);                    \

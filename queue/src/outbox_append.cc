@@ -4,7 +4,6 @@
 #include "batch_plan.h"
 #include "gap.h"
 #include "outbox_core.h"
-#include "try.h"
 
 namespace tally::queue {
 namespace {
@@ -43,14 +42,14 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
                            "gone, and these samples may refer to them",
                            options_.path.string());
     }
-    QUEUE_TRY(check_samples(samples));
+    TALLY_TRY(check_samples(samples));
     return transact([&](State& next) -> Result<AppendResult> {
       AppendResult out;
       if (unrecorded_lost_ > 0) {
         // The first append that succeeds after failures declares them.
         const GapRecord gap = make_gap(GapReason::append_failed, 0, 0, unrecorded_lost_,
                                        "samples the outbox could not store", now_ns);
-        QUEUE_TRY(insert_gap(next, gap, all_sink_ids()));
+        TALLY_TRY(insert_gap(next, gap, all_sink_ids()));
         next[Counter::gap_samples_append_failed] += unrecorded_lost_;
         ++out.batches_formed;
       }
@@ -59,12 +58,12 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
       for (const auto& [key, value] : dictionary.added) entry_bytes += 4 + value.size();
       const std::uint64_t incoming =
           joined_size(samples) + (samples.empty() ? 0 : next.staged_rows) + entry_bytes;
-      QUEUE_TRY(make_room(next, incoming, now_ns, out));
-      QUEUE_TRY(stage_and_form(next, samples, now_ns, out));
+      TALLY_TRY(make_room(next, incoming, now_ns, out));
+      TALLY_TRY(stage_and_form(next, samples, now_ns, out));
       // After forming: entries retired in the same update (an interval's
       // header, a process that started and exited within it) are inserted
       // retired, with the seq forming just gave.
-      QUEUE_TRY(add_entries(next, dictionary));
+      TALLY_TRY(add_entries(next, dictionary));
       return out;
     });
   }();
@@ -95,7 +94,7 @@ Result<int> OutboxCore::form_all(std::uint64_t now_ns) {
 Result<int> OutboxCore::form_staged(std::uint64_t now_ns, Forming forming) {
   auto result = transact([&](State& next) -> Result<AppendResult> {
     AppendResult out;
-    QUEUE_TRY(stage_and_form(next, {}, now_ns, out, forming));
+    TALLY_TRY(stage_and_form(next, {}, now_ns, out, forming));
     return out;
   });
   if (!result) return result.error().context("form staged batches");

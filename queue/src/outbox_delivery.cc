@@ -4,7 +4,6 @@
 #include "batch_plan.h"
 #include "gap.h"
 #include "outbox_core.h"
-#include "try.h"
 
 namespace tally::queue {
 namespace {
@@ -24,7 +23,7 @@ Result<const SinkState*> OutboxCore::find_sink(std::string_view name) const {
 
 Result<std::optional<Batch>> OutboxCore::next_ready(std::string_view sink_name,
                                                     std::uint64_t now_ns) {
-  QUEUE_TRY(usable());
+  TALLY_TRY(usable());
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
   const auto held = held_acks_.find((*sink)->id);
@@ -61,7 +60,7 @@ Result<std::optional<Batch>> OutboxCore::read_ready(sql::Statement& query) {
 }
 
 Result<std::optional<std::uint64_t>> OutboxCore::next_attempt_time(std::string_view sink_name) {
-  QUEUE_TRY(usable());
+  TALLY_TRY(usable());
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
   auto query = stmts_.use(Q::delivery_next_time);
@@ -116,7 +115,7 @@ Status OutboxCore::fail(std::string_view sink_name, std::uint64_t seq,
   auto result = transact([&](State&) -> Status {
     auto update = stmts_.use(Q::delivery_fail);
     update->bind(1, (*sink)->id).bind(2, seq).bind(3, next_attempt_ns).bind_text(4, error);
-    QUEUE_TRY(update->run());
+    TALLY_TRY(update->run());
     if (db_.changes() == 0) return Error("batch is not pending for this sink");
     return ok_status();
   }, Durability::lazy);
@@ -139,8 +138,8 @@ Status OutboxCore::reject(std::string_view sink_name, std::uint64_t seq, int htt
   auto result = transact([&](State& next) -> Status {
     auto batch = pending_batch(s, seq);
     if (!batch) return batch.error();
-    QUEUE_TRY(insert_dead_letter(next, s, seq, 0, batch->sample_count, http_status, message,
-                                 now_ns, readable.empty() ? batch->payload : readable));
+    TALLY_TRY(insert_dead_letter(next, s, seq, 0, batch->sample_count, http_status, message, now_ns,
+                                 readable.empty() ? batch->payload : readable));
     // A refused gap record is dead-lettered but declares nothing new: a
     // server that refuses gaps would otherwise get an endless chain of them.
     if (batch->kind == Batch::Kind::samples) {
@@ -148,7 +147,7 @@ Status OutboxCore::reject(std::string_view sink_name, std::uint64_t seq, int htt
                                std::string(message), now_ns);
       gap.http_status = static_cast<std::uint32_t>(http_status);
       const std::int64_t only[] = {s.id};
-      QUEUE_TRY(insert_gap(next, gap, only));
+      TALLY_TRY(insert_gap(next, gap, only));
       next[Counter::gap_samples_rejected] += batch->sample_count;
     }
     {
@@ -187,13 +186,13 @@ Status OutboxCore::reject_samples(std::string_view sink_name, std::uint64_t seq,
         piece.append(lines[i]);
       }
     }
-    QUEUE_TRY(insert_dead_letter(next, s, seq, first_index, count, http_status, message, now_ns,
-                                 piece));
+    TALLY_TRY(
+        insert_dead_letter(next, s, seq, first_index, count, http_status, message, now_ns, piece));
     GapRecord gap = make_gap(GapReason::rejected, seq, seq, count, std::string(message), now_ns);
     gap.http_status = static_cast<std::uint32_t>(http_status);
     gap.first_index = first_index;
     const std::int64_t only[] = {s.id};
-    QUEUE_TRY(insert_gap(next, gap, only));
+    TALLY_TRY(insert_gap(next, gap, only));
     next[Counter::gap_samples_rejected] += count;
     return ok_status();
   });

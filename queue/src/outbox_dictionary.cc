@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "outbox_core.h"
-#include "try.h"
 
 namespace tally::queue {
 namespace {
@@ -42,7 +41,7 @@ std::optional<std::string_view> entry_at(std::string_view blob, std::uint64_t in
 }  // namespace
 
 Result<std::optional<std::string>> OutboxCore::dictionary_entry(std::uint64_t key) {
-  QUEUE_TRY(usable());
+  TALLY_TRY(usable());
   const std::string what = fmt::format("read dictionary entry {}", key);
   auto get = stmts_.use(Q::dict_get);
   get->bind(1, key);
@@ -171,7 +170,7 @@ Status OutboxCore::retire_entries_left_live(State& next) {
   const bool settled = next.staged_rows == 0;
   auto live = db_.query_int("SELECT count(*) FROM dictionary WHERE live > 0");
   if (!live) return live.error().context("count dictionary entries");
-  QUEUE_TRY(db_.exec(settled ? fmt::format("UPDATE dictionary SET live = 0, retired_seq = {} "
+  TALLY_TRY(db_.exec(settled ? fmt::format("UPDATE dictionary SET live = 0, retired_seq = {} "
                                            "WHERE live > 0",
                                            next[Counter::last_seq])
                              : std::string("UPDATE dictionary SET live = 0 WHERE live > 0")));

@@ -15,7 +15,6 @@
 // grows, so the file stays within what the filesystem holds).
 #include "gap.h"
 #include "outbox_core.h"
-#include "try.h"
 
 namespace tally::queue {
 namespace {
@@ -115,9 +114,9 @@ Status OutboxCore::make_room(State& next, std::uint64_t incoming, std::uint64_t 
       remove->bind(1, batch.seq);
       TALLY_TRY_CTX(remove->run(), "evict batch");
     }
-    QUEUE_TRY(release_if_done(next, batch.seq));
+    TALLY_TRY(release_if_done(next, batch.seq));
     // Entries only this batch referred to go with it, and count at once.
-    if (next.dict_settled > 0) QUEUE_TRY(prune_entries(next));
+    if (next.dict_settled > 0) TALLY_TRY(prune_entries(next));
     next[Counter::gap_samples_cap] += batch.samples;
     evicted.push_back(std::move(batch));
     gaps = plan_gaps(evicted);
@@ -127,7 +126,7 @@ Status OutboxCore::make_room(State& next, std::uint64_t incoming, std::uint64_t 
   for (const PlannedGap& planned : gaps) {
     const GapRecord gap = make_gap(GapReason::cap, planned.first_seq, planned.last_seq,
                                    planned.samples, detail, now_ns);
-    QUEUE_TRY(insert_gap(next, gap, planned.sink_ids));
+    TALLY_TRY(insert_gap(next, gap, planned.sink_ids));
     ++out.batches_formed;
   }
   return ok_status();

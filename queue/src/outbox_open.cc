@@ -10,7 +10,6 @@
 #include "quarantine.h"
 #include "schema.h"
 #include "tally/log.h"
-#include "try.h"
 
 namespace tally::queue {
 namespace {
@@ -71,8 +70,8 @@ Status OutboxCore::attach_steps(Attach how, std::uint64_t now_ns, const Inherite
     exclusive_ = opened->exclusive;
     quarantined = opened->quarantined;
   }
-  QUEUE_TRY(configure_connection());
-  QUEUE_TRY(migrate(db_, schema_migrations()));
+  TALLY_TRY(configure_connection());
+  TALLY_TRY(migrate(db_, schema_migrations()));
   auto stmts = Statements::prepare(db_);
   if (!stmts) return stmts.error();
   stmts_ = std::move(*stmts);
@@ -89,14 +88,14 @@ Status OutboxCore::attach_steps(Attach how, std::uint64_t now_ns, const Inherite
                  init.error().message());
     after_failure();
   }
-  QUEUE_TRY(load_state());
+  TALLY_TRY(load_state());
   // Recovered: the same writer goes on, its entries are still in use.
-  if (how != Attach::recovered) QUEUE_TRY(retire_live_entries());
+  if (how != Attach::recovered) TALLY_TRY(retire_live_entries());
   quarantined_files_ = count_quarantined_files(options_.path);
   refresh_space(/*new_connection=*/true);
   stamps_ = stamp_outbox(options_.path);
   file_problem_.clear();
-  if (how == Attach::open) QUEUE_TRY(declare_lost_predecessor(now_ns));
+  if (how == Attach::open) TALLY_TRY(declare_lost_predecessor(now_ns));
   record_witness();
   return ok_status();
 }
@@ -191,7 +190,7 @@ Status OutboxCore::initialise(bool quarantined, std::uint64_t now_ns,
     set->bind_text(1, counter_key(Counter::quarantine_events)).bind(2, before + 1);
     TALLY_TRY_CTX(set->run(), "count quarantine");
   }
-  QUEUE_TRY(reconcile_sinks(now_ns));
+  TALLY_TRY(reconcile_sinks(now_ns));
   if (inherited) {
     for (const SinkState& sink : inherited->sinks) {
       if (sink.last_acked_seq == 0) continue;
@@ -276,27 +275,27 @@ Status OutboxCore::load_state() {
   // the batch holding it was deleted.
   state.persisted_last_seq = state[Counter::last_seq];
   std::uint64_t max_seq = 0;
-  QUEUE_TRY(scalar("SELECT coalesce(max(seq), 0) FROM batches", max_seq));
+  TALLY_TRY(scalar("SELECT coalesce(max(seq), 0) FROM batches", max_seq));
   state[Counter::last_seq] = std::max(state[Counter::last_seq], max_seq);
-  QUEUE_TRY(scalar("SELECT count(*) FROM batches", state.batch_count));
-  QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM batches", state.batch_bytes));
-  QUEUE_TRY(scalar("SELECT coalesce(sum(sample_count), 0) FROM batches", state.batch_samples));
-  QUEUE_TRY(scalar("SELECT coalesce(sum(length(entries)), 0) FROM dictionary", state.dict_bytes));
-  QUEUE_TRY(scalar("SELECT count(*) FROM staged", state.staged_rows));
-  QUEUE_TRY(scalar("SELECT coalesce(sum(sample_count), 0) FROM staged", state.staged_samples));
-  QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM staged", state.staged_bytes));
-  QUEUE_TRY(scalar("SELECT coalesce(min(created_ns), 0) FROM staged", state.staged_oldest_ns));
-  QUEUE_TRY(scalar("SELECT count(*) FROM dead_letters", state.dead_count));
-  QUEUE_TRY(scalar("SELECT count(*) FROM dictionary WHERE live = 0 AND retired_seq IS NULL",
+  TALLY_TRY(scalar("SELECT count(*) FROM batches", state.batch_count));
+  TALLY_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM batches", state.batch_bytes));
+  TALLY_TRY(scalar("SELECT coalesce(sum(sample_count), 0) FROM batches", state.batch_samples));
+  TALLY_TRY(scalar("SELECT coalesce(sum(length(entries)), 0) FROM dictionary", state.dict_bytes));
+  TALLY_TRY(scalar("SELECT count(*) FROM staged", state.staged_rows));
+  TALLY_TRY(scalar("SELECT coalesce(sum(sample_count), 0) FROM staged", state.staged_samples));
+  TALLY_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM staged", state.staged_bytes));
+  TALLY_TRY(scalar("SELECT coalesce(min(created_ns), 0) FROM staged", state.staged_oldest_ns));
+  TALLY_TRY(scalar("SELECT count(*) FROM dead_letters", state.dead_count));
+  TALLY_TRY(scalar("SELECT count(*) FROM dictionary WHERE live = 0 AND retired_seq IS NULL",
                    state.dict_unsettled));
-  QUEUE_TRY(scalar("SELECT count(*) FROM dictionary WHERE retired_seq IS NOT NULL",
-                   state.dict_settled));
+  TALLY_TRY(
+      scalar("SELECT count(*) FROM dictionary WHERE retired_seq IS NOT NULL", state.dict_settled));
   std::uint64_t next_key = 1;
-  QUEUE_TRY(scalar("SELECT coalesce(max(first_key + count), 1) FROM dictionary", next_key));
+  TALLY_TRY(scalar("SELECT coalesce(max(first_key + count), 1) FROM dictionary", next_key));
   // Never below a key this process handed out already (a recreated file
   // starts with an empty dictionary).
   first_unused_key_ = std::max(first_unused_key_, next_key);
-  QUEUE_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM dead_letters", state.dead_bytes));
+  TALLY_TRY(scalar("SELECT coalesce(sum(bytes), 0) FROM dead_letters", state.dead_bytes));
 
   auto list = stmts_.use(Q::sink_list);
   std::vector<SinkState> stored;

@@ -18,7 +18,6 @@
 
 #include "gap.h"
 #include "outbox_core.h"
-#include "try.h"
 
 namespace tally::queue {
 namespace fs = std::filesystem;
@@ -105,7 +104,7 @@ Status OutboxCore::recover_by_copy(FileChange change, std::uint64_t now_ns) {
   const fs::path copy(path.string() + ".recovering");
   std::error_code ec;
   if (recovery_ == Recovery::start) {
-    QUEUE_TRY(usable());
+    TALLY_TRY(usable());
     fs::remove(copy, ec);  // left by a recovery that died half-way
     TALLY_TRY_CTX(create_private_file(copy), "recover the outbox");
     auto vacuum = sql::Statement::prepare(db_, "VACUUM INTO ?1");
@@ -155,7 +154,7 @@ Status OutboxCore::recover_by_copy(FileChange change, std::uint64_t now_ns) {
     TALLY_TRY_CTX(fsync_path(directory_of(path), O_RDONLY | O_DIRECTORY), "recover the outbox");
     recovery_ = Recovery::in_place;
   }
-  QUEUE_TRY(attach(Attach::recovered, now_ns));
+  TALLY_TRY(attach(Attach::recovered, now_ns));
   last_file_change_ =
       fmt::format("{}: copied back from the open file, nothing lost", describe(change));
   log::warning("outbox {}: {}", path.string(), last_file_change_);
@@ -175,7 +174,7 @@ Status OutboxCore::recreate(FileChange change, std::uint64_t now_ns) {
       ++inherited.counters[static_cast<std::size_t>(Counter::quarantine_events)];
       log::warning("outbox {}: moved what was left of it to {}", path.string(), moved->string());
     }
-    QUEUE_TRY(attach(Attach::recreated, now_ns, &inherited));
+    TALLY_TRY(attach(Attach::recreated, now_ns, &inherited));
     recovery_ = Recovery::new_file;
   }
 
@@ -202,7 +201,7 @@ Status OutboxCore::recreate(FileChange change, std::uint64_t now_ns) {
     for (const auto& [range, sink_ids] : ranges) {
       const GapRecord gap = make_gap(GapReason::outbox_lost, range.first, range.second,
                                      lost_.samples, detail, now_ns);
-      QUEUE_TRY(insert_gap(next, gap, sink_ids));
+      TALLY_TRY(insert_gap(next, gap, sink_ids));
     }
     next[Counter::gap_samples_outbox_lost] += ranges.empty() ? 0 : lost_.samples;
     return ok_status();
@@ -258,7 +257,7 @@ Status OutboxCore::declare_lost_predecessor(std::uint64_t now_ns) {
   }
   auto declared = transact([&](State& next) -> Status {
     if (witness->agent_id == agent_id_) next[Counter::last_seq] = witness->last_seq;
-    QUEUE_TRY(insert_gap(next, gap, all_sink_ids()));
+    TALLY_TRY(insert_gap(next, gap, all_sink_ids()));
     next[Counter::gap_samples_outbox_lost] += gap.samples;
     return ok_status();
   });

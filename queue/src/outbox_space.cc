@@ -13,7 +13,6 @@
 #include <sys/statvfs.h>
 
 #include "outbox_core.h"
-#include "try.h"
 
 namespace tally::queue {
 namespace {
@@ -124,7 +123,7 @@ void OutboxCore::save_held_acks() {
       [&](State& next) -> Status {
         for (const auto& [sink_id, seqs] : held_acks_) {
           for (const std::uint64_t seq : seqs) {
-            QUEUE_TRY(record_ack(next, sink_id, seq));
+            TALLY_TRY(record_ack(next, sink_id, seq));
             ++count;
           }
         }

@@ -5,7 +5,6 @@
 
 #include "outbox_core.h"
 #include "schema.h"
-#include "try.h"
 
 namespace tally::queue {
 namespace {

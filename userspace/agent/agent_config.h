@@ -32,6 +32,8 @@ struct SinkConfig {
   // format = "influx" or "otlp": send the command line (off: it can hold
   // secrets, and the OpenTelemetry conventions say not to by default).
   bool cmdline = false;
+
+  bool operator==(const SinkConfig&) const = default;
 };
 
 struct AgentConfig {
@@ -66,6 +68,8 @@ struct AgentConfig {
   // Command-line only.
   bool to_stdout = false;
   bool once = false;
+
+  bool operator==(const AgentConfig&) const = default;
 };
 
 const char* attach_mode_name(AttachMode mode);

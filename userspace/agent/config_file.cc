@@ -145,60 +145,55 @@ class TableReader {
   std::set<std::string> seen_;
 };
 
-#define TALLY_CHECK(expr)                   \
-  do {                                      \
-    if (auto st_ = (expr); !st_.ok()) return st_.error(); \
-  } while (0)
-
 Status read_agent(TableReader& r, AgentConfig& c) {
-  TALLY_CHECK(r.integer("interval", 1, 86400, c.interval_s));
-  TALLY_CHECK(r.boolean("include_idle", c.include_idle));
-  TALLY_CHECK(r.choice("backend", {"auto", "bpf", "procfs"}, c.backend));
+  TALLY_TRY(r.integer("interval", 1, 86400, c.interval_s));
+  TALLY_TRY(r.boolean("include_idle", c.include_idle));
+  TALLY_TRY(r.choice("backend", {"auto", "bpf", "procfs"}, c.backend));
   std::string attach = attach_mode_name(c.attach);
-  TALLY_CHECK(r.choice("attach", {"auto", "tp_btf", "raw_tp"}, attach));
+  TALLY_TRY(r.choice("attach", {"auto", "tp_btf", "raw_tp"}, attach));
   c.attach = attach == "tp_btf" ? AttachMode::tp_btf
              : attach == "raw_tp" ? AttachMode::raw_tp
                                   : AttachMode::automatic;
-  TALLY_CHECK(r.choice("log_level", {"debug", "info", "warning", "error"}, c.log_level));
-  TALLY_CHECK(r.string("socket", c.socket_path));
-  TALLY_CHECK(r.string("socket_group", c.socket_group));
-  TALLY_CHECK(r.integer("shutdown_timeout", 0, 3600, c.shutdown_timeout_s));
-  TALLY_CHECK(r.integer("max_cmdline_bytes", 64, 1048576, c.max_cmdline_bytes));
-  TALLY_CHECK(r.boolean("drop_privileges", c.drop_privileges));
+  TALLY_TRY(r.choice("log_level", {"debug", "info", "warning", "error"}, c.log_level));
+  TALLY_TRY(r.string("socket", c.socket_path));
+  TALLY_TRY(r.string("socket_group", c.socket_group));
+  TALLY_TRY(r.integer("shutdown_timeout", 0, 3600, c.shutdown_timeout_s));
+  TALLY_TRY(r.integer("max_cmdline_bytes", 64, 1048576, c.max_cmdline_bytes));
+  TALLY_TRY(r.boolean("drop_privileges", c.drop_privileges));
   return r.finish();
 }
 
 Status read_bpf(TableReader& r, AgentConfig& c) {
-  TALLY_CHECK(r.integer("slots_per_cpu", 64, 65536, c.slots_per_cpu));
-  TALLY_CHECK(r.integer("max_processes", 128, 4194304, c.max_processes));
-  TALLY_CHECK(r.integer("exec_cache", 64, 1048576, c.exec_cache));
+  TALLY_TRY(r.integer("slots_per_cpu", 64, 65536, c.slots_per_cpu));
+  TALLY_TRY(r.integer("max_processes", 128, 4194304, c.max_processes));
+  TALLY_TRY(r.integer("exec_cache", 64, 1048576, c.exec_cache));
   return r.finish();
 }
 
 Status read_outbox(TableReader& r, AgentConfig& c) {
-  TALLY_CHECK(r.string("path", c.outbox_path));
-  TALLY_CHECK(r.integer("cap_mib", 1, 1048576, c.outbox_cap_mib));
-  TALLY_CHECK(r.integer("batch_max_samples", 1, 1000000, c.batch_max_samples));
-  TALLY_CHECK(r.integer("batch_max_kib", 1, 65536, c.batch_max_kib));
-  TALLY_CHECK(r.integer("batch_max_age", 0, 86400, c.batch_max_age_s));
+  TALLY_TRY(r.string("path", c.outbox_path));
+  TALLY_TRY(r.integer("cap_mib", 1, 1048576, c.outbox_cap_mib));
+  TALLY_TRY(r.integer("batch_max_samples", 1, 1000000, c.batch_max_samples));
+  TALLY_TRY(r.integer("batch_max_kib", 1, 65536, c.batch_max_kib));
+  TALLY_TRY(r.integer("batch_max_age", 0, 86400, c.batch_max_age_s));
   return r.finish();
 }
 
 Status read_sink(TableReader& r, SinkConfig& s) {
-  TALLY_CHECK(r.string("name", s.name));
-  TALLY_CHECK(r.choice("format", {"native", "influx", "otlp"}, s.format));
-  TALLY_CHECK(r.string("url", s.url));
-  TALLY_CHECK(r.string("token_file", s.token_file));
-  TALLY_CHECK(r.string("ca_file", s.ca_file));
-  TALLY_CHECK(r.integer("connect_timeout", 1, 600, s.connect_timeout_s));
-  TALLY_CHECK(r.integer("timeout", 1, 3600, s.timeout_s));
-  TALLY_CHECK(r.integer("backoff_base_ms", 1, 600000, s.backoff_base_ms));
-  TALLY_CHECK(r.integer("backoff_cap", 1, 86400, s.backoff_cap_s));
-  TALLY_CHECK(r.integer("gzip_level", 0, 9, s.gzip_level));
-  TALLY_CHECK(r.string("database", s.database));
-  TALLY_CHECK(r.choice("precision", {"ns", "us", "ms", "s"}, s.precision));
-  TALLY_CHECK(r.boolean("cmdline", s.cmdline));
-  TALLY_CHECK(r.finish());
+  TALLY_TRY(r.string("name", s.name));
+  TALLY_TRY(r.choice("format", {"native", "influx", "otlp"}, s.format));
+  TALLY_TRY(r.string("url", s.url));
+  TALLY_TRY(r.string("token_file", s.token_file));
+  TALLY_TRY(r.string("ca_file", s.ca_file));
+  TALLY_TRY(r.integer("connect_timeout", 1, 600, s.connect_timeout_s));
+  TALLY_TRY(r.integer("timeout", 1, 3600, s.timeout_s));
+  TALLY_TRY(r.integer("backoff_base_ms", 1, 600000, s.backoff_base_ms));
+  TALLY_TRY(r.integer("backoff_cap", 1, 86400, s.backoff_cap_s));
+  TALLY_TRY(r.integer("gzip_level", 0, 9, s.gzip_level));
+  TALLY_TRY(r.string("database", s.database));
+  TALLY_TRY(r.choice("precision", {"ns", "us", "ms", "s"}, s.precision));
+  TALLY_TRY(r.boolean("cmdline", s.cmdline));
+  TALLY_TRY(r.finish());
   // Keys that mean nothing to the chosen format are mistakes worth naming.
   const bool influx = s.format == "influx";
   if (!influx && r.given("database")) return r.error_at("database", "only for format = \"influx\"");
@@ -213,13 +208,13 @@ Status read_sink(TableReader& r, SinkConfig& s) {
 }
 
 Status read_prometheus(TableReader& r, AgentConfig& c) {
-  TALLY_CHECK(r.checked_string("listen", c.prometheus_listen, [](const std::string& v) {
+  TALLY_TRY(r.checked_string("listen", c.prometheus_listen, [](const std::string& v) {
     if (v.empty()) return std::string();
     auto a = parse_listen_address(v);
     return a.ok() ? std::string() : a.error().message();
   }));
-  TALLY_CHECK(r.integer("top", 1, 100000, c.prometheus_top));
-  TALLY_CHECK(r.integer("min_cpu_ms", 0, 86400000, c.prometheus_min_cpu_ms));
+  TALLY_TRY(r.integer("top", 1, 100000, c.prometheus_top));
+  TALLY_TRY(r.integer("min_cpu_ms", 0, 86400000, c.prometheus_min_cpu_ms));
   return r.finish();
 }
 
@@ -251,7 +246,7 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source,
       for (std::size_t i = 0; i < arr->size(); ++i) {
         SinkConfig s;
         TableReader r(*arr->get(i)->as_table(), fmt::format("sink[{}].", i), source);
-        TALLY_CHECK(read_sink(r, s));
+        TALLY_TRY(read_sink(r, s));
         if (s.url.empty()) {
           return Error::format("{}:{}: sink[{}].url: missing (every sink needs a url)", source,
                                arr->get(i)->source().begin.line, i);
@@ -273,10 +268,10 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source,
           source, line, k, table ? "table" : "key");
     }
     TableReader r(*table, std::string(k) + ".", source);
-    if (k == "agent") TALLY_CHECK(read_agent(r, c));
-    if (k == "bpf") TALLY_CHECK(read_bpf(r, c));
-    if (k == "outbox") TALLY_CHECK(read_outbox(r, c));
-    if (k == "prometheus") TALLY_CHECK(read_prometheus(r, c));
+    if (k == "agent") TALLY_TRY(read_agent(r, c));
+    if (k == "bpf") TALLY_TRY(read_bpf(r, c));
+    if (k == "outbox") TALLY_TRY(read_outbox(r, c));
+    if (k == "prometheus") TALLY_TRY(read_prometheus(r, c));
   }
   if ((c.slots_per_cpu & (c.slots_per_cpu - 1)) != 0) {
     return Error::format("{}: bpf.slots_per_cpu: {} is not a power of two (accepted: 64, 128, ..., 65536)",

@@ -12,10 +12,12 @@
 
 #include "config_file.h"
 #include "procfs.h"
+#include "restart_needed.h"
 #include "sink_formats.h"
 #include "start_up_pages.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
+#include "tally/version.h"
 
 namespace tally::agent {
 
@@ -23,8 +25,6 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr const char* kVersion = "0.1.0";
 
 Result<std::string> read_token(const std::string& path) {
   if (path.empty()) return std::string();
@@ -103,8 +103,8 @@ Status Daemon::make_shippers() {
     o.backoff.base = std::chrono::milliseconds(sink.backoff_base_ms);
     o.backoff.cap = std::chrono::seconds(sink.backoff_cap_s);
     o.gzip_level = sink.gzip_level;
-    auto format = make_sink_format(
-        sink, SinkIdentity{parts_.outbox->agent_id(), parts_.host, parts_.host_id, kVersion});
+    auto format = make_sink_format(sink, SinkIdentity{parts_.outbox->agent_id(), parts_.host,
+                                                      parts_.host_id, std::string(kVersion)});
     if (!format.ok()) return format.error();
     shippers_.push_back(std::make_unique<shipping::Shipper>(*parts_.outbox, std::move(o),
                                                             std::move(format).value()));
@@ -343,49 +343,10 @@ void Daemon::reload_config() {
     log::error("config reload rejected, keeping the running config: {}", fresh.error().message());
     return;
   }
-  AgentConfig& next = *fresh;
-  // Settings that live in the kernel, the outbox file or the socket are fixed
-  // for the life of the process; say so rather than half-apply them.
-  std::vector<std::string> need_restart;
-  if (next.backend != config_.backend || next.attach != config_.attach) need_restart.push_back("backend");
-  if (next.slots_per_cpu != config_.slots_per_cpu || next.max_processes != config_.max_processes ||
-      next.exec_cache != config_.exec_cache) {
-    need_restart.push_back("[bpf]");
-  }
-  if (next.outbox_path != config_.outbox_path || next.outbox_cap_mib != config_.outbox_cap_mib ||
-      next.batch_max_samples != config_.batch_max_samples ||
-      next.batch_max_kib != config_.batch_max_kib || next.batch_max_age_s != config_.batch_max_age_s) {
-    need_restart.push_back("[outbox]");
-  }
-  if (next.include_idle != config_.include_idle) need_restart.push_back("include_idle");
-  if (next.max_cmdline_bytes != config_.max_cmdline_bytes) {
-    need_restart.push_back("max_cmdline_bytes");
-  }
-  if (next.drop_privileges != config_.drop_privileges) need_restart.push_back("drop_privileges");
-  if (next.socket_path != config_.socket_path || next.socket_group != config_.socket_group) {
-    need_restart.push_back("socket");
-  }
-  bool sinks_changed = next.sinks.size() != config_.sinks.size();
-  for (std::size_t i = 0; !sinks_changed && i < next.sinks.size(); ++i) {
-    const SinkConfig &a = next.sinks[i], &b = config_.sinks[i];
-    sinks_changed = a.name != b.name || a.url != b.url || a.token_file != b.token_file ||
-                    a.ca_file != b.ca_file || a.connect_timeout_s != b.connect_timeout_s ||
-                    a.timeout_s != b.timeout_s || a.backoff_base_ms != b.backoff_base_ms ||
-                    a.backoff_cap_s != b.backoff_cap_s || a.gzip_level != b.gzip_level ||
-                    a.format != b.format || a.database != b.database ||
-                    a.precision != b.precision || a.cmdline != b.cmdline;
-  }
-  if (sinks_changed) need_restart.push_back("sinks");
-  if (next.prometheus_listen != config_.prometheus_listen ||
-      next.prometheus_top != config_.prometheus_top ||
-      next.prometheus_min_cpu_ms != config_.prometheus_min_cpu_ms) {
-    need_restart.push_back("[prometheus]");
-  }
-
+  const AgentConfig& next = *fresh;
+  const std::vector<std::string> need_restart = restart_needed(config_, next);
   const bool interval_changed = next.interval_s != config_.interval_s;
-  config_.interval_s = next.interval_s;
-  config_.log_level = next.log_level;
-  config_.shutdown_timeout_s = next.shutdown_timeout_s;
+  config_ = reloaded(config_, next);
   std::string note;
   for (const auto& n : need_restart) note += (note.empty() ? "" : ", ") + n;
   // Logged before the new level applies, so the confirmation is never muted.

@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "procfs.h"
 #include "tally/time_util.h"
+#include "tally/version.h"
 
 namespace tally::agent {
 
@@ -70,7 +71,7 @@ nlohmann::json Daemon::status_json() {
   nlohmann::json s;
   std::vector<std::string> degraded;
 
-  s["version"] = "0.1.0";
+  s["version"] = kVersion;
   s["uptime_ns"] = monotonic_ns() - started_mono_ns_;
   s["started_ns"] = started_realtime_ns_;
   s["host"] = parts_.host;
