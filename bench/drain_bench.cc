@@ -25,9 +25,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "compact_samples.h"
 #include "native_format.h"
 #include "realistic_mix.h"
+#include "samples/compact_records.h"
 #include "shipper.h"
 #include "tally/queue/outbox.h"
 #include "tally/time_util.h"
@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
   tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 7});
   std::uint64_t samples = 0;
   // Stored as tallyd stores them: compact records and their dictionary.
-  tally::accounting::CompactEncoder encoder((*outbox)->first_unused_dictionary_key());
+  tally::samples::CompactEncoder encoder((*outbox)->first_unused_dictionary_key());
   for (long b = 0; b < batches; ++b) {
     const auto compact = encoder.encode(mix.next_interval_samples());
     samples += compact.records.size();

@@ -16,8 +16,9 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "compact_samples.h"
 #include "realistic_mix.h"
+#include "samples/compact_records.h"
+#include "samples/json_line.h"
 #include "tally/queue/outbox.h"
 #include "tally/sqlite.h"
 
@@ -186,7 +187,7 @@ void BM_SqliteCommit(benchmark::State& state) {
 // what a zstd-compressed JSON interval stores.
 BENCHMARK(BM_SqliteCommit)->Arg(100)->Arg(16 << 10)->Arg(48 << 10)->UseRealTime();
 
-// What tallyd commits (userspace/accounting/compact_samples.h): 1,000-sample
+// What tallyd commits (userspace/samples/compact_records.h): 1,000-sample
 // intervals as compact records, with the dictionary entries each adds (its
 // header, and the names of the processes that started or exec'd in it),
 // into an outbox opened as tallyd opens it (no zstd). The first interval,
@@ -196,7 +197,7 @@ BENCHMARK(BM_SqliteCommit)->Arg(100)->Arg(16 << 10)->Arg(48 << 10)->UseRealTime(
 // does. Those 21 intervals are first decoded back and must give tallyd's
 // JSON lines byte for byte.
 struct CompactStream {
-  std::vector<tally::accounting::IntervalSamples> intervals;  // [0] names everyone
+  std::vector<tally::samples::IntervalSamples> intervals;  // [0] names everyone
   std::string error;
 };
 
@@ -204,9 +205,9 @@ const CompactStream& compact_stream() {
   static const CompactStream stream = [] {
     CompactStream out;
     tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
-    tally::accounting::CompactEncoder encoder(1);
+    tally::samples::CompactEncoder encoder(1);
     std::map<std::uint64_t, std::string> dictionary;
-    tally::accounting::CompactDecoder decoder(
+    tally::samples::CompactDecoder decoder(
         [&](std::uint64_t key) -> tally::Result<std::optional<std::string>> {
           auto it = dictionary.find(key);
           if (it == dictionary.end()) return std::optional<std::string>();
@@ -217,12 +218,14 @@ const CompactStream& compact_stream() {
       auto compact = encoder.encode(interval);
       for (const auto& [key, value] : compact.dictionary.added) dictionary[key] = value;
       const std::vector<std::string_view> records(compact.records.begin(), compact.records.end());
-      auto decoded = decoder.json_lines(records);
+      auto decoded = decoder.decode(records);
       if (!decoded) {
         out.error = decoded.error().message();
         return out;
       }
-      if (*decoded != interval.lines()) {
+      std::vector<std::string> lines;
+      for (const auto& sample : *decoded) lines.push_back(tally::samples::to_json_line(sample));
+      if (lines != tally::samples::json_lines(interval)) {
         out.error = fmt::format("interval {} does not decode to the lines it was made from", i);
         return out;
       }
@@ -241,7 +244,7 @@ void BM_Append1000(benchmark::State& state) {
   }
   auto outbox = fresh_outbox(state, "append", false);
   if (!outbox) return;
-  tally::accounting::CompactEncoder encoder(outbox->first_unused_dictionary_key());
+  tally::samples::CompactEncoder encoder(outbox->first_unused_dictionary_key());
   const auto first = encoder.encode(stream.intervals[0]);
   if (auto r = outbox->append(first.records, kNow, first.dictionary);
       !r || !outbox->ack("collector", r->last_seq)) {
@@ -278,14 +281,14 @@ BENCHMARK(BM_Append1000)->UseRealTime();
 void BM_EncodeJson1000(benchmark::State& state) {
   tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
   const auto interval = mix.next_interval_samples();
-  for (auto _ : state) benchmark::DoNotOptimize(interval.lines());
+  for (auto _ : state) benchmark::DoNotOptimize(tally::samples::json_lines(interval));
 }
 BENCHMARK(BM_EncodeJson1000);
 
 void BM_EncodeCompact1000(benchmark::State& state) {
   tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
   const auto interval = mix.next_interval_samples();
-  tally::accounting::CompactEncoder encoder(1);
+  tally::samples::CompactEncoder encoder(1);
   benchmark::DoNotOptimize(encoder.encode(interval));
   // Steady state: the same processes again; the interval's exited ones are
   // new to the encoder each time, as short-lived jobs are.
@@ -301,7 +304,7 @@ void BM_FormAndRead(benchmark::State& state) {
     return;
   }
   for (auto _ : state) {
-    auto batch = outbox->next_ready("collector", kNow);
+    auto batch = outbox->next_ready("collector");
     if (!batch || !batch->has_value()) {
       state.SkipWithError("next_ready found nothing");
       break;

@@ -10,10 +10,11 @@
 #include <fmt/format.h>
 
 #include "procfs.h"
+#include "samples/json_line.h"
 
 namespace tally::bench {
 
-using accounting::ProcessSample;
+using samples::ProcessSample;
 
 RealisticMix::RealisticMix(MixOptions options) : options_(options), rng_(options.seed) {
   if (options_.include_machine) {
@@ -130,11 +131,11 @@ void RealisticMix::add(const std::string& comm, const std::string& cmdline,
 }
 
 std::vector<std::string> RealisticMix::next_interval() {
-  const accounting::IntervalSamples interval = next_interval_samples();
-  return interval.lines();
+  const samples::IntervalSamples interval = next_interval_samples();
+  return samples::json_lines(interval);
 }
 
-accounting::IntervalSamples RealisticMix::next_interval_samples() {
+samples::IntervalSamples RealisticMix::next_interval_samples() {
   std::uniform_real_distribution<double> u(0, 1);
   ts_ns_ += options_.interval_ns;
   const std::uint64_t interval_ns = options_.interval_ns + rng_() % 2'000'000;
@@ -147,7 +148,7 @@ accounting::IntervalSamples RealisticMix::next_interval_samples() {
     s.ts_ns = ts_ns_;
     s.interval_ns = interval_ns;
     s.cpu_ns = std::min<std::uint64_t>(static_cast<std::uint64_t>(cpu(rng_)) + 1, 2 * interval_ns);
-    s.cpu_pct = accounting::percent(s.cpu_ns, interval_ns);
+    s.cpu_pct = samples::percent(s.cpu_ns, interval_ns);
     // RSS drifts by whole pages.
     const std::int64_t drift = static_cast<std::int64_t>(rng_() % 65) - 32;
     p.s.rss_bytes = static_cast<std::uint64_t>(
@@ -173,22 +174,22 @@ accounting::IntervalSamples RealisticMix::next_interval_samples() {
     s.comm = s.comm.substr(s.comm.rfind('/') + 1).substr(0, 15);
     s.cgroup = "/system.slice/cron.service";
     s.cpu_ns = 1'000'000 + rng_() % 50'000'000;
-    s.cpu_pct = accounting::percent(s.cpu_ns, interval_ns);
+    s.cpu_pct = samples::percent(s.cpu_ns, interval_ns);
     s.exited = true;
     busy += s.cpu_ns;
     out.push_back(std::move(s));
   }
   std::sort(out.begin(), out.end(),
             [](const ProcessSample& a, const ProcessSample& b) { return a.pid < b.pid; });
-  accounting::HostSample h;
+  samples::HostSample h;
   h.ts_ns = ts_ns_;
   h.interval_ns = interval_ns;
   h.host = "web-1";
   h.ncpu = 16;
   h.busy_ns = busy;
-  h.cpu_pct = accounting::percent(busy, interval_ns * 16);
+  h.cpu_pct = samples::percent(busy, interval_ns * 16);
   h.processes = static_cast<std::uint32_t>(out.size());
-  return accounting::IntervalSamples{std::move(out), std::move(h)};
+  return samples::IntervalSamples{std::move(out), std::move(h)};
 }
 
 }  // namespace tally::bench

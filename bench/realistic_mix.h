@@ -40,13 +40,13 @@ class RealisticMix {
   // The JSON lines of the next interval: processes by pid, host line last.
   std::vector<std::string> next_interval();
   // The same interval before it is turned into lines.
-  accounting::IntervalSamples next_interval_samples();
+  samples::IntervalSamples next_interval_samples();
 
   std::size_t real_processes() const { return real_; }
 
  private:
   struct Proc {
-    accounting::ProcessSample s;
+    samples::ProcessSample s;
     double active_p = 1.0;
     double cpu_mu = 16;  // log-normal parameters of cpu_ns per interval
   };

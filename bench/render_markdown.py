@@ -164,7 +164,7 @@ def render(r):
     w("`build/bench/outbox_bench` (Google Benchmark, repetitions randomly interleaved): "
       "`Outbox::append` of one realistic 1,000-sample interval as tallyd commits it, against "
       "the floor: a 256-byte `pwrite` + `fsync` on the same disk. tallyd stores compact records "
-      "(`userspace/accounting/compact_samples.*`): a dozen bytes per sample, with a process's "
+      "(`userspace/samples/compact_records.*`): a dozen bytes per sample, with a process's "
       "pid, start time and names in an outbox dictionary entry written once per process "
       "incarnation; WAL, `synchronous=FULL`, durable on return. The benchmark first decodes "
       "every interval back and checks it gives tallyd's JSON lines byte for byte. The shipper "
@@ -233,6 +233,22 @@ def render(r):
     w("\nTarget: ≤ 40 bytes per sample.\n")
     w("Reproduce: `build/bench/wire_bytes --intervals 20`\n")
 
+    s = rows.get("sink_encode")
+    if s:
+        w("### Sink encoding: from stored records to an influx or OTLP body\n")
+        w("`build/bench/sink_encode_bench` (Google Benchmark, repetitions randomly interleaved): "
+          "one steady-state 1,000-sample interval of the realistic mix, from the compact records "
+          "the outbox holds to the request body before gzip. *Via JSON lines* is how the shipper "
+          "worked until samples became a component of their own: records decoded to JSON lines, "
+          "each line parsed again by the format. *From samples* is how it works now: records "
+          "decoded to sample structs, the format writes from them (`userspace/samples/`).\n")
+        w("| format | via JSON lines, µs | from samples, µs | speed-up |")
+        w("|---|---|---|---|")
+        for name, x in s["speedup"].items():
+            w(f"| {name} | {x['via_json_lines_us']:,.0f} | {x['from_samples_us']:,.0f} | "
+              f"**{x['ratio']:.2f}×** |")
+        w("\nReproduce: `build/bench/sink_encode_bench --benchmark_repetitions=9`\n")
+
     s = rows["drain"]
     w("### Draining a 24-hour backlog\n")
     w(f"`build/bench/drain_bench`: a real outbox holding {s['batches']:,} batches of 1,000 "
@@ -299,7 +315,7 @@ OPTIMISATIONS = """## What was optimised, and what it bought
   smaller. The drain went from 42-66 s to ~35 s on this VM, and the wire
   figure from 30.6 to ~28 B per sample. The collector still inflates with
   zlib, streaming, under its zip-bomb limit.
-- **Sample lines written directly** (`userspace/accounting/sample.cc`).
+- **Sample lines written directly** (`userspace/samples/json_line.cc`).
   Building an nlohmann `ordered_json` object of 13 members per sample and
   dumping it cost ~5 µs per line, a fifth of tallyd's CPU per 1,000-sample
   interval. The line is now written field by field (fmt for numbers), and
@@ -307,7 +323,7 @@ OPTIMISATIONS = """## What was optimised, and what it bought
   every number outside the plain range; a test compares 40,000 random
   samples byte for byte with the old encoding. `BM_EncodeJson1000` went from
   4.8 ms to ~1.0 ms (row 5).
-- **Compact records in the outbox** (`userspace/accounting/compact_samples.*`,
+- **Compact records in the outbox** (`userspace/samples/compact_records.*`,
   outbox schema 3's `dictionary` table, `queue/src/outbox_dictionary.cc`). An
   append's cost is its bytes, and ~430 KB of JSON per 1,000-sample interval
   cost ~1 ms of zstd before SQLite saw them. tallyd now stores one record of

@@ -366,6 +366,29 @@ def row_outbox(build, quick):
                           "compact": statistics.median(runs["BM_EncodeCompact1000"])}}
 
 
+def row_sink_encode(build, quick):
+    # Both paths of each format in one process, interleaved: the ratio is
+    # what holds from machine to machine.
+    reps = 5 if quick else 9
+    data = run_json([f"{build}/bench/sink_encode_bench", f"--benchmark_repetitions={reps}",
+                     "--benchmark_enable_random_interleaving=true",
+                     "--benchmark_min_time=0.2" if quick else "--benchmark_min_time=0.5",
+                     "--benchmark_format=json"])
+    runs = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type") != "iteration":
+            continue
+        scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b["time_unit"]]
+        runs.setdefault(b["run_name"], []).append(b["real_time"] * scale)
+    out = {"unit": "us", "times": {k: summary(v) for k, v in runs.items()}, "speedup": {}}
+    for fmt_name, label in (("Influx", "influx"), ("Otlp", "otlp")):
+        before = statistics.median(runs[f"BM_{fmt_name}ViaJsonLines1000"])
+        after = statistics.median(runs[f"BM_{fmt_name}FromSamples1000"])
+        out["speedup"][label] = {"via_json_lines_us": before, "from_samples_us": after,
+                                 "ratio": before / after}
+    return out
+
+
 def row_wire(build, quick):
     return run_json([f"{build}/bench/wire_bytes", "--intervals", "5" if quick else "20"])
 
@@ -430,7 +453,8 @@ def main():
     ap.add_argument("--only", help="comma list of rows to run (debugging)")
     args = ap.parse_args()
     rows = [("switch", row_switch_cost), ("storm", row_storm), ("sampler", row_sampler),
-            ("footprint", row_footprint), ("outbox", row_outbox), ("wire", row_wire),
+            ("footprint", row_footprint), ("outbox", row_outbox),
+            ("sink_encode", row_sink_encode), ("wire", row_wire),
             ("drain", row_drain)]
     only = set(args.only.split(",")) if args.only else None
     result = {"mode": "quick" if args.quick else "full", "machine": machine(), "rows": {}}

@@ -31,9 +31,9 @@
 
 #include "bench_stats.h"
 #include "bpf_backend.h"
-#include "compact_samples.h"
 #include "procfs_backend.h"
 #include "sampler.h"
+#include "samples/compact_records.h"
 #include "tally/queue/outbox.h"
 #include "tally/time_util.h"
 #include "task_farm_run.h"
@@ -74,7 +74,7 @@ struct Lane {
   std::unique_ptr<TimedBackend> backend;
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<queue::Outbox> outbox;
-  std::unique_ptr<CompactEncoder> encoder;  // made once the outbox is open
+  std::unique_ptr<samples::CompactEncoder> encoder;  // made once the outbox is open
   std::vector<double> total_us, read_us, samples;
 };
 
@@ -101,9 +101,10 @@ bool run_interval(Lane& lane, bool record) {
     return false;
   }
   if (!lane.encoder) {
-    lane.encoder = std::make_unique<CompactEncoder>(lane.outbox->first_unused_dictionary_key());
+    lane.encoder =
+        std::make_unique<samples::CompactEncoder>(lane.outbox->first_unused_dictionary_key());
   }
-  const CompactInterval compact = lane.encoder->encode(*samples);
+  const samples::CompactInterval compact = lane.encoder->encode(*samples);
   auto appended = lane.outbox->append(compact.records, realtime_ns(), compact.dictionary);
   const std::uint64_t t1 = thread_cpu_ns();
   if (!appended.ok()) {

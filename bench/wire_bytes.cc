@@ -21,6 +21,7 @@
 #include "gzip.h"
 #include "native_format.h"
 #include "realistic_mix.h"
+#include "samples/json_line.h"
 #include "sink_format.h"
 #include "wire_columns.h"
 
@@ -49,7 +50,11 @@ int main(int argc, char** argv) {
   std::vector<Totals> totals(versions.size());
   std::uint64_t line_bytes = 0, line_count = 0;
   for (int t = 0; t < intervals; ++t) {
-    const std::vector<std::string> lines = mix.next_interval();
+    const tally::samples::IntervalSamples interval = mix.next_interval_samples();
+    const std::vector<std::string> lines = tally::samples::json_lines(interval);
+    std::vector<tally::samples::Sample> samples(interval.processes.begin(),
+                                                interval.processes.end());
+    samples.emplace_back(interval.host);
     tally::queue::Batch batch;
     batch.seq = static_cast<std::uint64_t>(t + 1);
     for (const auto& l : lines) {
@@ -63,11 +68,11 @@ int main(int argc, char** argv) {
     const auto n = static_cast<std::uint32_t>(views.size());
     for (std::size_t v = 0; v < versions.size(); ++v) {
       tally::shipping::NativeFormat fresh(agent, "web-1");
-      auto body = v == 0   ? steady.encode(batch, views, 0, n)
-                  : v == 1 ? fresh.encode(batch, views, 0, n)
-                           : tally::Result<std::string>(tally::bench::encode_columns(
-                                 agent, "web-1", batch.seq, views));
-      if (v == 0) steady.acknowledged(views, 0, n);
+      auto body = v == 0   ? steady.encode(batch, samples, 0, n)
+                  : v == 1 ? fresh.encode(batch, samples, 0, n)
+                           : tally::Result<std::string>(
+                                 tally::bench::encode_columns(agent, "web-1", batch.seq, views));
+      if (v == 0) steady.acknowledged(samples, 0, n);
       if (!body.ok()) {
         std::fprintf(stderr, "wire_bytes: %s\n", body.error().message().c_str());
         return 1;

@@ -34,24 +34,14 @@ Result<AppendResult> Outbox::append(std::span<const std::string> samples,
   return core_->append(samples, now_ns, dictionary);
 }
 
-Result<int> Outbox::form_due(std::uint64_t now_ns) {
-  std::lock_guard lock(mu_);
-  return core_->form_due(now_ns);
-}
-
 Result<int> Outbox::form_all(std::uint64_t now_ns) {
   std::lock_guard lock(mu_);
   return core_->form_all(now_ns);
 }
 
-Result<std::optional<Batch>> Outbox::next_ready(std::string_view sink, std::uint64_t now_ns) {
+Result<std::optional<Batch>> Outbox::next_ready(std::string_view sink) {
   std::lock_guard lock(mu_);
-  return core_->next_ready(sink, now_ns);
-}
-
-Result<std::optional<std::uint64_t>> Outbox::next_attempt_time(std::string_view sink) {
-  std::lock_guard lock(mu_);
-  return core_->next_attempt_time(sink);
+  return core_->next_ready(sink);
 }
 
 Status Outbox::ack(std::string_view sink, std::uint64_t seq) {
@@ -59,10 +49,9 @@ Status Outbox::ack(std::string_view sink, std::uint64_t seq) {
   return core_->ack(sink, seq);
 }
 
-Status Outbox::fail(std::string_view sink, std::uint64_t seq, std::uint64_t next_attempt_ns,
-                    std::string_view error) {
+Status Outbox::fail(std::string_view sink, std::uint64_t seq, std::string_view error) {
   std::lock_guard lock(mu_);
-  return core_->fail(sink, seq, next_attempt_ns, error);
+  return core_->fail(sink, seq, error);
 }
 
 Status Outbox::reject(std::string_view sink, std::uint64_t seq, int http_status,

@@ -81,11 +81,6 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
   return result;
 }
 
-Result<int> OutboxCore::form_due(std::uint64_t now_ns) {
-  if (state_.staged_samples == 0 || !age_due(state_, now_ns)) return 0;
-  return form_staged(now_ns, Forming::when_due);
-}
-
 Result<int> OutboxCore::form_all(std::uint64_t now_ns) {
   if (state_.staged_samples == 0) return 0;
   return form_staged(now_ns, Forming::now);

@@ -47,13 +47,10 @@ class OutboxCore {
                               const DictionaryUpdate& dictionary);
   Result<std::optional<std::string>> dictionary_entry(std::uint64_t key);
   std::uint64_t first_unused_dictionary_key() const { return first_unused_key_; }
-  Result<int> form_due(std::uint64_t now_ns);
   Result<int> form_all(std::uint64_t now_ns);
-  Result<std::optional<Batch>> next_ready(std::string_view sink, std::uint64_t now_ns);
-  Result<std::optional<std::uint64_t>> next_attempt_time(std::string_view sink);
+  Result<std::optional<Batch>> next_ready(std::string_view sink);
   Status ack(std::string_view sink, std::uint64_t seq);
-  Status fail(std::string_view sink, std::uint64_t seq, std::uint64_t next_attempt_ns,
-              std::string_view error);
+  Status fail(std::string_view sink, std::uint64_t seq, std::string_view error);
   Status reject(std::string_view sink, std::uint64_t seq, int http_status,
                 std::string_view message, std::uint64_t now_ns, std::string_view readable);
   Status reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,

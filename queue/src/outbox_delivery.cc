@@ -21,8 +21,7 @@ Result<const SinkState*> OutboxCore::find_sink(std::string_view name) const {
   return Error::format("outbox {}: unknown sink \"{}\"", db_.path().string(), name);
 }
 
-Result<std::optional<Batch>> OutboxCore::next_ready(std::string_view sink_name,
-                                                    std::uint64_t now_ns) {
+Result<std::optional<Batch>> OutboxCore::next_ready(std::string_view sink_name) {
   TALLY_TRY(usable());
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
@@ -30,7 +29,7 @@ Result<std::optional<Batch>> OutboxCore::next_ready(std::string_view sink_name,
   std::uint64_t after = 0;
   for (;;) {
     auto query = stmts_.use(Q::delivery_next_ready);
-    query->bind(1, (*sink)->id).bind(2, now_ns).bind(3, after);
+    query->bind(1, (*sink)->id).bind(2, after);
     auto row = query->step();
     if (!row) return row.error().context(fmt::format("next batch for sink {}", sink_name));
     if (!*row) return std::optional<Batch>();
@@ -57,18 +56,6 @@ Result<std::optional<Batch>> OutboxCore::read_ready(sql::Statement& query) {
   batch.payload = std::move(*payload);
   if (batch.kind == Batch::Kind::gap) batch.gap = decode_gap(batch.payload);
   return std::optional<Batch>(std::move(batch));
-}
-
-Result<std::optional<std::uint64_t>> OutboxCore::next_attempt_time(std::string_view sink_name) {
-  TALLY_TRY(usable());
-  auto sink = find_sink(sink_name);
-  if (!sink) return sink.error();
-  auto query = stmts_.use(Q::delivery_next_time);
-  query->bind(1, (*sink)->id);
-  auto row = query->step();
-  if (!row) return row.error().context(fmt::format("next attempt time for sink {}", sink_name));
-  if (!*row || query->column_is_null(0)) return std::optional<std::uint64_t>();
-  return std::optional<std::uint64_t>(query->column_u64(0));
 }
 
 Status OutboxCore::ack(std::string_view sink_name, std::uint64_t seq) {
@@ -108,13 +95,12 @@ Status OutboxCore::record_ack(State& next, std::int64_t sink_id, std::uint64_t s
   return release_if_done(next, seq);
 }
 
-Status OutboxCore::fail(std::string_view sink_name, std::uint64_t seq,
-                        std::uint64_t next_attempt_ns, std::string_view error) {
+Status OutboxCore::fail(std::string_view sink_name, std::uint64_t seq, std::string_view error) {
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
   auto result = transact([&](State&) -> Status {
     auto update = stmts_.use(Q::delivery_fail);
-    update->bind(1, (*sink)->id).bind(2, seq).bind(3, next_attempt_ns).bind_text(4, error);
+    update->bind(1, (*sink)->id).bind(2, seq).bind_text(3, error);
     TALLY_TRY(update->run());
     if (db_.changes() == 0) return Error("batch is not pending for this sink");
     return ok_status();

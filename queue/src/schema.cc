@@ -17,8 +17,8 @@ namespace {
 //  deliveries  one row per (sink, batch) the sink is not done with; a batch
 //              with no delivery rows left is deleted. Found by seq through
 //              the primary key, one lookup per sink (there are few sinks).
-//              Only deferred rows (after fail()) are in the partial index,
-//              so forming a batch writes one b-tree per sink, not three.
+//              (Version 4 drops the retry time and its index: retries
+//              are paced by each sink's backoff, not by the outbox.)
 //  dead_letters payloads (or pieces) a sink refused for good.
 Status create_v1(sql::Database& db) {
   return db.exec(R"sql(
@@ -78,7 +78,7 @@ Status add_codec_v2(sql::Database& db) {
 }
 
 // Version 3: entries the records of batches refer to by key (process names
-// of compact records, userspace/accounting/compact_samples.h), written once
+// of compact records, userspace/samples/compact_records.h), written once
 // and shared by every batch that refers to them. One row holds the entries
 // one append added, keys first_key .. first_key + count - 1: one b-tree
 // insert per append, not one per new process.
@@ -103,10 +103,22 @@ Status add_dictionary_v3(sql::Database& db) {
   )sql");
 }
 
+// Version 4: the outbox no longer schedules retries (each sink's shipper
+// backs off on its own), so deliveries lose next_attempt_ns and the partial
+// index over it. DROP COLUMN rewrites the table, which holds one small row
+// per pending batch and sink (https://sqlite.org/lang_altertable.html#altertabdropcol).
+Status drop_retry_times_v4(sql::Database& db) {
+  return db.exec(R"sql(
+    DROP INDEX IF EXISTS deferred_deliveries;
+    ALTER TABLE deliveries DROP COLUMN next_attempt_ns;
+  )sql");
+}
+
 constexpr Migration kMigrations[] = {
     {0, &create_v1},
     {1, &add_codec_v2},
     {2, &add_dictionary_v3},
+    {3, &drop_retry_times_v4},
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

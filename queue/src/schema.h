@@ -11,7 +11,7 @@ namespace tally::queue {
 
 // The version this code writes. A file with a higher user_version is from a
 // newer tally and is quarantined rather than guessed at.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Upgrades a database from version `from` to `from + 1`.
 struct Migration {

@@ -32,7 +32,6 @@ enum class Q : std::size_t {
   delivery_fail,
   delivery_next_ready,
   delivery_pending,
-  delivery_next_time,
   delivery_head,
   delivery_count,
   dead_insert,

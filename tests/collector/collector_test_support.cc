@@ -14,7 +14,8 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "sample.h"
+#include "samples/json_line.h"
+#include "samples/sample.h"
 
 namespace tally::test {
 
@@ -23,7 +24,7 @@ std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_n
   std::vector<std::string> lines;
   int processes = with_host ? count - 1 : count;
   for (int i = 0; i < processes; ++i) {
-    accounting::ProcessSample s;
+    samples::ProcessSample s;
     s.ts_ns = ts_ns;
     s.interval_ns = 60'000'000'000;
     s.host = host;
@@ -33,20 +34,20 @@ std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_n
     s.cmdline = "/usr/bin/worker --id " + std::to_string(s.pid) + " --config /etc/worker.conf";
     s.cgroup = "/system.slice/worker.service";
     s.cpu_ns = static_cast<std::uint64_t>(i + 1) * 1000;
-    s.cpu_pct = accounting::percent(s.cpu_ns, s.interval_ns);
+    s.cpu_pct = samples::percent(s.cpu_ns, s.interval_ns);
     s.rss_bytes = 50u << 20;
-    lines.push_back(accounting::to_json_line(s));
+    lines.push_back(samples::to_json_line(s));
   }
   if (with_host) {
-    accounting::HostSample h;
+    samples::HostSample h;
     h.ts_ns = ts_ns;
     h.interval_ns = 60'000'000'000;
     h.host = host;
     h.ncpu = 8;
     h.busy_ns = 123'456'789;
-    h.cpu_pct = accounting::percent(h.busy_ns, h.interval_ns * 8);
+    h.cpu_pct = samples::percent(h.busy_ns, h.interval_ns * 8);
     h.processes = static_cast<std::uint32_t>(processes);
-    lines.push_back(accounting::to_json_line(h));
+    lines.push_back(samples::to_json_line(h));
   }
   return lines;
 }

@@ -5,7 +5,8 @@
 
 #include "collector_test_support.h"
 #include "json_text.h"
-#include "sample.h"
+#include "samples/json_line.h"
+#include "samples/sample.h"
 
 namespace tally::collector {
 namespace {
@@ -95,10 +96,10 @@ TEST(RequestDecoder, ToleratesUnknownFieldsEverywhereAndKeepsThemInSamples) {
 }
 
 TEST(RequestDecoder, ReEscapesStringsSoTheStoredSampleIsValidJson) {
-  accounting::ProcessSample s;
+  samples::ProcessSample s;
   s.host = "h";
   s.cmdline = std::string("sh -c \"echo\thi\"\n\x01\\ \xc3\xa9", 21);
-  std::vector<std::string> lines{accounting::to_json_line(s)};
+  std::vector<std::string> lines{samples::to_json_line(s)};
   auto piece = std::get<SamplesPiece>(accepted(decode(samples_body("a", "h", 1, lines))).body);
   ASSERT_EQ(piece.samples.size(), 1u);
   EXPECT_EQ(received(piece.samples[0]), lines[0]);

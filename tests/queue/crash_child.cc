@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     emit(fmt::format("A {} {} {} {} {}\n", r->first_seq, r->last_seq, run, append, count));
 
     for (int k = rng() % 4; k > 0; --k) {
-      auto head = (*outbox)->next_ready("collector", tally::realtime_ns());
+      auto head = (*outbox)->next_ready("collector");
       if (!head) return 6;
       if (!head->has_value()) break;
       if (!(*outbox)->ack("collector", (*head)->seq)) return 7;

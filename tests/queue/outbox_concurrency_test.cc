@@ -39,7 +39,7 @@ TEST(OutboxConcurrency, AppendingWhileShippersDrainLosesAndDoublesNothing) {
   auto ship = [&](const char* sink, std::vector<std::uint64_t>& acked) {
     for (;;) {
       const bool last_round = !appending.load();
-      auto next = outbox->next_ready(sink, realtime_ns());
+      auto next = outbox->next_ready(sink);
       if (!next) {
         ADD_FAILURE() << next.error().message();
         return;

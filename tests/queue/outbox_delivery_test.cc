@@ -13,9 +13,9 @@ TEST(OutboxDelivery, SinksProgressIndependently) {
   auto outbox = open_or_die(options_for(dir / "outbox.db", {"collector", "vm"}));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(outbox->append(make_samples(2, "a"), kT0));
   EXPECT_EQ(drain(*outbox, "collector").size(), 5u);
-  EXPECT_FALSE(outbox->next_ready("collector", kT0)->has_value());
+  EXPECT_FALSE(outbox->next_ready("collector")->has_value());
   // vm still has everything, starting at the head.
-  auto head = outbox->next_ready("vm", kT0);
+  auto head = outbox->next_ready("vm");
   ASSERT_TRUE(head->has_value());
   EXPECT_EQ((*head)->seq, 1u);
   auto stats = outbox->stats(kT0);
@@ -52,23 +52,24 @@ TEST(OutboxDelivery, AckingTwiceIsANoOp) {
 TEST(OutboxDelivery, UnknownSinkIsAnErrorNamingIt) {
   ScratchDir dir;
   auto outbox = open_or_die(options_for(dir / "outbox.db"));
-  auto r = outbox->next_ready("nope", kT0);
+  auto r = outbox->next_ready("nope");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("unknown sink \"nope\""), std::string::npos);
 }
 
-TEST(OutboxDelivery, FailDefersTheBatchAndRecordsAttemptsAndError) {
+// Retries are paced by the sink's backoff: fail() records the attempt for
+// status and leaves the batch at the head, where the next try finds it.
+TEST(OutboxDelivery, FailRecordsAttemptsAndErrorAndKeepsTheBatchAtTheHead) {
   ScratchDir dir;
   auto outbox = open_or_die(options_for(dir / "outbox.db"));
   ASSERT_TRUE(outbox->append(make_samples(1, "a"), kT0));
-  EXPECT_EQ(*outbox->next_attempt_time("collector"), 0u);  // ready at once
-  ASSERT_TRUE(outbox->fail("collector", 1, kT0 + 5 * kSecond, "connection refused"));
-  ASSERT_TRUE(outbox->fail("collector", 1, kT0 + 7 * kSecond, "HTTP 503"));
+  ASSERT_TRUE(outbox->append(make_samples(1, "b"), kT0));
+  ASSERT_TRUE(outbox->fail("collector", 1, "connection refused"));
+  ASSERT_TRUE(outbox->fail("collector", 1, "HTTP 503"));
 
-  EXPECT_FALSE(outbox->next_ready("collector", kT0 + 6 * kSecond)->has_value());
-  EXPECT_EQ(*outbox->next_attempt_time("collector"), kT0 + 7 * kSecond);
-  auto batch = outbox->next_ready("collector", kT0 + 7 * kSecond);
+  auto batch = outbox->next_ready("collector");
   ASSERT_TRUE(batch->has_value());
+  EXPECT_EQ((*batch)->seq, 1u);
   EXPECT_EQ((*batch)->attempts, 2u);
   EXPECT_EQ((*batch)->last_error, "HTTP 503");
   auto stats = outbox->stats(kT0);
@@ -76,40 +77,10 @@ TEST(OutboxDelivery, FailDefersTheBatchAndRecordsAttemptsAndError) {
   EXPECT_EQ(stats->sinks[0].head_last_error, "HTTP 503");
 }
 
-TEST(OutboxDelivery, ADeferredHeadDoesNotHideLaterReadyBatches) {
-  ScratchDir dir;
-  auto outbox = open_or_die(options_for(dir / "outbox.db"));
-  ASSERT_TRUE(outbox->append(make_samples(1, "a"), kT0));
-  ASSERT_TRUE(outbox->append(make_samples(1, "b"), kT0));
-  ASSERT_TRUE(outbox->fail("collector", 1, kT0 + 60 * kSecond, "timeout"));
-  EXPECT_EQ((*outbox->next_ready("collector", kT0))->seq, 2u);
-  EXPECT_EQ((*outbox->next_ready("collector", kT0 + 60 * kSecond))->seq, 1u);
-}
-
-// A flush asks with UINT64_MAX: SQLite integers are signed, so the bound
-// must not wrap to -1 and hide every batch (the shipper would spin).
-TEST(OutboxDelivery, NowAtUint64MaxReturnsDeferredBatchesToo) {
-  ScratchDir dir;
-  auto outbox = open_or_die(options_for(dir / "outbox.db"));
-  ASSERT_TRUE(outbox->append(make_samples(1, "a"), kT0));
-  ASSERT_TRUE(outbox->append(make_samples(1, "b"), kT0));
-  ASSERT_TRUE(outbox->fail("collector", 1, kT0 + 3600 * kSecond, "timeout"));
-  auto batch = outbox->next_ready("collector", UINT64_MAX);
-  ASSERT_TRUE(batch);
-  ASSERT_TRUE(batch->has_value());
-  EXPECT_EQ((*batch)->seq, 1u);
-}
-
-TEST(OutboxDelivery, NextAttemptTimeIsEmptyWhenNothingIsPending) {
-  ScratchDir dir;
-  auto outbox = open_or_die(options_for(dir / "outbox.db"));
-  EXPECT_FALSE(outbox->next_attempt_time("collector")->has_value());
-}
-
 TEST(OutboxDelivery, FailOnABatchThatIsNotPendingIsAnError) {
   ScratchDir dir;
   auto outbox = open_or_die(options_for(dir / "outbox.db"));
-  auto r = outbox->fail("collector", 42, kT0, "x");
+  auto r = outbox->fail("collector", 42, "x");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("batch 42"), std::string::npos);
 }
@@ -185,14 +156,14 @@ TEST(OutboxDelivery, AckedStateAndAttemptsSurviveReopen) {
     ASSERT_TRUE(outbox->append(make_samples(1, "a"), kT0));
     ASSERT_TRUE(outbox->append(make_samples(1, "b"), kT0));
     ASSERT_TRUE(outbox->ack("collector", 1));
-    ASSERT_TRUE(outbox->fail("collector", 2, kT0 + kSecond, "boom"));
+    ASSERT_TRUE(outbox->fail("collector", 2, "boom"));
   }
   auto outbox = open_or_die(options_for(dir / "outbox.db"));
   auto stats = outbox->stats(kT0 + 3 * kSecond);
   EXPECT_EQ(stats->sinks[0].last_acked_seq, 1u);
   EXPECT_EQ(stats->sinks[0].head_attempts, 1u);
   EXPECT_EQ(stats->oldest_pending_age_ns, 3 * kSecond);
-  EXPECT_EQ(*outbox->next_attempt_time("collector"), kT0 + kSecond);
+  EXPECT_EQ((*outbox->next_ready("collector"))->last_error, "boom");
 }
 
 }  // namespace

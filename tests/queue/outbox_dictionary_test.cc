@@ -158,13 +158,16 @@ TEST(OutboxDictionary, AnOutboxOfSchema2IsUpgradedWithAnEmptyDictionary) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir / "outbox.db").c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE dictionary; PRAGMA user_version = 2", nullptr,
-                           nullptr, nullptr),
+    // As version 2 left it: no dictionary, and the retry time version 4 dropped.
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TABLE dictionary; ALTER TABLE deliveries ADD COLUMN "
+                           "next_attempt_ns INTEGER NOT NULL DEFAULT 0; PRAGMA user_version = 2",
+                           nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
   }
   auto outbox = open_or_die(options_for(dir / "outbox.db"));
-  EXPECT_EQ(query(dir / "outbox.db", "PRAGMA user_version"), "3");
+  EXPECT_EQ(query(dir / "outbox.db", "PRAGMA user_version"), "4");
   EXPECT_EQ(drain(*outbox, "collector").size(), 1u);
   DictionaryUpdate update;
   update.added = {{1, "one"}};

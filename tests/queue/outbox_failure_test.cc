@@ -50,7 +50,7 @@ TEST(OutboxFailure, FailedAckLeavesTheBatchPending) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("ack batch 1 for sink collector"), std::string::npos);
   EXPECT_NE(r.error().message().find((dir / "outbox.db").string()), std::string::npos);
-  EXPECT_EQ((*outbox->next_ready("collector", kT0))->seq, 1u);
+  EXPECT_EQ((*outbox->next_ready("collector"))->seq, 1u);
   auto stats = outbox->stats(kT0);
   EXPECT_EQ(stats->pending_batches, 1u);
   EXPECT_EQ(stats->sinks[0].last_acked_seq, 0u);
@@ -62,8 +62,8 @@ TEST(OutboxFailure, FailedFailLeavesAttemptsUnchanged) {
   auto outbox = open_or_die(options_for(dir / "outbox.db"));
   ASSERT_TRUE(outbox->append(make_samples(1, "a"), kT0));
   outbox->fail_next_commit_for_testing(SQLITE_FULL);
-  ASSERT_FALSE(outbox->fail("collector", 1, kT0 + kSecond, "boom"));
-  auto head = outbox->next_ready("collector", kT0);
+  ASSERT_FALSE(outbox->fail("collector", 1, "boom"));
+  auto head = outbox->next_ready("collector");
   ASSERT_TRUE(head->has_value());
   EXPECT_EQ((*head)->attempts, 0u);
   EXPECT_EQ((*head)->last_error, "");
@@ -80,7 +80,7 @@ TEST(OutboxFailure, FailedRejectLeavesNoDeadLetterAndNoGap) {
   EXPECT_EQ(stats->last_seq, 1u);
   EXPECT_EQ(stats->gaps[static_cast<int>(GapReason::rejected)].records, 0u);
   EXPECT_EQ(query(dir / "outbox.db", "SELECT count(*) FROM dead_letters"), "0");
-  EXPECT_EQ((*outbox->next_ready("collector", kT0))->seq, 1u);
+  EXPECT_EQ((*outbox->next_ready("collector"))->seq, 1u);
 }
 
 }  // namespace

@@ -125,14 +125,14 @@ TEST(OutboxFileChange, TruncatedUnderItKeepsItsIdentityAndDeclaresWhatEachSinkLo
   EXPECT_EQ(beside(db, ".corrupt-").size(), 1u);  // what was left, kept aside
 
   // Each sink is told which of its seqs are gone: a had acked up to 4.
-  const auto for_a = drain(*outbox, "a", kT0 + kSecond);
+  const auto for_a = drain(*outbox, "a");
   ASSERT_EQ(for_a.size(), 1u);
   ASSERT_TRUE(for_a[0].gap.has_value());
   EXPECT_EQ(for_a[0].gap->reason, GapReason::outbox_lost);
   EXPECT_EQ(for_a[0].gap->first_seq, 5u);
   EXPECT_EQ(for_a[0].gap->last_seq, 10u);
   EXPECT_EQ(for_a[0].gap->samples, 100u);  // what the file held; b still needed 1 to 4
-  const auto for_b = drain(*outbox, "b", kT0 + kSecond);
+  const auto for_b = drain(*outbox, "b");
   ASSERT_EQ(for_b.size(), 1u);
   ASSERT_TRUE(for_b[0].gap.has_value());
   EXPECT_EQ(for_b[0].gap->first_seq, 1u);
@@ -171,7 +171,7 @@ TEST(OutboxFileChange, OverwrittenInPlaceIsLostAndDeclared) {
   auto lost = outbox->check_file(kT0 + kSecond);
   ASSERT_TRUE(lost) << lost.error().message();
   EXPECT_TRUE(*lost);
-  const auto shipped = drain(*outbox, "collector", kT0 + kSecond);
+  const auto shipped = drain(*outbox, "collector");
   ASSERT_EQ(shipped.size(), 1u);
   ASSERT_TRUE(shipped[0].gap.has_value());
   EXPECT_EQ(shipped[0].gap->first_seq, 1u);
@@ -193,7 +193,7 @@ TEST(OutboxFileChange, AnAppendThatMayReferToLostEntriesFailsAndIsDeclared) {
   // ...but counted, and declared with the next append.
   auto next = outbox->append(make_samples(2, "named afresh"), kT0 + 2 * kSecond);
   ASSERT_TRUE(next) << next.error().message();
-  const auto shipped = drain(*outbox, "collector", kT0 + 2 * kSecond);
+  const auto shipped = drain(*outbox, "collector");
   ASSERT_EQ(shipped.size(), 3u);  // outbox_lost, append_failed, the new batch
   EXPECT_EQ(shipped[0].gap->reason, GapReason::outbox_lost);
   ASSERT_TRUE(shipped[1].gap.has_value());
@@ -217,7 +217,7 @@ TEST(OutboxFileChange, DeletedWhileClosedTheNewAgentNamesItsPredecessor) {
   auto outbox = open_or_die(options_for(db), kT0 + kSecond);
   ASSERT_NE(outbox, nullptr);
   EXPECT_NE(outbox->agent_id(), old_agent);
-  const auto shipped = drain(*outbox, "collector", kT0 + kSecond);
+  const auto shipped = drain(*outbox, "collector");
   ASSERT_EQ(shipped.size(), 1u);
   EXPECT_EQ(shipped[0].seq, 1u);  // the new agent's first batch
   ASSERT_TRUE(shipped[0].gap.has_value());
@@ -258,7 +258,7 @@ TEST(OutboxFileChange, AnOlderCopyPutBackDoesNotUseTheSameSeqsTwice) {
 
   auto outbox = open_or_die(options_for(db), kT0 + kSecond);
   ASSERT_NE(outbox, nullptr);
-  const auto shipped = drain(*outbox, "collector", kT0 + kSecond);
+  const auto shipped = drain(*outbox, "collector");
   ASSERT_EQ(shipped.size(), 4u);
   ASSERT_TRUE(shipped[3].gap.has_value());
   EXPECT_EQ(shipped[3].seq, 7u);

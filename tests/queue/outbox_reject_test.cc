@@ -59,11 +59,11 @@ TEST(OutboxReject, RejectedSamplesGoToDeadLettersAndTheBatchStaysPending) {
   EXPECT_EQ(query(dir / "outbox.db", "SELECT first_index || ',' || sample_count FROM dead_letters"),
             "4,2");
 
-  auto head = outbox->next_ready("collector", kT0);
+  auto head = outbox->next_ready("collector");
   ASSERT_TRUE(head->has_value());
   EXPECT_EQ((*head)->seq, 1u);  // still pending until acked
   ASSERT_TRUE(outbox->ack("collector", 1));
-  auto gap = outbox->next_ready("collector", kT0);
+  auto gap = outbox->next_ready("collector");
   ASSERT_TRUE(gap->has_value());
   ASSERT_TRUE((*gap)->gap.has_value());
   EXPECT_EQ((*gap)->gap->samples, 2u);
@@ -88,7 +88,7 @@ TEST(OutboxReject, RejectedGapIsDeadLetteredWithoutANewGap) {
   ASSERT_TRUE(outbox->append(make_samples(1, "a"), kT0));
   ASSERT_TRUE(outbox->reject("collector", 1, 400, "no", kT0));
   ASSERT_TRUE(outbox->reject("collector", 2, 400, "no gaps either", kT0));
-  EXPECT_FALSE(outbox->next_ready("collector", kT0)->has_value());
+  EXPECT_FALSE(outbox->next_ready("collector")->has_value());
   EXPECT_EQ(outbox->stats(kT0)->dead_letters, 2u);
   EXPECT_EQ(outbox->stats(kT0)->last_seq, 2u);
 }

@@ -90,5 +90,42 @@ TEST(OutboxSchema, SomeoneElsesDatabaseIsQuarantinedNotMigrated) {
             "1");
 }
 
+TEST(OutboxSchema, Version3FilesLoseTheirRetryTimesAndDeferredBatchesAreReadyAtOnce) {
+  ScratchDir dir;
+  const fs::path db = dir / "outbox.db";
+  {
+    auto outbox = open_or_die(options_for(db));
+    ASSERT_TRUE(outbox->append(make_samples(3, "v3"), kT0));
+    ASSERT_TRUE(outbox->fail("collector", 1, "HTTP 503"));
+  }
+  // Put the file back as version 3 wrote it: a retry time an hour ahead,
+  // and the partial index over it.
+  for (const std::string& sql :
+       {std::string("ALTER TABLE deliveries ADD COLUMN next_attempt_ns INTEGER NOT NULL "
+                    "DEFAULT 0"),
+        std::string("CREATE INDEX deferred_deliveries ON deliveries(sink_id, next_attempt_ns) "
+                    "WHERE next_attempt_ns > 0"),
+        fmt::format("UPDATE deliveries SET next_attempt_ns = {}", kT0 + 3600 * kSecond),
+        std::string("PRAGMA user_version = 3")}) {
+    ASSERT_EQ(query(db, sql), "") << sql;
+  }
+  ASSERT_EQ(query(db, "SELECT count(*) FROM deliveries WHERE next_attempt_ns > 0"), "1");
+  auto outbox = open_or_die(options_for(db));
+  ASSERT_NE(outbox, nullptr);
+  EXPECT_EQ(query(db, "PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'deferred_deliveries'"),
+            "0");
+  EXPECT_EQ(query(db,
+                  "SELECT count(*) FROM pragma_table_info('deliveries') "
+                  "WHERE name = 'next_attempt_ns'"),
+            "0");
+  // The batch version 3 had deferred is ready now, its attempts and error kept.
+  auto head = outbox->next_ready("collector");
+  ASSERT_TRUE(head && head->has_value());
+  EXPECT_EQ((*head)->seq, 1u);
+  EXPECT_EQ((*head)->attempts, 1u);
+  EXPECT_EQ((*head)->last_error, "HTTP 503");
+}
+
 }  // namespace
 }  // namespace tally::queue

@@ -159,10 +159,10 @@ std::string open_error_in_child(const std::filesystem::path& db, bool as_nobody)
   return msg;
 }
 
-std::vector<Batch> drain(Outbox& outbox, std::string_view sink, std::uint64_t now) {
+std::vector<Batch> drain(Outbox& outbox, std::string_view sink) {
   std::vector<Batch> out;
   for (;;) {
-    auto next = outbox.next_ready(sink, now);
+    auto next = outbox.next_ready(sink);
     if (!next) {
       ADD_FAILURE() << next.error().message();
       return out;

@@ -64,6 +64,6 @@ std::vector<std::string> lines_of(std::string_view payload);
 std::string open_error_in_child(const std::filesystem::path& db, bool as_nobody);
 
 // Acks everything ready for `sink` now; returns the batches in ack order.
-std::vector<Batch> drain(Outbox& outbox, std::string_view sink, std::uint64_t now = kT0);
+std::vector<Batch> drain(Outbox& outbox, std::string_view sink);
 
 }  // namespace tally::queue::testing

@@ -11,9 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "compact_samples.h"
 #include "loopback_server.h"
 #include "native_format.h"
+#include "samples/compact_records.h"
+#include "samples/json_line.h"
 #include "tally/time_util.h"
 #include "temp_dir.h"
 
@@ -71,13 +72,13 @@ TEST(ShipperBackoff, ADownServerGetsFewerRequestsAsItStaysDownHoweverManyBatches
   options.sinks = {"s"};
   auto outbox = queue::Outbox::open(options, realtime_ns());
   ASSERT_TRUE(outbox.ok()) << outbox.error().message();
-  accounting::ProcessSample sample;
+  samples::ProcessSample sample;
   sample.host = "web-1";
   sample.pid = 42;
   sample.comm = "worker";
   for (int i = 0; i < 20; ++i) {  // twenty batches wait
     sample.cpu_ns = static_cast<std::uint64_t>(i);
-    const std::vector<std::string> lines{accounting::to_json_line(sample)};
+    const std::vector<std::string> lines{samples::to_json_line(sample)};
     ASSERT_TRUE((*outbox)->append(lines, realtime_ns()));
   }
 
@@ -97,12 +98,12 @@ TEST(ShipperBackoff, ADownServerGetsFewerRequestsAsItStaysDownHoweverManyBatches
   const int while_down = server.requests();
   EXPECT_GE(while_down, 2);
   EXPECT_LE(while_down, 12);
-  EXPECT_EQ(shipper.status().state, "failing");
+  EXPECT_EQ(shipper.status().state, SinkState::failing);
   EXPECT_EQ(shipper.status().requests_failed, static_cast<std::uint64_t>(while_down));
 
   // Batches formed during the outage do not cut the backoff short either.
   for (int i = 0; i < 5; ++i) {
-    const std::vector<std::string> lines{accounting::to_json_line(sample)};
+    const std::vector<std::string> lines{samples::to_json_line(sample)};
     ASSERT_TRUE((*outbox)->append(lines, realtime_ns()));
     shipper.notify();
   }
@@ -118,7 +119,7 @@ TEST(ShipperBackoff, ADownServerGetsFewerRequestsAsItStaysDownHoweverManyBatches
   for (std::size_t i = 0; i < acked.size(); ++i) {
     EXPECT_EQ(acked[i], so.agent_id + ":" + std::to_string(i + 1)) << "in seq order";
   }
-  EXPECT_EQ(shipper.status().state, "healthy");
+  EXPECT_EQ(shipper.status().state, SinkState::healthy);
 }
 
 }  // namespace

@@ -11,10 +11,11 @@
 #include <thread>
 #include <vector>
 
-#include "compact_samples.h"
 #include "loopback_server.h"
 #include "native_format.h"
 #include "otlp_format.h"
+#include "samples/compact_records.h"
+#include "samples/json_line.h"
 #include "shipper.h"
 #include "tally/time_util.h"
 #include "temp_dir.h"
@@ -73,14 +74,14 @@ TEST_P(ShipperCredentials, ARefusedTokenKeepsTheBatchesUntilTheTokenFileHoldsThe
   options.sinks = {"s"};
   auto outbox = queue::Outbox::open(options, realtime_ns());
   ASSERT_TRUE(outbox.ok()) << outbox.error().message();
-  accounting::ProcessSample sample;
+  samples::ProcessSample sample;
   sample.host = "web-1";
   sample.pid = 42;
   sample.comm = "worker";
   constexpr int kBatches = 14;
   for (int i = 0; i < kBatches; ++i) {
     sample.cpu_ns = static_cast<std::uint64_t>(i);
-    const std::vector<std::string> lines{accounting::to_json_line(sample)};
+    const std::vector<std::string> lines{samples::to_json_line(sample)};
     ASSERT_TRUE((*outbox)->append(lines, realtime_ns()));
   }
 
@@ -107,7 +108,7 @@ TEST_P(ShipperCredentials, ARefusedTokenKeepsTheBatchesUntilTheTokenFileHoldsThe
 
   // Refused again and again, and nothing is given up.
   const SinkStatus failing = shipper.status();
-  EXPECT_EQ(failing.state, "failing");
+  EXPECT_EQ(failing.state, SinkState::failing);
   EXPECT_EQ(failing.batches_rejected, 0u);
   EXPECT_EQ(failing.samples_rejected, 0u);
   EXPECT_NE(failing.last_error.find("HTTP " + std::to_string(GetParam())), std::string::npos)
@@ -125,7 +126,7 @@ TEST_P(ShipperCredentials, ARefusedTokenKeepsTheBatchesUntilTheTokenFileHoldsThe
   for (int i = 0; i < 300 && server.acked() < kBatches; ++i) std::this_thread::sleep_for(20ms);
   shipper.stop();
   EXPECT_EQ(server.acked(), kBatches);
-  EXPECT_EQ(shipper.status().state, "healthy");
+  EXPECT_EQ(shipper.status().state, SinkState::healthy);
   EXPECT_EQ(shipper.status().batches_sent, static_cast<std::uint64_t>(kBatches));
   stats = (*outbox)->stats(realtime_ns());
   ASSERT_TRUE(stats.ok()) << stats.error().message();
@@ -153,10 +154,10 @@ TEST(ShipperUrls, NeitherStatusNorErrorsShowTheCredentialsOfTheUrl) {
   options.sinks = {"s"};
   auto outbox = queue::Outbox::open(options, realtime_ns());
   ASSERT_TRUE(outbox.ok()) << outbox.error().message();
-  accounting::ProcessSample sample;
+  samples::ProcessSample sample;
   sample.host = "web-1";
   sample.comm = "worker";
-  const std::vector<std::string> lines{accounting::to_json_line(sample)};
+  const std::vector<std::string> lines{samples::to_json_line(sample)};
   ASSERT_TRUE((*outbox)->append(lines, realtime_ns()));
 
   // Both ways a failure is reported: an HTTP refusal, and a transport error

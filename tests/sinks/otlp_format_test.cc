@@ -4,7 +4,9 @@
 #include "otlp_format.h"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
+#include "sample_lines.h"
 
 #include "sink_test_lines.h"
 
@@ -17,7 +19,7 @@ using test::ProcessLine;
 
 json encode(const OtlpFormat& f, const std::vector<std::string>& in) {
   const auto b = batch_of(1, in);
-  auto lines = split_lines(b.payload);
+  auto lines = test::samples_of(b.payload);
   auto body = f.encode(b, lines, 0, static_cast<std::uint32_t>(lines.size()));
   EXPECT_TRUE(body.ok()) << body.error().message();
   return json::parse(*body);
@@ -125,7 +127,7 @@ TEST(OtlpFormat, EncodingIsDeterministicAndPiecesSelectTheirLines) {
   ProcessLine a, b;
   b.pid = 9;
   const auto batch = batch_of(2, {a.json(), b.json()});
-  auto lines = split_lines(batch.payload);
+  auto lines = test::samples_of(batch.payload);
   EXPECT_EQ(*f.encode(batch, lines, 0, 2), *f.encode(batch, lines, 0, 2));
   const json second = json::parse(*f.encode(batch, lines, 1, 1));
   ASSERT_EQ(second["resourceMetrics"].size(), 1u);

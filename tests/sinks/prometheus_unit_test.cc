@@ -9,9 +9,9 @@
 namespace tally::agent {
 namespace {
 
-accounting::ProcessSample sample(std::uint32_t pid, std::uint64_t cpu_ns, bool exited = false,
-                                 std::string comm = "burn") {
-  accounting::ProcessSample s;
+samples::ProcessSample sample(std::uint32_t pid, std::uint64_t cpu_ns, bool exited = false,
+                              std::string comm = "burn") {
+  samples::ProcessSample s;
   s.pid = pid;
   s.start_time_ns = 1000 + pid;
   s.comm = std::move(comm);

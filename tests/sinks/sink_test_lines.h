@@ -1,4 +1,4 @@
-// Sample lines as tallyd commits them (userspace/accounting/sample.cc), for
+// Sample lines as tallyd commits them (userspace/samples/json_line.cc), for
 // the encoder tests.
 #pragma once
 

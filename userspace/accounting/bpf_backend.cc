@@ -222,7 +222,6 @@ void BpfBackend::collect_orphans(std::vector<ProcessReading>& exited) {
     r.key = key;
     r.exited = true;
     exited.push_back(std::move(r));
-    ++orphan_exits_;
   }
 }
 

@@ -59,7 +59,6 @@ class BpfBackend final : public Backend {
   std::uint64_t reads_ = 0;
   std::uint64_t procs_used_ = 0;
   std::uint64_t recursion_misses_ = 0;
-  std::uint64_t orphan_exits_ = 0;
   bool exec_seen_changed_ = false;
 };
 

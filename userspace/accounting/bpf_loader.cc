@@ -166,6 +166,11 @@ Result<LoadedPrograms> load_cpu_account(const BpfLoadOptions& options) {
 
   // Probe: tp_btf needs the tracepoint's prototype in kernel BTF (5.5+) and
   // the verifier's support for BTF-typed tracing; try it, fall back to raw_tp.
+  // Kernel floor of both modes: 5.11, since tally_sync (loaded in either
+  // mode) calls bpf_get_current_task_btf(). The raw_tp fallback serves
+  // kernels with BTF but without the btf_trace_* prototypes or the verifier
+  // support (vendor kernels), not older kernels: below 5.11 both fail and
+  // the daemon falls back to procfs (README, "Kernel requirements").
   std::string reason;
   if (libbpf_find_vmlinux_btf_id("sched_switch", BPF_TRACE_RAW_TP) < 0) {
     reason = "kernel BTF has no btf_trace_sched_switch";
@@ -176,7 +181,7 @@ Result<LoadedPrograms> load_cpu_account(const BpfLoadOptions& options) {
   }
   auto raw = load_with_mode(options, false);
   if (!raw.ok()) return raw.error().context(fmt::format("tp_btf unusable ({})", reason));
-  raw->fallback_reason = reason;
+  log::info("tp_btf unusable ({}): sched_switch attached as raw_tp", reason);
   return raw;
 }
 

@@ -44,7 +44,6 @@ struct LoadedPrograms {
   std::vector<bpf_program*> programs;  // the attached ones
   int sync_fd = -1;                 // tally_sync: run on each CPU before a read
   std::string mode;                 // "tp_btf" or "raw_tp"
-  std::string fallback_reason;      // why tp_btf was not used, if it was not
   std::uint32_t possible_cpus = 0;
   std::uint32_t slots_per_cpu = 0;
 

@@ -10,6 +10,11 @@
 
 namespace tally::accounting {
 
+using samples::HostSample;
+using samples::IntervalSamples;
+using samples::percent;
+using samples::ProcessSample;
+
 Sampler::Sampler(Backend& backend, SamplerOptions options, std::uint64_t start_mono_ns)
     : backend_(backend),
       options_(std::move(options)),

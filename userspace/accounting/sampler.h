@@ -9,7 +9,7 @@
 #include "backend.h"
 #include "interval_accountant.h"
 #include "process_info.h"
-#include "sample.h"
+#include "samples/sample.h"
 
 namespace tally::accounting {
 
@@ -25,13 +25,14 @@ class Sampler {
   // start_mono_ns: when the backend began counting.
   Sampler(Backend& backend, SamplerOptions options, std::uint64_t start_mono_ns);
 
-  Result<IntervalSamples> sample();
+  Result<samples::IntervalSamples> sample();
 
   std::size_t processes_tracked() const { return accountant_.tracked(); }
   std::size_t names_cached() const { return names_.size(); }
 
  private:
-  void add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns, std::uint64_t interval_ns);
+  void add_idle_processes(samples::IntervalSamples& out, std::uint64_t ts_ns,
+                          std::uint64_t interval_ns);
 
   Backend& backend_;
   SamplerOptions options_;

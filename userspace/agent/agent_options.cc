@@ -46,28 +46,8 @@ SinkConfig& default_sink(AgentConfig& c) {
   return c.sinks.back();
 }
 
-}  // namespace
-
-AgentCommandLine parse_agent_command_line(int argc, char** argv) {
-  AgentCommandLine cmd;
-  CLI::App app{
-      "tallyd: counts CPU time per process with eBPF and ships it, losing nothing.\n\n"
-      "Examples:\n"
-      "  tallyd --stdout --interval 1 --outbox /tmp/outbox.db   print samples every second\n"
-      "  tallyd --endpoint http://collector:8080/v1/batches     ship to tally-collector\n"
-      "  tallyd --endpoint http://vm:8428/write --format influx  ship to VictoriaMetrics\n"
-      "  tallyd --endpoint http://otel:4318/v1/metrics --format otlp\n"
-      "                                                         ship to an OpenTelemetry "
-      "Collector\n"
-      "  tallyd --prometheus-listen 127.0.0.1:9464              serve /metrics for Prometheus\n"
-      "  tallyd --check-config --config /etc/tally/tally.toml   validate a config file\n",
-      "tallyd"};
-  app.get_formatter()->column_width(36);
-  app.add_option("--config", cmd.config_path, "Config file (TOML)")
-      ->each([&cmd](const std::string&) { cmd.config_path_given = true; })
-      ->capture_default_str();
-  app.add_flag("--check-config", cmd.check_config, "Validate the config and flags, then exit");
-
+// How and what tallyd samples.
+void add_sampling_flags(CLI::App& app, AgentCommandLine& cmd) {
   override_flag<std::uint32_t>(app, cmd, "--interval", "Seconds between samples (1 to 86400)",
                                [](AgentConfig& c, std::uint32_t v) { c.interval_s = v; })
       ->check(CLI::Range(1u, 86400u));
@@ -115,7 +95,10 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
   override_flag<std::string>(app, cmd, "--log-level", "debug, info, warning or error",
                              [](AgentConfig& c, const std::string& v) { c.log_level = v; })
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+}
 
+// Where samples wait, and how they are batched.
+void add_outbox_flags(CLI::App& app, AgentCommandLine& cmd) {
   override_flag<std::string>(app, cmd, "--outbox", "Outbox database (default /var/lib/tally/outbox.db)",
                              [](AgentConfig& c, const std::string& v) { c.outbox_path = v; });
   override_flag<std::uint64_t>(app, cmd, "--outbox-cap-mib", "Outbox size cap in MiB (1 to 1048576)",
@@ -125,7 +108,10 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
                                "Seconds samples may wait to fill a batch (0 to 86400)",
                                [](AgentConfig& c, std::uint32_t v) { c.batch_max_age_s = v; })
       ->check(CLI::Range(0u, 86400u));
+}
 
+// The sink "default", as flags.
+void add_default_sink_flags(CLI::App& app, AgentCommandLine& cmd) {
   override_flag<std::string>(app, cmd, "--endpoint", "Ship batches to this URL (sink \"default\")",
                              [](AgentConfig& c, const std::string& v) { default_sink(c).url = v; });
   override_flag<std::string>(
@@ -156,7 +142,10 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
   override_flag<std::uint32_t>(app, cmd, "--backoff-cap", "Longest retry delay, s (1 to 86400)",
                                [](AgentConfig& c, std::uint32_t v) { default_sink(c).backoff_cap_s = v; })
       ->check(CLI::Range(1u, 86400u));
+}
 
+// What tallyd serves: /metrics, the control socket, shutdown.
+void add_service_flags(CLI::App& app, AgentCommandLine& cmd) {
   override_flag<std::string>(app, cmd, "--prometheus-listen",
                              "Serve /metrics for Prometheus on IP:PORT (e.g. 127.0.0.1:9464; off "
                              "by default)",
@@ -180,6 +169,34 @@ AgentCommandLine parse_agent_command_line(int argc, char** argv) {
                                "Seconds to ship pending batches on SIGTERM (0 to 3600)",
                                [](AgentConfig& c, std::uint32_t v) { c.shutdown_timeout_s = v; })
       ->check(CLI::Range(0u, 3600u));
+}
+
+}  // namespace
+
+AgentCommandLine parse_agent_command_line(int argc, char** argv) {
+  AgentCommandLine cmd;
+  CLI::App app{
+      "tallyd: counts CPU time per process with eBPF and ships it, losing nothing.\n\n"
+      "Examples:\n"
+      "  tallyd --stdout --interval 1 --outbox /tmp/outbox.db   print samples every second\n"
+      "  tallyd --endpoint http://collector:8080/v1/batches     ship to tally-collector\n"
+      "  tallyd --endpoint http://vm:8428/write --format influx  ship to VictoriaMetrics\n"
+      "  tallyd --endpoint http://otel:4318/v1/metrics --format otlp\n"
+      "                                                         ship to an OpenTelemetry "
+      "Collector\n"
+      "  tallyd --prometheus-listen 127.0.0.1:9464              serve /metrics for Prometheus\n"
+      "  tallyd --check-config --config /etc/tally/tally.toml   validate a config file\n",
+      "tallyd"};
+  app.get_formatter()->column_width(36);
+  app.add_option("--config", cmd.config_path, "Config file (TOML)")
+      ->each([&cmd](const std::string&) { cmd.config_path_given = true; })
+      ->capture_default_str();
+  app.add_flag("--check-config", cmd.check_config, "Validate the config and flags, then exit");
+
+  add_sampling_flags(app, cmd);
+  add_outbox_flags(app, cmd);
+  add_default_sink_flags(app, cmd);
+  add_service_flags(app, cmd);
 
   try {
     app.parse(argc, argv);

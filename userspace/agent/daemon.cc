@@ -13,6 +13,7 @@
 #include "config_file.h"
 #include "procfs.h"
 #include "restart_needed.h"
+#include "samples/json_line.h"
 #include "sink_formats.h"
 #include "start_up_pages.h"
 #include "tally/log.h"
@@ -103,6 +104,7 @@ Status Daemon::make_shippers() {
     o.backoff.base = std::chrono::milliseconds(sink.backoff_base_ms);
     o.backoff.cap = std::chrono::seconds(sink.backoff_cap_s);
     o.gzip_level = sink.gzip_level;
+    o.on_progress = [this] { request_snapshot(); };
     auto format = make_sink_format(sink, SinkIdentity{parts_.outbox->agent_id(), parts_.host,
                                                       parts_.host_id, std::string(kVersion)});
     if (!format.ok()) return format.error();
@@ -118,8 +120,6 @@ Status Daemon::start_exporter() {
   if (!address.ok()) return address.error().context("prometheus exporter");
   exporter_.emplace(io_, [this] { return render_metrics(); });
   if (auto st = exporter_->listen(*address); !st.ok()) return st;
-  // Seeded now so the first scrape has outbox figures before any append.
-  if (auto stats = parts_.outbox->stats(realtime_ns()); stats.ok()) exporter_outbox_ = *stats;
   log::info("prometheus exporter listening on {} (GET /metrics; top {} processes)",
             exporter_->listening_on(), config_.prometheus_top);
   return ok_status();
@@ -127,23 +127,23 @@ Status Daemon::start_exporter() {
 
 std::string Daemon::render_metrics() {
   ExporterHealth h;
-  if (exporter_outbox_) {
-    h.outbox_pending_batches = exporter_outbox_->pending_batches;
-    h.outbox_stored_bytes = exporter_outbox_->stored_bytes;
+  const StatusSnapshot& snapshot = *snapshot_;
+  if (snapshot.outbox) {
+    h.outbox_pending_batches = snapshot.outbox->pending_batches;
+    h.outbox_stored_bytes = snapshot.outbox->stored_bytes;
   }
   h.samples_committed = samples_committed_;
   h.dropped_updates = dropped_total_;
   h.append_failures = append_failures_;
-  for (const auto& shipper : shippers_) {
-    const shipping::SinkStatus st = shipper->status();
+  for (const shipping::SinkStatus& st : snapshot.sinks) {
     SinkHealth k;
     k.name = st.name;
-    k.failing = st.state == "failing";
+    k.failing = st.state == shipping::SinkState::failing;
     k.samples_sent = st.samples_sent;
     k.requests_failed = st.requests_failed;
     k.samples_lost = st.gap_samples + st.samples_rejected + st.points_rejected;
-    if (exporter_outbox_) {
-      for (const auto& o : exporter_outbox_->sinks) {
+    if (snapshot.outbox) {
+      for (const auto& o : snapshot.outbox->sinks) {
         if (o.name == st.name) k.pending_batches = o.pending;
       }
     }
@@ -185,6 +185,9 @@ int Daemon::run() {
       log::warning("dropping privileges: {}; running with more than tallyd needs", problem);
     }
   }
+  // The first snapshot, before any other thread runs: the main thread
+  // always has one to read.
+  snapshot_ = std::make_shared<const StatusSnapshot>(take_snapshot());
   for (auto& s : shippers_) s->start();
   store_work_.emplace(store_io_.get_executor());
   store_thread_ = std::thread([this] { run_until_stopped(store_io_, "store", internal_errors_); });
@@ -232,7 +235,7 @@ void Daemon::take_sample(bool final) {
     });
   }
   // Shared, not copied: `tally top` reads it here, the store thread encodes it.
-  last_interval_ = std::make_shared<const accounting::IntervalSamples>(std::move(*samples));
+  last_interval_ = std::make_shared<const samples::IntervalSamples>(std::move(*samples));
   asio::post(store_io_, [this, interval = last_interval_, final] {
     try {
       store(*interval, final);
@@ -242,15 +245,15 @@ void Daemon::take_sample(bool final) {
   });
 }
 
-void Daemon::store(const accounting::IntervalSamples& samples, bool final) {
+void Daemon::store(const samples::IntervalSamples& samples, bool final) {
   // A recreated outbox lost the process names stored before (it was
   // truncated under us): name every process afresh, before encoding.
   if (auto lost = parts_.outbox->check_file(realtime_ns()); lost.ok() && *lost) {
     encoder_.not_stored();
   }
-  // Stored as compact records (compact_samples.h): the shippers turn them
+  // Stored as compact records (compact_records.h): the shippers turn them
   // back into the JSON lines the sinks are sent.
-  accounting::CompactInterval compact = encoder_.encode(samples);
+  samples::CompactInterval compact = encoder_.encode(samples);
   auto appended = parts_.outbox->append(compact.records, realtime_ns(), compact.dictionary);
   const bool ok = appended.ok();
   if (!ok) encoder_.not_stored();
@@ -259,7 +262,7 @@ void Daemon::store(const accounting::IntervalSamples& samples, bool final) {
     // Printed only once committed: the lines shown are exactly the stored
     // ones, as a sink receives them.
     std::string out;
-    for (const auto& line : samples.lines()) {
+    for (const auto& line : samples::json_lines(samples)) {
       out += line;
       out += '\n';
     }
@@ -272,14 +275,9 @@ void Daemon::store(const accounting::IntervalSamples& samples, bool final) {
   // The interval's lines and encoding buffers are freed by now; hand the
   // pages back instead of holding them until the next interval.
   malloc_trim(0);
-  std::optional<queue::OutboxStats> stats;
-  if (exporter_) {
-    // exporter_ is only set before the store thread starts: safe to test here.
-    if (auto st = parts_.outbox->stats(realtime_ns()); st.ok()) stats = std::move(st).value();
-  }
+  publish_snapshot();
   const std::size_t n = compact.records.size();
-  asio::post(io_, [this, ok, error = std::move(error), n, final, stats = std::move(stats)] {
-    if (stats) exporter_outbox_ = stats;
+  asio::post(io_, [this, ok, error = std::move(error), n, final] {
     if (ok) {
       samples_committed_ += n;
       if (append_failing_) log::info("outbox append recovered");
@@ -293,6 +291,33 @@ void Daemon::store(const accounting::IntervalSamples& samples, bool final) {
       append_failing_ = true;
     }
     on_stored(ok, final);
+  });
+}
+
+StatusSnapshot Daemon::take_snapshot() {
+  StatusSnapshot snapshot;
+  snapshot.taken_ns = realtime_ns();
+  if (auto stats = parts_.outbox->stats(snapshot.taken_ns); stats.ok()) {
+    snapshot.outbox = std::move(stats).value();
+  } else {
+    snapshot.outbox_error = stats.error().message();
+  }
+  snapshot.sinks.reserve(shippers_.size());
+  for (const auto& shipper : shippers_) snapshot.sinks.push_back(shipper->status());
+  return snapshot;
+}
+
+void Daemon::publish_snapshot() {
+  auto snapshot = std::make_shared<const StatusSnapshot>(take_snapshot());
+  asio::post(io_,
+             [this, snapshot = std::move(snapshot)]() mutable { snapshot_ = std::move(snapshot); });
+}
+
+void Daemon::request_snapshot() {
+  if (snapshot_requested_.exchange(true)) return;
+  asio::post(store_io_, [this] {
+    snapshot_requested_ = false;
+    publish_snapshot();
   });
 }
 
@@ -370,9 +395,8 @@ void Daemon::begin_shutdown() {
   const auto deadline = Clock::now() + std::chrono::seconds(config_.shutdown_timeout_s);
   ship_everything(deadline, [this](bool drained) {
     if (!drained) {
-      auto stats = parts_.outbox->stats(realtime_ns());
       log::warning("stopping with {} batches still pending; they stay in the outbox",
-                   stats.ok() ? stats->pending_batches : 0);
+                   snapshot_->pending_batches());
     }
     finish();
   });
@@ -381,6 +405,7 @@ void Daemon::begin_shutdown() {
 void Daemon::ship_everything(Clock::time_point deadline, std::function<void(bool)> done) {
   asio::post(store_io_, [this, deadline, done = std::move(done)]() mutable {
     (void)parts_.outbox->form_all(realtime_ns());  // staged samples ship too
+    publish_snapshot();                            // reaches the main thread first
     asio::post(io_, [this, deadline, done = std::move(done)]() mutable {
       for (auto& s : shippers_) s->flush_now(deadline);
       do_wait_drained(deadline, std::move(done));
@@ -389,8 +414,8 @@ void Daemon::ship_everything(Clock::time_point deadline, std::function<void(bool
 }
 
 void Daemon::do_wait_drained(Clock::time_point deadline, std::function<void(bool)> done) {
-  auto stats = parts_.outbox->stats(realtime_ns());
-  const bool drained = stats.ok() && stats->pending_batches == 0 && stats->staged_samples == 0;
+  // The snapshot follows each delivery attempt, so it sees the last ack.
+  const bool drained = snapshot_->drained();
   if (drained || Clock::now() >= deadline || finished_) {
     done(drained);
     return;
@@ -444,17 +469,16 @@ void Daemon::flush(std::chrono::seconds timeout, ControlServer::Respond respond)
   const auto deadline = Clock::now() + timeout;
   ship_everything(deadline, [this, sent_before, respond = std::move(respond)](bool drained) {
     for (auto& s : shippers_) s->flush_now(Clock::now());  // back to normal pacing
-    auto stats = parts_.outbox->stats(realtime_ns());
     nlohmann::json result;
     result["batches_sent"] = batches_sent() - sent_before;
     result["empty"] = drained;
-    result["pending_batches"] = stats.ok() ? stats->pending_batches : 0;
+    result["pending_batches"] = snapshot_->pending_batches();
     respond(control::make_ok(result));
   });
 }
 
 nlohmann::json Daemon::top_json(std::size_t n) const {
-  std::vector<const accounting::ProcessSample*> sorted;
+  std::vector<const samples::ProcessSample*> sorted;
   if (last_interval_) {
     for (const auto& p : last_interval_->processes) sorted.push_back(&p);
   }

@@ -4,8 +4,10 @@
 //   main thread   io_: signals, the sampling timer, the control socket, the
 //                 backend and the sampler (kernel maps, /proc). Never waits
 //                 on the disk or the network, so samples are taken on time.
-//   store thread  store_io_: Outbox::append (one fsync per interval) and,
-//                 with --stdout, printing the lines just committed.
+//   store thread  store_io_: Outbox::append (one fsync per interval),
+//                 with --stdout printing the lines just committed, and the
+//                 status snapshot (status_snapshot.h) after each append and
+//                 each delivery attempt.
 //   sink threads  one per sink, owned by its Shipper: HTTP and outbox acks.
 // The outbox locks itself. Work crosses threads only by post(); results come
 // back to the main thread the same way. Deadlines are absolute
@@ -32,14 +34,15 @@
 #include "agent_config.h"
 #include "agent_options.h"
 #include "backend.h"
-#include "compact_samples.h"
 #include "control_server.h"
 #include "exposition.h"
 #include "privileges.h"
 #include "process_totals.h"
 #include "prometheus_exporter.h"
 #include "sampler.h"
+#include "samples/compact_records.h"
 #include "shipper.h"
+#include "status_snapshot.h"
 #include "tally/queue/outbox.h"
 
 namespace tally::agent {
@@ -67,10 +70,16 @@ class Daemon {
   void do_wait_interval();
   void take_sample(bool final);
   // Storing (store thread), then back on the main thread.
-  void store(const accounting::IntervalSamples& samples, bool final);
+  void store(const samples::IntervalSamples& samples, bool final);
   void on_stored(bool ok, bool final);
   // store() threw (store thread): counted as an append failure.
   void store_failed(const std::string& what, bool final);
+  // Takes a status snapshot (store thread) and hands it to the main thread.
+  StatusSnapshot take_snapshot();
+  void publish_snapshot();
+  // From any thread: a snapshot is wanted soon. Requests made while one is
+  // queued are folded into it.
+  void request_snapshot();
 
   // Signals and shutdown (main thread).
   void do_wait_signal();
@@ -88,6 +97,11 @@ class Daemon {
   // Control socket (main thread).
   void handle_request(const control::Request& request, ControlServer::Respond respond);
   nlohmann::json status_json();
+  // The parts of status_json(); each adds the health rules it knows to degraded.
+  nlohmann::json backend_status() const;
+  nlohmann::json sampling_status(std::vector<std::string>& degraded) const;
+  void service_status(nlohmann::json& s) const;  // control socket, exporter
+  nlohmann::json self_status(std::vector<std::string>& degraded) const;
   nlohmann::json top_json(std::size_t n) const;
   void flush(std::chrono::seconds timeout, ControlServer::Respond respond);
 
@@ -110,16 +124,17 @@ class Daemon {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> store_work_;
   std::thread store_thread_;
   // Store thread only: what the outbox's dictionary holds of the processes.
-  accounting::CompactEncoder encoder_;
+  samples::CompactEncoder encoder_;
 
   std::vector<std::unique_ptr<shipping::Shipper>> shippers_;
 
   // Prometheus exporter (main thread), when --prometheus-listen is given.
   ProcessTotals totals_;
   std::optional<PrometheusExporter> exporter_;
-  // Outbox figures for /metrics, refreshed by the store thread after each
-  // append so a scrape never waits on the outbox lock (held across fsync).
-  std::optional<queue::OutboxStats> exporter_outbox_;
+
+  // The latest status snapshot (main thread); never null once run() starts.
+  std::shared_ptr<const StatusSnapshot> snapshot_;
+  std::atomic<bool> snapshot_requested_{false};
 
   // State for `tally status` and `tally top` (main thread).
   std::uint64_t started_realtime_ns_;
@@ -129,7 +144,7 @@ class Daemon {
   std::uint64_t dropped_total_ = 0;
   std::deque<std::uint64_t> recent_drops_;  // per interval, last 10
   // The last interval sampled; the store thread holds it while it encodes.
-  std::shared_ptr<const accounting::IntervalSamples> last_interval_;
+  std::shared_ptr<const samples::IntervalSamples> last_interval_;
   // Written by the store thread, read by the main thread after a post().
   std::uint64_t samples_committed_ = 0;
   std::uint64_t append_failures_ = 0;

@@ -4,7 +4,7 @@
 
 namespace tally::agent {
 
-void ProcessTotals::add_interval(std::span<const accounting::ProcessSample> samples) {
+void ProcessTotals::add_interval(std::span<const samples::ProcessSample> samples) {
   ++interval_;
   for (const auto& s : samples) {
     Entry& e = entries_[Key{s.pid, s.start_time_ns}];

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "sample.h"
+#include "samples/sample.h"
 
 namespace tally::agent {
 
@@ -45,7 +45,7 @@ class ProcessTotals {
   explicit ProcessTotals(ProcessTotalsOptions options) : options_(options) {}
 
   // One interval's process samples.
-  void add_interval(std::span<const accounting::ProcessSample> samples);
+  void add_interval(std::span<const samples::ProcessSample> samples);
 
   // The processes to expose now: the `top` largest totals at or above
   // min_cpu_ns, largest first (ties by pid). Ends the visibility of exited

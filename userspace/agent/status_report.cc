@@ -64,102 +64,63 @@ void add_outbox_file_status(const queue::OutboxStats& o, nlohmann::json& out,
   }
 }
 
-}  // namespace
-
-nlohmann::json Daemon::status_json() {
-  const std::uint64_t now = realtime_ns();
-  nlohmann::json s;
-  std::vector<std::string> degraded;
-
-  s["version"] = kVersion;
-  s["uptime_ns"] = monotonic_ns() - started_mono_ns_;
-  s["started_ns"] = started_realtime_ns_;
-  s["host"] = parts_.host;
-
-  const accounting::BackendInfo info = parts_.backend->info();
-  s["backend"] = {{"name", info.name},
-                  {"attach_mode", info.attach_mode},
-                  {"programs", info.programs},
-                  {"map_capacity", info.map_capacity},
-                  {"map_used", info.map_used},
-                  {"recursion_misses", info.recursion_misses},
-                  {"unseen_exits", info.unseen_exits}};
-
-  std::uint64_t recent_drops = 0;
-  for (auto d : recent_drops_) recent_drops += d;
-  s["sampling"] = {{"interval_s", config_.interval_s},
-                   {"intervals", intervals_},
-                   {"last_sample_ns", last_sample_ns_},
-                   {"processes_tracked", sampler_.processes_tracked()},
-                   {"processes_last_interval",
-                    last_interval_ ? last_interval_->processes.size() : 0},
-                   {"dropped_updates_total", dropped_total_},
-                   {"dropped_updates_recent", recent_drops},
-                   {"samples_committed", samples_committed_},
-                   {"append_failures", append_failures_},
-                   {"last_append_error", last_append_error_}};
-  if (recent_drops > 0) {
-    degraded.push_back(fmt::format("{} updates dropped in the last {} intervals (raise "
-                                   "bpf.max_processes)", recent_drops, recent_drops_.size()));
+// The outbox's figures (status snapshot) and the health rules about them.
+nlohmann::json outbox_status(const queue::OutboxStats& o, const std::string& path,
+                             std::vector<std::string>& degraded) {
+  nlohmann::json out;
+  nlohmann::json gaps = nlohmann::json::object();
+  for (int r = 0; r < queue::kGapReasonCount; ++r) {
+    gaps[queue::gap_reason_name(static_cast<queue::GapReason>(r))] = {
+        {"records", o.gaps[static_cast<std::size_t>(r)].records},
+        {"samples", o.gaps[static_cast<std::size_t>(r)].samples}};
   }
-  if (append_failing_) degraded.push_back("outbox append failing: " + last_append_error_);
-
-  auto stats = parts_.outbox->stats(now);
-  if (stats.ok()) {
-    const queue::OutboxStats& o = *stats;
-    nlohmann::json gaps = nlohmann::json::object();
-    for (int r = 0; r < queue::kGapReasonCount; ++r) {
-      gaps[queue::gap_reason_name(static_cast<queue::GapReason>(r))] = {
-          {"records", o.gaps[static_cast<std::size_t>(r)].records},
-          {"samples", o.gaps[static_cast<std::size_t>(r)].samples}};
-    }
-    nlohmann::json sinks = nlohmann::json::array();
-    for (const auto& k : o.sinks) {
-      sinks.push_back({{"name", k.name},
-                       {"last_acked_seq", k.last_acked_seq},
-                       {"pending", k.pending},
-                       {"head_attempts", k.head_attempts}});
-    }
-    s["outbox"] = {{"path", parts_.outbox->path().string()},
-                   {"agent_id", o.agent_id},
-                   {"pending_batches", o.pending_batches},
-                   {"pending_bytes", o.pending_bytes},
-                   {"staged_samples", o.staged_samples},
-                   {"oldest_pending_age_ns", o.oldest_pending_age_ns},
-                   {"last_seq", o.last_seq},
-                   {"sinks", sinks},
-                   {"gaps", gaps},
-                   {"dead_letters", o.dead_letters},
-                   {"dead_letters_discarded", o.dead_letters_discarded},
-                   {"samples_lost_append", o.samples_lost_append},
-                   {"dictionary_entries", o.dictionary_entries},
-                   {"dictionary_bytes", o.dictionary_bytes},
-                   {"stored_bytes", o.stored_bytes},
-                   {"cap_bytes", o.cap_bytes},
-                   {"file_bytes", o.file_bytes},
-                   {"quarantine_events", o.quarantine_events},
-                   {"quarantined_files", o.quarantined_files}};
-    add_outbox_file_status(o, s["outbox"], degraded);
-    if (o.dead_letters > 0) {
-      degraded.push_back(fmt::format("{} dead-lettered batches in the outbox", o.dead_letters));
-    }
-    const auto& cap = o.gaps[static_cast<std::size_t>(queue::GapReason::cap)];
-    if (cap.samples > 0) {
-      degraded.push_back(fmt::format("{} samples dropped to keep the outbox under its cap",
-                                     cap.samples));
-    }
-  } else {
-    s["outbox"] = {{"error", stats.error().message()}};
-    degraded.push_back(stats.error().message());
-  }
-
   nlohmann::json sinks = nlohmann::json::array();
-  for (const auto& shipper : shippers_) {
-    const shipping::SinkStatus st = shipper->status();
+  for (const auto& k : o.sinks) {
+    sinks.push_back({{"name", k.name},
+                     {"last_acked_seq", k.last_acked_seq},
+                     {"pending", k.pending},
+                     {"head_attempts", k.head_attempts}});
+  }
+  out = {{"path", path},
+         {"agent_id", o.agent_id},
+         {"pending_batches", o.pending_batches},
+         {"pending_bytes", o.pending_bytes},
+         {"staged_samples", o.staged_samples},
+         {"oldest_pending_age_ns", o.oldest_pending_age_ns},
+         {"last_seq", o.last_seq},
+         {"sinks", sinks},
+         {"gaps", gaps},
+         {"dead_letters", o.dead_letters},
+         {"dead_letters_discarded", o.dead_letters_discarded},
+         {"samples_lost_append", o.samples_lost_append},
+         {"dictionary_entries", o.dictionary_entries},
+         {"dictionary_bytes", o.dictionary_bytes},
+         {"stored_bytes", o.stored_bytes},
+         {"cap_bytes", o.cap_bytes},
+         {"file_bytes", o.file_bytes},
+         {"quarantine_events", o.quarantine_events},
+         {"quarantined_files", o.quarantined_files}};
+  add_outbox_file_status(o, out, degraded);
+  if (o.dead_letters > 0) {
+    degraded.push_back(fmt::format("{} dead-lettered batches in the outbox", o.dead_letters));
+  }
+  const auto& cap = o.gaps[static_cast<std::size_t>(queue::GapReason::cap)];
+  if (cap.samples > 0) {
+    degraded.push_back(
+        fmt::format("{} samples dropped to keep the outbox under its cap", cap.samples));
+  }
+  return out;
+}
+
+// Each sink as the status snapshot saw it, and the health rules about them.
+nlohmann::json sinks_status(const std::vector<shipping::SinkStatus>& statuses,
+                            std::vector<std::string>& degraded) {
+  nlohmann::json sinks = nlohmann::json::array();
+  for (const shipping::SinkStatus& st : statuses) {
     sinks.push_back({{"name", st.name},
                      {"format", st.format},
                      {"url", st.url},
-                     {"state", st.state},
+                     {"state", shipping::sink_state_name(st.state)},
                      {"last_success_ns", st.last_success_ns},
                      {"last_error", st.last_error},
                      {"last_error_ns", st.last_error_ns},
@@ -178,7 +139,7 @@ nlohmann::json Daemon::status_json() {
                      {"names_resent", st.names_resent},
                      {"partial_successes", st.partial_successes},
                      {"points_rejected", st.points_rejected}});
-    if (st.state == "failing") {
+    if (st.state == shipping::SinkState::failing) {
       degraded.push_back(fmt::format("sink {} failing: {}", st.name, st.last_error));
     }
     if (st.points_rejected > 0) {
@@ -188,7 +149,47 @@ nlohmann::json Daemon::status_json() {
                       st.name, st.points_rejected));
     }
   }
-  s["sinks"] = sinks;
+  return sinks;
+}
+
+}  // namespace
+
+nlohmann::json Daemon::backend_status() const {
+  const accounting::BackendInfo info = parts_.backend->info();
+  return {{"name", info.name},
+          {"attach_mode", info.attach_mode},
+          {"programs", info.programs},
+          {"map_capacity", info.map_capacity},
+          {"map_used", info.map_used},
+          {"recursion_misses", info.recursion_misses},
+          {"unseen_exits", info.unseen_exits}};
+}
+
+nlohmann::json Daemon::sampling_status(std::vector<std::string>& degraded) const {
+  std::uint64_t recent_drops = 0;
+  for (auto d : recent_drops_) recent_drops += d;
+  nlohmann::json out = {
+      {"interval_s", config_.interval_s},
+      {"intervals", intervals_},
+      {"last_sample_ns", last_sample_ns_},
+      {"processes_tracked", sampler_.processes_tracked()},
+      {"processes_last_interval", last_interval_ ? last_interval_->processes.size() : 0},
+      {"dropped_updates_total", dropped_total_},
+      {"dropped_updates_recent", recent_drops},
+      {"samples_committed", samples_committed_},
+      {"append_failures", append_failures_},
+      {"last_append_error", last_append_error_}};
+  if (recent_drops > 0) {
+    degraded.push_back(
+        fmt::format("{} updates dropped in the last {} intervals (raise "
+                    "bpf.max_processes)",
+                    recent_drops, recent_drops_.size()));
+  }
+  if (append_failing_) degraded.push_back("outbox append failing: " + last_append_error_);
+  return out;
+}
+
+void Daemon::service_status(nlohmann::json& s) const {
   const ControlServer::Counters control = control_.counters();
   s["control"] = {{"connections", control.connections},
                   {"connections_evicted", control.evicted},
@@ -210,22 +211,52 @@ nlohmann::json Daemon::status_json() {
   } else {
     s["prometheus"] = nullptr;
   }
-  s["self"] = self_usage();
-  s["self"]["internal_errors"] = internal_errors_.load();
+}
+
+nlohmann::json Daemon::self_status(std::vector<std::string>& degraded) const {
+  nlohmann::json self = self_usage();
+  self["internal_errors"] = internal_errors_.load();
   if (privileges_) {
-    s["self"]["privileges"] = {{"dropped", true},
-                               {"capabilities", privileges_->kept},
-                               {"bounding_set_reduced", privileges_->bounding_set_reduced},
-                               {"no_new_privs", privileges_->no_new_privs},
-                               {"seccomp_syscalls", privileges_->syscalls_allowed},
-                               {"problems", privileges_->problems}};
+    self["privileges"] = {{"dropped", true},
+                          {"capabilities", privileges_->kept},
+                          {"bounding_set_reduced", privileges_->bounding_set_reduced},
+                          {"no_new_privs", privileges_->no_new_privs},
+                          {"seccomp_syscalls", privileges_->syscalls_allowed},
+                          {"problems", privileges_->problems}};
   } else {
-    s["self"]["privileges"] = {{"dropped", false}};
+    self["privileges"] = {{"dropped", false}};
   }
   if (internal_errors_ > 0) {
     degraded.push_back(fmt::format("{} internal errors: handlers that failed and were skipped "
                                    "(see the log)", internal_errors_.load()));
   }
+  return self;
+}
+
+nlohmann::json Daemon::status_json() {
+  nlohmann::json s;
+  std::vector<std::string> degraded;
+
+  s["version"] = kVersion;
+  s["uptime_ns"] = monotonic_ns() - started_mono_ns_;
+  s["started_ns"] = started_realtime_ns_;
+  s["host"] = parts_.host;
+
+  s["backend"] = backend_status();
+  s["sampling"] = sampling_status(degraded);
+
+  const StatusSnapshot& snapshot = *snapshot_;
+  s["snapshot_ns"] = snapshot.taken_ns;
+  if (snapshot.outbox) {
+    s["outbox"] = outbox_status(*snapshot.outbox, parts_.outbox->path().string(), degraded);
+  } else {
+    s["outbox"] = {{"error", snapshot.outbox_error}};
+    degraded.push_back(snapshot.outbox_error);
+  }
+
+  s["sinks"] = sinks_status(snapshot.sinks, degraded);
+  service_status(s);
+  s["self"] = self_status(degraded);
   s["health"] = {{"status", degraded.empty() ? "healthy" : "degraded"}, {"reasons", degraded}};
   return s;
 }

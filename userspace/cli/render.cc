@@ -64,100 +64,99 @@ std::string ago(std::uint64_t then_ns, std::uint64_t now_ns) {
   return human_duration_ns(now_ns - then_ns) + " ago";
 }
 
-}  // namespace
+void line(std::string& out, std::string_view label, const std::string& text) {
+  out += fmt::format("{:<10} {}\n", label, text);
+}
 
-std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
-  std::string out;
-  auto line = [&out](std::string_view label, const std::string& text) {
-    out += fmt::format("{:<10} {}\n", label, text);
-  };
-  const Json& health = object(s, "health");
-  const std::string state = str(health, "status");
-  out += fmt::format("tallyd {} on {}, up {} (pid {})   {}\n", str(s, "version"), str(s, "host"),
-                     human_duration_ns(u64(s, "uptime_ns")), u64(object(s, "self"), "pid"),
-                     state == "healthy" ? "HEALTHY" : "DEGRADED");
-  for (const auto& r : list(health, "reasons")) out += fmt::format("  ! {}\n", text(r));
-
+void render_backend_and_sampling(std::string& out, const Json& s, std::uint64_t now_ns) {
   const Json& b = object(s, "backend");
   std::string programs;
   for (const auto& p : list(b, "programs")) programs += (programs.empty() ? "" : ", ") + text(p);
   if (str(b, "name") == "bpf") {
-    line("backend", fmt::format("bpf ({}): {}", str(b, "attach_mode"), programs));
+    line(out, "backend", fmt::format("bpf ({}): {}", str(b, "attach_mode"), programs));
   } else {
-    line("backend", fmt::format("procfs polling (misses short-lived processes; {} forks unseen)",
-                                u64(b, "unseen_exits")));
+    line(out, "backend",
+         fmt::format("procfs polling (misses short-lived processes; {} forks unseen)",
+                     u64(b, "unseen_exits")));
   }
 
   const Json& m = object(s, "sampling");
-  line("sampling", fmt::format("every {} s, last sample {}; {} processes last interval",
-                               u64(m, "interval_s"), ago(u64(m, "last_sample_ns"), now_ns),
-                               u64(m, "processes_last_interval")));
+  line(out, "sampling",
+       fmt::format("every {} s, last sample {}; {} processes last interval", u64(m, "interval_s"),
+                   ago(u64(m, "last_sample_ns"), now_ns), u64(m, "processes_last_interval")));
   if (str(b, "name") == "bpf") {
-    line("", fmt::format("kernel map {}/{} entries, {} updates dropped ({} recently), {} missed runs",
-                         u64(b, "map_used"), u64(b, "map_capacity"),
-                         u64(m, "dropped_updates_total"), u64(m, "dropped_updates_recent"),
-                         u64(b, "recursion_misses")));
+    line(out, "",
+         fmt::format("kernel map {}/{} entries, {} updates dropped ({} recently), {} missed runs",
+                     u64(b, "map_used"), u64(b, "map_capacity"), u64(m, "dropped_updates_total"),
+                     u64(m, "dropped_updates_recent"), u64(b, "recursion_misses")));
   }
+}
 
+void render_outbox(std::string& out, const Json& s) {
   const Json& o = object(s, "outbox");
   if (o.contains("error")) {
-    line("outbox", "ERROR: " + str(o, "error"));
+    line(out, "outbox", "ERROR: " + str(o, "error"));
   } else {
-    line("outbox", fmt::format("{}: {} batches pending ({}), oldest {}", str(o, "path"),
-                               u64(o, "pending_batches"), human_bytes(u64(o, "pending_bytes")),
-                               u64(o, "pending_batches")
-                                   ? human_duration_ns(u64(o, "oldest_pending_age_ns"))
-                                   : std::string("-")));
+    line(out, "outbox",
+         fmt::format("{}: {} batches pending ({}), oldest {}", str(o, "path"),
+                     u64(o, "pending_batches"), human_bytes(u64(o, "pending_bytes")),
+                     u64(o, "pending_batches") ? human_duration_ns(u64(o, "oldest_pending_age_ns"))
+                                               : std::string("-")));
     std::string acked;
     for (const auto& k : list(o, "sinks")) {
       acked += fmt::format("{}{} {}", acked.empty() ? "" : ", ", str(k, "name"),
                            u64(k, "last_acked_seq"));
     }
-    line("", fmt::format("last seq formed {}, acknowledged: {}", u64(o, "last_seq"), acked));
+    line(out, "", fmt::format("last seq formed {}, acknowledged: {}", u64(o, "last_seq"), acked));
     std::uint64_t gap_records = 0, gap_samples = 0;
     for (const auto& [reason, g] : object(o, "gaps").items()) {
       gap_records += u64(g, "records");
       gap_samples += u64(g, "samples");
     }
-    line("", fmt::format("gaps {} ({} samples lost), dead letters {}, quarantined files {}",
-                         gap_records, gap_samples, u64(o, "dead_letters"),
-                         u64(o, "quarantined_files")));
+    line(
+        out, "",
+        fmt::format("gaps {} ({} samples lost), dead letters {}, quarantined files {}", gap_records,
+                    gap_samples, u64(o, "dead_letters"), u64(o, "quarantined_files")));
     const bool limited = o.contains("cap_limited_by_filesystem") &&
                          o["cap_limited_by_filesystem"].is_boolean() &&
                          o["cap_limited_by_filesystem"].get<bool>();
-    line("", fmt::format("size {} of {} cap{} (names {}), file {}",
-                         human_bytes(u64(o, "stored_bytes")),
-                         human_bytes(limited ? u64(o, "effective_cap_bytes") : u64(o, "cap_bytes")),
-                         limited ? fmt::format(" (reduced from {}: its filesystem holds {})",
-                                               human_bytes(u64(o, "cap_bytes")),
-                                               human_bytes(u64(o, "filesystem_bytes")))
-                                 : "",
-                         human_bytes(u64(o, "dictionary_bytes")),
-                         human_bytes(u64(o, "file_bytes"))));
+    line(out, "",
+         fmt::format("size {} of {} cap{} (names {}), file {}", human_bytes(u64(o, "stored_bytes")),
+                     human_bytes(limited ? u64(o, "effective_cap_bytes") : u64(o, "cap_bytes")),
+                     limited ? fmt::format(" (reduced from {}: its filesystem holds {})",
+                                           human_bytes(u64(o, "cap_bytes")),
+                                           human_bytes(u64(o, "filesystem_bytes")))
+                             : "",
+                     human_bytes(u64(o, "dictionary_bytes")), human_bytes(u64(o, "file_bytes"))));
     if (o.contains("disk_full") && o["disk_full"].is_boolean() && o["disk_full"].get<bool>()) {
-      line("", fmt::format("DISK FULL: appends fail, {} free; batches still ship ({} acks held "
-                           "in memory)",
-                           human_bytes(u64(o, "filesystem_free_bytes")), u64(o, "acks_unsaved")));
+      line(out, "",
+           fmt::format("DISK FULL: appends fail, {} free; batches still ship ({} acks held "
+                       "in memory)",
+                       human_bytes(u64(o, "filesystem_free_bytes")), u64(o, "acks_unsaved")));
     }
-    if (!str(o, "last_file_change").empty()) line("", "file " + str(o, "last_file_change"));
-    if (!str(o, "file_problem").empty()) line("", "FILE PROBLEM: " + str(o, "file_problem"));
+    if (!str(o, "last_file_change").empty()) line(out, "", "file " + str(o, "last_file_change"));
+    if (!str(o, "file_problem").empty()) line(out, "", "FILE PROBLEM: " + str(o, "file_problem"));
   }
+}
 
+void render_sinks(std::string& out, const Json& s, std::uint64_t now_ns) {
   if (list(s, "sinks").empty()) {
-    line("shipping", "no sink configured: samples stay in the outbox (up to its cap)");
+    line(out, "shipping", "no sink configured: samples stay in the outbox (up to its cap)");
   }
   for (const auto& k : list(s, "sinks")) {
-    line("sink", fmt::format("{} ({}) {}: {}, last success {}, {} batches sent", str(k, "name"),
-                             str(k, "format"), str(k, "url"), str(k, "state"),
-                             ago(u64(k, "last_success_ns"), now_ns), u64(k, "batches_sent")));
+    line(out, "sink",
+         fmt::format("{} ({}) {}: {}, last success {}, {} batches sent", str(k, "name"),
+                     str(k, "format"), str(k, "url"), str(k, "state"),
+                     ago(u64(k, "last_success_ns"), now_ns), u64(k, "batches_sent")));
     if (!str(k, "last_error").empty()) {
       std::string retry;
       if (u64(k, "next_retry_ns") > now_ns) {
         retry = ", next retry in " + human_duration_ns(u64(k, "next_retry_ns") - now_ns);
       }
-      line("", fmt::format("last error {}: {} ({} consecutive failures{})",
-                           ago(u64(k, "last_error_ns"), now_ns), str(k, "last_error"),
-                           u64(k, "consecutive_failures"), retry));
+      line(out, "",
+           fmt::format("last error {}: {} ({} consecutive failures{})",
+                       ago(u64(k, "last_error_ns"), now_ns), str(k, "last_error"),
+                       u64(k, "consecutive_failures"), retry));
     }
     // Losses are shown per sink: a sink whose format cannot carry gap
     // records (influx, otlp) only has them here and in the log.
@@ -167,37 +166,60 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
     if (gap + rejected + dropped > 0) {
       const Json& gaps_shipped = member(k, "gaps_shipped");
       const bool shipped = !gaps_shipped.is_boolean() || gaps_shipped.get<bool>();
-      line("",
+      line(out, "",
            fmt::format("lost {} samples ({}), {} rejected by the server, {} points it dropped", gap,
                        shipped ? "declared to the server" : "logged here only", rejected, dropped));
     }
   }
+}
+
+void render_self(std::string& out, const Json& s) {
   const Json& control = object(s, "control");
   if (u64(control, "connections_evicted") + u64(control, "accept_failures") +
           u64(control, "bad_requests") + u64(control, "handler_errors") > 0) {
-    line("control", fmt::format("{} connections, {} closed at the connection bounds, {} failed "
-                                "accepts, {} bad requests, {} failed handlers",
-                                u64(control, "connections"), u64(control, "connections_evicted"),
-                                u64(control, "accept_failures"), u64(control, "bad_requests"),
-                                u64(control, "handler_errors")));
+    line(out, "control",
+         fmt::format("{} connections, {} closed at the connection bounds, {} failed "
+                     "accepts, {} bad requests, {} failed handlers",
+                     u64(control, "connections"), u64(control, "connections_evicted"),
+                     u64(control, "accept_failures"), u64(control, "bad_requests"),
+                     u64(control, "handler_errors")));
   }
   const Json& self = object(s, "self");
-  line("self", fmt::format("cpu {}, rss {}", human_duration_ns(u64(self, "cpu_ns")),
-                           human_bytes(u64(self, "rss_bytes"))));
+  line(out, "self",
+       fmt::format("cpu {}, rss {}", human_duration_ns(u64(self, "cpu_ns")),
+                   human_bytes(u64(self, "rss_bytes"))));
   const Json& privileges = object(self, "privileges");
   const Json& dropped = member(privileges, "dropped");
   if (dropped.is_boolean() && dropped.get<bool>()) {
     std::string caps;
     for (const auto& c : list(privileges, "capabilities"))
       caps += (caps.empty() ? "" : ", ") + text(c);
-    line("", fmt::format("privileges: {}; no_new_privs {}; seccomp filter of {} system calls",
-                         caps.empty() ? "no capabilities" : caps,
-                         member(privileges, "no_new_privs") == true ? "on" : "off",
-                         u64(privileges, "seccomp_syscalls")));
-    for (const auto& p : list(privileges, "problems")) line("", "! not dropped: " + text(p));
+    line(out, "",
+         fmt::format("privileges: {}; no_new_privs {}; seccomp filter of {} system calls",
+                     caps.empty() ? "no capabilities" : caps,
+                     member(privileges, "no_new_privs") == true ? "on" : "off",
+                     u64(privileges, "seccomp_syscalls")));
+    for (const auto& p : list(privileges, "problems")) line(out, "", "! not dropped: " + text(p));
   } else if (dropped.is_boolean()) {
-    line("", "privileges: all kept (drop_privileges = false)");
+    line(out, "", "privileges: all kept (drop_privileges = false)");
   }
+}
+
+}  // namespace
+
+std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
+  std::string out;
+  const Json& health = object(s, "health");
+  const std::string state = str(health, "status");
+  out += fmt::format("tallyd {} on {}, up {} (pid {})   {}\n", str(s, "version"), str(s, "host"),
+                     human_duration_ns(u64(s, "uptime_ns")), u64(object(s, "self"), "pid"),
+                     state == "healthy" ? "HEALTHY" : "DEGRADED");
+  for (const auto& r : list(health, "reasons")) out += fmt::format("  ! {}\n", text(r));
+
+  render_backend_and_sampling(out, s, now_ns);
+  render_outbox(out, s);
+  render_sinks(out, s, now_ns);
+  render_self(out, s);
   return out;
 }
 

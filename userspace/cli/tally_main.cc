@@ -36,6 +36,81 @@ std::string range_text(const tally::control::WholeNumberField& f) {
   return fmt::format("{} to {}", f.min, f.max);
 }
 
+// What the command line asked for.
+struct Invocation {
+  std::string socket = tally::control::kDefaultSocket;
+  bool json = false;
+  int top_n = tally::control::kTopN.fallback;
+  int flush_timeout = tally::control::kFlushTimeout.fallback;
+  CLI::App* status = nullptr;
+  CLI::App* top = nullptr;
+  CLI::App* flush = nullptr;
+};
+
+void add_commands(CLI::App& app, Invocation& inv) {
+  inv.status = app.add_subcommand("status",
+                                  "Health, backend, sampling, outbox and sinks.\n"
+                                  "Examples: tally status; tally status --json | jq .outbox\n"
+                                  "Exit code 0 healthy, 1 degraded, 2 unreachable.");
+  inv.status->add_flag("--json", inv.json, "Print the raw JSON");
+
+  inv.top = app.add_subcommand(
+      "top",
+      "Processes with most CPU in the last interval.\nExamples: tally top; tally top -n 3 --json");
+  inv.top
+      ->add_option("-n", inv.top_n,
+                   "How many processes (" + range_text(tally::control::kTopN) + ")")
+      ->check(CLI::Range(tally::control::kTopN.min, tally::control::kTopN.max))
+      ->capture_default_str();
+  inv.top->add_flag("--json", inv.json, "Print the raw JSON");
+
+  inv.flush = app.add_subcommand("flush",
+                                 "Ship everything pending now and wait until the outbox is empty.\n"
+                                 "Example: tally flush --timeout 60");
+  inv.flush
+      ->add_option("--timeout", inv.flush_timeout,
+                   "Seconds to wait (" + range_text(tally::control::kFlushTimeout) + ")")
+      ->check(CLI::Range(tally::control::kFlushTimeout.min, tally::control::kFlushTimeout.max))
+      ->capture_default_str();
+  inv.flush->add_flag("--json", inv.json, "Print the raw JSON");
+
+  for (CLI::App* sub : {inv.status, inv.top, inv.flush}) {
+    sub->add_option("--socket", inv.socket, "tallyd's control socket");
+  }
+}
+
+// Asks tallyd and prints its answer; the exit code.
+int ask(const Invocation& inv) {
+  std::string request;
+  std::chrono::milliseconds timeout(10000);
+  if (*inv.status) {
+    request = tally::control::make_request("status");
+  } else if (*inv.top) {
+    request = tally::control::make_request("top", {{"n", inv.top_n}});
+  } else {
+    request = tally::control::make_request("flush", {{"timeout_s", inv.flush_timeout}});
+    timeout = std::chrono::seconds(inv.flush_timeout + 10);
+  }
+
+  bool unreachable = false;
+  auto result = tally::cli::call(inv.socket, request, timeout, unreachable);
+  if (!result.ok()) return fail(result.error().message(), unreachable ? 2 : 1);
+  const nlohmann::json& r = *result;
+
+  if (inv.json) {
+    std::fputs(tally::cli::render_json(r).c_str(), stdout);
+  } else if (*inv.status) {
+    std::fputs(tally::cli::render_status(r, tally::realtime_ns()).c_str(), stdout);
+  } else if (*inv.top) {
+    std::fputs(tally::cli::render_top(r, terminal_width()).c_str(), stdout);
+  } else {
+    std::fputs(tally::cli::render_flush(r).c_str(), stdout);
+  }
+  if (*inv.status) return tally::cli::reports_healthy(r) ? 0 : 1;
+  if (*inv.flush) return tally::cli::flush_emptied(r) ? 0 : 1;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,39 +122,11 @@ int main(int argc, char** argv) {
       "  tally flush --timeout 60 ship everything pending now\n"
       "Exit codes: 0 healthy/ok, 1 degraded or error, 2 tallyd unreachable or bad usage.",
       "tally"};
-  std::string socket = tally::control::kDefaultSocket;
-  app.add_option("--socket", socket, "tallyd's control socket")->capture_default_str();
+  Invocation inv;
+  app.add_option("--socket", inv.socket, "tallyd's control socket")->capture_default_str();
   app.require_subcommand(1);
   app.fallthrough();
-
-  bool json = false;
-  CLI::App* status = app.add_subcommand(
-      "status", "Health, backend, sampling, outbox and sinks.\n"
-                "Examples: tally status; tally status --json | jq .outbox\n"
-                "Exit code 0 healthy, 1 degraded, 2 unreachable.");
-  status->add_flag("--json", json, "Print the raw JSON");
-
-  int top_n = tally::control::kTopN.fallback;
-  CLI::App* top = app.add_subcommand(
-      "top", "Processes with most CPU in the last interval.\nExamples: tally top; tally top -n 3 --json");
-  top->add_option("-n", top_n, "How many processes (" + range_text(tally::control::kTopN) + ")")
-      ->check(CLI::Range(tally::control::kTopN.min, tally::control::kTopN.max))
-      ->capture_default_str();
-  top->add_flag("--json", json, "Print the raw JSON");
-
-  int flush_timeout = tally::control::kFlushTimeout.fallback;
-  CLI::App* flush = app.add_subcommand(
-      "flush", "Ship everything pending now and wait until the outbox is empty.\n"
-               "Example: tally flush --timeout 60");
-  flush->add_option("--timeout", flush_timeout,
-                    "Seconds to wait (" + range_text(tally::control::kFlushTimeout) + ")")
-      ->check(CLI::Range(tally::control::kFlushTimeout.min, tally::control::kFlushTimeout.max))
-      ->capture_default_str();
-  flush->add_flag("--json", json, "Print the raw JSON");
-
-  for (CLI::App* sub : {status, top, flush}) {
-    sub->add_option("--socket", socket, "tallyd's control socket");
-  }
+  add_commands(app, inv);
 
   try {
     app.parse(argc, argv);
@@ -93,33 +140,5 @@ int main(int argc, char** argv) {
     }
     return fail(std::string(e.what()) + " (see tally --help)", 2);
   }
-
-  std::string request;
-  std::chrono::milliseconds timeout(10000);
-  if (*status) {
-    request = tally::control::make_request("status");
-  } else if (*top) {
-    request = tally::control::make_request("top", {{"n", top_n}});
-  } else {
-    request = tally::control::make_request("flush", {{"timeout_s", flush_timeout}});
-    timeout = std::chrono::seconds(flush_timeout + 10);
-  }
-
-  bool unreachable = false;
-  auto result = tally::cli::call(socket, request, timeout, unreachable);
-  if (!result.ok()) return fail(result.error().message(), unreachable ? 2 : 1);
-  const nlohmann::json& r = *result;
-
-  if (json) {
-    std::fputs(tally::cli::render_json(r).c_str(), stdout);
-  } else if (*status) {
-    std::fputs(tally::cli::render_status(r, tally::realtime_ns()).c_str(), stdout);
-  } else if (*top) {
-    std::fputs(tally::cli::render_top(r, terminal_width()).c_str(), stdout);
-  } else {
-    std::fputs(tally::cli::render_flush(r).c_str(), stdout);
-  }
-  if (*status) return tally::cli::reports_healthy(r) ? 0 : 1;
-  if (*flush) return tally::cli::flush_emptied(r) ? 0 : 1;
-  return 0;
+  return ask(inv);
 }

@@ -30,19 +30,25 @@ bool parse_listen(const std::string& text, std::string& address, std::uint16_t& 
   return true;
 }
 
-CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
-  CollectorOptions o;
-  CLI::App app{
-      "tally-collector: receives tallyd's sample batches over HTTP and stores them in SQLite.\n\n"
-      "Examples:\n"
-      "  tally-collector --db /var/lib/tally/collector.db\n"
-      "  tally-collector --listen 0.0.0.0:8080 --db c.db --token-file /etc/tally/tokens\n\n"
-      "Token file: one token per line, or NAME TOKEN; '#' comments. Each agent id is bound\n"
-      "to the credential (name) it first wrote with; SIGHUP re-reads the file.\n",
-      "tally-collector"};
-  app.get_formatter()->column_width(34);
+namespace {
+
+// Flags typed in other units than CollectorOptions holds, converted after
+// parsing.
+struct TypedFlags {
   std::string listen = "127.0.0.1:8080";
-  app.add_option("--listen", listen, "HOST:PORT to serve on, an IP address (port 0: any free)")
+  std::string durability = "full";
+  std::uint64_t names_max_age_hours = 7 * 24;
+  std::uint64_t query_timeout_ms = 0;
+  std::uint64_t ingest_max_mib = 0;
+  std::uint64_t header_timeout_ms = 10000;
+  std::uint64_t request_timeout_ms = 30000;
+  std::uint64_t shutdown_grace_ms = 5000;
+};
+
+// Where the collector listens and stores, and whom it trusts.
+void add_service_flags(CLI::App& app, CollectorOptions& o, TypedFlags& typed) {
+  app.add_option("--listen", typed.listen,
+                 "HOST:PORT to serve on, an IP address (port 0: any free)")
       ->capture_default_str();
   app.add_option("--db", o.db_path,
                  "SQLite database file (created 0600 if missing, and its directory 0700)")
@@ -57,16 +63,18 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "debug, info, warning or error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();
-  std::string durability = "full";
-  app.add_option("--durability", durability,
+  app.add_option("--durability", typed.durability,
                  "full: an ack survives power loss; normal: only a collector crash")
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
-  std::uint64_t names_max_age_hours = 7 * 24;
-  app.add_option("--names-max-age-hours", names_max_age_hours,
+  app.add_option("--names-max-age-hours", typed.names_max_age_hours,
                  "Forget a process's names not sent again for this long (agents resend them)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{24 * 3650}))
       ->capture_default_str();
+}
+
+// What one collector takes on at once.
+void add_limit_flags(CLI::App& app, CollectorOptions& o, TypedFlags& typed) {
   app.add_option("--max-connections", o.max_connections,
                  "Most connections open at once; further ones are closed unanswered. 0: the file "
                  "descriptor limit (raised to the hard limit) less 64, at most " +
@@ -77,8 +85,7 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
                  "Most connections open at once from one client IP address (IPv6: one /64)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 24))
       ->capture_default_str();
-  auto query_timeout_ms = static_cast<std::uint64_t>(o.query_timeout.count());
-  app.add_option("--query-timeout-ms", query_timeout_ms,
+  app.add_option("--query-timeout-ms", typed.query_timeout_ms,
                  "Stop a query that runs longer and answer 503 (0: no limit)")
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{3600000}))
       ->capture_default_str();
@@ -86,33 +93,56 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
                  "Batch requests held at once; more get 503 + Retry-After")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100000}))
       ->capture_default_str();
-  std::uint64_t ingest_max_mib = o.ingest_max_bytes >> 20;
-  app.add_option("--ingest-max-mib", ingest_max_mib,
+  app.add_option("--ingest-max-mib", typed.ingest_max_mib,
                  "MiB of batch requests held at once; more get 503 + Retry-After")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
       ->capture_default_str();
+}
+
+// Tuning for tests and benchmarks.
+void add_hidden_flags(CLI::App& app, CollectorOptions& o, TypedFlags& typed) {
   // Hidden: an empty group name keeps these out of --help.
-  std::uint64_t header_timeout_ms = 10000, request_timeout_ms = 30000, shutdown_grace_ms = 5000;
-  app.add_option("--header-timeout-ms", header_timeout_ms)
+  app.add_option("--header-timeout-ms", typed.header_timeout_ms)
       ->check(CLI::Range(std::uint64_t{50}, std::uint64_t{3600000}))
       ->group("");
-  app.add_option("--request-timeout-ms", request_timeout_ms)
+  app.add_option("--request-timeout-ms", typed.request_timeout_ms)
       ->check(CLI::Range(std::uint64_t{50}, std::uint64_t{3600000}))
       ->group("");
-  app.add_option("--shutdown-grace-ms", shutdown_grace_ms)
+  app.add_option("--shutdown-grace-ms", typed.shutdown_grace_ms)
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{600000}))
       ->group("");
   app.add_option("--max-db-pages", o.max_db_pages)->group("");
   app.add_option("--decode-threads", o.decode_threads)->check(CLI::Range(0u, 256u))->group("");
+}
+
+}  // namespace
+
+CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
+  CollectorOptions o;
+  CLI::App app{
+      "tally-collector: receives tallyd's sample batches over HTTP and stores them in SQLite.\n\n"
+      "Examples:\n"
+      "  tally-collector --db /var/lib/tally/collector.db\n"
+      "  tally-collector --listen 0.0.0.0:8080 --db c.db --token-file /etc/tally/tokens\n\n"
+      "Token file: one token per line, or NAME TOKEN; '#' comments. Each agent id is bound\n"
+      "to the credential (name) it first wrote with; SIGHUP re-reads the file.\n",
+      "tally-collector"};
+  app.get_formatter()->column_width(34);
+  TypedFlags typed;
+  typed.query_timeout_ms = static_cast<std::uint64_t>(o.query_timeout.count());
+  typed.ingest_max_mib = o.ingest_max_bytes >> 20;
+  add_service_flags(app, o, typed);
+  add_limit_flags(app, o, typed);
+  add_hidden_flags(app, o, typed);
 
   try {
     app.parse(argc, argv);
-    if (!parse_listen(listen, o.listen_address, o.listen_port)) {
+    if (!parse_listen(typed.listen, o.listen_address, o.listen_port)) {
       throw CLI::ValidationError(
           "--listen",
           "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080 or [::1]:0, "
           "got " +
-              listen);
+              typed.listen);
     }
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);
@@ -121,13 +151,13 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
     std::fprintf(stderr, "tally-collector: %s (see tally-collector --help)\n", e.what());
     return {std::nullopt, 2};
   }
-  o.durability = durability == "normal" ? Durability::normal : Durability::full;
-  o.names_max_age = std::chrono::hours(names_max_age_hours);
-  o.header_timeout = std::chrono::milliseconds(header_timeout_ms);
-  o.request_timeout = std::chrono::milliseconds(request_timeout_ms);
-  o.query_timeout = std::chrono::milliseconds(query_timeout_ms);
-  o.ingest_max_bytes = ingest_max_mib << 20;
-  o.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
+  o.durability = typed.durability == "normal" ? Durability::normal : Durability::full;
+  o.names_max_age = std::chrono::hours(typed.names_max_age_hours);
+  o.header_timeout = std::chrono::milliseconds(typed.header_timeout_ms);
+  o.request_timeout = std::chrono::milliseconds(typed.request_timeout_ms);
+  o.query_timeout = std::chrono::milliseconds(typed.query_timeout_ms);
+  o.ingest_max_bytes = typed.ingest_max_mib << 20;
+  o.shutdown_grace = std::chrono::milliseconds(typed.shutdown_grace_ms);
   return {o, 0};
 }
 

@@ -27,17 +27,27 @@ struct HttpResponse {
   std::optional<std::string> retry_after;
 };
 
-class HttpClient {
+// What a shipper needs of HTTP: one POST at a time. An interface so that
+// every delivery path can be tested without a socket
+// (tests/shipping/shipper_delivery_test.cc).
+class HttpPoster {
+ public:
+  virtual ~HttpPoster() = default;
+  // A transport failure (refused, reset, timeout, TLS) is an Error naming
+  // the URL and the reason; any HTTP status is a response.
+  virtual Result<HttpResponse> post(const std::string& url, const std::string& body,
+                                    const std::vector<std::string>& headers) = 0;
+};
+
+class HttpClient final : public HttpPoster {
  public:
   explicit HttpClient(HttpClientOptions options);
-  ~HttpClient();
+  ~HttpClient() override;
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // A transport failure (refused, reset, timeout, TLS) is an Error naming
-  // the URL and curl's reason; any HTTP status is a response.
   Result<HttpResponse> post(const std::string& url, const std::string& body,
-                            const std::vector<std::string>& headers);
+                            const std::vector<std::string>& headers) override;
 
  private:
   struct CurlDeleter {

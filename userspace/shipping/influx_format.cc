@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "line_protocol.h"
-#include "sample_record.h"
 
 namespace tally::shipping {
 
@@ -36,7 +35,8 @@ void tag(std::string& out, std::string_view key, std::string_view value) {
 
 // Tags in lexical key order, as the servers store them, which spares them a
 // sort per point.
-void process_line(std::string& out, const SampleRecord& r, bool start_tag, const InfluxOptions& o) {
+void process_line(std::string& out, const samples::ProcessSample& r, bool start_tag,
+                  const InfluxOptions& o) {
   out += "tally_process";
   tag(out, "cgroup", r.cgroup);
   tag(out, "comm", r.comm);
@@ -54,7 +54,7 @@ void process_line(std::string& out, const SampleRecord& r, bool start_tag, const
   fmt::format_to(std::back_inserter(out), " {}\n", scale(r.ts_ns, o.precision));
 }
 
-void host_line(std::string& out, const SampleRecord& r, const InfluxOptions& o) {
+void host_line(std::string& out, const samples::HostSample& r, const InfluxOptions& o) {
   out += "tally_host";
   tag(out, "host", r.host);
   fmt::format_to(std::back_inserter(out),
@@ -67,30 +67,25 @@ void host_line(std::string& out, const SampleRecord& r, const InfluxOptions& o) 
 }  // namespace
 
 Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
-                                         std::span<const std::string_view> lines,
+                                         std::span<const samples::Sample> samples,
                                          std::uint32_t first, std::uint32_t count) const {
   if (batch.kind == queue::Batch::Kind::gap) {
     return Error::format("encode batch {}: influx cannot carry a gap record", batch.seq);
   }
-  if (static_cast<std::size_t>(first) + count > lines.size()) {
+  if (static_cast<std::size_t>(first) + count > samples.size()) {
     return Error::format("encode batch {}: piece {}+{} outside its {} samples", batch.seq, first,
-                         count, lines.size());
+                         count, samples.size());
   }
-  // Every line of the batch is read, not only the piece's: whether a sample
-  // needs its start_time tag depends on the others, and must not change when
-  // a 413 splits the batch, so a retried piece is the same points.
-  std::vector<SampleRecord> records;
-  records.reserve(lines.size());
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    auto r = parse_sample(lines[i]);
-    if (!r.ok()) return r.error().context(fmt::format("encode batch {} line {}", batch.seq, i));
-    records.push_back(std::move(r).value());
-  }
+  // Every sample of the batch is looked at, not only the piece's: whether a
+  // sample needs its start_time tag depends on the others, and must not
+  // change when a 413 splits the batch, so a retried piece is the same points.
   // (ts, pid) pairs that occur more than once, sorted for binary search.
   std::vector<std::pair<std::uint64_t, std::uint32_t>> keys, reused;
-  keys.reserve(records.size());
-  for (const auto& r : records) {
-    if (r.kind == SampleRecord::Kind::process) keys.emplace_back(r.ts_ns, r.pid);
+  keys.reserve(samples.size());
+  for (const samples::Sample& sample : samples) {
+    if (const auto* p = std::get_if<samples::ProcessSample>(&sample)) {
+      keys.emplace_back(p->ts_ns, p->pid);
+    }
   }
   std::sort(keys.begin(), keys.end());
   for (std::size_t i = 1; i < keys.size(); ++i) {
@@ -101,14 +96,13 @@ Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
 
   std::string body;
   body.reserve(count * 256);
-  for (std::uint32_t i = first; i < first + count; ++i) {
-    const SampleRecord& r = records[i];
-    if (r.kind == SampleRecord::Kind::process) {
+  for (const samples::Sample& sample : samples.subspan(first, count)) {
+    if (const auto* p = std::get_if<samples::ProcessSample>(&sample)) {
       const bool start_tag =
-          std::binary_search(reused.begin(), reused.end(), std::make_pair(r.ts_ns, r.pid));
-      process_line(body, r, start_tag, options_);
-    } else if (r.kind == SampleRecord::Kind::host) {
-      host_line(body, r, options_);
+          std::binary_search(reused.begin(), reused.end(), std::make_pair(p->ts_ns, p->pid));
+      process_line(body, *p, start_tag, options_);
+    } else if (const auto* h = std::get_if<samples::HostSample>(&sample)) {
+      host_line(body, *h, options_);
     }
   }
   return body;

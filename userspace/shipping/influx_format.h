@@ -36,7 +36,7 @@ class InfluxFormat final : public SinkFormat {
 
   std::string_view name() const override { return "influx"; }
   std::string_view content_type() const override { return "text/plain; charset=utf-8"; }
-  Result<std::string> encode(const queue::Batch& batch, std::span<const std::string_view> lines,
+  Result<std::string> encode(const queue::Batch& batch, std::span<const samples::Sample> samples,
                              std::uint32_t first, std::uint32_t count) const override;
   bool sends_gaps() const override { return false; }
   // 2xx ack; 413 split; 400 (malformed, partial write) reject; 401, 403,

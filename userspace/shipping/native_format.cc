@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "tally/parse_number.h"
+#include "samples/json_line.h"
 
 namespace tally::shipping {
 
@@ -37,36 +37,18 @@ bool refuses_version(const HttpResponse& response) {
 
 }  // namespace
 
-bool NativeFormat::read_process_line(const std::vector<JsonMember>& members, ProcessLine& out) {
-  if (members.size() > std::size(out.is_name)) return false;
-  bool process = false, has_pid = false, has_start = false;
-  int names = 0;
-  std::size_t digest = 0;
-  out.exited = false;
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    const JsonMember& m = members[i];
-    out.is_name[i] = m.key == "comm" || m.key == "cmdline" || m.key == "cgroup";
-    if (out.is_name[i]) {
-      ++names;
-      // Keyed by member name too, so swapped values are different names.
-      digest = digest * 31 + std::hash<std::string_view>()(m.key);
-      digest = digest * 31 + std::hash<std::string_view>()(m.value);
-    } else if (m.key == "kind") {
-      process = m.value == R"("process")";
-    } else if (m.key == "pid") {
-      has_pid = parse_decimal(m.value, out.key.pid);
-    } else if (m.key == "start_time_ns") {
-      has_start = parse_decimal(m.value, out.key.start_time_ns);
-    } else if (m.key == "exited") {
-      out.exited = m.value == "true";
-    }
-  }
-  out.names_digest = digest;
-  return process && has_pid && has_start && names == 3;
+std::size_t NativeFormat::names_digest(const samples::ProcessSample& p) {
+  const std::hash<std::string_view> hash;
+  std::size_t digest = hash(p.comm);
+  // Combined in order, so the same bytes split differently between the names
+  // give another digest.
+  digest = digest * 31 + hash(p.cmdline);
+  digest = digest * 31 + hash(p.cgroup);
+  return digest;
 }
 
 Result<std::string> NativeFormat::encode(const queue::Batch& batch,
-                                         std::span<const std::string_view> lines,
+                                         std::span<const samples::Sample> samples,
                                          std::uint32_t first, std::uint32_t count) const {
   std::string body = envelope_head_;
   if (batch.kind == queue::Batch::Kind::gap) {
@@ -90,43 +72,26 @@ Result<std::string> NativeFormat::encode(const queue::Batch& batch,
                    gap.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return body;
   }
-  if (static_cast<std::size_t>(first) + count > lines.size()) {
+  if (static_cast<std::size_t>(first) + count > samples.size()) {
     return Error::format("encode batch {}: piece {}+{} outside its {} samples", batch.seq, first,
-                         count, lines.size());
+                         count, samples.size());
   }
-  std::size_t size = body.size() + 128;
-  for (std::uint32_t i = 0; i < count; ++i) size += lines[first + i].size() + 1;
-  body.reserve(size);
+  body.reserve(body.size() + 128 + static_cast<std::size_t>(count) * 400);
   fmt::format_to(std::back_inserter(body),
                  R"("seq":{},"kind":"samples","first_index":{},"batch_samples":{},"samples":[)",
-                 batch.seq, first, lines.size());
-  ProcessLine process;
-  for (std::uint32_t i = 0; i < count; ++i) {
-    if (i) body += ',';
-    const std::string_view line = lines[first + i];
-    // A line goes out as committed unless the collector holds this
-    // process's names, exactly these: then the names are left out.
-    if (held_.empty() || !scan_members(line, members_) || !read_process_line(members_, process)) {
-      body += line;
-      continue;
+                 batch.seq, first, samples.size());
+  bool first_sample = true;
+  for (const samples::Sample& sample : samples.subspan(first, count)) {
+    if (!first_sample) body += ',';
+    first_sample = false;
+    // A process's names are left out when the collector holds exactly these.
+    const auto* p = std::get_if<samples::ProcessSample>(&sample);
+    const auto held = p ? held_.find(ProcessKey{p->pid, p->start_time_ns}) : held_.end();
+    if (held != held_.end() && held->second == names_digest(*p)) {
+      body += samples::to_json_line(*p, samples::Names::left_out);
+    } else {
+      body += samples::to_json_line(sample);
     }
-    auto it = held_.find(process.key);
-    if (it == held_.end() || it->second != process.names_digest) {
-      body += line;
-      continue;
-    }
-    body += '{';
-    bool first_member = true;
-    for (std::size_t m = 0; m < members_.size(); ++m) {
-      if (process.is_name[m]) continue;
-      if (!first_member) body += ',';
-      first_member = false;
-      body += '"';
-      body += members_[m].key;
-      body += "\":";
-      body += members_[m].value;
-    }
-    body += '}';
   }
   body += "]}";
   return body;
@@ -152,19 +117,19 @@ std::string NativeFormat::adapt_to(const HttpResponse& response) {
          "them again";
 }
 
-void NativeFormat::acknowledged(std::span<const std::string_view> lines, std::uint32_t first,
+void NativeFormat::acknowledged(std::span<const samples::Sample> samples, std::uint32_t first,
                                 std::uint32_t count) {
   if (version_ < 2) return;  // version 1 always sends every name
-  ProcessLine process;
-  for (std::uint32_t i = 0; i < count && first + i < lines.size(); ++i) {
-    if (!scan_members(lines[first + i], members_) || !read_process_line(members_, process)) {
-      continue;
-    }
-    if (process.exited) {
-      held_.erase(process.key);
+  if (static_cast<std::size_t>(first) + count > samples.size()) return;
+  for (const samples::Sample& sample : samples.subspan(first, count)) {
+    const auto* p = std::get_if<samples::ProcessSample>(&sample);
+    if (!p) continue;
+    const ProcessKey key{p->pid, p->start_time_ns};
+    if (p->exited) {
+      held_.erase(key);
     } else {
-      if (held_.size() >= kMaxNamesHeld && !held_.contains(process.key)) held_.clear();
-      held_[process.key] = process.names_digest;
+      if (held_.size() >= kMaxNamesHeld && !held_.contains(key)) held_.clear();
+      held_[key] = names_digest(*p);
     }
   }
 }

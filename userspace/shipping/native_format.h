@@ -1,5 +1,5 @@
-// tally-collector's protocol (docs/protocol.md): the sample lines as
-// committed, in a JSON envelope that names the agent, the batch and the piece.
+// tally-collector's protocol (docs/protocol.md): the samples' JSON lines in
+// a JSON envelope that names the agent, the batch and the piece.
 //
 // Version 2 leaves a process's names (comm, cmdline, cgroup: most of a
 // sample's bytes after gzip) out of its samples once the collector has
@@ -18,7 +18,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "json_members.h"
 #include "sink_format.h"
 
 namespace tally::shipping {
@@ -29,10 +28,10 @@ class NativeFormat final : public SinkFormat {
 
   std::string_view name() const override { return "native"; }
   std::string_view content_type() const override { return "application/json"; }
-  Result<std::string> encode(const queue::Batch& batch, std::span<const std::string_view> lines,
+  Result<std::string> encode(const queue::Batch& batch, std::span<const samples::Sample> samples,
                              std::uint32_t first, std::uint32_t count) const override;
   Verdict judge(const HttpResponse& response) const override;
-  void acknowledged(std::span<const std::string_view> lines, std::uint32_t first,
+  void acknowledged(std::span<const samples::Sample> samples, std::uint32_t first,
                     std::uint32_t count) override;
   std::string adapt_to(const HttpResponse& response) override;
 
@@ -57,15 +56,8 @@ class NativeFormat final : public SinkFormat {
       return std::hash<std::uint64_t>()(k.start_time_ns * 0x9E3779B97F4A7C15ULL ^ k.pid);
     }
   };
-  // A process line read by scan_members: its identity, a digest of its
-  // names and where they are among the members.
-  struct ProcessLine {
-    ProcessKey key;
-    std::size_t names_digest;
-    bool exited;
-    bool is_name[64];  // per member: one of comm, cmdline, cgroup
-  };
-  static bool read_process_line(const std::vector<JsonMember>& members, ProcessLine& out);
+  // Of comm, cmdline and cgroup: tells an exec's new names from the held ones.
+  static std::size_t names_digest(const samples::ProcessSample& p);
 
   void set_version(int version);
 
@@ -73,7 +65,6 @@ class NativeFormat final : public SinkFormat {
   int version_ = 0;
   std::string envelope_head_;  // {"version":2,"agent_id":"…","host":"…",
   std::unordered_map<ProcessKey, std::size_t, KeyHash> held_;  // → names digest
-  mutable std::vector<JsonMember> members_;                    // scratch
 };
 
 }  // namespace tally::shipping

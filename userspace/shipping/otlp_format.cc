@@ -5,8 +5,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sample_record.h"
-
 namespace tally::shipping {
 
 namespace {
@@ -107,71 +105,94 @@ double seconds(std::uint64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 }  // namespace
 
+namespace {
+
+void scope_head(std::string& out, const std::string& scope_version) {
+  out += "},\"scopeMetrics\":[{\"scope\":{\"name\":\"tally\",\"version\":";
+  append_string(out, scope_version);
+  out += "},\"metrics\":[";
+}
+
+// The delta covers the interval, but not time before the process existed.
+std::uint64_t interval_start(std::uint64_t ts_ns, std::uint64_t interval_ns) {
+  return ts_ns > interval_ns ? ts_ns - interval_ns : 0;
+}
+
+}  // namespace
+
+void OtlpFormat::process_resource(std::string& out, const samples::ProcessSample& p) const {
+  out += "{\"resource\":{";
+  {
+    Attributes a(out);
+    a.string("host.name", p.host);
+    a.string("host.id", options_.host_id);
+    a.integer("process.pid", p.pid);
+    a.string("process.executable.name", p.comm);
+    a.string("process.linux.cgroup", p.cgroup);
+    if (options_.cmdline) a.string("process.command_line", p.cmdline);
+  }
+  scope_head(out, options_.scope_version);
+  bool first_metric = true;
+  const std::uint64_t start =
+      std::max(interval_start(p.ts_ns, p.interval_ns), std::min(p.start_time_ns, p.ts_ns));
+  metric(out, first_metric, "process.cpu.time", "s",
+         "CPU time used by the process in the interval, all threads", kDelta, true,
+         Point{start, p.ts_ns, true, seconds(p.cpu_ns)});
+  if (!p.exited) {
+    metric(out, first_metric, "process.memory.usage", "By", "Resident set size of the process",
+           kCumulative, false,
+           Point{std::min(p.start_time_ns, p.ts_ns), p.ts_ns, false, 0, p.rss_bytes});
+  }
+  out += "]}]}";
+}
+
+void OtlpFormat::host_resource(std::string& out, const samples::HostSample& h) const {
+  out += "{\"resource\":{";
+  {
+    Attributes a(out);
+    a.string("host.name", h.host);
+    a.string("host.id", options_.host_id);
+  }
+  scope_head(out, options_.scope_version);
+  bool first_metric = true;
+  const std::uint64_t start = interval_start(h.ts_ns, h.interval_ns);
+  metric(out, first_metric, "system.cpu.logical.count", "{cpu}", "Logical CPUs on the host",
+         kCumulative, false, Point{start, h.ts_ns, false, 0, h.ncpu});
+  metric(out, first_metric, "tally.host.cpu.busy_time", "s",
+         "Non-idle CPU time of all CPUs in the interval", kDelta, true,
+         Point{start, h.ts_ns, true, seconds(h.busy_ns)});
+  metric(out, first_metric, "tally.host.processes", "{process}",
+         "Processes reported in the interval", 0, false,
+         Point{start, h.ts_ns, false, 0, h.processes});
+  metric(out, first_metric, "tally.dropped_updates", "{update}",
+         "CPU-time updates the kernel side could not record in the interval", kDelta, true,
+         Point{start, h.ts_ns, false, 0, h.dropped_updates});
+  out += "]}]}";
+}
+
 Result<std::string> OtlpFormat::encode(const queue::Batch& batch,
-                                       std::span<const std::string_view> lines, std::uint32_t first,
-                                       std::uint32_t count) const {
+                                       std::span<const samples::Sample> samples,
+                                       std::uint32_t first, std::uint32_t count) const {
   if (batch.kind == queue::Batch::Kind::gap) {
     return Error::format("encode batch {}: OTLP cannot carry a gap record", batch.seq);
   }
-  if (static_cast<std::size_t>(first) + count > lines.size()) {
+  if (static_cast<std::size_t>(first) + count > samples.size()) {
     return Error::format("encode batch {}: piece {}+{} outside its {} samples", batch.seq, first,
-                         count, lines.size());
+                         count, samples.size());
   }
   std::string out;
   out.reserve(static_cast<std::size_t>(count) * 900);
   out += "{\"resourceMetrics\":[";
   bool first_resource = true;
-  for (std::uint32_t i = first; i < first + count; ++i) {
-    auto parsed = parse_sample(lines[i]);
-    if (!parsed.ok()) {
-      return parsed.error().context(fmt::format("encode batch {} line {}", batch.seq, i));
-    }
-    const SampleRecord& r = *parsed;
-    if (r.kind == SampleRecord::Kind::other) continue;
+  for (const samples::Sample& sample : samples.subspan(first, count)) {
+    if (std::holds_alternative<samples::UnknownSample>(sample)) continue;
     if (!first_resource) out += ',';
     first_resource = false;
-    out += "{\"resource\":{";
-    {
-      Attributes a(out);
-      a.string("host.name", r.host);
-      a.string("host.id", options_.host_id);
-      if (r.kind == SampleRecord::Kind::process) {
-        a.integer("process.pid", r.pid);
-        a.string("process.executable.name", r.comm);
-        a.string("process.linux.cgroup", r.cgroup);
-        if (options_.cmdline) a.string("process.command_line", r.cmdline);
-      }
-    }
-    out += "},\"scopeMetrics\":[{\"scope\":{\"name\":\"tally\",\"version\":";
-    append_string(out, options_.scope_version);
-    out += "},\"metrics\":[";
-    bool first_metric = true;
-    // The delta covers the interval, but not time before the process existed.
-    const std::uint64_t interval_start = r.ts_ns > r.interval_ns ? r.ts_ns - r.interval_ns : 0;
-    if (r.kind == SampleRecord::Kind::process) {
-      const std::uint64_t start = std::max(interval_start, std::min(r.start_time_ns, r.ts_ns));
-      metric(out, first_metric, "process.cpu.time", "s",
-             "CPU time used by the process in the interval, all threads", kDelta, true,
-             Point{start, r.ts_ns, true, seconds(r.cpu_ns)});
-      if (!r.exited) {
-        metric(out, first_metric, "process.memory.usage", "By", "Resident set size of the process",
-               kCumulative, false,
-               Point{std::min(r.start_time_ns, r.ts_ns), r.ts_ns, false, 0, r.rss_bytes});
-      }
+    if (const auto* p = std::get_if<samples::ProcessSample>(&sample)) {
+      process_resource(out, *p);
     } else {
-      metric(out, first_metric, "system.cpu.logical.count", "{cpu}", "Logical CPUs on the host",
-             kCumulative, false, Point{interval_start, r.ts_ns, false, 0, r.ncpu});
-      metric(out, first_metric, "tally.host.cpu.busy_time", "s",
-             "Non-idle CPU time of all CPUs in the interval", kDelta, true,
-             Point{interval_start, r.ts_ns, true, seconds(r.busy_ns)});
-      metric(out, first_metric, "tally.host.processes", "{process}",
-             "Processes reported in the interval", 0, false,
-             Point{interval_start, r.ts_ns, false, 0, r.processes});
-      metric(out, first_metric, "tally.dropped_updates", "{update}",
-             "CPU-time updates the kernel side could not record in the interval", kDelta, true,
-             Point{interval_start, r.ts_ns, false, 0, r.dropped_updates});
+      host_resource(out, std::get<samples::HostSample>(sample));
     }
-    out += "]}]}";
   }
   out += "]}";
   return out;

@@ -42,7 +42,7 @@ class OtlpFormat final : public SinkFormat {
 
   std::string_view name() const override { return "otlp"; }
   std::string_view content_type() const override { return "application/json"; }
-  Result<std::string> encode(const queue::Batch& batch, std::span<const std::string_view> lines,
+  Result<std::string> encode(const queue::Batch& batch, std::span<const samples::Sample> samples,
                              std::uint32_t first, std::uint32_t count) const override;
   bool sends_gaps() const override { return false; }
   // The OTLP/HTTP rules: 2xx ack; 429, 502, 503, 504 retry (honouring
@@ -55,6 +55,9 @@ class OtlpFormat final : public SinkFormat {
   Verdict judge(const HttpResponse& response) const override;
 
  private:
+  void process_resource(std::string& out, const samples::ProcessSample& p) const;
+  void host_resource(std::string& out, const samples::HostSample& h) const;
+
   OtlpOptions options_;
 };
 

@@ -28,10 +28,12 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "backoff.h"
-#include "compact_samples.h"
 #include "http_client.h"
+#include "samples/compact_records.h"
 #include "sink_format.h"
 #include "tally/queue/outbox.h"
 
@@ -46,17 +48,25 @@ struct ShipperOptions {
   // the credentials, so a rotated token is picked up without a restart.
   // Empty: the token never changes.
   std::function<Result<std::string>()> reload_token;
+  // Called on the shipper's thread after each attempt (delivered, rejected
+  // or failed), so that tallyd refreshes its status snapshot. Must not block.
+  std::function<void()> on_progress;
   HttpClientOptions http;
   BackoffPolicy backoff;
   int gzip_level = 6;
 };
+
+// idle: nothing sent yet; healthy: the last request succeeded; failing: it
+// did not, and the shipper is backing off.
+enum class SinkState { idle, healthy, failing };
+const char* sink_state_name(SinkState state);
 
 // What `tally status` shows for a sink. Times are Unix epoch ns; 0 = never.
 struct SinkStatus {
   std::string name;
   std::string format;
   std::string url;             // with credentials redacted (url_redaction.h)
-  std::string state = "idle";  // idle | healthy | failing
+  SinkState state = SinkState::idle;
   std::uint64_t last_success_ns = 0;
   std::string last_error;
   std::uint64_t last_error_ns = 0;
@@ -88,7 +98,10 @@ struct SinkStatus {
 
 class Shipper {
  public:
-  Shipper(queue::Outbox& outbox, ShipperOptions options, std::unique_ptr<SinkFormat> format);
+  // http: how requests go out; by default libcurl (HttpClient) with
+  // options.http.
+  Shipper(queue::Outbox& outbox, ShipperOptions options, std::unique_ptr<SinkFormat> format,
+          std::unique_ptr<HttpPoster> http = nullptr);
   ~Shipper();  // stops and joins
   Shipper(const Shipper&) = delete;
   Shipper& operator=(const Shipper&) = delete;
@@ -107,13 +120,39 @@ class Shipper {
 
  private:
   enum class Step { delivered, nothing_ready, backing_off, error };
+  using Piece = std::pair<std::uint32_t, std::uint32_t>;  // (first, count)
+
+  // One batch on its way: its samples and the pieces still to send.
+  struct Delivery {
+    const queue::Batch& batch;
+    std::uint64_t now_ns;
+    std::vector<samples::Sample> samples;
+    bool compact = false;  // stored as compact records
+    std::deque<Piece> pieces;
+    std::uint64_t samples_sent = 0;
+    bool resent_in_full = false;  // the piece at the front was sent again in full
+    std::uint32_t size() const { return static_cast<std::uint32_t>(samples.size()); }
+  };
 
   void run();
   Step step();
+  // deliver() and the steps it is made of, in the order they happen.
   Step deliver(const queue::Batch& batch, std::uint64_t now_ns);
-  // One HTTP request; fills outcome, or returns a transport error.
-  Result<HttpResponse> send(const queue::Batch& batch, std::span<const std::string_view> lines,
-                            std::uint32_t first, std::uint32_t count);
+  Step count_gap_locally(const queue::Batch& batch);
+  Step set_aside_unreadable(const queue::Batch& batch, std::uint64_t now_ns,
+                            const std::string& error, std::size_t records);
+  Step send_pieces(Delivery& d);
+  void on_acknowledged(Delivery& d, const Verdict& verdict);
+  void on_resend_in_full(Delivery& d, const HttpResponse& response);
+  Step on_retry(Delivery& d, const HttpResponse& response);
+  void split_front(Delivery& d);
+  std::optional<Step> on_rejected(Delivery& d, const HttpResponse& response);
+  Step on_delivered(Delivery& d);
+  // One HTTP request for samples [first, first + count) of the delivery.
+  Result<HttpResponse> send(const Delivery& d, std::uint32_t first, std::uint32_t count);
+  // What a dead letter holds of samples [first, first + count): their JSON
+  // lines when the outbox stored compact records, else what it stored.
+  std::string dead_letter_text(const Delivery& d, std::uint32_t first, std::uint32_t count) const;
   void backoff(const queue::Batch& batch, std::uint64_t now_ns, const std::string& error,
                std::optional<std::chrono::milliseconds> retry_after);
   void on_success(std::uint64_t now_ns);
@@ -126,10 +165,10 @@ class Shipper {
   // options_.url as logs and status may show it: credentials redacted.
   const std::string shown_url_;
   std::unique_ptr<SinkFormat> format_;
-  // Turns batches stored as compact records back into JSON lines, with the
-  // outbox's dictionary. Shipper thread only.
-  accounting::CompactDecoder decoder_;
-  HttpClient http_;
+  // Turns stored batches back into samples, with the outbox's dictionary.
+  // Shipper thread only.
+  samples::CompactDecoder decoder_;
+  std::unique_ptr<HttpPoster> http_;
   std::mt19937_64 rng_;
 
   // Pieces still to send of a batch being split after a 413, kept across
@@ -137,7 +176,7 @@ class Shipper {
   // them as duplicates anyway).
   struct Split {
     std::uint64_t seq = 0;
-    std::deque<std::pair<std::uint32_t, std::uint32_t>> pieces;  // (first, count)
+    std::deque<Piece> pieces;
   };
   std::optional<Split> split_;
   // What the format last said it adapted to (SinkFormat::adapt_to), so each

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "http_client.h"
+#include "samples/sample.h"
 #include "tally/queue/batch.h"
 #include "tally/result.h"
 
@@ -43,16 +44,17 @@ class SinkFormat {
   virtual std::string_view content_type() const = 0;
 
   // The request body (before compression) for samples [first, first + count)
-  // of a data batch, whose lines are given, or for a gap batch (lines empty).
+  // of a data batch, whose samples are given (decoded from the outbox), or
+  // for a gap batch (samples empty).
   // The samples a body carries, and their identities, depend only on the
   // inputs; how much of each it spells out may also depend on what the
   // server acknowledged before (acknowledged() below).
   virtual Result<std::string> encode(const queue::Batch& batch,
-                                     std::span<const std::string_view> lines,
-                                     std::uint32_t first, std::uint32_t count) const = 0;
+                                     std::span<const samples::Sample> samples, std::uint32_t first,
+                                     std::uint32_t count) const = 0;
 
   // The server acknowledged samples [first, first + count) of a data batch.
-  virtual void acknowledged(std::span<const std::string_view> /*lines*/, std::uint32_t /*first*/,
+  virtual void acknowledged(std::span<const samples::Sample> /*samples*/, std::uint32_t /*first*/,
                             std::uint32_t /*count*/) {}
   // The server answered resend_in_full (judge()): whatever acknowledged()
   // learned is no longer true, or the server needs an older form. Returns

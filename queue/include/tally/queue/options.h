@@ -18,8 +18,8 @@ struct BatchLimits {
   // At most this many payload bytes (records joined by '\n') per batch,
   // except that a single sample larger than this is a batch of its own.
   std::uint64_t max_bytes = 4ull << 20;
-  // Form a batch once the oldest staged sample is this old (checked at
-  // append and by Outbox::form_due). 0: every append forms its batches at once.
+  // Form a batch once the oldest staged sample is this old (checked at each
+  // append). 0: every append forms its batches at once.
   std::uint64_t max_age_ns = 0;
 };
 
@@ -35,12 +35,12 @@ struct OutboxOptions {
   // not seen before receives the batches formed from this open on; a stored
   // name that is missing here has its pending deliveries dropped (logged).
   std::vector<std::string> sinks{"default"};
-  // Store payloads zstd-compressed (level 1): JSON lines shrink ~10x for
-  // ~1 ms of CPU per 1,000 samples, which costs less than writing them. Off
-  // for records that are compact already (tallyd's,
-  // userspace/accounting/compact_samples.h): there the CPU would cost more
-  // than the bytes it saves.
-  bool compress = true;
+  // Store payloads zstd-compressed (level 1). Off by default, as tallyd
+  // opens it: its compact records (userspace/samples/compact_records.h) are
+  // small already, and the CPU would cost more than the bytes it saves. On
+  // for verbose records such as JSON lines, which shrink ~10x for ~1 ms of
+  // CPU per 1,000 samples, less than writing them costs.
+  bool compress = false;
 };
 
 }  // namespace tally::queue

@@ -58,7 +58,7 @@ struct AppendResult {
 
 // Entries that records refer to by key instead of repeating them: the names
 // of a process, say, in every sample of it (compact samples,
-// userspace/accounting/compact_samples.h). The outbox stores them in the
+// userspace/samples/compact_records.h). The outbox stores them in the
 // transaction of the append that brings them, hands them out by key, and
 // deletes an entry once it is retired and no stored batch can refer to it.
 struct DictionaryUpdate {
@@ -120,24 +120,14 @@ class Outbox {
   // stored can refer to them, and the new writer starts from this key.
   std::uint64_t first_unused_dictionary_key() const;
 
-  // Forms a batch from staged samples if the oldest is at least
-  // BatchLimits::max_age_ns old. Returns the number of batches formed.
-  Result<int> form_due(std::uint64_t now_ns);
-
   // Forms every staged sample into batches now, whatever its age (a flush,
   // a shutdown). Returns the number of batches formed.
   Result<int> form_all(std::uint64_t now_ns);
 
-  // The lowest-seq batch that `sink` is not done with and whose next attempt
-  // time is <= now_ns, or nullopt; now_ns = UINT64_MAX ignores retry times
-  // (a flush). Does not change anything: the same batch is returned until
-  // ack/fail/reject.
-  Result<std::optional<Batch>> next_ready(std::string_view sink, std::uint64_t now_ns);
-
-  // The earliest next attempt time of anything pending for `sink` (<= now
-  // means ready now), or nullopt if nothing is pending. A shipper sleeps until
-  // then, or until it is told a batch was formed.
-  Result<std::optional<std::uint64_t>> next_attempt_time(std::string_view sink);
+  // The lowest-seq batch that `sink` is not done with, or nullopt. Does not
+  // change anything: the same batch is returned until ack/fail/reject. When
+  // to ask is the sink's business (its backoff), not the outbox's.
+  Result<std::optional<Batch>> next_ready(std::string_view sink);
 
   // `sink` has delivered batch `seq`. Acking a batch the sink is already done
   // with (acked, rejected, evicted) is a no-op. On a full disk the ack is
@@ -146,11 +136,10 @@ class Outbox {
   // which a server drops as a duplicate.
   Status ack(std::string_view sink, std::uint64_t seq);
 
-  // A delivery attempt failed transiently: counts the attempt, stores the
-  // error and defers the batch for this sink until next_attempt_ns. Retries
-  // never stop while the batch is in the outbox.
-  Status fail(std::string_view sink, std::uint64_t seq, std::uint64_t next_attempt_ns,
-              std::string_view error);
+  // A delivery attempt failed transiently: counts the attempt and stores the
+  // error, for status. The batch stays next_ready; retries never stop while
+  // it is in the outbox.
+  Status fail(std::string_view sink, std::uint64_t seq, std::string_view error);
 
   // The server refused batch `seq` for good: its payload goes to the
   // dead-letter table (counted against the cap, discarded first when room is

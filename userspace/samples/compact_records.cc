@@ -1,4 +1,4 @@
-#include "compact_samples.h"
+#include "samples/compact_records.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
-namespace tally::accounting {
+#include "samples/json_line_reader.h"
+
+namespace tally::samples {
 namespace {
 
 // Enough for every process of a large host and the intervals of a backlog
@@ -184,9 +186,9 @@ Result<const CompactDecoder::Names*> CompactDecoder::names(std::uint64_t key) {
     return Error::format("dictionary entry {} is damaged", key);
   }
   if (names_.size() >= kNamesCached) names_.clear();
-  auto [it, added] = names_.emplace(
-      key, Names{static_cast<std::uint32_t>(*pid), *start, std::move(*comm), std::move(*cmdline),
-                 std::move(*cgroup)});
+  auto [it, added] =
+      names_.emplace(key, Names{static_cast<std::uint32_t>(*pid), *start, std::move(*comm),
+                                std::move(*cmdline), std::move(*cgroup)});
   return &it->second;
 }
 
@@ -209,67 +211,69 @@ Result<const CompactDecoder::Header*> CompactDecoder::header(std::uint64_t key) 
   return &it->second;
 }
 
-Result<std::vector<std::string>> CompactDecoder::json_lines(
-    std::span<const std::string_view> records) {
-  std::vector<std::string> lines;
-  lines.reserve(records.size());
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const auto bad = [&](const Error& e) {
-      return e.context(fmt::format("compact record {}", i));
-    };
-    if (!is_compact_record(records[i])) {
-      lines.emplace_back(records[i]);
-      continue;
-    }
-    Reader in(records[i]);
-    auto tag = in.tag();
-    if (!tag) return bad(tag.error());
-    if (*tag == 'h') {
-      std::array<std::uint64_t, 5> f{};
-      if (auto read = numbers(in, f); !read) return bad(read.error());
-      auto h = header(f[0]);
-      if (!h) return bad(h.error());
-      HostSample s;
-      s.ts_ns = (*h)->ts_ns;
-      s.interval_ns = (*h)->interval_ns;
-      s.host = (*h)->host;
-      s.ncpu = static_cast<std::uint32_t>(f[1]);
-      s.busy_ns = f[2];
-      s.cpu_pct = percent(s.busy_ns, s.interval_ns * std::max<std::uint32_t>(s.ncpu, 1));
-      s.processes = static_cast<std::uint32_t>(f[3]);
-      s.dropped_updates = f[4];
-      lines.push_back(to_json_line(s));
-      continue;
-    }
-    if (std::string_view("pxPX").find(*tag) == std::string_view::npos) {
-      return bad(Error::format("unknown tag {:#04x}", *tag));
-    }
-    const bool pages = *tag == 'p' || *tag == 'x';
-    std::array<std::uint64_t, 4> f{};
-    if (auto read = numbers(in, f); !read) return bad(read.error());
-    auto h = header(f[0]);
-    if (!h) return bad(h.error());
-    auto n = names(f[1]);
-    if (!n) return bad(n.error());
-    ProcessSample s;
-    s.ts_ns = (*h)->ts_ns;
-    s.interval_ns = (*h)->interval_ns;
-    s.host = (*h)->host;
-    s.pid = (*n)->pid;
-    s.start_time_ns = (*n)->start_time_ns;
-    s.comm = (*n)->comm;
-    s.cmdline = (*n)->cmdline;
-    s.cgroup = (*n)->cgroup;
-    s.cpu_ns = f[2];
-    s.cpu_pct = percent(s.cpu_ns, s.interval_ns);
-    s.rss_bytes = pages ? f[3] * kPage : f[3];
-    s.exited = *tag == 'x' || *tag == 'X';
-    lines.push_back(to_json_line(s));
-    // No later batch names an exited process; a resend of this one looks
-    // its names up again.
-    if (s.exited) names_.erase(f[1]);
+Result<Sample> CompactDecoder::decode_record(std::string_view record) {
+  if (!is_compact_record(record)) return parse_json_line(record);
+  Reader in(record);
+  auto read_tag = in.tag();
+  if (!read_tag) return read_tag.error();
+  const char tag = *read_tag;
+  if (tag == 'h') {
+    std::array<std::uint64_t, 5> f{};
+    TALLY_TRY(numbers(in, f));
+    auto header_entry = header(f[0]);
+    if (!header_entry) return header_entry.error();
+    const Header* h = *header_entry;
+    HostSample s;
+    s.ts_ns = h->ts_ns;
+    s.interval_ns = h->interval_ns;
+    s.host = h->host;
+    s.ncpu = static_cast<std::uint32_t>(f[1]);
+    s.busy_ns = f[2];
+    s.cpu_pct = percent(s.busy_ns, s.interval_ns * std::max<std::uint32_t>(s.ncpu, 1));
+    s.processes = static_cast<std::uint32_t>(f[3]);
+    s.dropped_updates = f[4];
+    return Sample(std::move(s));
   }
-  return lines;
+  if (std::string_view("pxPX").find(tag) == std::string_view::npos) {
+    return Error::format("unknown tag {:#04x}", tag);
+  }
+  const bool pages = tag == 'p' || tag == 'x';
+  std::array<std::uint64_t, 4> f{};
+  TALLY_TRY(numbers(in, f));
+  auto header_entry = header(f[0]);
+  if (!header_entry) return header_entry.error();
+  const Header* h = *header_entry;
+  auto names_entry = names(f[1]);
+  if (!names_entry) return names_entry.error();
+  const Names* n = *names_entry;
+  ProcessSample s;
+  s.ts_ns = h->ts_ns;
+  s.interval_ns = h->interval_ns;
+  s.host = h->host;
+  s.pid = n->pid;
+  s.start_time_ns = n->start_time_ns;
+  s.comm = n->comm;
+  s.cmdline = n->cmdline;
+  s.cgroup = n->cgroup;
+  s.cpu_ns = f[2];
+  s.cpu_pct = percent(s.cpu_ns, s.interval_ns);
+  s.rss_bytes = pages ? f[3] * kPage : f[3];
+  s.exited = tag == 'x' || tag == 'X';
+  // No later batch names an exited process; a resend of this one looks its
+  // names up again.
+  if (s.exited) names_.erase(f[1]);
+  return Sample(std::move(s));
 }
 
-}  // namespace tally::accounting
+Result<std::vector<Sample>> CompactDecoder::decode(std::span<const std::string_view> records) {
+  std::vector<Sample> out;
+  out.reserve(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    auto sample = decode_record(records[i]);
+    if (!sample) return sample.error().context(fmt::format("compact record {}", i));
+    out.push_back(std::move(*sample));
+  }
+  return out;
+}
+
+}  // namespace tally::samples

@@ -1,20 +1,21 @@
 // Reading committed lines back: every field, any key order, and a precise
 // message for what tallyd would never write.
-#include "sample_record.h"
+#include "samples/json_line_reader.h"
 
 #include <gtest/gtest.h>
 
 #include "sink_test_lines.h"
 
-namespace tally::shipping {
+namespace tally::samples {
 namespace {
 
-TEST(SinkSampleRecord, ReadsEveryFieldOfAProcessLine) {
+TEST(JsonLineReader, ReadsEveryFieldOfAProcessLine) {
   test::ProcessLine p;
   p.exited = true;
-  auto r = parse_sample(p.json());
-  ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_EQ(r->kind, SampleRecord::Kind::process);
+  auto parsed = parse_json_line(p.json());
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  const auto* r = std::get_if<ProcessSample>(&*parsed);
+  ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->ts_ns, p.ts_ns);
   EXPECT_EQ(r->interval_ns, p.interval_ns);
   EXPECT_EQ(r->host, "web-1");
@@ -29,11 +30,15 @@ TEST(SinkSampleRecord, ReadsEveryFieldOfAProcessLine) {
   EXPECT_TRUE(r->exited);
 }
 
-TEST(SinkSampleRecord, ReadsAHostLineInAnyKeyOrder) {
-  auto r = parse_sample(R"({"dropped_updates":3,"processes":12,"cpu_pct":5,"busy_ns":7,)"
-                        R"("ncpu":4,"host":"h","interval_ns":2,"ts_ns":1,"kind":"host"})");
-  ASSERT_TRUE(r.ok()) << r.error().message();
-  EXPECT_EQ(r->kind, SampleRecord::Kind::host);
+TEST(JsonLineReader, ReadsAHostLineInAnyKeyOrder) {
+  auto parsed = parse_json_line(R"({"dropped_updates":3,"processes":12,"cpu_pct":5,"busy_ns":7,)"
+                                R"("ncpu":4,"host":"h","interval_ns":2,"ts_ns":1,"kind":"host"})");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  const auto* r = std::get_if<HostSample>(&*parsed);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->ts_ns, 1u);
+  EXPECT_EQ(r->interval_ns, 2u);
+  EXPECT_EQ(r->host, "h");
   EXPECT_EQ(r->ncpu, 4u);
   EXPECT_EQ(r->busy_ns, 7u);
   EXPECT_DOUBLE_EQ(r->cpu_pct, 5.0);
@@ -41,17 +46,19 @@ TEST(SinkSampleRecord, ReadsAHostLineInAnyKeyOrder) {
   EXPECT_EQ(r->dropped_updates, 3u);
 }
 
-TEST(SinkSampleRecord, SkipsUnknownKeysAndKinds) {
-  auto r = parse_sample(R"({"kind":"cgroup","ts_ns":1,"extra":{"a":[1,2]}})");
+TEST(JsonLineReader, SkipsUnknownKeysAndKeepsUnknownKindsAsTheirLine) {
+  const std::string future = R"({"kind":"cgroup","ts_ns":1,"extra":{"a":[1,2]}})";
+  auto r = parse_json_line(future);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->kind, SampleRecord::Kind::other);
+  ASSERT_TRUE(std::holds_alternative<UnknownSample>(*r));
+  EXPECT_EQ(std::get<UnknownSample>(*r).json_line, future);
   test::ProcessLine p;
   std::string line = p.json();
   line.insert(1, R"("future":[{"x":null}],)");
-  EXPECT_TRUE(parse_sample(line).ok());
+  EXPECT_TRUE(parse_json_line(line).ok());
 }
 
-TEST(SinkSampleRecord, NamesTheFieldThatIsWrongOrMissing) {
+TEST(JsonLineReader, NamesTheFieldThatIsWrongOrMissing) {
   const std::pair<const char*, const char*> cases[] = {
       {"[1]", "not a JSON object"},
       {"{\"kind\":", "not a JSON object"},
@@ -64,11 +71,11 @@ TEST(SinkSampleRecord, NamesTheFieldThatIsWrongOrMissing) {
       {R"({"kind":"host","ts_ns":1,"interval_ns":1,"host":"h"})", "cpu_pct: missing"},
   };
   for (const auto& [line, message] : cases) {
-    auto r = parse_sample(line);
+    auto r = parse_json_line(line);
     ASSERT_FALSE(r.ok()) << line;
     EXPECT_EQ(r.error().message(), message) << line;
   }
 }
 
 }  // namespace
-}  // namespace tally::shipping
+}  // namespace tally::samples

@@ -1,4 +1,4 @@
-#include "sample.h"
+#include "samples/json_line.h"
 
 #include <cmath>
 #include <string_view>
@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-namespace tally::accounting {
+namespace tally::samples {
 
 namespace {
 
@@ -93,31 +93,25 @@ class Line {
 
 }  // namespace
 
-double percent(std::uint64_t part_ns, std::uint64_t whole_ns) {
-  if (whole_ns == 0) return 0;
-  return std::round(static_cast<double>(part_ns) * 10000.0 / static_cast<double>(whole_ns)) /
-         100.0;
-}
-
-std::vector<std::string> IntervalSamples::lines() const {
+std::vector<std::string> json_lines(const IntervalSamples& interval) {
   std::vector<std::string> out;
-  out.reserve(processes.size() + 1);
-  for (const auto& p : processes) out.push_back(to_json_line(p));
-  out.push_back(to_json_line(host));
+  out.reserve(interval.processes.size() + 1);
+  for (const auto& p : interval.processes) out.push_back(to_json_line(p));
+  out.push_back(to_json_line(interval.host));
   return out;
 }
 
-std::string to_json_line(const ProcessSample& s) {
-  return Line("process")
-      .number("ts_ns", s.ts_ns)
+std::string to_json_line(const ProcessSample& s, Names names) {
+  Line line("process");
+  line.number("ts_ns", s.ts_ns)
       .number("interval_ns", s.interval_ns)
       .text("host", s.host)
       .number("pid", std::uint64_t{s.pid})
-      .number("start_time_ns", s.start_time_ns)
-      .text("comm", s.comm)
-      .text("cmdline", s.cmdline)
-      .text("cgroup", s.cgroup)
-      .number("cpu_ns", s.cpu_ns)
+      .number("start_time_ns", s.start_time_ns);
+  if (names == Names::included) {
+    line.text("comm", s.comm).text("cmdline", s.cmdline).text("cgroup", s.cgroup);
+  }
+  return line.number("cpu_ns", s.cpu_ns)
       .number("cpu_pct", s.cpu_pct)
       .number("rss_bytes", s.rss_bytes)
       .boolean("exited", s.exited)
@@ -137,4 +131,13 @@ std::string to_json_line(const HostSample& s) {
       .done();
 }
 
-}  // namespace tally::accounting
+std::string to_json_line(const Sample& s) {
+  struct Writer {
+    std::string operator()(const ProcessSample& p) const { return to_json_line(p); }
+    std::string operator()(const HostSample& h) const { return to_json_line(h); }
+    std::string operator()(const UnknownSample& u) const { return u.json_line; }
+  };
+  return std::visit(Writer{}, s);
+}
+
+}  // namespace tally::samples

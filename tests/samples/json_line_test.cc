@@ -1,4 +1,4 @@
-#include "sample.h"
+#include "samples/json_line.h"
 
 #include <cmath>
 #include <limits>
@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-namespace tally::accounting {
+namespace tally::samples {
 namespace {
 
 TEST(SampleJson, ProcessLineHasExactlyTheDocumentedFieldsInOrder) {
@@ -25,11 +25,33 @@ TEST(SampleJson, ProcessLineHasExactlyTheDocumentedFieldsInOrder) {
   s.cpu_pct = percent(s.cpu_ns, s.interval_ns);
   s.rss_bytes = 1 << 20;
   const std::string line = to_json_line(s);
-  EXPECT_EQ(line,
-            R"({"kind":"process","ts_ns":1700000000000000000,"interval_ns":1000000000,)"
-            R"("host":"web-1","pid":42,"start_time_ns":1699999999000000000,"comm":"nginx",)"
-            R"("cmdline":"nginx -g daemon off;","cgroup":"/system.slice/nginx.service",)"
-            R"("cpu_ns":250000000,"cpu_pct":25.0,"rss_bytes":1048576,"exited":false})");
+  EXPECT_EQ(line, R"({"kind":"process","ts_ns":1700000000000000000,"interval_ns":1000000000,)"
+                  R"("host":"web-1","pid":42,"start_time_ns":1699999999000000000,"comm":"nginx",)"
+                  R"("cmdline":"nginx -g daemon off;","cgroup":"/system.slice/nginx.service",)"
+                  R"("cpu_ns":250000000,"cpu_pct":25.0,"rss_bytes":1048576,"exited":false})");
+}
+
+TEST(SampleJson, WithoutNamesLeavesOutExactlyCommCmdlineAndCgroup) {
+  ProcessSample s;
+  s.ts_ns = 7;
+  s.interval_ns = 1;
+  s.host = "h";
+  s.pid = 3;
+  s.start_time_ns = 2;
+  s.comm = "c";
+  s.cmdline = "c -x";
+  s.cgroup = "/g";
+  s.cpu_ns = 1;
+  s.cpu_pct = 100;
+  EXPECT_EQ(to_json_line(s, Names::left_out),
+            R"({"kind":"process","ts_ns":7,"interval_ns":1,"host":"h","pid":3,"start_time_ns":2,)"
+            R"("cpu_ns":1,"cpu_pct":100.0,"rss_bytes":0,"exited":false})");
+}
+
+TEST(SampleJson, AnUnknownSampleIsItsLineUnchanged) {
+  const std::string future = R"({"kind":"cgroup","x":[1]})";
+  EXPECT_EQ(to_json_line(Sample(UnknownSample{future})), future);
+  EXPECT_EQ(to_json_line(Sample(HostSample{})), to_json_line(HostSample{}));
 }
 
 TEST(SampleJson, HostLineHasExactlyTheDocumentedFields) {
@@ -97,9 +119,10 @@ std::string reference_line(const HostSample& s) {
 // Strings mostly of printable ASCII, with now and then a quote, a backslash,
 // a control character, DEL, valid UTF-8 and bytes that are not UTF-8.
 std::string random_text(std::mt19937_64& rng) {
-  static const std::string specials[] = {"\"", "\\", "\n", "\t", std::string(1, '\0'),
-                                         "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
-                                         "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xe2\x82"};
+  static const std::string specials[] = {
+      "\"",   "\\",   "\n",       "\t",           std::string(1, '\0'),
+      "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+      "\xff", "\xc3", "\xe2\x82"};
   std::string s;
   const std::size_t n = rng() % 40;
   for (std::size_t i = 0; i < n; ++i) {
@@ -114,16 +137,31 @@ std::string random_text(std::mt19937_64& rng) {
 
 std::uint64_t random_number(std::mt19937_64& rng) {
   switch (rng() % 4) {
-    case 0: return rng() % 10;
-    case 1: return rng() % 100'000;
-    case 2: return std::numeric_limits<std::uint64_t>::max() - rng() % 3;
-    default: return rng();
+    case 0:
+      return rng() % 10;
+    case 1:
+      return rng() % 100'000;
+    case 2:
+      return std::numeric_limits<std::uint64_t>::max() - rng() % 3;
+    default:
+      return rng();
   }
 }
 
 double random_percent(std::mt19937_64& rng) {
-  static const double edges[] = {0.0, -0.0, 0.01, 0.1, 1.0, 99.99, 100.0, 6400.0, 1e-5, 1e15,
-                                 1e300, -1.5, std::numeric_limits<double>::infinity(),
+  static const double edges[] = {0.0,
+                                 -0.0,
+                                 0.01,
+                                 0.1,
+                                 1.0,
+                                 99.99,
+                                 100.0,
+                                 6400.0,
+                                 1e-5,
+                                 1e15,
+                                 1e300,
+                                 -1.5,
+                                 std::numeric_limits<double>::infinity(),
                                  std::numeric_limits<double>::quiet_NaN()};
   if (rng() % 5 == 0) return edges[rng() % std::size(edges)];
   return percent(rng() % 100'000'000'000ULL, 1 + rng() % 70'000'000'000ULL);
@@ -161,4 +199,4 @@ TEST(SampleJson, LinesAreByteForByteWhatNlohmannWritesForTheWholeObject) {
 }
 
 }  // namespace
-}  // namespace tally::accounting
+}  // namespace tally::samples

@@ -6,9 +6,9 @@
 // cmdline and cgroup do not; they go into outbox dictionary entries
 // (queue::DictionaryUpdate), written once per process incarnation, and each
 // record names its process by key. The interval's time, length and host go
-// into one entry per interval. The shipper turns records back into exactly
-// the JSON lines to_json_line() writes (CompactDecoder), so sinks and
-// servers see no difference.
+// into one entry per interval. The shipper turns records back into the
+// samples they were made from (CompactDecoder), field for field, so sinks
+// and servers see no difference.
 //
 // Records: a tag ('p' process, 'x' process that exited, 'h' host; 'P' and
 // 'X' when the RSS is not whole pages), then
@@ -34,11 +34,11 @@
 #include <utility>
 #include <vector>
 
-#include "sample.h"
+#include "samples/sample.h"
 #include "tally/queue/outbox.h"
 #include "tally/result.h"
 
-namespace tally::accounting {
+namespace tally::samples {
 
 struct CompactInterval {
   std::vector<std::string> records;  // one per sample, the host's last
@@ -85,10 +85,11 @@ class CompactDecoder {
   using Lookup = std::function<Result<std::optional<std::string>>(std::uint64_t key)>;
   explicit CompactDecoder(Lookup lookup) : lookup_(std::move(lookup)) {}
 
-  // The JSON lines of the records, byte for byte what to_json_line() wrote
-  // for the samples they were made from; records that are JSON lines already
-  // are copied. An error names the record and what is wrong with it.
-  Result<std::vector<std::string>> json_lines(std::span<const std::string_view> records);
+  // The samples the records were made from, equal field for field (cpu_pct
+  // is recomputed as the sampler computes it); records that are JSON lines
+  // are parsed (json_line_reader.h). An error names the record and what is
+  // wrong with it.
+  Result<std::vector<Sample>> decode(std::span<const std::string_view> records);
 
  private:
   struct Names {
@@ -102,6 +103,7 @@ class CompactDecoder {
   };
   Result<const Names*> names(std::uint64_t key);
   Result<const Header*> header(std::uint64_t key);
+  Result<Sample> decode_record(std::string_view record);
 
   Lookup lookup_;
   // Entries do not change once stored. A process's names are dropped from
@@ -112,4 +114,4 @@ class CompactDecoder {
   std::unordered_map<std::uint64_t, Header> headers_;
 };
 
-}  // namespace tally::accounting
+}  // namespace tally::samples

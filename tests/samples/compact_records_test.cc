@@ -1,15 +1,25 @@
 // Compact records: what the outbox stores instead of JSON lines. They must
 // turn back into exactly the lines tallyd would have stored, keep the names
 // a batch was committed with, and tell the dictionary what it may forget.
-#include "compact_samples.h"
+#include "samples/compact_records.h"
+#include "samples/json_line.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 #include <random>
 
-namespace tally::accounting {
+namespace tally::samples {
 namespace {
+
+// The decoded samples as their JSON lines, to compare with the lines of the
+// samples they were made from.
+Result<std::vector<std::string>> lines_of(Result<std::vector<Sample>> decoded) {
+  if (!decoded) return decoded.error();
+  std::vector<std::string> out;
+  for (const Sample& s : *decoded) out.push_back(to_json_line(s));
+  return out;
+}
 
 // The outbox's dictionary, as far as the codec sees it.
 struct FakeDictionary {
@@ -36,8 +46,8 @@ std::vector<std::string_view> views(const std::vector<std::string>& records) {
 }
 
 std::string random_name(std::mt19937_64& rng) {
-  static const std::string specials[] = {"\"", "\\", "\n", std::string(1, '\0'), "\xc3\xa9",
-                                         "\xff", "{", "\x7f"};
+  static const std::string specials[] = {"\"",       "\\",   "\n", std::string(1, '\0'),
+                                         "\xc3\xa9", "\xff", "{",  "\x7f"};
   std::string s;
   for (std::size_t i = 0, n = rng() % 30; i < n; ++i) {
     s += rng() % 10 == 0 ? specials[rng() % std::size(specials)]
@@ -81,7 +91,7 @@ IntervalSamples interval_of(std::vector<ProcessSample> processes, std::uint64_t 
   return out;
 }
 
-TEST(CompactSamples, RandomIntervalsDecodeToTheJsonLinesTheyWereMadeFrom) {
+TEST(CompactRecords, RandomIntervalsDecodeToTheJsonLinesTheyWereMadeFrom) {
   std::mt19937_64 rng(7);
   FakeDictionary dict;
   CompactEncoder encoder(1);
@@ -121,13 +131,13 @@ TEST(CompactSamples, RandomIntervalsDecodeToTheJsonLinesTheyWereMadeFrom) {
       ASSERT_FALSE(r.empty());
     }
     for (const auto& r : compact.records) ASSERT_TRUE(is_compact_record(r));
-    auto lines = decoder.json_lines(views(compact.records));
+    auto lines = lines_of(decoder.decode(views(compact.records)));
     ASSERT_TRUE(lines.ok()) << lines.error().message();
-    ASSERT_EQ(*lines, interval.lines()) << "round " << round;
+    ASSERT_EQ(*lines, json_lines(interval)) << "round " << round;
   }
 }
 
-TEST(CompactSamples, ARecordIsADozenBytesAndNamesAreWrittenOncePerProcess) {
+TEST(CompactRecords, ARecordIsADozenBytesAndNamesAreWrittenOncePerProcess) {
   FakeDictionary dict;
   CompactEncoder encoder(1);
   std::vector<ProcessSample> processes;
@@ -142,7 +152,7 @@ TEST(CompactSamples, ARecordIsADozenBytesAndNamesAreWrittenOncePerProcess) {
   EXPECT_LT(bytes, 1001u * 430 / 20);
 }
 
-TEST(CompactSamples, TheDictionaryIsToldWhatNoLaterRecordWillReferTo) {
+TEST(CompactRecords, TheDictionaryIsToldWhatNoLaterRecordWillReferTo) {
   FakeDictionary dict;
   CompactEncoder encoder(10);
   ProcessSample a = process(1, 1, "web-1");
@@ -164,7 +174,7 @@ TEST(CompactSamples, TheDictionaryIsToldWhatNoLaterRecordWillReferTo) {
   EXPECT_EQ(encoder.processes_known(), 1u);
 }
 
-TEST(CompactSamples, AfterAnIntervalThatWasNotStoredEverythingIsNamedAgain) {
+TEST(CompactRecords, AfterAnIntervalThatWasNotStoredEverythingIsNamedAgain) {
   FakeDictionary dict;
   CompactEncoder encoder(1);
   CompactDecoder decoder = dict.decoder();
@@ -179,24 +189,24 @@ TEST(CompactSamples, AfterAnIntervalThatWasNotStoredEverythingIsNamedAgain) {
   EXPECT_EQ(next.dictionary.added.size(), 3u);  // interval, a and 2 again
   EXPECT_NE(std::find(next.dictionary.retired.begin(), next.dictionary.retired.end(), key_a),
             next.dictionary.retired.end());
-  auto lines = decoder.json_lines(views(next.records));
+  auto lines = lines_of(decoder.decode(views(next.records)));
   ASSERT_TRUE(lines.ok()) << lines.error().message();
-  EXPECT_EQ(*lines, interval_of({a, process(2, 3, "web-1")}, 3).lines());
+  EXPECT_EQ(*lines, json_lines(interval_of({a, process(2, 3, "web-1")}, 3)));
 }
 
-TEST(CompactSamples, SamplesWithTheirOwnTimeOrHostKeepIt) {
+TEST(CompactRecords, SamplesWithTheirOwnTimeOrHostKeepIt) {
   FakeDictionary dict;
   CompactEncoder encoder(1);
   const IntervalSamples interval =
       interval_of({process(1, 1, "web-1"), process(2, 5, "web-1"), process(3, 1, "db-1")}, 1, true);
   auto compact = encoder.encode(interval);
   dict.apply(compact.dictionary);
-  auto lines = dict.decoder().json_lines(views(compact.records));
+  auto lines = lines_of(dict.decoder().decode(views(compact.records)));
   ASSERT_TRUE(lines.ok()) << lines.error().message();
-  EXPECT_EQ(*lines, interval.lines());
+  EXPECT_EQ(*lines, json_lines(interval));
 }
 
-TEST(CompactSamples, JsonLinesAmongTheRecordsAreKeptAsTheyAre) {
+TEST(CompactRecords, JsonLinesAmongTheRecordsAreKeptAsTheyAre) {
   // A batch formed across an upgrade from samples staged by an older tallyd.
   FakeDictionary dict;
   CompactEncoder encoder(1);
@@ -206,21 +216,21 @@ TEST(CompactSamples, JsonLinesAmongTheRecordsAreKeptAsTheyAre) {
   const std::string old_line = to_json_line(process(7, 0, "web-1"));
   std::vector<std::string> mixed{old_line};
   mixed.insert(mixed.end(), compact.records.begin(), compact.records.end());
-  auto lines = dict.decoder().json_lines(views(mixed));
+  auto lines = lines_of(dict.decoder().decode(views(mixed)));
   ASSERT_TRUE(lines.ok()) << lines.error().message();
   std::vector<std::string> expected{old_line};
-  for (const auto& l : interval.lines()) expected.push_back(l);
+  for (const auto& l : json_lines(interval)) expected.push_back(l);
   EXPECT_EQ(*lines, expected);
   EXPECT_FALSE(is_compact_record(old_line));
 }
 
-TEST(CompactSamples, DamagedRecordsAndMissingEntriesAreErrorsThatSayWhich) {
+TEST(CompactRecords, DamagedRecordsAndMissingEntriesAreErrorsThatSayWhich) {
   FakeDictionary dict;
   CompactEncoder encoder(1);
   auto compact = encoder.encode(interval_of({process(1, 1, "web-1")}, 1));
   dict.apply(compact.dictionary);
   auto decode = [&](std::vector<std::string> records) {
-    auto r = dict.decoder().json_lines(views(records));
+    auto r = lines_of(dict.decoder().decode(views(records)));
     return r.ok() ? std::string("ok") : r.error().message();
   };
   EXPECT_EQ(decode(compact.records), "ok");
@@ -233,4 +243,4 @@ TEST(CompactSamples, DamagedRecordsAndMissingEntriesAreErrorsThatSayWhich) {
 }
 
 }  // namespace
-}  // namespace tally::accounting
+}  // namespace tally::samples

@@ -1,0 +1,124 @@
+// What a sink format costs the shipper per 1,000-sample batch, from the
+// compact records the outbox holds to the request body (before gzip), for
+// influx and otlp, both ways tally has done it:
+//   BM_*ViaJsonLines: records -> JSON lines -> each line parsed again ->
+//     body. How the shipper worked before samples became a component of
+//     their own (docs/BENCHMARKS.md, "Sink encoding").
+//   BM_*FromSamples: records -> sample structs -> body. How it works now.
+// Both run in the same process on the same batch, so their ratio holds on
+// any machine:
+//   build/bench/sink_encode_bench --benchmark_repetitions=5
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "influx_format.h"
+#include "otlp_format.h"
+#include "realistic_mix.h"
+#include "samples/compact_records.h"
+#include "samples/json_line.h"
+#include "samples/json_line_reader.h"
+
+namespace {
+
+using tally::samples::Sample;
+
+// One steady-state interval of the realistic mix as the outbox stores it:
+// its compact records, and the dictionary they refer to.
+struct StoredBatch {
+  tally::queue::Batch batch;
+  std::vector<std::string> records;
+  std::map<std::uint64_t, std::string> dictionary;
+};
+
+const StoredBatch& stored_batch() {
+  static const StoredBatch stored = [] {
+    StoredBatch out;
+    tally::bench::RealisticMix mix({991, false, true, 60'000'000'000ULL, 42});
+    tally::samples::CompactEncoder encoder(1);
+    for (int i = 0; i < 2; ++i) {  // the second interval: names known, as most are
+      auto compact = encoder.encode(mix.next_interval_samples());
+      for (const auto& [key, value] : compact.dictionary.added) out.dictionary[key] = value;
+      out.records = std::move(compact.records);
+    }
+    out.batch.seq = 1;
+    out.batch.sample_count = static_cast<std::uint32_t>(out.records.size());
+    return out;
+  }();
+  return stored;
+}
+
+tally::samples::CompactDecoder decoder_of(const StoredBatch& stored) {
+  return tally::samples::CompactDecoder(
+      [&stored](std::uint64_t key) -> tally::Result<std::optional<std::string>> {
+        auto it = stored.dictionary.find(key);
+        if (it == stored.dictionary.end()) return std::optional<std::string>();
+        return std::optional<std::string>(it->second);
+      });
+}
+
+// The old path: the decoder gave JSON lines, and the format parsed each.
+std::vector<Sample> via_json_lines(tally::samples::CompactDecoder& decoder,
+                                   const std::vector<std::string_view>& records) {
+  auto decoded = decoder.decode(records);
+  std::vector<std::string> lines;
+  lines.reserve(decoded->size());
+  for (const Sample& s : *decoded) lines.push_back(tally::samples::to_json_line(s));
+  std::vector<Sample> parsed;
+  parsed.reserve(lines.size());
+  for (const auto& line : lines) parsed.push_back(*tally::samples::parse_json_line(line));
+  return parsed;
+}
+
+template <typename Format>
+void run(benchmark::State& state, const Format& format, bool via_lines) {
+  const StoredBatch& stored = stored_batch();
+  const std::vector<std::string_view> records(stored.records.begin(), stored.records.end());
+  auto decoder = decoder_of(stored);
+  const auto n = static_cast<std::uint32_t>(records.size());
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    std::vector<Sample> samples =
+        via_lines ? via_json_lines(decoder, records) : std::move(*decoder.decode(records));
+    auto body = format.encode(stored.batch, samples, 0, n);
+    if (!body) {
+      state.SkipWithError(body.error().message().c_str());
+      return;
+    }
+    bytes = body->size();
+    benchmark::DoNotOptimize(body);
+  }
+  state.counters["samples"] = n;
+  state.counters["body_bytes"] = static_cast<double>(bytes);
+}
+
+tally::shipping::OtlpOptions otlp_options() {
+  tally::shipping::OtlpOptions o;
+  o.host_id = "3f1c2a9e4b7d4c1e9a550d3e6f1b2c4d";
+  o.scope_version = "bench";
+  return o;
+}
+
+void BM_InfluxViaJsonLines1000(benchmark::State& state) {
+  run(state, tally::shipping::InfluxFormat({}), true);
+}
+void BM_InfluxFromSamples1000(benchmark::State& state) {
+  run(state, tally::shipping::InfluxFormat({}), false);
+}
+void BM_OtlpViaJsonLines1000(benchmark::State& state) {
+  run(state, tally::shipping::OtlpFormat(otlp_options()), true);
+}
+void BM_OtlpFromSamples1000(benchmark::State& state) {
+  run(state, tally::shipping::OtlpFormat(otlp_options()), false);
+}
+BENCHMARK(BM_InfluxViaJsonLines1000);
+BENCHMARK(BM_InfluxFromSamples1000);
+BENCHMARK(BM_OtlpViaJsonLines1000);
+BENCHMARK(BM_OtlpFromSamples1000);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,12 @@
+#include "samples/sample.h"
+
+#include <cmath>
+
+namespace tally::samples {
+
+double percent(std::uint64_t part_ns, std::uint64_t whole_ns) {
+  if (whole_ns == 0) return 0;
+  return std::round(static_cast<double>(part_ns) * 10000.0 / static_cast<double>(whole_ns)) / 100.0;
+}
+
+}  // namespace tally::samples

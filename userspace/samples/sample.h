@@ -1,0 +1,60 @@
+// What tallyd measures: one sample per process per interval, and one for
+// the host. Everything downstream of the sampler (the outbox's compact
+// records, the JSON lines of --stdout and the native protocol, every sink
+// format) reads and writes these structs; a new field starts here, in its
+// codecs (json_line, json_line_reader, compact_records) and their tests.
+// Field names are part of the protocol (docs/protocol.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace tally::samples {
+
+struct ProcessSample {
+  std::uint64_t ts_ns = 0;  // interval end, Unix epoch ns
+  std::uint64_t interval_ns = 0;
+  std::string host;
+  std::uint32_t pid = 0;
+  std::uint64_t start_time_ns = 0;  // process start, Unix epoch ns
+  std::string comm;
+  std::string cmdline;
+  std::string cgroup;
+  std::uint64_t cpu_ns = 0;     // CPU used in this interval, all threads
+  double cpu_pct = 0;           // cpu_ns / interval_ns * 100 (above 100: threads)
+  std::uint64_t rss_bytes = 0;  // at interval end; 0 once exited
+  bool exited = false;
+};
+
+struct HostSample {
+  std::uint64_t ts_ns = 0;
+  std::uint64_t interval_ns = 0;
+  std::string host;
+  std::uint32_t ncpu = 0;
+  std::uint64_t busy_ns = 0;    // non-idle CPU time, all CPUs
+  double cpu_pct = 0;           // busy_ns / (interval_ns * ncpu) * 100
+  std::uint32_t processes = 0;  // process lines in this interval
+  std::uint64_t dropped_updates = 0;
+};
+
+// A stored JSON line of a kind this tallyd does not know (written by a newer
+// one before a downgrade). Kept as it was so that the native format forwards
+// it and a batch keeps its sample count; the other formats skip it.
+struct UnknownSample {
+  std::string json_line;
+};
+
+using Sample = std::variant<ProcessSample, HostSample, UnknownSample>;
+
+// One interval's samples, as the sampler makes them.
+struct IntervalSamples {
+  std::vector<ProcessSample> processes;
+  HostSample host;
+};
+
+// part_ns / whole_ns * 100, rounded to 2 decimals (0 for an empty whole).
+double percent(std::uint64_t part_ns, std::uint64_t whole_ns);
+
+}  // namespace tally::samples
