@@ -54,8 +54,8 @@ bool start_collector(Collector& c, const std::string& path, const std::string& d
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-  std::vector<std::string> args = {path, "--listen", "127.0.0.1:0", "--db", db,
-                                   "--log-level", "warning"};
+  std::vector<std::string> args = {path, "--listen",    "127.0.0.1:0", "--db",
+                                   db,   "--log-level", "warning"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -82,7 +82,8 @@ bool start_collector(Collector& c, const std::string& path, const std::string& d
 int main(int argc, char** argv) {
   long batches = 1440;
   std::string collector = (fs::path(argv[0]).parent_path().parent_path() / "userspace" /
-                           "collector" / "tally-collector").string();
+                           "collector" / "tally-collector")
+                              .string();
   fs::path dir = fs::path(TALLY_BENCH_DEFAULT_DIR) / "drain";
   int level = 6;
   for (int i = 1; i + 1 < argc; i += 2) {

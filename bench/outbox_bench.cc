@@ -173,8 +173,8 @@ void BM_SqliteCommit(benchmark::State& state) {
     c = static_cast<char>(x);
   }
   for (auto _ : state) {
-    const bool ok = begin->use()->run() && insert->use()->bind_blob(1, blob).run() &&
-                    commit->use()->run();
+    const bool ok =
+        begin->use()->run() && insert->use()->bind_blob(1, blob).run() && commit->use()->run();
     state.PauseTiming();
     if (!ok || !db->exec("PRAGMA synchronous = NORMAL") || !remove->use()->run() ||
         !db->exec("PRAGMA synchronous = FULL")) {

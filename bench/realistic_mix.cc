@@ -37,8 +37,9 @@ RealisticMix::RealisticMix(MixOptions options) : options_(options), rng_(options
             accounting::procfs::cmdline_for_display(accounting::procfs::read_cmdline(pid)),
             accounting::procfs::read_cgroup(pid), kthread ? 0.3 : 0.8, kthread ? 13 : 16);
         procs_.back().s.pid = pid;
-        procs_.back().s.start_time_ns =
-            boot_epoch_ns_ + st->start_ticks * accounting::procfs::ns_per_tick() + rng_() % 10'000'000;
+        procs_.back().s.start_time_ns = boot_epoch_ns_ +
+                                        st->start_ticks * accounting::procfs::ns_per_tick() +
+                                        rng_() % 10'000'000;
       }
       real_ = procs_.size();
       next_pid_ = pids.empty() ? 1000 : pids.back() + 1;
@@ -47,16 +48,17 @@ RealisticMix::RealisticMix(MixOptions options) : options_(options), rng_(options
 
   // Synthetic population, in the proportions of a busy application server.
   for (int i = 0; i < 64; ++i) add(fmt::format("kworker/{}:{}", i % 8, i / 8), "", "/", 0.4, 13);
-  const char* services[] = {"sshd", "cron", "rsyslogd", "dbus-daemon", "systemd-journal",
-                            "systemd-logind", "systemd-udevd", "containerd", "dockerd", "kubelet",
-                            "chronyd", "irqbalance", "polkitd", "snapd", "atd", "multipathd"};
+  const char* services[] = {
+      "sshd",          "cron",       "rsyslogd", "dbus-daemon", "systemd-journal", "systemd-logind",
+      "systemd-udevd", "containerd", "dockerd",  "kubelet",     "chronyd",         "irqbalance",
+      "polkitd",       "snapd",      "atd",      "multipathd"};
   for (const char* s : services) {
     add(s, fmt::format("/usr/sbin/{} --foreground", s), fmt::format("/system.slice/{}.service", s),
         0.7, 15);
   }
   const std::string nginx = "/system.slice/nginx.service";
-  add("nginx", "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;", nginx,
-      0.5, 12);
+  add("nginx", "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;", nginx, 0.5,
+      12);
   for (int i = 0; i < 16; ++i) add("nginx", "nginx: worker process", nginx, 0.98, 19);
   for (int i = 0; i < 48; ++i) {
     add("php-fpm8.2", "php-fpm: pool www", "/system.slice/php8.2-fpm.service", 0.95, 20);
@@ -87,10 +89,14 @@ RealisticMix::RealisticMix(MixOptions options) : options_(options), rng_(options
         "/system.slice/api.service", 0.95, 19);
   }
   // Containers: a pod has a few containers, a container a few processes.
-  const char* images[] = {"node /app/server.js", "python3 -m worker --queue default",
-                          "/usr/local/bin/envoy -c /etc/envoy/envoy.yaml", "/pause",
-                          "redis-server *:6379", "/coredns -conf /etc/coredns/Corefile",
-                          "/bin/sh -c sleep infinity", "/usr/bin/fluent-bit -c /fluent-bit/etc/fluent-bit.conf"};
+  const char* images[] = {"node /app/server.js",
+                          "python3 -m worker --queue default",
+                          "/usr/local/bin/envoy -c /etc/envoy/envoy.yaml",
+                          "/pause",
+                          "redis-server *:6379",
+                          "/coredns -conf /etc/coredns/Corefile",
+                          "/bin/sh -c sleep infinity",
+                          "/usr/bin/fluent-bit -c /fluent-bit/etc/fluent-bit.conf"};
   while (procs_.size() < options_.processes) {
     const std::string pod = hex(8) + "_" + hex(4) + "_" + hex(4) + "_" + hex(4) + "_" + hex(12);
     for (int c = 0; c < 3 && procs_.size() < options_.processes; ++c) {
@@ -102,7 +108,8 @@ RealisticMix::RealisticMix(MixOptions options) : options_(options), rng_(options
           "cri-containerd-{}.scope",
           pod, hex(64));
       const int n = 1 + static_cast<int>(rng_() % 4);
-      for (int p = 0; p < n && procs_.size() < options_.processes; ++p) add(comm, cmd, cgroup, 0.85, 17);
+      for (int p = 0; p < n && procs_.size() < options_.processes; ++p)
+        add(comm, cmd, cgroup, 0.85, 17);
     }
   }
 }

@@ -171,8 +171,8 @@ int main(int argc, char** argv) {
     bpf.backend = std::make_unique<TimedBackend>(std::move(bpf_backend).value());
     procfs.backend = std::make_unique<TimedBackend>(std::make_unique<ProcfsBackend>());
     for (Lane* lane : {&bpf, &procfs}) {
-      lane->sampler = std::make_unique<Sampler>(*lane->backend, SamplerOptions{"bench", false},
-                                                monotonic_ns());
+      lane->sampler =
+          std::make_unique<Sampler>(*lane->backend, SamplerOptions{"bench", false}, monotonic_ns());
       auto outbox = fresh_outbox(dir, lane->name);
       if (!outbox.ok()) {
         std::fprintf(stderr, "sampler_cost: %s\n", outbox.error().message().c_str());

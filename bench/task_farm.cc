@@ -52,8 +52,8 @@ void* sleeper(void*) {
 [[noreturn]] void child_main(const Options& o, bool busy, int ready_fd, long index) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   // comm holds 15 bytes: "farm-busy-" and up to 5 digits.
-  const std::string name = std::string(busy ? "farm-busy-" : "farm-idle-") +
-                           std::to_string(index % 100000);
+  const std::string name =
+      std::string(busy ? "farm-busy-" : "farm-idle-") + std::to_string(index % 100000);
   prctl(PR_SET_NAME, name.c_str());
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
   for (long i = 0; i < o.processes && !g_stop; ++i) {
     const pid_t pid = fork();
     if (pid < 0) {
-      std::fprintf(stderr, "task_farm: fork %ld of %ld: %s\n", i, o.processes, std::strerror(errno));
+      std::fprintf(stderr, "task_farm: fork %ld of %ld: %s\n", i, o.processes,
+                   std::strerror(errno));
       break;
     }
     if (pid == 0) {

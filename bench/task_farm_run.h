@@ -30,9 +30,13 @@ class TaskFarmRun {
     posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
     const long processes = (tasks + threads_per_process - 1) / threads_per_process;
-    std::vector<std::string> args = {farm_path,        "--processes", std::to_string(processes),
-                                     "--threads",      std::to_string(threads_per_process),
-                                     "--busy",         std::to_string(busy)};
+    std::vector<std::string> args = {farm_path,
+                                     "--processes",
+                                     std::to_string(processes),
+                                     "--threads",
+                                     std::to_string(threads_per_process),
+                                     "--busy",
+                                     std::to_string(busy)};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
       totals[v].encoded += body->size();
       totals[v].gz += gz->size();
       totals[v].samples += views.size();
-      totals[v].per_batch.push_back(static_cast<double>(gz->size()) / static_cast<double>(views.size()));
+      totals[v].per_batch.push_back(static_cast<double>(gz->size()) /
+                                    static_cast<double>(views.size()));
     }
   }
   nlohmann::json out;
@@ -95,7 +96,8 @@ int main(int argc, char** argv) {
   for (std::size_t v = 0; v < versions.size(); ++v) {
     const Totals& t = totals[v];
     out["versions"][versions[v]] = {
-        {"encoded_bytes_per_sample", static_cast<double>(t.encoded) / static_cast<double>(t.samples)},
+        {"encoded_bytes_per_sample",
+         static_cast<double>(t.encoded) / static_cast<double>(t.samples)},
         {"gzip_bytes_per_sample", static_cast<double>(t.gz) / static_cast<double>(t.samples)},
         {"per_batch", tally::bench::summary(t.per_batch)}};
   }

@@ -20,7 +20,7 @@ constexpr char kBoolean = 'b';
 struct Field {
   std::string_view key;
   char type;
-  std::string_view text;  // string contents (no quotes) or the token
+  std::string_view text;    // string contents (no quotes) or the token
   std::uint64_t value = 0;  // kUnsigned
 };
 
@@ -115,7 +115,7 @@ struct Table {
   // kUnsigned columns also as plain values: sent instead of the differences
   // (as kNumber) when shorter, e.g. CPU times, which do not grow row to row.
   std::vector<std::string> plain;
-  std::vector<std::uint64_t> last;   // kUnsigned columns: the value in the row above
+  std::vector<std::uint64_t> last;  // kUnsigned columns: the value in the row above
   std::uint32_t count = 0;
   std::uint32_t last_row = 0;
 };
@@ -168,7 +168,8 @@ void append_columns(std::string& body, std::span<const std::string_view> lines) 
       if (t.count) col += ',';
       switch (f.type) {
         case kString: {
-          auto [s, added] = string_index.try_emplace(f.text, static_cast<std::uint32_t>(strings.size()));
+          auto [s, added] =
+              string_index.try_emplace(f.text, static_cast<std::uint32_t>(strings.size()));
           if (added) strings.push_back(f.text);
           fmt::format_to(std::back_inserter(col), "{}", s->second);
           break;
@@ -219,7 +220,6 @@ void append_columns(std::string& body, std::span<const std::string_view> lines) 
   body += raw;
   body += ']';
 }
-
 
 }  // namespace
 

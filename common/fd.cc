@@ -1,8 +1,8 @@
 #include "tally/fd.h"
 
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
-#include <unistd.h>
 
 #include "tally/result.h"
 

@@ -12,10 +12,14 @@ std::atomic<Level> g_level{Level::info};
 
 const char* level_name(Level level) {
   switch (level) {
-    case Level::debug: return "debug: ";
-    case Level::info: return "";
-    case Level::warning: return "warning: ";
-    case Level::error: return "error: ";
+    case Level::debug:
+      return "debug: ";
+    case Level::info:
+      return "";
+    case Level::warning:
+      return "warning: ";
+    case Level::error:
+      return "error: ";
   }
   return "";
 }

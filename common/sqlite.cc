@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "tally/log.h"
@@ -155,9 +155,9 @@ Statement& Statement::bind(int index, std::uint64_t value) {
 }
 
 Statement& Statement::bind_text(int index, std::string_view value) {
-  check_bind(sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_STATIC,
-                                 SQLITE_UTF8),
-             sql_);
+  check_bind(
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_STATIC, SQLITE_UTF8),
+      sql_);
   return *this;
 }
 
@@ -236,8 +236,7 @@ Status Transaction::commit() {
   Database* db = std::exchange(db_, nullptr);
   if (const int injected = db->take_injected_commit_failure(); injected != 0) {
     sqlite3_exec(db->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-    return Error::format("commit {}: {} (injected)", db->path().string(),
-                         sqlite3_errstr(injected));
+    return Error::format("commit {}: {} (injected)", db->path().string(), sqlite3_errstr(injected));
   }
   const int rc = sqlite3_exec(db->handle(), "COMMIT", nullptr, nullptr, nullptr);
   if (rc == SQLITE_OK) return ok_status();

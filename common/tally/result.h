@@ -46,21 +46,33 @@ Error errno_error(std::string_view what);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}       // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}   // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(v_); }
-  const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const { assert(!ok()); return std::get<1>(v_); }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -74,7 +86,10 @@ class [[nodiscard]] Result<void> {
 
   bool ok() const { return !failed_; }
   explicit operator bool() const { return ok(); }
-  const Error& error() const { assert(failed_); return error_; }
+  const Error& error() const {
+    assert(failed_);
+    return error_;
+  }
 
  private:
   Error error_{""};
@@ -98,10 +113,10 @@ inline Status ok_status() { return {}; }
   } while (0)
 
 // The same, adding context to the error.
-#define TALLY_TRY_CTX(expr, ctx)                          \
-  do {                                                    \
-    auto&& tally_try_result_ = (expr);                    \
-    if (!tally_try_result_.ok()) {                        \
-      return tally_try_result_.error().context(ctx);      \
-    }                                                     \
+#define TALLY_TRY_CTX(expr, ctx)                     \
+  do {                                               \
+    auto&& tally_try_result_ = (expr);               \
+    if (!tally_try_result_.ok()) {                   \
+      return tally_try_result_.error().context(ctx); \
+    }                                                \
   } while (0)

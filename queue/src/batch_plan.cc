@@ -13,8 +13,7 @@ std::uint64_t joined_size_of(std::span<const Line> lines) {
 
 }  // namespace
 
-BatchPlan plan_batches(std::span<const StagedChunk> chunks, const BatchLimits& limits,
-                       bool flush) {
+BatchPlan plan_batches(std::span<const StagedChunk> chunks, const BatchLimits& limits, bool flush) {
   BatchPlan plan;
   PlannedBatch current;
   auto close_current = [&](ChunkPos next) {
@@ -37,8 +36,7 @@ BatchPlan plan_batches(std::span<const StagedChunk> chunks, const BatchLimits& l
   }
   const ChunkPos end{chunks.size(), 0};
   if (current.count > 0) {
-    const bool reached =
-        current.count >= limits.max_samples || current.bytes >= limits.max_bytes;
+    const bool reached = current.count >= limits.max_samples || current.bytes >= limits.max_bytes;
     if (flush || reached) {
       close_current(end);
     } else {
@@ -64,13 +62,9 @@ std::string join_batch(std::span<const StagedChunk> chunks, const PlannedBatch& 
   return payload;
 }
 
-std::uint64_t joined_size(std::span<const std::string> lines) {
-  return joined_size_of(lines);
-}
+std::uint64_t joined_size(std::span<const std::string> lines) { return joined_size_of(lines); }
 
-std::uint64_t joined_size(std::span<const std::string_view> lines) {
-  return joined_size_of(lines);
-}
+std::uint64_t joined_size(std::span<const std::string_view> lines) { return joined_size_of(lines); }
 
 std::vector<std::string_view> split_lines(std::string_view joined) {
   std::vector<std::string_view> lines;

@@ -41,8 +41,7 @@ struct BatchPlan {
 // limits.max_bytes payload bytes (a single larger sample is a batch alone).
 // A batch that reached a limit is always formed; the trailing partial batch
 // is formed only when `flush` (the age limit passed), otherwise it is `rest`.
-BatchPlan plan_batches(std::span<const StagedChunk> chunks, const BatchLimits& limits,
-                       bool flush);
+BatchPlan plan_batches(std::span<const StagedChunk> chunks, const BatchLimits& limits, bool flush);
 
 // The payload of a planned batch: its lines joined by '\n'.
 std::string join_batch(std::span<const StagedChunk> chunks, const PlannedBatch& batch);

@@ -9,7 +9,8 @@ constexpr int kLevel = 1;
 }
 
 BlobCodec::BlobCodec(bool compress)
-    : compress_(compress), cctx_(compress ? ZSTD_createCCtx() : nullptr),
+    : compress_(compress),
+      cctx_(compress ? ZSTD_createCCtx() : nullptr),
       dctx_(ZSTD_createDCtx()) {}
 
 BlobCodec::~BlobCodec() {
@@ -39,7 +40,8 @@ Result<std::string> BlobCodec::unpack(std::string_view blob, Codec codec, std::u
   }
   std::string out;
   out.resize(size);
-  const std::size_t n = ZSTD_decompressDCtx(dctx_, out.data(), out.size(), blob.data(), blob.size());
+  const std::size_t n =
+      ZSTD_decompressDCtx(dctx_, out.data(), out.size(), blob.data(), blob.size());
   if (ZSTD_isError(n) || n != size) {
     return Error::format("zstd: decompress: {}", ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short");
   }

@@ -10,10 +10,14 @@ namespace tally::queue {
 
 const char* gap_reason_name(GapReason reason) {
   switch (reason) {
-    case GapReason::cap: return "cap";
-    case GapReason::rejected: return "rejected";
-    case GapReason::append_failed: return "append_failed";
-    case GapReason::outbox_lost: return "outbox_lost";
+    case GapReason::cap:
+      return "cap";
+    case GapReason::rejected:
+      return "rejected";
+    case GapReason::append_failed:
+      return "append_failed";
+    case GapReason::outbox_lost:
+      return "outbox_lost";
   }
   return "unknown";
 }
@@ -78,7 +82,8 @@ std::optional<GapRecord> decode_gap(std::string_view payload) {
     gap.first_index = j["first_index"].get<std::uint32_t>();
   }
   if (const auto p = j.find("predecessor"); p != j.end() && p->is_object()) {
-    gap.predecessor = GapPredecessor{p->value("agent_id", ""), p->value("last_seq", std::uint64_t{0})};
+    gap.predecessor =
+        GapPredecessor{p->value("agent_id", ""), p->value("last_seq", std::uint64_t{0})};
   }
   return gap;
 }

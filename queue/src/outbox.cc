@@ -6,8 +6,7 @@
 
 namespace tally::queue {
 
-Result<std::unique_ptr<Outbox>> Outbox::open(const OutboxOptions& options,
-                                             std::uint64_t now_ns) {
+Result<std::unique_ptr<Outbox>> Outbox::open(const OutboxOptions& options, std::uint64_t now_ns) {
   auto core = OutboxCore::open(options, now_ns);
   if (!core) return core.error();
   return std::unique_ptr<Outbox>(new Outbox(std::move(*core)));
@@ -28,8 +27,8 @@ std::uint64_t Outbox::first_unused_dictionary_key() const {
   return core_->first_unused_dictionary_key();
 }
 
-Result<AppendResult> Outbox::append(std::span<const std::string> samples,
-                                    std::uint64_t now_ns, const DictionaryUpdate& dictionary) {
+Result<AppendResult> Outbox::append(std::span<const std::string> samples, std::uint64_t now_ns,
+                                    const DictionaryUpdate& dictionary) {
   std::lock_guard lock(mu_);
   return core_->append(samples, now_ns, dictionary);
 }

@@ -24,8 +24,7 @@ Status check_samples(std::span<const std::string> samples) {
 
 }  // namespace
 
-Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
-                                        std::uint64_t now_ns,
+Result<AppendResult> OutboxCore::append(std::span<const std::string> samples, std::uint64_t now_ns,
                                         const DictionaryUpdate& dictionary) {
   // One look at the file per append (a few stat calls): was it deleted,
   // replaced or truncated since the last one (outbox_recover.cc)? Not twice
@@ -38,9 +37,10 @@ Result<AppendResult> OutboxCore::append(std::span<const std::string> samples,
     if (checked.ok() && *checked && had_entries) {
       // These records may refer to entries the lost file held; stored, they
       // could never be read. The writer names everything afresh (outbox.h).
-      return Error::format("outbox {} was recreated: the dictionary entries stored before are "
-                           "gone, and these samples may refer to them",
-                           options_.path.string());
+      return Error::format(
+          "outbox {} was recreated: the dictionary entries stored before are "
+          "gone, and these samples may refer to them",
+          options_.path.string());
     }
     TALLY_TRY(check_samples(samples));
     return transact([&](State& next) -> Result<AppendResult> {
@@ -124,8 +124,10 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
     auto packed = codec_.pack(records);
     if (!packed) return packed.error().context("stage samples");
     auto insert = stmts_.use(Q::staged_insert);
-    insert->bind(1, now_ns).bind(2, static_cast<std::uint64_t>(incoming.size()))
-        .bind(3, incoming_bytes).bind_blob(4, packed->bytes)
+    insert->bind(1, now_ns)
+        .bind(2, static_cast<std::uint64_t>(incoming.size()))
+        .bind(3, incoming_bytes)
+        .bind_blob(4, packed->bytes)
         .bind(5, static_cast<int>(packed->codec));
     TALLY_TRY_CTX(insert->run(), "stage samples");
     if (next.staged_rows == 0) next.staged_oldest_ns = now_ns;
@@ -151,8 +153,8 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
       blobs.push_back(std::move(*records));
       StagedChunk chunk{read->column_u64(0), split_lines(blobs.back())};
       if (chunk.lines.size() != read->column_u64(1)) {
-        return Error::format("staged row in {} holds {} lines, expected {}",
-                             db_.path().string(), chunk.lines.size(), read->column_u64(1));
+        return Error::format("staged row in {} holds {} lines, expected {}", db_.path().string(),
+                             chunk.lines.size(), read->column_u64(1));
       }
       chunks.push_back(std::move(chunk));
     }
@@ -189,8 +191,10 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
   auto packed = codec_.pack(records);
   if (!packed) return packed.error().context("stage remaining samples");
   auto insert = stmts_.use(Q::staged_insert);
-  insert->bind(1, created).bind(2, plan.rest_samples)
-      .bind(3, static_cast<std::uint64_t>(records.size())).bind_blob(4, packed->bytes)
+  insert->bind(1, created)
+      .bind(2, plan.rest_samples)
+      .bind(3, static_cast<std::uint64_t>(records.size()))
+      .bind_blob(4, packed->bytes)
       .bind(5, static_cast<int>(packed->codec));
   TALLY_TRY_CTX(insert->run(), "stage remaining samples");
   next.staged_rows = 1;
@@ -201,8 +205,8 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
 }
 
 Result<std::uint64_t> OutboxCore::insert_batch(State& next, Batch::Kind kind,
-                                               std::string_view payload,
-                                               std::uint32_t sample_count, std::uint64_t now_ns,
+                                               std::string_view payload, std::uint32_t sample_count,
+                                               std::uint64_t now_ns,
                                                std::span<const std::int64_t> sink_ids) {
   // The seq is taken from the persisted counter inside this transaction, so
   // it is never reused, even after the batches table empties or a crash.
@@ -218,8 +222,11 @@ Result<std::uint64_t> OutboxCore::insert_batch(State& next, Batch::Kind kind,
       packed = std::move(*p);
     }
     auto insert = stmts_.use(Q::batch_insert);
-    insert->bind(1, seq).bind(2, kind == Batch::Kind::gap ? 1 : 0).bind(3, now_ns)
-        .bind(4, sample_count).bind(5, static_cast<std::uint64_t>(payload.size()))
+    insert->bind(1, seq)
+        .bind(2, kind == Batch::Kind::gap ? 1 : 0)
+        .bind(3, now_ns)
+        .bind(4, sample_count)
+        .bind(5, static_cast<std::uint64_t>(payload.size()))
         .bind_blob(6, pack ? std::string_view(packed.bytes) : payload)
         .bind(7, static_cast<int>(packed.codec));
     TALLY_TRY_CTX(insert->run(), what);

@@ -24,11 +24,11 @@
 #include "outbox_lock.h"
 #include "quarantine.h"
 #include "space_plan.h"
-#include "tally/sqlite.h"
-#include "tally/log.h"
 #include "state.h"
 #include "statements.h"
+#include "tally/log.h"
 #include "tally/queue/outbox.h"
+#include "tally/sqlite.h"
 
 namespace tally::queue {
 
@@ -51,8 +51,8 @@ class OutboxCore {
   Result<std::optional<Batch>> next_ready(std::string_view sink);
   Status ack(std::string_view sink, std::uint64_t seq);
   Status fail(std::string_view sink, std::uint64_t seq, std::string_view error);
-  Status reject(std::string_view sink, std::uint64_t seq, int http_status,
-                std::string_view message, std::uint64_t now_ns, std::string_view readable);
+  Status reject(std::string_view sink, std::uint64_t seq, int http_status, std::string_view message,
+                std::uint64_t now_ns, std::string_view readable);
   Status reject_samples(std::string_view sink, std::uint64_t seq, std::uint32_t first_index,
                         std::uint32_t count, int http_status, std::string_view message,
                         std::uint64_t now_ns, std::string_view readable);
@@ -201,8 +201,8 @@ class OutboxCore {
                             std::string_view payload);
 
   OutboxOptions options_;
-  OutboxLock lock_;           // held from before the database is touched until after it closes
-  sql::Database db_;          // declared before stmts_: statements point at it
+  OutboxLock lock_;   // held from before the database is touched until after it closes
+  sql::Database db_;  // declared before stmts_: statements point at it
   Statements stmts_;
   BlobCodec codec_;  // compresses payloads on the way in, expands them on the way out
   State state_;

@@ -62,8 +62,8 @@ Status OutboxCore::ack(std::string_view sink_name, std::uint64_t seq) {
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
   const std::int64_t sink_id = (*sink)->id;
-  auto result = transact([&](State& next) { return record_ack(next, sink_id, seq); },
-                         Durability::lazy);
+  auto result =
+      transact([&](State& next) { return record_ack(next, sink_id, seq); }, Durability::lazy);
   if (!result && disk_full_ && db_.handle() != nullptr) {
     // The disk cannot take the ack now: hold it, so that shipping goes on
     // (outbox.h, ack). Reading still works on a full disk.
@@ -73,7 +73,8 @@ Status OutboxCore::ack(std::string_view sink_name, std::uint64_t seq) {
     if (row && *row) held_acks_[sink_id].insert(seq);
     if (row) return ok_status();
   }
-  if (!result) return result.error().context(fmt::format("ack batch {} for sink {}", seq, sink_name));
+  if (!result)
+    return result.error().context(fmt::format("ack batch {} for sink {}", seq, sink_name));
   return result;
 }
 
@@ -98,19 +99,21 @@ Status OutboxCore::record_ack(State& next, std::int64_t sink_id, std::uint64_t s
 Status OutboxCore::fail(std::string_view sink_name, std::uint64_t seq, std::string_view error) {
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
-  auto result = transact([&](State&) -> Status {
-    auto update = stmts_.use(Q::delivery_fail);
-    update->bind(1, (*sink)->id).bind(2, seq).bind_text(3, error);
-    TALLY_TRY(update->run());
-    if (db_.changes() == 0) return Error("batch is not pending for this sink");
-    return ok_status();
-  }, Durability::lazy);
+  auto result = transact(
+      [&](State&) -> Status {
+        auto update = stmts_.use(Q::delivery_fail);
+        update->bind(1, (*sink)->id).bind(2, seq).bind_text(3, error);
+        TALLY_TRY(update->run());
+        if (db_.changes() == 0) return Error("batch is not pending for this sink");
+        return ok_status();
+      },
+      Durability::lazy);
   // On a full disk the attempt is not recorded: the shipper's own backoff
   // paces the retries, and the count only feeds status.
   if (!result && disk_full_) return ok_status();
   if (!result) {
-    return result.error().context(fmt::format("record failed attempt of batch {} for sink {}",
-                                              seq, sink_name));
+    return result.error().context(
+        fmt::format("record failed attempt of batch {} for sink {}", seq, sink_name));
   }
   return result;
 }
@@ -150,9 +153,9 @@ Status OutboxCore::reject(std::string_view sink_name, std::uint64_t seq, int htt
 }
 
 Status OutboxCore::reject_samples(std::string_view sink_name, std::uint64_t seq,
-                                  std::uint32_t first_index, std::uint32_t count,
-                                  int http_status, std::string_view message,
-                                  std::uint64_t now_ns, std::string_view readable) {
+                                  std::uint32_t first_index, std::uint32_t count, int http_status,
+                                  std::string_view message, std::uint64_t now_ns,
+                                  std::string_view readable) {
   auto sink = find_sink(sink_name);
   if (!sink) return sink.error();
   const SinkState& s = **sink;
@@ -183,14 +186,14 @@ Status OutboxCore::reject_samples(std::string_view sink_name, std::uint64_t seq,
     return ok_status();
   });
   if (!result) {
-    return result.error().context(fmt::format("reject samples of batch {} for sink {}", seq,
-                                              sink_name));
+    return result.error().context(
+        fmt::format("reject samples of batch {} for sink {}", seq, sink_name));
   }
   return result;
 }
 
 Result<OutboxCore::StoredBatch> OutboxCore::pending_batch(const SinkState& sink,
-                                                         std::uint64_t seq) {
+                                                          std::uint64_t seq) {
   {
     auto pending = stmts_.use(Q::delivery_pending);
     pending->bind(1, sink.id).bind(2, seq);
@@ -215,9 +218,15 @@ Status OutboxCore::insert_dead_letter(State& next, const SinkState& sink, std::u
                                       int http_status, std::string_view message,
                                       std::uint64_t now_ns, std::string_view payload) {
   auto insert = stmts_.use(Q::dead_insert);
-  insert->bind_text(1, sink.name).bind(2, seq).bind(3, first_index).bind(4, count)
-      .bind(5, http_status).bind_text(6, message).bind(7, now_ns)
-      .bind(8, static_cast<std::uint64_t>(payload.size())).bind_blob(9, payload);
+  insert->bind_text(1, sink.name)
+      .bind(2, seq)
+      .bind(3, first_index)
+      .bind(4, count)
+      .bind(5, http_status)
+      .bind_text(6, message)
+      .bind(7, now_ns)
+      .bind(8, static_cast<std::uint64_t>(payload.size()))
+      .bind_blob(9, payload);
   TALLY_TRY_CTX(insert->run(), "store dead letter");
   ++next.dead_count;
   next.dead_bytes += payload.size();

@@ -86,8 +86,10 @@ Status OutboxCore::add_entries(State& next, const DictionaryUpdate& dictionary) 
       if (!retired_now(key)) ++live;
     }
     auto insert = stmts_.use(Q::dict_insert);
-    insert->bind(1, first_key).bind(2, static_cast<std::uint64_t>(dictionary.added.size()))
-        .bind_blob(3, blob).bind(4, live);
+    insert->bind(1, first_key)
+        .bind(2, static_cast<std::uint64_t>(dictionary.added.size()))
+        .bind_blob(3, blob)
+        .bind(4, live);
     if (live == 0 && settled) {
       insert->bind(5, next[Counter::last_seq]);
     } else {
@@ -142,7 +144,8 @@ Status OutboxCore::prune_entries(State& next) {
   TALLY_TRY_CTX(prune->each_row([&](sql::Statement& row) {
     ++removed;
     bytes += row.column_u64(0);
-  }), "delete dictionary entries no batch refers to");
+  }),
+                "delete dictionary entries no batch refers to");
   next.dict_settled -= std::min(next.dict_settled, removed);
   next.dict_bytes -= std::min(next.dict_bytes, bytes);
   return ok_status();
@@ -161,8 +164,10 @@ Status OutboxCore::retire_live_entries() {
   // Open anyway, to ship what the outbox holds: until the disk takes the
   // retirement these entries stay stored (they are counted, and the keys
   // the new writer takes are above them all the same).
-  log::warning("outbox {}: {}; retiring the last writer's dictionary entries once a write "
-               "succeeds", db_.path().string(), result.error().message());
+  log::warning(
+      "outbox {}: {}; retiring the last writer's dictionary entries once a write "
+      "succeeds",
+      db_.path().string(), result.error().message());
   return ok_status();
 }
 

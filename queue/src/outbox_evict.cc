@@ -23,8 +23,8 @@ std::uint64_t gap_payload_bytes(std::span<const PlannedGap> gaps, std::uint64_t 
                                 const std::string& detail) {
   std::uint64_t bytes = 0;
   for (const PlannedGap& gap : gaps) {
-    bytes += encode_gap(make_gap(GapReason::cap, gap.first_seq, gap.last_seq, gap.samples, detail,
-                                 now_ns))
+    bytes += encode_gap(
+                 make_gap(GapReason::cap, gap.first_seq, gap.last_seq, gap.samples, detail, now_ns))
                  .size();
   }
   return bytes;
@@ -53,9 +53,10 @@ Status OutboxCore::make_room(State& next, std::uint64_t incoming, std::uint64_t 
   const std::uint64_t cap = options_.cap_bytes;
   const std::string detail =
       space_.limited_by_filesystem
-          ? fmt::format("removed to keep the outbox within {} bytes (its filesystem holds no "
-                        "more; cap {} bytes)",
-                        space_.effective_cap_bytes, cap)
+          ? fmt::format(
+                "removed to keep the outbox within {} bytes (its filesystem holds no "
+                "more; cap {} bytes)",
+                space_.effective_cap_bytes, cap)
           : fmt::format("removed to stay under the outbox cap of {} bytes", cap);
   std::vector<EvictedBatch> evicted;
   std::vector<PlannedGap> gaps;

@@ -147,8 +147,7 @@ Status OutboxCore::configure_connection() {
   return ok_status();
 }
 
-Status OutboxCore::initialise(bool quarantined, std::uint64_t now_ns,
-                              const Inherited* inherited) {
+Status OutboxCore::initialise(bool quarantined, std::uint64_t now_ns, const Inherited* inherited) {
   auto txn = sql::Transaction::begin(db_);
   if (!txn) return txn.error();
   if (inherited) {
@@ -194,8 +193,8 @@ Status OutboxCore::initialise(bool quarantined, std::uint64_t now_ns,
   if (inherited) {
     for (const SinkState& sink : inherited->sinks) {
       if (sink.last_acked_seq == 0) continue;
-      auto update = sql::Statement::prepare(
-          db_, "UPDATE sinks SET last_acked_seq = ?2 WHERE name = ?1");
+      auto update =
+          sql::Statement::prepare(db_, "UPDATE sinks SET last_acked_seq = ?2 WHERE name = ?1");
       if (!update) return update.error();
       update->bind_text(1, sink.name).bind(2, sink.last_acked_seq);
       TALLY_TRY_CTX(update->run(), "keep what the sinks acknowledged");
@@ -216,8 +215,8 @@ Status OutboxCore::reconcile_sinks(std::uint64_t now_ns) {
     }
   }
   for (const std::string& name : options_.sinks) {
-    const bool known = std::any_of(stored.begin(), stored.end(),
-                                   [&](const auto& s) { return s.second == name; });
+    const bool known =
+        std::any_of(stored.begin(), stored.end(), [&](const auto& s) { return s.second == name; });
     if (known) continue;
     // A new sink starts with the batches formed from now on: older batches
     // were formed for the sinks configured then.
@@ -245,8 +244,8 @@ Status OutboxCore::reconcile_sinks(std::uint64_t now_ns) {
   // Their seqs must stay used, so the newest one goes to meta first.
   auto max_seq = db_.query_int("SELECT coalesce(max(seq), 0) FROM batches");
   if (!max_seq) return max_seq.error();
-  auto stored_seq = db_.query_int(
-      "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)");
+  auto stored_seq =
+      db_.query_int("SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)");
   if (!stored_seq) return stored_seq.error();
   if (*max_seq > *stored_seq) {
     auto set = stmts_.use(Q::meta_set);

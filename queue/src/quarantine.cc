@@ -147,9 +147,10 @@ Result<Examined> examine(const fs::path& path, int known_version) {
   auto problem = diagnose(*db, known_version);
   if (problem) return Examined{std::move(*db), std::move(*problem), false};
   if (!db->last_error_was_disk_full()) return problem.error().context("check outbox");
-  log::warning("outbox {}: the disk is full; opening it without a -shm file (other processes "
-               "cannot read it until tallyd restarts): {}",
-               path.string(), problem.error().message());
+  log::warning(
+      "outbox {}: the disk is full; opening it without a -shm file (other processes "
+      "cannot read it until tallyd restarts): {}",
+      path.string(), problem.error().message());
   *db = sql::Database();
   auto without_shm = open_outbox_connection(path, true);
   if (!without_shm) return without_shm.error().context("open outbox");
@@ -199,8 +200,7 @@ Result<sql::Database> open_outbox_connection(const fs::path& path, bool exclusiv
   return db;
 }
 
-Result<OpenedDb> open_outbox_file(const fs::path& path, int known_version,
-                                  std::uint64_t now_ns) {
+Result<OpenedDb> open_outbox_file(const fs::path& path, int known_version, std::uint64_t now_ns) {
   OpenedDb opened;
   std::error_code ec;
   if (fs::exists(path, ec)) {

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "tally/sqlite.h"
 #include "tally/result.h"
+#include "tally/sqlite.h"
 
 namespace tally::queue {
 

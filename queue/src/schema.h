@@ -4,8 +4,8 @@
 
 #include <span>
 
-#include "tally/sqlite.h"
 #include "tally/result.h"
+#include "tally/sqlite.h"
 
 namespace tally::queue {
 

@@ -26,20 +26,28 @@ std::string_view counter_key(Counter counter) {
 
 Counter gap_records_counter(GapReason reason) {
   switch (reason) {
-    case GapReason::cap: return Counter::gap_records_cap;
-    case GapReason::rejected: return Counter::gap_records_rejected;
-    case GapReason::append_failed: return Counter::gap_records_append_failed;
-    case GapReason::outbox_lost: return Counter::gap_records_outbox_lost;
+    case GapReason::cap:
+      return Counter::gap_records_cap;
+    case GapReason::rejected:
+      return Counter::gap_records_rejected;
+    case GapReason::append_failed:
+      return Counter::gap_records_append_failed;
+    case GapReason::outbox_lost:
+      return Counter::gap_records_outbox_lost;
   }
   return Counter::gap_records_cap;
 }
 
 Counter gap_samples_counter(GapReason reason) {
   switch (reason) {
-    case GapReason::cap: return Counter::gap_samples_cap;
-    case GapReason::rejected: return Counter::gap_samples_rejected;
-    case GapReason::append_failed: return Counter::gap_samples_append_failed;
-    case GapReason::outbox_lost: return Counter::gap_samples_outbox_lost;
+    case GapReason::cap:
+      return Counter::gap_samples_cap;
+    case GapReason::rejected:
+      return Counter::gap_samples_rejected;
+    case GapReason::append_failed:
+      return Counter::gap_samples_append_failed;
+    case GapReason::outbox_lost:
+      return Counter::gap_samples_outbox_lost;
   }
   return Counter::gap_samples_cap;
 }

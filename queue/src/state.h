@@ -51,8 +51,8 @@ struct State {
   std::uint64_t batch_samples = 0;  // samples in them (what losing the file would lose)
   std::uint64_t staged_rows = 0;
   std::uint64_t staged_samples = 0;
-  std::uint64_t staged_bytes = 0;       // sum of the rows' record blobs
-  std::uint64_t staged_oldest_ns = 0;   // created_ns of the first row
+  std::uint64_t staged_bytes = 0;      // sum of the rows' record blobs
+  std::uint64_t staged_oldest_ns = 0;  // created_ns of the first row
   std::uint64_t dead_count = 0;
   std::uint64_t dead_bytes = 0;
   // Dictionary entries retired whose last batch is not known yet (records

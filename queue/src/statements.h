@@ -5,8 +5,8 @@
 #include <array>
 #include <cstddef>
 
-#include "tally/sqlite.h"
 #include "tally/result.h"
+#include "tally/sqlite.h"
 
 namespace tally::queue {
 
@@ -51,7 +51,9 @@ class Statements {
   static Result<Statements> prepare(sql::Database& db);
 
   // Borrow for one use: `auto q = stmts.use(Q::batch_insert); q->bind(...)`.
-  sql::Statement::Use use(Q id) { return sql::Statement::Use(stmts_[static_cast<std::size_t>(id)]); }
+  sql::Statement::Use use(Q id) {
+    return sql::Statement::Use(stmts_[static_cast<std::size_t>(id)]);
+  }
 
  private:
   std::array<sql::Statement, static_cast<std::size_t>(Q::count_)> stmts_;

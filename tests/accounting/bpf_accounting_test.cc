@@ -37,8 +37,8 @@ TEST_P(BpfAccounting, ReportsABurnersCpuTimeWithinTwoPercent) {
   const auto pid = report["pid"].get<std::uint32_t>();
   const double truth = report["cpu_ns"].get<double>();
   const double measured = static_cast<double>(tallyd.total_cpu_ns(pid));
-  std::printf("burner: truth %.3f ms, tally %.3f ms, error %+.3f%%\n", truth / 1e6,
-              measured / 1e6, (measured - truth) / truth * 100);
+  std::printf("burner: truth %.3f ms, tally %.3f ms, error %+.3f%%\n", truth / 1e6, measured / 1e6,
+              (measured - truth) / truth * 100);
   EXPECT_NEAR(measured, truth, tolerance_ns(truth, 0.02, 5e6));
 
   // It exited during the run: exactly one line says so.
@@ -63,7 +63,8 @@ TEST_P(BpfAccounting, AddsThreadsUpIntoOneProcessLine) {
   EXPECT_NEAR(measured, truth, tolerance_ns(truth, 0.02, 5e6));
   // Thread ids never appear as processes of their own.
   std::set<std::uint64_t> starts;
-  for (auto& j : tallyd.process_samples(pid)) starts.insert(j["start_time_ns"].get<std::uint64_t>());
+  for (auto& j : tallyd.process_samples(pid))
+    starts.insert(j["start_time_ns"].get<std::uint64_t>());
   EXPECT_EQ(starts.size(), 1u);
 }
 
@@ -203,8 +204,9 @@ TEST(ProcfsBackend, MissesShortLivedChildrenAndSaysHowMany) {
     measured += static_cast<double>(cpu);
     if (!tallyd.process_samples(child["pid"].get<std::uint32_t>()).empty()) ++seen;
   }
-  std::printf("procfs on 200 children of 5 ms: saw %d, counted %.1f of %.1f ms (shortfall %.1f%%)\n",
-              seen, measured / 1e6, truth / 1e6, (truth - measured) / truth * 100);
+  std::printf(
+      "procfs on 200 children of 5 ms: saw %d, counted %.1f of %.1f ms (shortfall %.1f%%)\n", seen,
+      measured / 1e6, truth / 1e6, (truth - measured) / truth * 100);
   EXPECT_GT(truth, 0);
 }
 

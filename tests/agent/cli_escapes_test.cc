@@ -24,10 +24,11 @@ std::string first_unsafe(const std::string& out) {
     const std::size_t n = utf8_sequence_length(out, i);
     const auto b = static_cast<unsigned char>(out[i]);
     const auto next = [&](std::size_t k) { return static_cast<unsigned char>(out[i + k]); };
-    const bool bad = n == 0 || (b < 0x20 && b != '\n') || b == 0x7F ||
-                     (n == 2 && b == 0xC2 && next(1) <= 0x9F) ||
-                     (n == 3 && b == 0xE2 && next(1) == 0x80 && next(2) >= 0xAA && next(2) <= 0xAE) ||
-                     (n == 3 && b == 0xE2 && next(1) == 0x81 && next(2) >= 0xA6 && next(2) <= 0xA9);
+    const bool bad =
+        n == 0 || (b < 0x20 && b != '\n') || b == 0x7F ||
+        (n == 2 && b == 0xC2 && next(1) <= 0x9F) ||
+        (n == 3 && b == 0xE2 && next(1) == 0x80 && next(2) >= 0xAA && next(2) <= 0xAE) ||
+        (n == 3 && b == 0xE2 && next(1) == 0x81 && next(2) >= 0xA6 && next(2) <= 0xA9);
     if (bad) return "byte " + std::to_string(i) + " in: " + out.substr(i > 40 ? i - 40 : 0, 80);
     i += n;
   }
@@ -46,7 +47,11 @@ TEST_F(CliEscapes, TopShowsEscapesNotTheControlCharactersAProcessChose) {
   ASSERT_TRUE(agent.wait_ready("control socket")) << agent.process().stderr_text();
   const std::string socket = agent.dir() / "tally.sock";
   // comm from prctl; the cmdline carries C1, bidi and invalid UTF-8 too.
-  Subprocess named({BURNER_PATH, "named", kComm, "30", "csi\xc2\x9b" "31m", "\xe2\x80\xae" "fdp.exe",
+  Subprocess named({BURNER_PATH, "named", kComm, "30",
+                    "csi\xc2\x9b"
+                    "31m",
+                    "\xe2\x80\xae"
+                    "fdp.exe",
                     "bad\xff\xfe", "tab\tnewline\nbell\a", "del\x7f"});
 
   nlohmann::json mine;

@@ -58,8 +58,8 @@ class ControlSocket : public ::testing::Test {
 };
 
 struct Refused {
-  std::string line;                // sent with a newline
-  std::vector<std::string> says;   // each must be in the error
+  std::string line;               // sent with a newline
+  std::vector<std::string> says;  // each must be in the error
 };
 
 // Each wrong field is refused with an error naming it and what it accepts;
@@ -116,10 +116,12 @@ TEST_F(ControlSocket, EveryWrongFieldGetsAnErrorNamingItAndTallydLives) {
   }
 
   // Fields a command does not use, and unknown ones, are ignored.
-  auto top = a.ask(R"({"version":1,"command":"top","n":2,"future":{"x":[1,{"y":null}]}})" "\n");
+  auto top = a.ask(R"({"version":1,"command":"top","n":2,"future":{"x":[1,{"y":null}]}})"
+                   "\n");
   EXPECT_EQ(top.value("ok", false), true) << top;
   EXPECT_LE(top["result"]["processes"].size(), 2u);
-  auto status = a.ask(R"({"version":1,"command":"status","n":"not for status"})" "\n");
+  auto status = a.ask(R"({"version":1,"command":"status","n":"not for status"})"
+                      "\n");
   EXPECT_EQ(status.value("ok", false), true) << status;
 
   a.expect_serving();
@@ -186,8 +188,10 @@ TEST_F(ControlSocket, BadFramingGetsAnErrorAndTallydLives) {
   // Requests pipelined on one connection are each answered, in order.
   {
     RawClient client = RawClient::unix_socket(a.socket);
-    ASSERT_TRUE(client.send(R"({"version":1,"command":"top","n":1})" "\n"
-                            R"({"version":1,"command":"status"})" "\n"));
+    ASSERT_TRUE(client.send(R"({"version":1,"command":"top","n":1})"
+                            "\n"
+                            R"({"version":1,"command":"status"})"
+                            "\n"));
     auto first = nlohmann::json::parse(client.read_line().value_or(""), nullptr, false);
     auto second = nlohmann::json::parse(client.read_line().value_or(""), nullptr, false);
     EXPECT_TRUE(first.is_object() && first["result"].contains("processes")) << first;

@@ -28,7 +28,8 @@ struct Exporter {
     if (!run.wait_ready("control socket")) return false;
     std::smatch m;
     const std::string err = run.process().stderr_text();
-    if (!std::regex_search(err, m, std::regex("listening on (127\\.0\\.0\\.1:[0-9]+)"))) return false;
+    if (!std::regex_search(err, m, std::regex("listening on (127\\.0\\.0\\.1:[0-9]+)")))
+      return false;
     address = m[1];
     return true;
   }
@@ -66,11 +67,12 @@ TEST_F(ExporterUnderAttack, OversizedTrailersAndExtensionsGetA4xxAndTallydLives)
        "GET /elsewhere HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + big +
            "\r\n\r\n"},
       {"trailer name 70,000 bytes", kChunkedGet + "0\r\n" + big + ": v\r\n\r\n"},
-      {"three trailers of 30,000 bytes",
-       kChunkedGet + "0\r\nX-A: " + std::string(30000, 'a') + "\r\nX-B: " +
-           std::string(30000, 'b') + "\r\nX-C: " + std::string(30000, 'c') + "\r\n\r\n"},
+      {"three trailers of 30,000 bytes", kChunkedGet + "0\r\nX-A: " + std::string(30000, 'a') +
+                                             "\r\nX-B: " + std::string(30000, 'b') +
+                                             "\r\nX-C: " + std::string(30000, 'c') + "\r\n\r\n"},
       {"chunk extension 70,000 bytes", kChunkedGet + "0;ext=" + big + "\r\n\r\n"},
-      {"many chunk extensions", [] {
+      {"many chunk extensions",
+       [] {
          std::string exts;
          for (int i = 0; i < 10000; ++i) exts += ";e" + std::to_string(i) + "=v";
          return kChunkedGet + "0" + exts + "\r\n\r\n";

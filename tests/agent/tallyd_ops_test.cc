@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "outbox_file.h"
-#include "tally_cli.h"
 #include "tally/time_util.h"
+#include "tally_cli.h"
 #include "tallyd_run.h"
 #include "temp_dir.h"
 
@@ -215,8 +215,8 @@ TEST_F(TallydOps, SighupWithABrokenConfigKeepsTheRunningOne) {
   // A good config is applied; the --interval flag still wins over the file.
   std::ofstream(config) << "[agent]\ninterval = 7\nlog_level = \"warning\"\n";
   a.run->process().signal(SIGHUP);
-  ASSERT_TRUE(a.run->process().wait_for_stderr("config reloaded (interval 1 s, log level warning",
-                                               10s))
+  ASSERT_TRUE(
+      a.run->process().wait_for_stderr("config reloaded (interval 1 s, log level warning", 10s))
       << a.run->process().stderr_text();
   EXPECT_EQ(a.status()["sampling"]["interval_s"], 1);
   EXPECT_EQ(a.run->stop(), 0);

@@ -236,7 +236,8 @@ TEST_F(BatchStoreTest, RefusesADatabaseFromANewerCollector) {
 TEST_F(BatchStoreTest, SamplesThatLeaveOutTheirNamesAreStoredWithTheNamesSentBefore) {
   ASSERT_EQ(store(test::version2(test::samples_body("a", "web-1", 1, lines_))).stored, 10u);
   const auto later = test::agent_lines("web-1", 2000, 10);
-  StoreOutcome o = store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later))));
+  StoreOutcome o =
+      store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later))));
   EXPECT_EQ(o.kind, StoreOutcome::Kind::stored);
   EXPECT_EQ(o.stored, 10u);
 
@@ -255,7 +256,8 @@ TEST_F(BatchStoreTest, SamplesThatLeaveOutTheirNamesAreStoredWithTheNamesSentBef
 }
 
 TEST_F(BatchStoreTest, NamesItDoesNotHoldStoreNothingAndNameTheProcesses) {
-  StoreOutcome o = store(test::version2(test::samples_body("a", "web-1", 1, test::without_names(lines_))));
+  StoreOutcome o =
+      store(test::version2(test::samples_body("a", "web-1", 1, test::without_names(lines_))));
   EXPECT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
   EXPECT_EQ(o.unknown_count, 9u);  // 9 process lines and a host line
   ASSERT_FALSE(o.unknown.empty());
@@ -282,7 +284,9 @@ TEST_F(BatchStoreTest, ADuplicateStillRecordsTheNamesItCarries) {
             StoreOutcome::Kind::duplicate);
 
   const auto later = test::agent_lines("web-1", 2000, 2, 100, false);
-  ASSERT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later)))).stored, 2u);
+  ASSERT_EQ(
+      store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later)))).stored,
+      2u);
   SampleQuery q;
   q.from = 2000;
   q.pid = 100;
@@ -296,20 +300,23 @@ TEST_F(BatchStoreTest, AStoredExitForgetsTheProcessNames) {
   store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
   auto exit_line = nlohmann::ordered_json::parse(lines_[0]);
   exit_line["exited"] = true;
-  ASSERT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, {test::without_names(exit_line.dump())})))
+  ASSERT_EQ(store(test::version2(
+                      test::samples_body("a", "web-1", 2, {test::without_names(exit_line.dump())})))
                 .stored,
             1u)
       << "an exit may itself leave the names out";
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names WHERE pid = 100"), 0);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 8);
 
-  StoreOutcome o = store(test::version2(test::samples_body("a", "web-1", 3, {test::without_names(lines_[0])})));
+  StoreOutcome o =
+      store(test::version2(test::samples_body("a", "web-1", 3, {test::without_names(lines_[0])})));
   EXPECT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
 }
 
 TEST_F(BatchStoreTest, NamesAreKeptPerAgent) {
   store(test::version2(test::samples_body("a", "web-1", 1, lines_)));
-  StoreOutcome o = store(test::version2(test::samples_body("b", "web-1", 1, test::without_names(lines_))));
+  StoreOutcome o =
+      store(test::version2(test::samples_body("b", "web-1", 1, test::without_names(lines_))));
   EXPECT_EQ(o.kind, StoreOutcome::Kind::unknown_processes);
 }
 
@@ -417,12 +424,13 @@ TEST_F(AgingNamesTest, NamesNotSentAgainForTheMaximumAgeAreForgottenAndAskedForA
             StoreOutcome::Kind::stored);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 9);  // the host line has none
   now_ = kT0 + 9 * kHour;
-  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(lines_))))
-                .kind,
-            StoreOutcome::Kind::stored);
+  EXPECT_EQ(
+      store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(lines_)))).kind,
+      StoreOutcome::Kind::stored);
 
   now_ = kT0 + 11 * kHour;
-  const std::string later = test::version2(test::samples_body("a", "web-1", 3, test::without_names(lines_)));
+  const std::string later =
+      test::version2(test::samples_body("a", "web-1", 3, test::without_names(lines_)));
   EXPECT_EQ(store(later).kind, StoreOutcome::Kind::unknown_processes);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 0);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE seq = 3"), 0);
@@ -442,9 +450,9 @@ TEST_F(AgingNamesTest, NamesSentAgainAreRecordedAgainAtMostOncePerHalfTheAge) {
   EXPECT_EQ(recorded_hours_after_t0(), 6);
 
   now_ = kT0 + 12 * kHour;  // 12 h after the first send, 6 h after the last
-  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 4, test::without_names(lines_))))
-                .kind,
-            StoreOutcome::Kind::stored);
+  EXPECT_EQ(
+      store(test::version2(test::samples_body("a", "web-1", 4, test::without_names(lines_)))).kind,
+      StoreOutcome::Kind::stored);
 }
 
 TEST_F(AgingNamesTest, AnUpgradeFromVersion2DatesTheNamesItFindsAtTheUpgrade) {
@@ -460,9 +468,9 @@ TEST_F(AgingNamesTest, AnUpgradeFromVersion2DatesTheNamesItFindsAtTheUpgrade) {
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(recorded_hours_after_t0(), 100);
   now_ = kT0 + 105 * kHour;
-  EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(lines_))))
-                .kind,
-            StoreOutcome::Kind::stored);
+  EXPECT_EQ(
+      store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(lines_)))).kind,
+      StoreOutcome::Kind::stored);
 }
 
 // Credentials: each agent id belongs to the credential that first wrote it.

@@ -49,7 +49,7 @@ void check_terminal_safe(std::string_view s) {
     std::size_t n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
     check(b >= 0xC2 && b <= 0xF4 && i + n <= s.size());
     for (std::size_t k = 1; k < n; ++k) check((at(k) & 0xC0) == 0x80);
-    check(!(b == 0xC2 && at(1) <= 0x9F));                                 // C1
+    check(!(b == 0xC2 && at(1) <= 0x9F));                                    // C1
     check(!(b == 0xE2 && at(1) == 0x80 && at(2) >= 0xAA && at(2) <= 0xAE));  // bidi
     check(!(b == 0xE2 && at(1) == 0x81 && at(2) >= 0xA6 && at(2) <= 0xA9));
     i += n;

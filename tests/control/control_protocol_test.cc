@@ -8,7 +8,8 @@ namespace tally::control {
 namespace {
 
 TEST(ParseRequest, TakesEachCommandWithItsDefaults) {
-  auto status = parse_request(R"({"version":1,"command":"status"})" "\n");
+  auto status = parse_request(R"({"version":1,"command":"status"})"
+                              "\n");
   ASSERT_TRUE(status.ok()) << status.error().message();
   EXPECT_TRUE(std::holds_alternative<StatusRequest>(*status));
 
@@ -35,8 +36,9 @@ TEST(ParseRequest, IgnoresUnknownFieldsAndThoseACommandDoesNotUse) {
 }
 
 TEST(ParseRequest, RefusesEveryWrongTypeAndRangeNamingTheField) {
-  const char* wrong_n[] = {R"("10")", "null", "true", "[10]", R"({"n":10})", "10.0", "1e1",
-                           "0", "-1", "10001", "2147483648", "18446744073709551615"};
+  const char* wrong_n[] = {R"("10")",     "null",  "true",       "[10]",
+                           R"({"n":10})", "10.0",  "1e1",        "0",
+                           "-1",          "10001", "2147483648", "18446744073709551615"};
   for (const char* n : wrong_n) {
     SCOPED_TRACE(n);
     auto r = parse_request(std::string(R"({"version":1,"command":"top","n":)") + n + "}");

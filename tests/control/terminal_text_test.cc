@@ -13,27 +13,33 @@ TEST(Printable, ShowsControlsAsEscapes) {
   EXPECT_EQ(printable("\x1b]0;PWNED\x07\x1b[2J"), R"(\x1b]0;PWNED\x07\x1b[2J)");
   EXPECT_EQ(printable(std::string("nul\0tab\tnl\ncr\rdel\x7f", 18)),
             R"(nul\x00tab\x09nl\x0acr\x0ddel\x7f)");
-  EXPECT_EQ(printable("csi\xc2\x9b" "31m nel\xc2\x85"), R"(csi\u009b31m nel\u0085)");
-  EXPECT_EQ(printable("\xe2\x80\xae" "exe.txt \xe2\x81\xa6x\xe2\x81\xa9 \xd8\x9c"),
+  EXPECT_EQ(printable("csi\xc2\x9b"
+                      "31m nel\xc2\x85"),
+            R"(csi\u009b31m nel\u0085)");
+  EXPECT_EQ(printable("\xe2\x80\xae"
+                      "exe.txt \xe2\x81\xa6x\xe2\x81\xa9 \xd8\x9c"),
             R"(\u202eexe.txt \u2066x\u2069 \u061c)");
 }
 
 TEST(Printable, ShowsBytesThatAreNotUtf8AsEscapes) {
-  EXPECT_EQ(printable("a\xff\xfe" "b"), R"(a\xff\xfeb)");
+  EXPECT_EQ(printable("a\xff\xfe"
+                      "b"),
+            R"(a\xff\xfeb)");
   EXPECT_EQ(printable("\xc3"), R"(\xc3)");                  // cut short
   EXPECT_EQ(printable("\xc0\xaf"), R"(\xc0\xaf)");          // overlong
   EXPECT_EQ(printable("\xed\xa0\x80"), R"(\xed\xa0\x80)");  // surrogate
 }
 
 TEST(Printable, LeavesOrdinaryTextAlone) {
-  const std::string text = "nginx: worker process /usr/bin/python3 -c 'print(1)' \\x1b café 東京 🙂";
+  const std::string text =
+      "nginx: worker process /usr/bin/python3 -c 'print(1)' \\x1b café 東京 🙂";
   EXPECT_EQ(printable(text), text);
 }
 
 TEST(Render, TakesAnyJsonWithoutThrowing) {
-  for (const char* text : {"null", "[]", "42", R"({"health":[],"sinks":{},"outbox":"x"})",
-                           R"({"processes":[null,{"pid":-1,"cpu_pct":"x","comm":7}]})",
-                           R"({"self":{"pid":1e300}})"}) {
+  for (const char* text :
+       {"null", "[]", "42", R"({"health":[],"sinks":{},"outbox":"x"})",
+        R"({"processes":[null,{"pid":-1,"cpu_pct":"x","comm":7}]})", R"({"self":{"pid":1e300}})"}) {
     SCOPED_TRACE(text);
     const auto j = nlohmann::json::parse(text, nullptr, false);
     EXPECT_NO_THROW(render_status(j, 0));

@@ -23,7 +23,9 @@ using namespace std::chrono_literals;
 class ShippingSystem {
  public:
   explicit ShippingSystem(std::vector<std::string> agent_extra = {})
-      : collector_(dir_ / "collector.db"), proxy_(collector_.port()), agent_extra_(std::move(agent_extra)) {}
+      : collector_(dir_ / "collector.db"),
+        proxy_(collector_.port()),
+        agent_extra_(std::move(agent_extra)) {}
 
   ~ShippingSystem() {
     if (agent_) kill_agent();
@@ -34,10 +36,15 @@ class ShippingSystem {
   }
 
   void start_agent() {
-    std::vector<std::string> args{"--interval", "1", "--outbox", dir_ / "outbox.db", "--socket",
-                                  dir_ / "tally.sock", "--endpoint", endpoint(), "--timeout", "3",
-                                  "--connect-timeout", "2", "--backoff-base-ms", "200",
-                                  "--backoff-cap", "3", "--shutdown-timeout", "15"};
+    std::vector<std::string> args{"--interval",         "1",
+                                  "--outbox",           dir_ / "outbox.db",
+                                  "--socket",           dir_ / "tally.sock",
+                                  "--endpoint",         endpoint(),
+                                  "--timeout",          "3",
+                                  "--connect-timeout",  "2",
+                                  "--backoff-base-ms",  "200",
+                                  "--backoff-cap",      "3",
+                                  "--shutdown-timeout", "15"};
     // An extra flag the defaults above already give replaces their value.
     for (std::size_t i = 0; i < agent_extra_.size(); ++i) {
       auto it = std::find(args.begin(), args.end(), agent_extra_[i]);
@@ -128,8 +135,10 @@ inline std::vector<std::string> minus(std::vector<std::string> a, std::vector<st
   for (auto& s : b) ++count[s];
   std::vector<std::string> out;
   for (auto& s : a) {
-    if (count[s] > 0) --count[s];
-    else out.push_back(s);
+    if (count[s] > 0)
+      --count[s];
+    else
+      out.push_back(s);
   }
   return out;
 }

@@ -132,7 +132,8 @@ TEST(EndToEnd, ACollectorThatLostItsDatabaseIsSentTheProcessNamesAgain) {
   sys.start_agent();
   phase("healthy: the collector acknowledges every process's names", 4s);
   sys.collector().stop(SIGTERM);
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(sys.collector_db() + suffix);
+  for (const char* suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(sys.collector_db() + suffix);
   sys.collector().start();
   phase("a new, empty collector database", 4s);
   auto flush = sys.tally({"flush", "--timeout", "60"});

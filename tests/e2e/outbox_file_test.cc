@@ -57,10 +57,10 @@ class AgentAndCollector {
   TallydRun& agent() { return *agent_; }
 
   std::vector<std::string> agent_args() const {
-    return {"--interval",   "1",  "--outbox",          outbox().string(),
-            "--socket",     socket(), "--endpoint",    collector_.url("/v1/batches"),
-            "--timeout",    "2",  "--connect-timeout", "1",
-            "--backoff-base-ms", "100", "--backoff-cap", "1",
+    return {"--interval",         "1",      "--outbox",          outbox().string(),
+            "--socket",           socket(), "--endpoint",        collector_.url("/v1/batches"),
+            "--timeout",          "2",      "--connect-timeout", "1",
+            "--backoff-base-ms",  "100",    "--backoff-cap",     "1",
             "--shutdown-timeout", "2"};
   }
 
@@ -138,8 +138,7 @@ TEST_F(OutboxFile, ASecondTallydOnTheSameOutboxExitsSayingWhoHoldsItAndChangesNo
   EXPECT_NE(second.exit_code, 0) << second.err;
   EXPECT_NE(second.exit_code, -1) << "the second tallyd kept running";
   EXPECT_NE(second.err.find(sys.outbox().string()), std::string::npos) << second.err;
-  EXPECT_NE(second.err.find(fmt::format("pid {}", sys.agent().process().pid())),
-            std::string::npos)
+  EXPECT_NE(second.err.find(fmt::format("pid {}", sys.agent().process().pid())), std::string::npos)
       << second.err;
   EXPECT_EQ(snapshot_files(sys.state()), before) << "the second tallyd changed the outbox";
 
@@ -312,8 +311,7 @@ TEST_P(OutboxOnASmallFilesystem, ARestartOnAFullDiskShipsWhatItHoldsAndDeclaresW
   ASSERT_TRUE(fill_filesystem(sys_.state() / "filler-2"));
   ASSERT_TRUE(eventually([&] {
     const auto s = sys_.status();
-    return s["outbox"].value("disk_full", false) &&
-           s["sampling"].value("append_failures", 0) > 0 &&
+    return s["outbox"].value("disk_full", false) && s["sampling"].value("append_failures", 0) > 0 &&
            s["health"]["reasons"].dump().find("disk full") != std::string::npos;
   })) << sys_.status().dump();
   const RunResult human = run_tally(sys_.socket(), {"status"}, 30s);

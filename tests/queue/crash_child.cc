@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   for (std::uint64_t append = 0;; ++append) {
     const std::size_t count = 1 + rng() % 20;
     std::vector<std::string> samples;
-    for (std::size_t i = 0; i < count; ++i) samples.push_back(testing::crash_sample(run, append, i));
+    for (std::size_t i = 0; i < count; ++i)
+      samples.push_back(testing::crash_sample(run, append, i));
     auto r = (*outbox)->append(samples, tally::realtime_ns());
     if (!r) return 5;
     emit(fmt::format("A {} {} {} {} {}\n", r->first_seq, r->last_seq, run, append, count));

@@ -127,8 +127,9 @@ TEST(OutboxDictionary, EvictionUnderTheCapFreesTheEntriesOfWhatItRemoved) {
     ASSERT_TRUE(outbox->append(make_samples(10, "a"), kT0 + static_cast<std::uint64_t>(i), update));
   }
   // Only entries of batches still stored remain.
-  EXPECT_EQ(query(dir / "outbox.db", "SELECT count(*) FROM dictionary WHERE retired_seq < "
-                                     "(SELECT min(seq) FROM batches)"),
+  EXPECT_EQ(query(dir / "outbox.db",
+                  "SELECT count(*) FROM dictionary WHERE retired_seq < "
+                  "(SELECT min(seq) FROM batches)"),
             "0");
   EXPECT_LT(std::stoi(count_rows(dir)), 10);
 }
@@ -212,8 +213,8 @@ TEST(OutboxDictionary, LargeEntriesCountAgainstTheCapAndTheFileStaysNearIt) {
   EXPECT_LE(stats->dictionary_bytes, stats->stored_bytes) << "the names are not counted";
   EXPECT_LE(stats->stored_bytes, options.cap_bytes);
   const auto db = dir / "outbox.db";
-  const std::uint64_t file = std::filesystem::file_size(db) +
-                             std::filesystem::file_size(db.string() + "-wal");
+  const std::uint64_t file =
+      std::filesystem::file_size(db) + std::filesystem::file_size(db.string() + "-wal");
   EXPECT_LE(file, 2 * options.cap_bytes) << "the file grew past the cap";
   // What did not fit was declared, and what is left is readable.
   EXPECT_GT(stats->gaps[static_cast<std::size_t>(GapReason::cap)].samples, 0u);

@@ -131,7 +131,7 @@ TEST(OutboxQuarantine, PermissionDeniedIsAClearErrorAndTheFileIsLeftAlone) {
   const fs::path locked = dir / "locked";
   const fs::path db = locked / "outbox.db";
   { ASSERT_NE(open_or_die(options_for(db)), nullptr); }
-  fs::permissions(dir.path(), fs::perms::all);  // the scratch dir itself is traversable
+  fs::permissions(dir.path(), fs::perms::all);    // the scratch dir itself is traversable
   fs::permissions(locked, fs::perms::owner_all);  // 0700, owned by root
   const std::string msg = open_error_in_child(db, true);
   EXPECT_NE(msg.find(locked.string()), std::string::npos) << msg;

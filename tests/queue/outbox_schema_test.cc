@@ -1,6 +1,6 @@
 // Schema versions: upgrades run in order; newer files are quarantined.
-#include <gtest/gtest.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include "schema.h"
@@ -59,8 +59,8 @@ TEST(OutboxSchema, FailedMigrationStepLeavesTheVersionUnchanged) {
   ASSERT_TRUE(raw);
   auto migrated = migrate(*raw, steps);
   ASSERT_FALSE(migrated);
-  EXPECT_NE(migrated.error().message().find(fmt::format("from schema {} to {}", kSchemaVersion,
-                                                        kSchemaVersion + 1)),
+  EXPECT_NE(migrated.error().message().find(
+                fmt::format("from schema {} to {}", kSchemaVersion, kSchemaVersion + 1)),
             std::string::npos);
   EXPECT_EQ(*raw->query_int("PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(*raw->query_int("SELECT count(*) FROM sqlite_schema WHERE name = 'half_done'"), 0);

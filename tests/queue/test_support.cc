@@ -75,8 +75,9 @@ std::vector<RawBatch> read_batches(const std::filesystem::path& db) {
   tally::queue::BlobCodec codec;
   std::vector<RawBatch> out;
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(raw.db, "SELECT seq, kind, sample_count, payload, codec, bytes FROM batches ORDER BY seq",
-                         -1, &stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(
+          raw.db, "SELECT seq, kind, sample_count, payload, codec, bytes FROM batches ORDER BY seq",
+          -1, &stmt, nullptr) != SQLITE_OK) {
     ADD_FAILURE() << "read batches: " << sqlite3_errmsg(raw.db);
     return out;
   }
@@ -151,7 +152,8 @@ std::string open_error_in_child(const std::filesystem::path& db, bool as_nobody)
   ::close(fds[1]);
   std::string msg;
   char buf[512];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    msg.append(buf, static_cast<size_t>(n));
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);

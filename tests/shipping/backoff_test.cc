@@ -44,7 +44,8 @@ TEST(ParseRetryAfter, AcceptsDelaySeconds) {
 
 TEST(ParseRetryAfter, AcceptsAnHttpDateRelativeToNow) {
   // Sun, 06 Nov 1994 08:49:37 GMT is 784111777.
-  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 30), milliseconds(30000));
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 30),
+            milliseconds(30000));
   EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 + 30), milliseconds(0));
 }
 

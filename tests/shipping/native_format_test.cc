@@ -1,8 +1,8 @@
 #include "native_format.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <zlib.h>
+#include <nlohmann/json.hpp>
 
 #include "gzip.h"
 #include "sample_lines.h"
@@ -117,12 +117,10 @@ TEST(NativeFormat, EncodingIsDeterministicUntilSomethingIsAcknowledged) {
 
 std::string process_line(std::uint32_t pid, std::uint64_t start, const std::string& cmdline,
                          std::uint64_t cpu_ns, bool exited = false) {
-  return nlohmann::ordered_json{{"kind", "process"}, {"ts_ns", 1},
-                                {"interval_ns", 2},  {"host", "h"},
-                                {"pid", pid},        {"start_time_ns", start},
-                                {"comm", "sh"},      {"cmdline", cmdline},
-                                {"cgroup", "/a"},    {"cpu_ns", cpu_ns},
-                                {"cpu_pct", 0.25},   {"rss_bytes", 4096},
+  return nlohmann::ordered_json{{"kind", "process"}, {"ts_ns", 1},         {"interval_ns", 2},
+                                {"host", "h"},       {"pid", pid},         {"start_time_ns", start},
+                                {"comm", "sh"},      {"cmdline", cmdline}, {"cgroup", "/a"},
+                                {"cpu_ns", cpu_ns},  {"cpu_pct", 0.25},    {"rss_bytes", 4096},
                                 {"exited", exited}}
       .dump();
 }
@@ -165,11 +163,10 @@ TEST(NativeFormat, LeavesOutOnlyNamesTheCollectorAcknowledgedForThatProcess) {
   acknowledge(f, first);
   EXPECT_EQ(f.names_held(), 1u);
 
-  std::vector<std::string> next = {
-      process_line(7, 900, tricky, 6),             // same process, same names
-      process_line(7, 901, tricky, 6),             // pid reused: another process
-      process_line(8, 900, "sh -c other", 6),      // never acknowledged
-      kHostLine};
+  std::vector<std::string> next = {process_line(7, 900, tricky, 6),  // same process, same names
+                                   process_line(7, 901, tricky, 6),  // pid reused: another process
+                                   process_line(8, 900, "sh -c other", 6),  // never acknowledged
+                                   kHostLine};
   sent = samples_sent(f, next);
   EXPECT_EQ(sent[0], without_names(next[0])) << "every other member kept as it was";
   EXPECT_EQ(sent[1], nlohmann::json::parse(next[1]));

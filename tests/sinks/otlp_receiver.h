@@ -34,9 +34,7 @@ class OtlpReceiver {
   OtlpReceiver();
 
   std::uint16_t port() const { return server_.port(); }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(port()) + "/v1/metrics";
-  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1/metrics"; }
   void queue(Response r);
   void set_default(Response r);
   std::vector<Request> requests() const;

@@ -60,7 +60,8 @@ unsigned long long own_runtime_ns() {
 // Burns until this thread's own runtime grew by ms, then returns the
 // thread's total runtime.
 unsigned long long burn(long ms) {
-  const unsigned long long target = own_runtime_ns() + static_cast<unsigned long long>(ms) * 1000000ULL;
+  const unsigned long long target =
+      own_runtime_ns() + static_cast<unsigned long long>(ms) * 1000000ULL;
   volatile unsigned long long x = 0;
   unsigned long long now = 0;
   while ((now = own_runtime_ns()) < target) {
@@ -105,9 +106,10 @@ void print_children(const std::vector<Child>& children) {
 }
 
 int usage() {
-  fputs("usage: tally_test_burner burn MS | threads N MS | children N MS | reuse MS | "
-        "spin S | idle S | named NAME S [ARG...]\n",
-        stderr);
+  fputs(
+      "usage: tally_test_burner burn MS | threads N MS | children N MS | reuse MS | "
+      "spin S | idle S | named NAME S [ARG...]\n",
+      stderr);
   return 2;
 }
 
@@ -162,7 +164,8 @@ int main(int argc, char** argv) {
       prctl(PR_SET_NAME, argv[2], 0, 0, 0);
       ++argv;  // SECONDS is next
     }
-    const unsigned long long end = own_runtime_ns() + std::strtoull(argv[2], nullptr, 10) * 1000000000ULL;
+    const unsigned long long end =
+        own_runtime_ns() + std::strtoull(argv[2], nullptr, 10) * 1000000000ULL;
     volatile unsigned long long x = 0;
     for (;;) {
       for (int i = 0; i < 1000000; ++i) x = x + static_cast<unsigned long long>(i);

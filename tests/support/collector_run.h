@@ -23,13 +23,13 @@ class CollectorRun {
 
   // Starts on the previous port (or any free one the first time).
   void start() {
-    std::vector<std::string> argv{COLLECTOR_PATH, "--listen",
-                                  "127.0.0.1:" + std::to_string(port_), "--db", db_};
+    std::vector<std::string> argv{COLLECTOR_PATH, "--listen", "127.0.0.1:" + std::to_string(port_),
+                                  "--db", db_};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     proc_ = std::make_unique<Subprocess>(argv);
-    auto line = proc_->wait_for_line(
-        [](const std::string& l) { return l.rfind("listening on", 0) == 0; },
-        std::chrono::seconds(30));
+    auto line =
+        proc_->wait_for_line([](const std::string& l) { return l.rfind("listening on", 0) == 0; },
+                             std::chrono::seconds(30));
     ASSERT_TRUE(line.has_value()) << proc_->stderr_text();
     // "listening on 127.0.0.1:PORT, db PATH"
     const auto colon = line->find(':', std::string("listening on ").size());

@@ -14,8 +14,9 @@ namespace {
 
 std::string response(int status, const std::string& reason, const std::string& body,
                      const std::string& extra = "") {
-  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: application/json\r\n" +
-         extra + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason +
+         "\r\nContent-Type: application/json\r\n" + extra +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 // Sends the request upstream on a fresh connection and returns the raw

@@ -31,7 +31,10 @@ class FaultProxy {
   void set_slow_delay_ms(int ms) { slow_delay_ms_.store(ms); }
   void set_size_limit(std::size_t bytes) { size_limit_.store(bytes); }
   // With reject_400: only the next N requests get 400, then back to pass.
-  void reject_next(int n) { reject_budget_.store(n); set_mode(Mode::reject_400); }
+  void reject_next(int n) {
+    reject_budget_.store(n);
+    set_mode(Mode::reject_400);
+  }
 
   // Requests seen per outcome, for assertions that a fault was exercised.
   std::uint64_t forwarded() const { return forwarded_.load(); }

@@ -40,9 +40,11 @@ class RawClient {
 
   // Everything up to and including the first newline; nullopt if the peer
   // closed first or the timeout passed.
-  std::optional<std::string> read_line(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::optional<std::string> read_line(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Everything until the peer closes; nullopt if it did not within timeout.
-  std::optional<std::string> read_to_end(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  std::optional<std::string> read_to_end(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
  private:
   explicit RawClient(int fd) : fd_(fd) {}

@@ -17,7 +17,6 @@
 
 #include "subprocess.h"
 #include "temp_dir.h"
-#include "temp_dir.h"
 
 namespace tally::test {
 
@@ -31,10 +30,10 @@ inline std::string bpf_unavailable_reason() {
   return {};
 }
 
-#define TALLY_REQUIRE_BPF()                                          \
-  do {                                                               \
+#define TALLY_REQUIRE_BPF()                                              \
+  do {                                                                   \
     const std::string reason_ = ::tally::test::bpf_unavailable_reason(); \
-    if (!reason_.empty()) GTEST_SKIP() << reason_;                   \
+    if (!reason_.empty()) GTEST_SKIP() << reason_;                       \
   } while (0)
 
 class TallydRun {

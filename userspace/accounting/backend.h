@@ -27,8 +27,8 @@ struct ProcessReading {
   // clamp so that reported totals never go backwards.
   std::uint64_t cpu_ns = 0;
   bool exited = false;
-  std::uint32_t ppid = 0;    // known for exited processes
-  std::string exit_comm;     // comm at exit (bpf backend), empty otherwise
+  std::uint32_t ppid = 0;        // known for exited processes
+  std::string exit_comm;         // comm at exit (bpf backend), empty otherwise
   std::optional<ExecInfo> exec;  // set when an exec was seen since the last read
 };
 
@@ -50,13 +50,13 @@ struct Snapshot {
 
 // Self-description for `tally status` and the start-up log line.
 struct BackendInfo {
-  std::string name;         // "bpf" or "procfs"
-  std::string attach_mode;  // "tp_btf", "raw_tp", or "" for procfs
+  std::string name;                   // "bpf" or "procfs"
+  std::string attach_mode;            // "tp_btf", "raw_tp", or "" for procfs
   std::vector<std::string> programs;  // attached program names
   std::uint64_t map_capacity = 0;     // procs map entries (bpf)
   std::uint64_t map_used = 0;         // entries in use at the last read
   std::uint64_t recursion_misses = 0;
-  std::uint64_t unseen_exits = 0;     // procfs: forks never seen as processes
+  std::uint64_t unseen_exits = 0;  // procfs: forks never seen as processes
 };
 
 class Backend {

@@ -94,8 +94,8 @@ Status BpfBackend::read_procs(std::vector<ProcessReading>& exited) {
   for (;;) {
     __u32 count = static_cast<__u32>(batch_keys_.size());
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch,
-                                   batch_keys_.data(), batch_values_.data(), &count, &opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, batch_keys_.data(),
+                                   batch_values_.data(), &count, &opts);
     const int saved_errno = errno;
     if (err && saved_errno == ENOSPC && count == 0) {
       // A hash bucket holds more entries than the buffer: grow and retry.

@@ -28,12 +28,12 @@ class BpfBackend final : public Backend {
   // Per-process bookkeeping, so each read costs work in proportion to what
   // changed, not to the size of the slot arrays.
   struct Tracked {
-    std::uint64_t slot_sum = 0;   // sum of this process's slot values (all CPUs)
-    std::uint64_t spilled = 0;    // procs[key].spilled_ns at the last read
-    std::uint32_t residency = 0;  // slots currently holding this key
-    std::uint64_t exec_ns = 0;    // last exec reported
-    std::uint32_t idle_reads = 0; // reads since its total last changed
-    bool dead = false;            // exit reported; ignore leftover slot time
+    std::uint64_t slot_sum = 0;    // sum of this process's slot values (all CPUs)
+    std::uint64_t spilled = 0;     // procs[key].spilled_ns at the last read
+    std::uint32_t residency = 0;   // slots currently holding this key
+    std::uint64_t exec_ns = 0;     // last exec reported
+    std::uint32_t idle_reads = 0;  // reads since its total last changed
+    bool dead = false;             // exit reported; ignore leftover slot time
   };
 
   explicit BpfBackend(LoadedPrograms programs, MappedRegion cpus, MappedRegion slots);

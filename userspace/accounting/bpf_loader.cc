@@ -34,7 +34,8 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
   char buf[1024];
   int n = vsnprintf(buf, sizeof buf, format, args);
   std::lock_guard lock(g_libbpf_log_mutex);
-  g_libbpf_log.append(buf, n > 0 ? std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1) : 0);
+  g_libbpf_log.append(
+      buf, n > 0 ? std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1) : 0);
   if (g_libbpf_log.size() > 16384) g_libbpf_log.erase(0, g_libbpf_log.size() - 8192);
   return 0;
 }

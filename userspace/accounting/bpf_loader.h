@@ -23,7 +23,7 @@ enum class AttachMode { automatic, tp_btf, raw_tp };
 
 struct BpfLoadOptions {
   AttachMode mode = AttachMode::automatic;
-  std::uint32_t slots_per_cpu = 1024;  // power of two
+  std::uint32_t slots_per_cpu = 1024;   // power of two
   std::uint32_t max_processes = 16384;  // procs map entries
   std::uint32_t exec_cache = 4096;      // execs LRU entries
 };
@@ -40,10 +40,10 @@ using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 
 struct LoadedPrograms {
   SkeletonPtr skel;
-  std::vector<LinkPtr> links;       // destroyed (detached) before the skeleton
+  std::vector<LinkPtr> links;          // destroyed (detached) before the skeleton
   std::vector<bpf_program*> programs;  // the attached ones
-  int sync_fd = -1;                 // tally_sync: run on each CPU before a read
-  std::string mode;                 // "tp_btf" or "raw_tp"
+  int sync_fd = -1;                    // tally_sync: run on each CPU before a read
+  std::string mode;                    // "tp_btf" or "raw_tp"
   std::uint32_t possible_cpus = 0;
   std::uint32_t slots_per_cpu = 0;
 

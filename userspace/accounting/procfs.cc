@@ -216,8 +216,7 @@ std::optional<std::uint64_t> proc_stat_value(std::string_view key) {
     auto nl = rest.find('\n');
     std::string_view line = rest.substr(0, nl);
     rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-    if (line.size() > key.size() && line.substr(0, key.size()) == key &&
-        line[key.size()] == ' ') {
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ') {
       std::uint64_t v = 0;
       if (parse_decimal(line.substr(key.size() + 1), v)) return v;
     }

@@ -15,13 +15,13 @@ namespace tally::accounting::procfs {
 
 // The fields of /proc/PID/stat tally needs (proc(5) numbering in comments).
 struct Stat {
-  std::string comm;                // (2), without the parentheses
-  char state = '?';                // (3)
-  std::uint32_t ppid = 0;          // (4)
-  std::uint64_t utime_ticks = 0;   // (14)
-  std::uint64_t stime_ticks = 0;   // (15)
-  std::uint32_t num_threads = 0;   // (20)
-  std::uint64_t start_ticks = 0;   // (22) since boot, in clock ticks
+  std::string comm;               // (2), without the parentheses
+  char state = '?';               // (3)
+  std::uint32_t ppid = 0;         // (4)
+  std::uint64_t utime_ticks = 0;  // (14)
+  std::uint64_t stime_ticks = 0;  // (15)
+  std::uint32_t num_threads = 0;  // (20)
+  std::uint64_t start_ticks = 0;  // (22) since boot, in clock ticks
 };
 
 // Parses /proc/PID/stat. comm may contain spaces and ')' - the last ')' ends it.

@@ -12,9 +12,10 @@ std::chrono::milliseconds AcceptBackoff::failed(const boost::system::error_code&
   ++failures_;
   last_failure_ = std::chrono::steady_clock::now();
   if (!failing_) {
-    log::warning("{}: accepting connections fails: {}; pausing between attempts (up to {} ms) "
-                 "until it works again",
-                 listener_, ec.message(), kMaxPause.count());
+    log::warning(
+        "{}: accepting connections fails: {}; pausing between attempts (up to {} ms) "
+        "until it works again",
+        listener_, ec.message(), kMaxPause.count());
     failing_ = true;
     failures_logged_ = failures_ - 1;
   }

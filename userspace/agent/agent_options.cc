@@ -51,20 +51,20 @@ void add_sampling_flags(CLI::App& app, AgentCommandLine& cmd) {
   override_flag<std::uint32_t>(app, cmd, "--interval", "Seconds between samples (1 to 86400)",
                                [](AgentConfig& c, std::uint32_t v) { c.interval_s = v; })
       ->check(CLI::Range(1u, 86400u));
-  app.add_flag_callback("--stdout", [&cmd] {
-    cmd.overrides.push_back([](AgentConfig& c) { c.to_stdout = true; });
-  }, "Print each interval's samples as JSON lines once they are committed");
-  app.add_flag_callback("--once", [&cmd] {
-    cmd.overrides.push_back([](AgentConfig& c) { c.once = true; });
-  }, "Sample one interval, commit it, then exit");
+  app.add_flag_callback(
+      "--stdout", [&cmd] { cmd.overrides.push_back([](AgentConfig& c) { c.to_stdout = true; }); },
+      "Print each interval's samples as JSON lines once they are committed");
+  app.add_flag_callback(
+      "--once", [&cmd] { cmd.overrides.push_back([](AgentConfig& c) { c.once = true; }); },
+      "Sample one interval, commit it, then exit");
   app.add_flag_callback(
       "--keep-privileges",
       [&cmd] { cmd.overrides.push_back([](AgentConfig& c) { c.drop_privileges = false; }); },
       "Keep every capability after start-up, without no_new_privs or a seccomp filter "
       "(for debugging; agent.drop_privileges = false)");
-  app.add_flag_callback("--all", [&cmd] {
-    cmd.overrides.push_back([](AgentConfig& c) { c.include_idle = true; });
-  }, "Also report live processes that used no CPU");
+  app.add_flag_callback(
+      "--all", [&cmd] { cmd.overrides.push_back([](AgentConfig& c) { c.include_idle = true; }); },
+      "Also report live processes that used no CPU");
   override_flag<std::string>(app, cmd, "--backend", "Where CPU time comes from: auto, bpf, procfs",
                              [](AgentConfig& c, const std::string& v) { c.backend = v; })
       ->check(CLI::IsMember({"auto", "bpf", "procfs"}));
@@ -99,9 +99,11 @@ void add_sampling_flags(CLI::App& app, AgentCommandLine& cmd) {
 
 // Where samples wait, and how they are batched.
 void add_outbox_flags(CLI::App& app, AgentCommandLine& cmd) {
-  override_flag<std::string>(app, cmd, "--outbox", "Outbox database (default /var/lib/tally/outbox.db)",
+  override_flag<std::string>(app, cmd, "--outbox",
+                             "Outbox database (default /var/lib/tally/outbox.db)",
                              [](AgentConfig& c, const std::string& v) { c.outbox_path = v; });
-  override_flag<std::uint64_t>(app, cmd, "--outbox-cap-mib", "Outbox size cap in MiB (1 to 1048576)",
+  override_flag<std::uint64_t>(app, cmd, "--outbox-cap-mib",
+                               "Outbox size cap in MiB (1 to 1048576)",
                                [](AgentConfig& c, std::uint64_t v) { c.outbox_cap_mib = v; })
       ->check(CLI::Range(1ull, 1048576ull));
   override_flag<std::uint32_t>(app, cmd, "--batch-max-age",
@@ -123,24 +125,30 @@ void add_default_sink_flags(CLI::App& app, AgentCommandLine& cmd) {
   override_flag<std::string>(
       app, cmd, "--database", "Database for --format influx (?db=)",
       [](AgentConfig& c, const std::string& v) { default_sink(c).database = v; });
-  override_flag<std::string>(app, cmd, "--token-file", "File with a bearer token for --endpoint",
-                             [](AgentConfig& c, const std::string& v) { default_sink(c).token_file = v; });
-  override_flag<std::string>(app, cmd, "--ca-file", "CA bundle to verify --endpoint's certificate",
-                             [](AgentConfig& c, const std::string& v) { default_sink(c).ca_file = v; });
+  override_flag<std::string>(
+      app, cmd, "--token-file", "File with a bearer token for --endpoint",
+      [](AgentConfig& c, const std::string& v) { default_sink(c).token_file = v; });
+  override_flag<std::string>(
+      app, cmd, "--ca-file", "CA bundle to verify --endpoint's certificate",
+      [](AgentConfig& c, const std::string& v) { default_sink(c).ca_file = v; });
   override_flag<int>(app, cmd, "--gzip-level", "gzip level for --endpoint (0 to 9)",
                      [](AgentConfig& c, int v) { default_sink(c).gzip_level = v; })
       ->check(CLI::Range(0, 9));
-  override_flag<std::uint32_t>(app, cmd, "--connect-timeout", "Seconds to connect (1 to 600)",
-                               [](AgentConfig& c, std::uint32_t v) { default_sink(c).connect_timeout_s = v; })
+  override_flag<std::uint32_t>(
+      app, cmd, "--connect-timeout", "Seconds to connect (1 to 600)",
+      [](AgentConfig& c, std::uint32_t v) { default_sink(c).connect_timeout_s = v; })
       ->check(CLI::Range(1u, 600u));
-  override_flag<std::uint32_t>(app, cmd, "--timeout", "Seconds for a whole request (1 to 3600)",
-                               [](AgentConfig& c, std::uint32_t v) { default_sink(c).timeout_s = v; })
+  override_flag<std::uint32_t>(
+      app, cmd, "--timeout", "Seconds for a whole request (1 to 3600)",
+      [](AgentConfig& c, std::uint32_t v) { default_sink(c).timeout_s = v; })
       ->check(CLI::Range(1u, 3600u));
-  override_flag<std::uint32_t>(app, cmd, "--backoff-base-ms", "First retry delay bound, ms (1 to 600000)",
-                               [](AgentConfig& c, std::uint32_t v) { default_sink(c).backoff_base_ms = v; })
+  override_flag<std::uint32_t>(
+      app, cmd, "--backoff-base-ms", "First retry delay bound, ms (1 to 600000)",
+      [](AgentConfig& c, std::uint32_t v) { default_sink(c).backoff_base_ms = v; })
       ->check(CLI::Range(1u, 600000u));
-  override_flag<std::uint32_t>(app, cmd, "--backoff-cap", "Longest retry delay, s (1 to 86400)",
-                               [](AgentConfig& c, std::uint32_t v) { default_sink(c).backoff_cap_s = v; })
+  override_flag<std::uint32_t>(
+      app, cmd, "--backoff-cap", "Longest retry delay, s (1 to 86400)",
+      [](AgentConfig& c, std::uint32_t v) { default_sink(c).backoff_cap_s = v; })
       ->check(CLI::Range(1u, 86400u));
 }
 
@@ -160,10 +168,13 @@ void add_service_flags(CLI::App& app, AgentCommandLine& cmd) {
                                [](AgentConfig& c, std::uint64_t v) { c.prometheus_min_cpu_ms = v; })
       ->check(CLI::Range(0ull, 86400000ull));
 
-  override_flag<std::string>(app, cmd, "--socket", "Control socket (default /run/tally/tally.sock); only a stale socket there is "
-                             "replaced, and its directory must be root's",
-                             [](AgentConfig& c, const std::string& v) { c.socket_path = v; });
-  override_flag<std::string>(app, cmd, "--socket-group", "Group allowed to use the socket (mode 0660)",
+  override_flag<std::string>(
+      app, cmd, "--socket",
+      "Control socket (default /run/tally/tally.sock); only a stale socket there is "
+      "replaced, and its directory must be root's",
+      [](AgentConfig& c, const std::string& v) { c.socket_path = v; });
+  override_flag<std::string>(app, cmd, "--socket-group",
+                             "Group allowed to use the socket (mode 0660)",
                              [](AgentConfig& c, const std::string& v) { c.socket_group = v; });
   override_flag<std::uint32_t>(app, cmd, "--shutdown-timeout",
                                "Seconds to ship pending batches on SIGTERM (0 to 3600)",

@@ -15,9 +15,12 @@ namespace tally::agent {
 
 const char* attach_mode_name(AttachMode mode) {
   switch (mode) {
-    case AttachMode::tp_btf: return "tp_btf";
-    case AttachMode::raw_tp: return "raw_tp";
-    case AttachMode::automatic: return "auto";
+    case AttachMode::tp_btf:
+      return "tp_btf";
+    case AttachMode::raw_tp:
+      return "raw_tp";
+    case AttachMode::automatic:
+      return "auto";
   }
   return "auto";
 }
@@ -26,13 +29,20 @@ namespace {
 
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return fmt::format("a string (\"{}\")", *n.value<std::string>());
-    case toml::node_type::integer: return fmt::format("an integer ({})", *n.value<std::int64_t>());
-    case toml::node_type::floating_point: return fmt::format("a float ({})", *n.value<double>());
-    case toml::node_type::boolean: return fmt::format("a boolean ({})", *n.value<bool>());
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "a date/time";
+    case toml::node_type::string:
+      return fmt::format("a string (\"{}\")", *n.value<std::string>());
+    case toml::node_type::integer:
+      return fmt::format("an integer ({})", *n.value<std::int64_t>());
+    case toml::node_type::floating_point:
+      return fmt::format("a float ({})", *n.value<double>());
+    case toml::node_type::boolean:
+      return fmt::format("a boolean ({})", *n.value<bool>());
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    default:
+      return "a date/time";
   }
 }
 
@@ -59,8 +69,7 @@ class TableReader {
     auto v = n->value_exact<std::int64_t>();
     if (!v) return error(*n, key, fmt::format("expected an integer, got {}", type_name(*n)));
     if (*v < 0 || static_cast<std::uint64_t>(*v) < min || static_cast<std::uint64_t>(*v) > max) {
-      return error(*n, key,
-                   fmt::format("{} is out of range (accepted: {} to {})", *v, min, max));
+      return error(*n, key, fmt::format("{} is out of range (accepted: {} to {})", *v, min, max));
     }
     out = static_cast<T>(*v);
     return ok_status();
@@ -151,7 +160,7 @@ Status read_agent(TableReader& r, AgentConfig& c) {
   TALLY_TRY(r.choice("backend", {"auto", "bpf", "procfs"}, c.backend));
   std::string attach = attach_mode_name(c.attach);
   TALLY_TRY(r.choice("attach", {"auto", "tp_btf", "raw_tp"}, attach));
-  c.attach = attach == "tp_btf" ? AttachMode::tp_btf
+  c.attach = attach == "tp_btf"   ? AttachMode::tp_btf
              : attach == "raw_tp" ? AttachMode::raw_tp
                                   : AttachMode::automatic;
   TALLY_TRY(r.choice("log_level", {"debug", "info", "warning", "error"}, c.log_level));
@@ -253,8 +262,9 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source,
         }
         for (const auto& other : c.sinks) {
           if (other.name == s.name) {
-            return Error::format("{}:{}: sink[{}].name: \"{}\" is used twice (names must be unique)",
-                                 source, arr->get(i)->source().begin.line, i, s.name);
+            return Error::format(
+                "{}:{}: sink[{}].name: \"{}\" is used twice (names must be unique)", source,
+                arr->get(i)->source().begin.line, i, s.name);
           }
         }
         c.sinks.push_back(std::move(s));
@@ -274,8 +284,9 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source,
     if (k == "prometheus") TALLY_TRY(read_prometheus(r, c));
   }
   if ((c.slots_per_cpu & (c.slots_per_cpu - 1)) != 0) {
-    return Error::format("{}: bpf.slots_per_cpu: {} is not a power of two (accepted: 64, 128, ..., 65536)",
-                         source, c.slots_per_cpu);
+    return Error::format(
+        "{}: bpf.slots_per_cpu: {} is not a power of two (accepted: 64, 128, ..., 65536)", source,
+        c.slots_per_cpu);
   }
   return c;
 }

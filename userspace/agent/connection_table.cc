@@ -57,8 +57,8 @@ void ConnectionTable::close_all() {
 }
 
 std::size_t ConnectionTable::count_of(const std::string& peer) const {
-  return static_cast<std::size_t>(
-      std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.peer == peer; }));
+  return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(),
+                                                [&](const Entry& e) { return e.peer == peer; }));
 }
 
 std::string ConnectionTable::heaviest_peer() const {
@@ -103,13 +103,15 @@ void ConnectionTable::report(const std::string& peer, const char* bound) {
   const auto now = std::chrono::steady_clock::now();
   if (reported_ && now - last_report_ < kReportEvery) return;
   if (!reported_) {
-    log::warning("{}: {} connections held ({} at most, {} per client); closing the oldest "
-                 "idle ones as new ones arrive ({} bound reached by {})",
-                 listener_, entries_.size() + 1, limits_.total, limits_.per_peer, bound, peer);
+    log::warning(
+        "{}: {} connections held ({} at most, {} per client); closing the oldest "
+        "idle ones as new ones arrive ({} bound reached by {})",
+        listener_, entries_.size() + 1, limits_.total, limits_.per_peer, bound, peer);
   } else {
-    log::warning("{}: {} more connections closed at the connection bounds since the last "
-                 "report (latest: {} bound, {})",
-                 listener_, evicted_unreported_, bound, peer);
+    log::warning(
+        "{}: {} more connections closed at the connection bounds since the last "
+        "report (latest: {} bound, {})",
+        listener_, evicted_unreported_, bound, peer);
   }
   reported_ = true;
   last_report_ = now;

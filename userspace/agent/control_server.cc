@@ -121,29 +121,29 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
     table_->set_busy(id_, true);
     auto data = std::make_shared<std::string>(control::make_error(message));
     arm_timer();
-    asio::async_write(socket_, asio::buffer(*data),
-                      [self = shared_from_this(), data](const boost::system::error_code&,
-                                                        std::size_t) {
-                        self->timer_.cancel();
-                        self->close();
-                      });
+    asio::async_write(
+        socket_, asio::buffer(*data),
+        [self = shared_from_this(), data](const boost::system::error_code&, std::size_t) {
+          self->timer_.cancel();
+          self->close();
+        });
   }
 
   void write_then_read(std::string response) {
     if (!socket_.is_open()) return;  // closed while the answer was being made
     auto data = std::make_shared<std::string>(std::move(response));
     arm_timer();
-    asio::async_write(socket_, asio::buffer(*data),
-                      [self = shared_from_this(), data](const boost::system::error_code& ec,
-                                                        std::size_t) {
-                        self->timer_.cancel();
-                        if (ec || self->server_.stopped_) {
-                          self->close();
-                          return;
-                        }
-                        self->table_->set_busy(self->id_, false);
-                        self->do_read();
-                      });
+    asio::async_write(
+        socket_, asio::buffer(*data),
+        [self = shared_from_this(), data](const boost::system::error_code& ec, std::size_t) {
+          self->timer_.cancel();
+          if (ec || self->server_.stopped_) {
+            self->close();
+            return;
+          }
+          self->table_->set_busy(self->id_, false);
+          self->do_read();
+        });
   }
 
   ControlServer& server_;
@@ -187,7 +187,8 @@ Status ControlServer::listen(const std::string& path, const std::string& group) 
   bound_ = *bound;
   path_ = path;
   if (!group.empty()) {
-    if (::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0 || ::chmod(path.c_str(), 0660) != 0) {
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
+        ::chmod(path.c_str(), 0660) != 0) {
       return errno_error(fmt::format("give control socket {} to group {}", path, group));
     }
   }

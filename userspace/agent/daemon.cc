@@ -422,9 +422,8 @@ void Daemon::do_wait_drained(Clock::time_point deadline, std::function<void(bool
   }
   // Only while flushing: a short check interval, bounded by the deadline.
   auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
-  timer->async_wait([this, timer, deadline, done = std::move(done)](const boost::system::error_code&) {
-    do_wait_drained(deadline, done);
-  });
+  timer->async_wait([this, timer, deadline, done = std::move(done)](
+                        const boost::system::error_code&) { do_wait_drained(deadline, done); });
 }
 
 void Daemon::finish() {
@@ -461,8 +460,9 @@ std::uint64_t Daemon::batches_sent() const {
 
 void Daemon::flush(std::chrono::seconds timeout, ControlServer::Respond respond) {
   if (shippers_.empty()) {
-    respond(control::make_error("no sink is configured: samples stay in the outbox "
-                                "(configure one with --endpoint or a [[sink]] table)"));
+    respond(
+        control::make_error("no sink is configured: samples stay in the outbox "
+                            "(configure one with --endpoint or a [[sink]] table)"));
     return;
   }
   const std::uint64_t sent_before = batches_sent();

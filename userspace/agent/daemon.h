@@ -121,7 +121,8 @@ class Daemon {
   ControlServer control_;
 
   boost::asio::io_context store_io_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> store_work_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      store_work_;
   std::thread store_thread_;
   // Store thread only: what the outbox's dictionary holds of the processes.
   samples::CompactEncoder encoder_;

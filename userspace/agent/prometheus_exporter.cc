@@ -42,9 +42,9 @@ std::optional<std::pair<http::status, std::string>> refusal(const beast::error_c
   }
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) return std::nullopt;
   if (ec == http::error::header_limit) {
-    return std::pair{http::status::request_header_fields_too_large,
-                     fmt::format("request header over {} bytes\n",
-                                 PrometheusExporter::kMaxHeaderBytes)};
+    return std::pair{
+        http::status::request_header_fields_too_large,
+        fmt::format("request header over {} bytes\n", PrometheusExporter::kMaxHeaderBytes)};
   }
   if (ec == http::error::body_limit) {
     return std::pair{http::status::payload_too_large, std::string("GET /metrics takes no body\n")};
@@ -142,14 +142,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write(std::shared_ptr<Response> res, bool then_read) {
     stream_.expires_after(PrometheusExporter::kWriteDeadline);
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, then_read](beast::error_code ec, std::size_t) {
-                        if (ec || !then_read || self->shared_->stopped) {
-                          self->close();
-                          return;
-                        }
-                        self->do_read();
-                      });
+    http::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res, then_read](beast::error_code ec, std::size_t) {
+          if (ec || !then_read || self->shared_->stopped) {
+            self->close();
+            return;
+          }
+          self->do_read();
+        });
   }
 
   beast::tcp_stream stream_;
@@ -168,9 +169,7 @@ std::string peer_of(const tcp::socket& socket) {
 }  // namespace
 
 PrometheusExporter::PrometheusExporter(asio::io_context& io, Render render)
-    : acceptor_(io),
-      accept_pause_(io),
-      shared_(std::make_shared<Shared>(std::move(render))) {}
+    : acceptor_(io), accept_pause_(io), shared_(std::make_shared<Shared>(std::move(render))) {}
 
 PrometheusExporter::~PrometheusExporter() { stop(); }
 

@@ -59,18 +59,19 @@ Status check_directory_chain(const fs::path& dir) {
                            what_is(st.st_mode));
     }
     if (st.st_uid != 0 && st.st_uid != me) {
-      return Error::format("control socket directory {} (for {}) is owned by uid {}, not by root "
-                           "or tallyd's user: that user could replace the socket; choose a "
-                           "directory only root can change",
-                           p.string(), dir.string(), st.st_uid);
+      return Error::format(
+          "control socket directory {} (for {}) is owned by uid {}, not by root "
+          "or tallyd's user: that user could replace the socket; choose a "
+          "directory only root can change",
+          p.string(), dir.string(), st.st_uid);
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
-      return Error::format("control socket directory {} (for {}) is writable by {} (mode {:04o}) "
-                           "and not sticky: others could replace the socket; choose a directory "
-                           "only root can change",
-                           p.string(), dir.string(),
-                           (st.st_mode & S_IWOTH) != 0 ? "everyone" : "its group",
-                           st.st_mode & 07777);
+      return Error::format(
+          "control socket directory {} (for {}) is writable by {} (mode {:04o}) "
+          "and not sticky: others could replace the socket; choose a directory "
+          "only root can change",
+          p.string(), dir.string(), (st.st_mode & S_IWOTH) != 0 ? "everyone" : "its group",
+          st.st_mode & 07777);
     }
     if (p == p.parent_path()) return ok_status();
   }
@@ -119,15 +120,18 @@ Status prepare_socket_path(const std::string& path) {
     return errno_error(fmt::format("inspect control socket path {}", path));
   }
   if (!S_ISSOCK(st.st_mode)) {
-    return Error::format("control socket path {} is {}, not a socket; tallyd replaces only a "
-                         "stale socket: move it away or give another --socket",
-                         path, what_is(st.st_mode));
+    return Error::format(
+        "control socket path {} is {}, not a socket; tallyd replaces only a "
+        "stale socket: move it away or give another --socket",
+        path, what_is(st.st_mode));
   }
   auto liveness = probe(path);
   if (!liveness.ok()) return liveness.error();
   if (*liveness == Liveness::live) {
-    return Error::format("control socket {} is in use: another tallyd is running (stop it, or "
-                         "give this one --socket)", path);
+    return Error::format(
+        "control socket {} is in use: another tallyd is running (stop it, or "
+        "give this one --socket)",
+        path);
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {  // stale socket of a tallyd that died
     return errno_error(fmt::format("remove stale control socket {}", path));
@@ -137,7 +141,8 @@ Status prepare_socket_path(const std::string& path) {
 
 Result<BoundSocketFile> identify_socket_file(const std::string& path) {
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return errno_error(fmt::format("inspect control socket {}", path));
+  if (::lstat(path.c_str(), &st) != 0)
+    return errno_error(fmt::format("inspect control socket {}", path));
   return BoundSocketFile{st.st_dev, st.st_ino};
 }
 

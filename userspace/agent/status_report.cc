@@ -17,7 +17,8 @@ nlohmann::json self_usage() {
   if (auto st = accounting::procfs::read_stat(static_cast<std::uint32_t>(getpid()))) {
     self["cpu_ns"] = (st->utime_ticks + st->stime_ticks) * accounting::procfs::ns_per_tick();
   }
-  self["rss_bytes"] = accounting::procfs::read_rss_bytes(static_cast<std::uint32_t>(getpid())).value_or(0);
+  self["rss_bytes"] =
+      accounting::procfs::read_rss_bytes(static_cast<std::uint32_t>(getpid())).value_or(0);
   return self;
 }
 
@@ -58,9 +59,10 @@ void add_outbox_file_status(const queue::OutboxStats& o, nlohmann::json& out,
   if (!o.last_file_change.empty()) degraded.push_back("outbox file " + o.last_file_change);
   const auto& lost = o.gaps[static_cast<std::size_t>(queue::GapReason::outbox_lost)];
   if (lost.records > 0 && o.last_file_change.empty()) {
-    degraded.push_back(fmt::format("{} samples were lost with an earlier outbox file (declared by "
-                                   "{} gap records)",
-                                   lost.samples, lost.records));
+    degraded.push_back(
+        fmt::format("{} samples were lost with an earlier outbox file (declared by "
+                    "{} gap records)",
+                    lost.samples, lost.records));
   }
 }
 
@@ -227,8 +229,10 @@ nlohmann::json Daemon::self_status(std::vector<std::string>& degraded) const {
     self["privileges"] = {{"dropped", false}};
   }
   if (internal_errors_ > 0) {
-    degraded.push_back(fmt::format("{} internal errors: handlers that failed and were skipped "
-                                   "(see the log)", internal_errors_.load()));
+    degraded.push_back(
+        fmt::format("{} internal errors: handlers that failed and were skipped "
+                    "(see the log)",
+                    internal_errors_.load()));
   }
   return self;
 }

@@ -20,7 +20,6 @@ namespace {
 using tally::accounting::Backend;
 using tally::agent::AgentConfig;
 
-
 std::unique_ptr<Backend> make_backend(const AgentConfig& c) {
   if (c.backend != "procfs") {
     tally::accounting::BpfLoadOptions bpf;
@@ -31,10 +30,11 @@ std::unique_ptr<Backend> make_backend(const AgentConfig& c) {
     auto backend = tally::accounting::BpfBackend::create(bpf);
     if (backend.ok()) {
       auto info = (*backend)->info();
-      tally::log::info("backend bpf, attach mode {}{}", info.attach_mode,
-                       info.attach_mode == "raw_tp" && c.attach != tally::accounting::AttachMode::raw_tp
-                           ? " (tp_btf unavailable)"
-                           : "");
+      tally::log::info(
+          "backend bpf, attach mode {}{}", info.attach_mode,
+          info.attach_mode == "raw_tp" && c.attach != tally::accounting::AttachMode::raw_tp
+              ? " (tp_btf unavailable)"
+              : "");
       return std::move(backend).value();
     }
     if (c.backend == "bpf") {

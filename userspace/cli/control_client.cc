@@ -20,17 +20,22 @@ namespace {
 std::string unreachable_hint(const std::string& path, int err) {
   switch (err) {
     case ENOENT:
-      return fmt::format("cannot reach tallyd: no socket at {}. Is tallyd running "
-                         "(systemctl status tally)? If it listens elsewhere, pass --socket PATH.",
-                         path);
+      return fmt::format(
+          "cannot reach tallyd: no socket at {}. Is tallyd running "
+          "(systemctl status tally)? If it listens elsewhere, pass --socket PATH.",
+          path);
     case ECONNREFUSED:
-      return fmt::format("cannot reach tallyd at {}: connection refused (a stale socket: tallyd "
-                         "is not running; check systemctl status tally).", path);
+      return fmt::format(
+          "cannot reach tallyd at {}: connection refused (a stale socket: tallyd "
+          "is not running; check systemctl status tally).",
+          path);
     case EACCES:
     case EPERM:
-      return fmt::format("cannot reach tallyd at {}: permission denied. The socket is for root "
-                         "(mode 0600); run as root, or start tallyd with --socket-group GROUP "
-                         "and join that group.", path);
+      return fmt::format(
+          "cannot reach tallyd at {}: permission denied. The socket is for root "
+          "(mode 0600); run as root, or start tallyd with --socket-group GROUP "
+          "and join that group.",
+          path);
     default:
       return fmt::format("cannot reach tallyd at {}: {}", path, std::strerror(err));
   }
@@ -71,7 +76,8 @@ Result<nlohmann::json> call(const std::string& socket_path, const std::string& r
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t sent = 0;
   while (sent < request_line.size()) {
-    ssize_t n = ::send(fd.get(), request_line.data() + sent, request_line.size() - sent, MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(fd.get(), request_line.data() + sent, request_line.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error(fmt::format("send request to tallyd at {}", socket_path));
     sent += static_cast<std::size_t>(n);
@@ -87,7 +93,8 @@ Result<nlohmann::json> call(const std::string& socket_path, const std::string& r
     ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error(fmt::format("read from tallyd at {}", socket_path));
-    if (n == 0) return Error::format("tallyd at {} closed the connection without answering", socket_path);
+    if (n == 0)
+      return Error::format("tallyd at {} closed the connection without answering", socket_path);
     response.append(buf, static_cast<std::size_t>(n));
     if (response.size() > control::kMaxResponseBytes) {
       return Error::format("response from tallyd at {} is longer than {} bytes", socket_path,

@@ -176,7 +176,8 @@ void render_sinks(std::string& out, const Json& s, std::uint64_t now_ns) {
 void render_self(std::string& out, const Json& s) {
   const Json& control = object(s, "control");
   if (u64(control, "connections_evicted") + u64(control, "accept_failures") +
-          u64(control, "bad_requests") + u64(control, "handler_errors") > 0) {
+          u64(control, "bad_requests") + u64(control, "handler_errors") >
+      0) {
     line(out, "control",
          fmt::format("{} connections, {} closed at the connection bounds, {} failed "
                      "accepts, {} bad requests, {} failed handlers",
@@ -227,9 +228,9 @@ std::string render_top(const nlohmann::json& top, std::size_t width) {
   std::string out =
       fmt::format("{:>7} {:<16} {:>6} {:>10}  {}\n", "PID", "COMMAND", "%CPU", "RSS", "CMDLINE");
   for (const auto& p : list(top, "processes")) {
-    std::string row = fmt::format("{:>7} {:<16} {:>6.1f} {:>10}  ", u64(p, "pid"),
-                                  cut(str(p, "comm"), 16), number(p, "cpu_pct"),
-                                  human_bytes(u64(p, "rss_bytes")));
+    std::string row =
+        fmt::format("{:>7} {:<16} {:>6.1f} {:>10}  ", u64(p, "pid"), cut(str(p, "comm"), 16),
+                    number(p, "cpu_pct"), human_bytes(u64(p, "rss_bytes")));
     std::string cmdline = str(p, "cmdline");
     if (cmdline.empty()) cmdline = "[" + str(p, "comm") + "]";
     row += cmdline;
@@ -252,9 +253,9 @@ bool reports_healthy(const nlohmann::json& status) {
 
 std::string render_flush(const nlohmann::json& flush) {
   return fmt::format("{} batches shipped; outbox {}\n", u64(flush, "batches_sent"),
-                     flush_emptied(flush)
-                         ? std::string("empty")
-                         : fmt::format("still has {} pending batches", u64(flush, "pending_batches")));
+                     flush_emptied(flush) ? std::string("empty")
+                                          : fmt::format("still has {} pending batches",
+                                                        u64(flush, "pending_batches")));
 }
 
 bool flush_emptied(const nlohmann::json& flush) {

@@ -11,7 +11,9 @@ namespace tally::cli {
 namespace {
 
 std::uint32_t decode(std::string_view s, std::size_t i, std::size_t n) {
-  const auto b = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i + k])); };
+  const auto b = [&](std::size_t k) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i + k]));
+  };
   switch (n) {
     case 1:
       return b(0);

@@ -245,8 +245,7 @@ void Api::handle_batch(RequestHead& head, std::string body, Done done) {
     asio::post(writer_, [this, guard = std::move(guard), request = std::move(*request),
                          credential = std::move(credential), ticket = std::move(ticket),
                          done = std::move(done)]() mutable {
-      ApiResponse response =
-          guarded("store batch", [&] { return store(request, credential); });
+      ApiResponse response = guarded("store batch", [&] { return store(request, credential); });
       finish(std::move(done), std::move(response));
     });
   });

@@ -362,9 +362,10 @@ Result<BatchRequest> BatchSax::finish_samples(BatchRequest req) {
   if (top_.get(kVersion)->number < 2) {
     for (std::size_t i = 0; i < samples_.size(); ++i) {
       if (samples_[i].refers_to_names()) {
-        return Error::format("samples[{}].comm: missing (leaving out a process's names needs "
-                             "protocol version 2)",
-                             i);
+        return Error::format(
+            "samples[{}].comm: missing (leaving out a process's names needs "
+            "protocol version 2)",
+            i);
       }
     }
   }

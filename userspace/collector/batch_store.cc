@@ -173,8 +173,8 @@ struct BatchStore::Impl {
   std::array<sql::Statement, kStmtCount> stmts;
   std::uint64_t names_max_age_ns = 0;
   std::function<std::uint64_t()> clock;
-  std::uint64_t now_ns = 0;          // the clock, read once per request
-  std::uint64_t next_prune_ns = 0;   // when to look for forgotten names again
+  std::uint64_t now_ns = 0;         // the clock, read once per request
+  std::uint64_t next_prune_ns = 0;  // when to look for forgotten names again
   std::vector<std::string> rebind_from;
 
   // Whether a binding to `bound` gives way to a request of `credential`.
@@ -217,8 +217,8 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   impl->rebind_from = options.rebind_from;
   impl->clock = options.clock ? options.clock : [] { return realtime_ns(); };
   std::string what = fmt::format("open collector database {}", options.path);
-  TALLY_TRY_CTX(
-      prepare_writer(impl->db, options.durability, options.max_page_count, impl->clock()), what);
+  TALLY_TRY_CTX(prepare_writer(impl->db, options.durability, options.max_page_count, impl->clock()),
+                what);
   // After prepare_writer(): the file is in WAL mode now.
   auto checkpointer = Checkpointer::open(options.path, kCheckpointThresholds);
   if (!checkpointer.ok()) return checkpointer.error().context(what);

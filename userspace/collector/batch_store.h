@@ -72,8 +72,8 @@ struct StoreOutcome {
     std::uint64_t start_time_ns;
   };
   Kind kind;
-  std::uint64_t stored;  // samples added
-  std::string why;       // conflict, forbidden, unknown_processes
+  std::uint64_t stored;          // samples added
+  std::string why;               // conflict, forbidden, unknown_processes
   std::vector<Process> unknown;  // unknown_processes: the first few
   std::uint64_t unknown_count = 0;
   // forbidden: the credential the agent is bound to. For the collector's

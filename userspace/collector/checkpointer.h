@@ -33,8 +33,8 @@
 
 #include <boost/asio/thread_pool.hpp>
 
-#include "tally/sqlite.h"
 #include "tally/result.h"
+#include "tally/sqlite.h"
 
 namespace tally::collector {
 

@@ -86,8 +86,8 @@ struct TopEntry {
   std::string host;
   std::uint32_t pid = 0;
   std::uint64_t start_time_ns = 0;
-  std::string comm;     // from the process's latest sample in the window
-  std::string cmdline;  // likewise
+  std::string comm;          // from the process's latest sample in the window
+  std::string cmdline;       // likewise
   std::uint64_t cpu_ns = 0;  // summed; 2^63-1 when the sum would pass it
 };
 

@@ -71,9 +71,9 @@ class SampleBuilder {
     bool empty;
   };
   std::vector<Level> levels_;
-  int current_field_ = -1;  // known field of the last depth-1 key, or -1
-  bool in_names_ = false;   // inside a comm, cmdline or cgroup member
-  std::string names_;       // the comm, cmdline, cgroup members' text
+  int current_field_ = -1;               // known field of the last depth-1 key, or -1
+  bool in_names_ = false;                // inside a comm, cmdline or cgroup member
+  std::string names_;                    // the comm, cmdline, cgroup members' text
   std::optional<std::size_t> names_at_;  // offset in json_ of the first of them
   std::array<JsonValue, kFieldCount> values_{};
   std::array<bool, kFieldCount> seen_{};

@@ -211,8 +211,8 @@ Status prepare_reader(sql::Database& db) {
   auto version = db.query_int("PRAGMA user_version");
   if (!version.ok()) return version.error().context("read schema version");
   if (*version != kSchemaVersion) {
-    return Error::format("database {} has schema version {}, expected {}", db.path().string(), *version,
-                         kSchemaVersion);
+    return Error::format("database {} has schema version {}, expected {}", db.path().string(),
+                         *version, kSchemaVersion);
   }
   return ok_status();
 }

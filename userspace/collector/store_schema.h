@@ -22,8 +22,8 @@
 
 #include <cstdint>
 
-#include "tally/sqlite.h"
 #include "tally/result.h"
+#include "tally/sqlite.h"
 
 namespace tally::collector {
 

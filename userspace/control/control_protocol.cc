@@ -185,12 +185,12 @@ Status check_version(const FieldValue& v) {
     return Error::format("request has no \"version\" (this tallyd speaks {})", kProtocolVersion);
   }
   if (v.type != FieldValue::Type::integer) {
-    return Error::format("field \"version\" must be the whole number {}; got {}",
-                         kProtocolVersion, describe(v));
+    return Error::format("field \"version\" must be the whole number {}; got {}", kProtocolVersion,
+                         describe(v));
   }
   if (v.above_int64 || v.integer != kProtocolVersion) {
-    return Error::format("protocol version {} not supported (this tallyd speaks {})",
-                         describe(v), kProtocolVersion);
+    return Error::format("protocol version {} not supported (this tallyd speaks {})", describe(v),
+                         kProtocolVersion);
   }
   return ok_status();
 }
@@ -260,14 +260,16 @@ std::string make_error(std::string_view message) {
 
 Result<nlohmann::json> parse_response(std::string_view line) {
   auto j = Json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Error("tallyd sent a response that is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Error("tallyd sent a response that is not a JSON object");
   const auto version = j.find("version");
   if (version == j.end() || !version->is_number_integer() ||
       version->get<std::int64_t>() != kProtocolVersion) {
     const std::string theirs =
         version == j.end() ? "no version"
-        : version->is_number_integer() ? fmt::format("control protocol {}", version->get<std::int64_t>())
-                                       : "an unreadable version";
+        : version->is_number_integer()
+            ? fmt::format("control protocol {}", version->get<std::int64_t>())
+            : "an unreadable version";
     return Error::format("tallyd speaks {}, this tally speaks control protocol {}", theirs,
                          kProtocolVersion);
   }
@@ -275,7 +277,8 @@ Result<nlohmann::json> parse_response(std::string_view line) {
   if (ok == j.end() || !ok->is_boolean()) return Error("tallyd sent a response without \"ok\"");
   if (!ok->get<bool>()) {
     const auto error = j.find("error");
-    if (error == j.end() || !error->is_string()) return Error("tallyd reported an error without a message");
+    if (error == j.end() || !error->is_string())
+      return Error("tallyd reported an error without a message");
     return Error(error->get<std::string>());
   }
   const auto result = j.find("result");

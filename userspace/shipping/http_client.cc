@@ -21,7 +21,8 @@ struct SlistDeleter {
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   auto* out = static_cast<std::string*>(user);
   const size_t n = size * count;
-  if (out->size() < kMaxResponseBody) out->append(data, std::min(n, kMaxResponseBody - out->size()));
+  if (out->size() < kMaxResponseBody)
+    out->append(data, std::min(n, kMaxResponseBody - out->size()));
   return n;
 }
 
@@ -86,7 +87,8 @@ Result<HttpResponse> HttpClient::post(const std::string& url, const std::string&
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);

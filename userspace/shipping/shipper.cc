@@ -42,7 +42,9 @@ Shipper::Shipper(queue::Outbox& outbox, ShipperOptions options, std::unique_ptr<
 
 Shipper::~Shipper() { stop(); }
 
-void Shipper::start() { thread_ = std::thread([this] { run(); }); }
+void Shipper::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Shipper::notify() {
   {

@@ -65,7 +65,7 @@ const char* sink_state_name(SinkState state);
 struct SinkStatus {
   std::string name;
   std::string format;
-  std::string url;             // with credentials redacted (url_redaction.h)
+  std::string url;  // with credentials redacted (url_redaction.h)
   SinkState state = SinkState::idle;
   std::uint64_t last_success_ns = 0;
   std::string last_error;

@@ -41,9 +41,9 @@ struct GapRecord {
   std::uint64_t last_seq = 0;
   std::uint64_t samples = 0;  // samples lost, exactly
   GapReason reason = GapReason::cap;
-  std::string detail;            // human-readable, e.g. the server's message
-  std::uint64_t time_ns = 0;     // when the loss was recorded, ns since epoch
-  std::uint32_t http_status = 0; // rejected only; 0 otherwise
+  std::string detail;             // human-readable, e.g. the server's message
+  std::uint64_t time_ns = 0;      // when the loss was recorded, ns since epoch
+  std::uint32_t http_status = 0;  // rejected only; 0 otherwise
   // rejected pieces only: line index of the first refused sample in the batch
   std::optional<std::uint32_t> first_index;
   // outbox_lost at open only, with first_seq = last_seq = 0: the agent id

@@ -91,8 +91,7 @@ class Outbox {
   //
   // Opening needs no free space: on a full disk the outbox opens and ships
   // what it holds (see OutboxStats::disk_full).
-  static Result<std::unique_ptr<Outbox>> open(const OutboxOptions& options,
-                                              std::uint64_t now_ns);
+  static Result<std::unique_ptr<Outbox>> open(const OutboxOptions& options, std::uint64_t now_ns);
   ~Outbox();
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
@@ -148,8 +147,8 @@ class Outbox {
   // batch dead-letters it without forming another gap. `readable`, if not
   // empty, is dead-lettered instead of the stored payload: the records as
   // people read them, when they were stored in a compact form.
-  Status reject(std::string_view sink, std::uint64_t seq, int http_status,
-                std::string_view message, std::uint64_t now_ns, std::string_view readable = {});
+  Status reject(std::string_view sink, std::uint64_t seq, int http_status, std::string_view message,
+                std::uint64_t now_ns, std::string_view readable = {});
 
   // As reject(), for lines [first_index, first_index + count) of a data batch
   // only. The batch stays pending for the sink until it is acked.

@@ -13,8 +13,8 @@ namespace tally::queue {
 
 struct SinkStats {
   std::string name;
-  std::uint64_t last_acked_seq = 0;  // 0: nothing acked yet
-  std::uint64_t pending = 0;         // batches not yet done for this sink
+  std::uint64_t last_acked_seq = 0;                 // 0: nothing acked yet
+  std::uint64_t pending = 0;                        // batches not yet done for this sink
   std::optional<std::uint64_t> oldest_pending_seq;  // the head batch
   std::uint32_t head_attempts = 0;
   std::string head_last_error;
@@ -65,9 +65,9 @@ struct OutboxStats {
   std::uint64_t filesystem_bytes = 0;       // size of the filesystem holding the outbox; 0 unknown
   std::uint64_t filesystem_free_bytes = 0;  // free on it
   std::uint64_t wal_limit_bytes = 0;        // the WAL is checkpointed at this size
-  std::uint64_t file_bytes = 0;    // outbox.db + outbox.db-wal on disk
-  std::uint64_t quarantine_events = 0;  // bad files moved aside when creating this outbox
-  std::uint64_t quarantined_files = 0;  // <name>.corrupt-* and .foreign-* files beside it now
+  std::uint64_t file_bytes = 0;             // outbox.db + outbox.db-wal on disk
+  std::uint64_t quarantine_events = 0;      // bad files moved aside when creating this outbox
+  std::uint64_t quarantined_files = 0;      // <name>.corrupt-* and .foreign-* files beside it now
 
   // The last write failed for lack of space and none has succeeded since:
   // appends fail (counted in samples_lost_append), batches still ship, and
