@@ -164,17 +164,49 @@ class Statement {
   std::string sql_;
 };
 
-// Prepares sql[i] into stmts[i] for every i: the statement table of a store.
-template <std::size_t N>
-Status prepare_all(Database& db, const std::array<const char*, N>& sql,
-                   std::array<Statement, N>& stmts) {
+// One statement of a store's table: its id (an enum ending in count_) and
+// its SQL.
+template <typename Id>
+struct StatementSql {
+  Id id;
+  std::string_view sql;
+};
+
+// Whether a table lists every id of Id once, in enum order; stores
+// static_assert it, so that a statement added to the enum without its SQL
+// (or the other way round) does not compile.
+template <typename Id, std::size_t N>
+constexpr bool lists_every_id_in_order(const StatementSql<Id> (&table)[N]) {
+  if (N != static_cast<std::size_t>(Id::count_)) return false;
   for (std::size_t i = 0; i < N; ++i) {
-    auto stmt = Statement::prepare(db, sql[i]);
-    if (!stmt.ok()) return stmt.error();
-    stmts[i] = std::move(stmt).value();
+    if (static_cast<std::size_t>(table[i].id) != i) return false;
   }
-  return ok_status();
+  return true;
 }
+
+// Every SQL statement a store runs after open, prepared once from its table
+// and reused (reset after each use by Statement::Use).
+template <typename Id>
+class StatementTable {
+ public:
+  template <std::size_t N>
+  static Result<StatementTable> prepare(Database& db, const StatementSql<Id> (&table)[N]) {
+    static_assert(N == static_cast<std::size_t>(Id::count_));
+    StatementTable out;
+    for (const StatementSql<Id>& entry : table) {
+      auto stmt = Statement::prepare(db, entry.sql);
+      if (!stmt.ok()) return stmt.error();
+      out.stmts_[static_cast<std::size_t>(entry.id)] = std::move(stmt).value();
+    }
+    return out;
+  }
+
+  // Borrow for one use: `auto q = table.use(Id::x); q->bind(...)`.
+  Statement::Use use(Id id) { return stmts_[static_cast<std::size_t>(id)].use(); }
+
+ private:
+  std::array<Statement, static_cast<std::size_t>(Id::count_)> stmts_;
+};
 
 // BEGIN ... COMMIT, rolled back by the destructor unless commit() succeeded,
 // so every early return leaves the database as it was. A write transaction

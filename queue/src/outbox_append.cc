@@ -121,15 +121,7 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
       if (i > 0) records.push_back('\n');
       records.append(incoming[i]);
     }
-    auto packed = codec_.pack(records);
-    if (!packed) return packed.error().context("stage samples");
-    auto insert = stmts_.use(Q::staged_insert);
-    insert->bind(1, now_ns)
-        .bind(2, static_cast<std::uint64_t>(incoming.size()))
-        .bind(3, incoming_bytes)
-        .bind_blob(4, packed->bytes)
-        .bind(5, static_cast<int>(packed->codec));
-    TALLY_TRY_CTX(insert->run(), "stage samples");
+    TALLY_TRY_CTX(insert_staged(records, incoming.size(), now_ns), "stage samples");
     if (next.staged_rows == 0) next.staged_oldest_ns = now_ns;
     ++next.staged_rows;
     next.staged_samples += incoming.size();
@@ -141,24 +133,7 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
   // forms at once and this is a plain copy of the interval into batches).
   std::deque<std::string> blobs;  // deque: views into earlier blobs stay valid
   std::vector<StagedChunk> chunks;
-  if (next.staged_rows > 0) {
-    auto read = stmts_.use(Q::staged_read);
-    for (;;) {
-      auto row = read->step();
-      if (!row) return row.error().context("read staged samples");
-      if (!*row) break;
-      auto records = codec_.unpack(read->column_blob(2), static_cast<Codec>(read->column_int(3)),
-                                   read->column_u64(4));
-      if (!records) return records.error().context("read staged samples");
-      blobs.push_back(std::move(*records));
-      StagedChunk chunk{read->column_u64(0), split_lines(blobs.back())};
-      if (chunk.lines.size() != read->column_u64(1)) {
-        return Error::format("staged row in {} holds {} lines, expected {}", db_.path().string(),
-                             chunk.lines.size(), read->column_u64(1));
-      }
-      chunks.push_back(std::move(chunk));
-    }
-  }
+  if (next.staged_rows > 0) TALLY_TRY(read_staged(blobs, chunks));
   if (!incoming.empty()) {
     StagedChunk chunk{now_ns, {}};
     chunk.lines.assign(incoming.begin(), incoming.end());
@@ -188,20 +163,44 @@ Status OutboxCore::stage_and_form(State& next, std::span<const std::string> inco
   const PlannedBatch rest{plan.rest, static_cast<std::uint32_t>(plan.rest_samples), 0};
   const std::string records = join_batch(chunks, rest);
   const std::uint64_t created = chunks[plan.rest.chunk].created_ns;
-  auto packed = codec_.pack(records);
-  if (!packed) return packed.error().context("stage remaining samples");
-  auto insert = stmts_.use(Q::staged_insert);
-  insert->bind(1, created)
-      .bind(2, plan.rest_samples)
-      .bind(3, static_cast<std::uint64_t>(records.size()))
-      .bind_blob(4, packed->bytes)
-      .bind(5, static_cast<int>(packed->codec));
-  TALLY_TRY_CTX(insert->run(), "stage remaining samples");
+  TALLY_TRY_CTX(insert_staged(records, plan.rest_samples, created), "stage remaining samples");
   next.staged_rows = 1;
   next.staged_samples = plan.rest_samples;
   next.staged_bytes = records.size();
   next.staged_oldest_ns = created;
   return ok_status();
+}
+
+Status OutboxCore::insert_staged(std::string_view records, std::uint64_t samples,
+                                 std::uint64_t created_ns) {
+  auto packed = codec_.pack(records);
+  if (!packed) return packed.error();
+  auto insert = stmts_.use(Q::staged_insert);
+  insert->bind(1, created_ns)
+      .bind(2, samples)
+      .bind(3, static_cast<std::uint64_t>(records.size()))
+      .bind_blob(4, packed->bytes)
+      .bind(5, static_cast<int>(packed->codec));
+  return insert->run();
+}
+
+Status OutboxCore::read_staged(std::deque<std::string>& blobs, std::vector<StagedChunk>& chunks) {
+  auto read = stmts_.use(Q::staged_read);
+  for (;;) {
+    auto row = read->step();
+    if (!row) return row.error().context("read staged samples");
+    if (!*row) return ok_status();
+    auto records = codec_.unpack(read->column_blob(2), static_cast<Codec>(read->column_int(3)),
+                                 read->column_u64(4));
+    if (!records) return records.error().context("read staged samples");
+    blobs.push_back(std::move(*records));
+    StagedChunk chunk{read->column_u64(0), split_lines(blobs.back())};
+    if (chunk.lines.size() != read->column_u64(1)) {
+      return Error::format("staged row in {} holds {} lines, expected {}", db_.path().string(),
+                           chunk.lines.size(), read->column_u64(1));
+    }
+    chunks.push_back(std::move(chunk));
+  }
 }
 
 Result<std::uint64_t> OutboxCore::insert_batch(State& next, Batch::Kind kind,

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -19,8 +20,10 @@
 #include <map>
 #include <set>
 
+#include "batch_plan.h"
 #include "blob_codec.h"
 #include "file_stamp.h"
+#include "gap.h"
 #include "outbox_lock.h"
 #include "quarantine.h"
 #include "space_plan.h"
@@ -152,6 +155,10 @@ class OutboxCore {
   Status stage_and_form(State& next, std::span<const std::string> incoming, std::uint64_t now_ns,
                         AppendResult& out, Forming forming = Forming::when_due);
   Result<int> form_staged(std::uint64_t now_ns, Forming forming);
+  // One staged row: `samples` records joined by '\n', dated created_ns.
+  Status insert_staged(std::string_view records, std::uint64_t samples, std::uint64_t created_ns);
+  // Every staged row, oldest first, as chunks of views into blobs.
+  Status read_staged(std::deque<std::string>& blobs, std::vector<StagedChunk>& chunks);
   bool age_due(const State& state, std::uint64_t now_ns) const;
   // Gives the batch the next seq and a delivery row for each of `sink_ids`.
   Result<std::uint64_t> insert_batch(State& next, Batch::Kind kind, std::string_view payload,
@@ -175,6 +182,10 @@ class OutboxCore {
   // Removes dead letters, then the oldest data batches, until `incoming`
   // more bytes fit, and forms the gap records for what was removed.
   Status make_room(State& next, std::uint64_t incoming, std::uint64_t now_ns, AppendResult& out);
+  // make_room()'s steps: the oldest dead letter goes, or else the oldest
+  // data batch's deliveries (the batch goes once released).
+  Status discard_oldest_dead_letter(State& next);
+  Result<EvictedBatch> evict_oldest_batch(const State& next, std::uint64_t incoming);
   // On a filesystem smaller than the cap: would `incoming` bytes take the
   // database's used pages past the effective cap?
   Result<bool> over_file_budget(std::uint64_t incoming);

@@ -45,6 +45,54 @@ Result<bool> OutboxCore::over_file_budget(std::uint64_t incoming) {
   return used + incoming + incoming / 4 + 4 * kPageBytes > space_.effective_cap_bytes;
 }
 
+Status OutboxCore::discard_oldest_dead_letter(State& next) {
+  auto oldest = stmts_.use(Q::dead_oldest);
+  auto row = oldest->step();
+  if (!row) return row.error().context("find oldest dead letter");
+  if (!*row) return Error::format("outbox {}: dead letters missing", db_.path().string());
+  const std::int64_t id = oldest->column_int(0);
+  const std::uint64_t bytes = oldest->column_u64(1);
+  auto remove = stmts_.use(Q::dead_delete);
+  remove->bind(1, id);
+  TALLY_TRY_CTX(remove->run(), "discard dead letter");
+  --next.dead_count;
+  next.dead_bytes -= bytes;
+  ++next[Counter::dead_letters_discarded];
+  return ok_status();
+}
+
+Result<EvictedBatch> OutboxCore::evict_oldest_batch(const State& next, std::uint64_t incoming) {
+  EvictedBatch batch;
+  {
+    auto oldest = stmts_.use(Q::batch_oldest_data);
+    auto row = oldest->step();
+    if (!row) return row.error().context("find oldest batch");
+    if (!*row) {
+      return Error::format(
+          "{} bytes do not fit under the outbox cap of {} bytes ({} bytes held by gap records, "
+          "staged samples and the dictionary entries of live processes, which are never "
+          "evicted)",
+          incoming, std::min(options_.cap_bytes, space_.effective_cap_bytes), next.stored_bytes());
+    }
+    batch.seq = oldest->column_u64(0);
+    batch.samples = oldest->column_u64(1);
+  }
+  {
+    auto sinks = stmts_.use(Q::delivery_sinks_of);
+    sinks->bind(1, batch.seq);
+    for (;;) {
+      auto row = sinks->step();
+      if (!row) return row.error().context("evict batch");
+      if (!*row) break;
+      batch.sink_ids.push_back(sinks->column_int(0));
+    }
+  }
+  auto remove = stmts_.use(Q::delivery_delete_all_of);
+  remove->bind(1, batch.seq);
+  TALLY_TRY_CTX(remove->run(), "evict batch");
+  return batch;
+}
+
 Status OutboxCore::make_room(State& next, std::uint64_t incoming, std::uint64_t now_ns,
                              AppendResult& out) {
   // Stored bytes stay under the configured cap; on a filesystem too small
@@ -70,51 +118,13 @@ Status OutboxCore::make_room(State& next, std::uint64_t incoming, std::uint64_t 
     }
     if (next.dead_count > 0) {
       // Dead letters go first: they were already declared lost by a gap.
-      auto oldest = stmts_.use(Q::dead_oldest);
-      auto row = oldest->step();
-      if (!row) return row.error().context("find oldest dead letter");
-      if (!*row) return Error::format("outbox {}: dead letters missing", db_.path().string());
-      const std::int64_t id = oldest->column_int(0);
-      const std::uint64_t bytes = oldest->column_u64(1);
-      auto remove = stmts_.use(Q::dead_delete);
-      remove->bind(1, id);
-      TALLY_TRY_CTX(remove->run(), "discard dead letter");
-      --next.dead_count;
-      next.dead_bytes -= bytes;
-      ++next[Counter::dead_letters_discarded];
+      TALLY_TRY(discard_oldest_dead_letter(next));
       continue;
     }
 
-    EvictedBatch batch;
-    {
-      auto oldest = stmts_.use(Q::batch_oldest_data);
-      auto row = oldest->step();
-      if (!row) return row.error().context("find oldest batch");
-      if (!*row) {
-        return Error::format(
-            "{} bytes do not fit under the outbox cap of {} bytes ({} bytes held by gap records, "
-            "staged samples and the dictionary entries of live processes, which are never "
-            "evicted)",
-            incoming, std::min(cap, space_.effective_cap_bytes), next.stored_bytes());
-      }
-      batch.seq = oldest->column_u64(0);
-      batch.samples = oldest->column_u64(1);
-    }
-    {
-      auto sinks = stmts_.use(Q::delivery_sinks_of);
-      sinks->bind(1, batch.seq);
-      for (;;) {
-        auto row = sinks->step();
-        if (!row) return row.error().context("evict batch");
-        if (!*row) break;
-        batch.sink_ids.push_back(sinks->column_int(0));
-      }
-    }
-    {
-      auto remove = stmts_.use(Q::delivery_delete_all_of);
-      remove->bind(1, batch.seq);
-      TALLY_TRY_CTX(remove->run(), "evict batch");
-    }
+    auto evicted_batch = evict_oldest_batch(next, incoming);
+    if (!evicted_batch) return evicted_batch.error();
+    EvictedBatch batch = std::move(*evicted_batch);
     TALLY_TRY(release_if_done(next, batch.seq));
     // Entries only this batch referred to go with it, and count at once.
     if (next.dict_settled > 0) TALLY_TRY(prune_entries(next));

@@ -72,7 +72,7 @@ Status OutboxCore::attach_steps(Attach how, std::uint64_t now_ns, const Inherite
   }
   TALLY_TRY(configure_connection());
   TALLY_TRY(migrate(db_, schema_migrations()));
-  auto stmts = Statements::prepare(db_);
+  auto stmts = prepare_statements(db_);
   if (!stmts) return stmts.error();
   stmts_ = std::move(*stmts);
   db_.clear_last_error();

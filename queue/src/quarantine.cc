@@ -10,6 +10,7 @@
 #include <array>
 #include <optional>
 #include <system_error>
+#include <vector>
 
 #include "tally/log.h"
 

@@ -6,10 +6,7 @@
 namespace tally::queue {
 namespace {
 
-struct Entry {
-  Q id;
-  std::string_view sql;
-};
+using Entry = sql::StatementSql<Q>;
 
 // Deliveries are found by (sink_id, seq) through the primary key; "by seq"
 // becomes one primary-key lookup per sink (sink_id IN sinks).
@@ -90,26 +87,10 @@ constexpr Entry kSql[] = {
     {Q::dict_prune, "DELETE FROM dictionary WHERE retired_seq < ?1 RETURNING length(entries)"},
 };
 
-// The table must list every Q once, in enum order.
-constexpr bool table_matches_enum() {
-  if (std::size(kSql) != static_cast<std::size_t>(Q::count_)) return false;
-  for (std::size_t i = 0; i < std::size(kSql); ++i) {
-    if (static_cast<std::size_t>(kSql[i].id) != i) return false;
-  }
-  return true;
-}
-static_assert(table_matches_enum());
+static_assert(sql::lists_every_id_in_order(kSql), "kSql must list every Q once, in enum order");
 
 }  // namespace
 
-Result<Statements> Statements::prepare(sql::Database& db) {
-  Statements stmts;
-  for (const Entry& entry : kSql) {
-    auto stmt = sql::Statement::prepare(db, entry.sql);
-    if (!stmt) return stmt.error();
-    stmts.stmts_[static_cast<std::size_t>(entry.id)] = std::move(*stmt);
-  }
-  return stmts;
-}
+Result<Statements> prepare_statements(sql::Database& db) { return Statements::prepare(db, kSql); }
 
 }  // namespace tally::queue

@@ -46,17 +46,9 @@ enum class Q : std::size_t {
   count_,
 };
 
-class Statements {
- public:
-  static Result<Statements> prepare(sql::Database& db);
+using Statements = sql::StatementTable<Q>;
 
-  // Borrow for one use: `auto q = stmts.use(Q::batch_insert); q->bind(...)`.
-  sql::Statement::Use use(Q id) {
-    return sql::Statement::Use(stmts_[static_cast<std::size_t>(id)]);
-  }
-
- private:
-  std::array<sql::Statement, static_cast<std::size_t>(Q::count_)> stmts_;
-};
+// The outbox's table (statements.cc), prepared.
+Result<Statements> prepare_statements(sql::Database& db);
 
 }  // namespace tally::queue

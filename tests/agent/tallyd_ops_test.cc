@@ -111,14 +111,24 @@ TEST_F(TallydOps, TopShowsAKnownBurnerFirst) {
   Agent a;
   ASSERT_TRUE(a.ready()) << a.run->process().stderr_text();
   Subprocess spinner({BURNER_PATH, "spin", "4"});
-  std::this_thread::sleep_for(2500ms);
-  auto r = a.tally({"top", "-n", "3", "--json"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto top = nlohmann::json::parse(r.out);
-  ASSERT_FALSE(top["processes"].empty());
-  EXPECT_EQ(top["processes"][0]["pid"].get<pid_t>(), spinner.pid()) << r.out;
-  EXPECT_GT(top["processes"][0]["cpu_pct"].get<double>(), 80.0);
-  EXPECT_LE(top["processes"].size(), 3u);
+  // Until an interval that the spinner spent whole on a CPU: it is then
+  // among the top three, though not always first (another process of the
+  // machine may burn a full CPU too).
+  RunResult r;
+  nlohmann::json burner;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (burner.is_null() && std::chrono::steady_clock::now() < deadline) {
+    r = a.tally({"top", "-n", "3", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto top = nlohmann::json::parse(r.out);
+    EXPECT_LE(top["processes"].size(), 3u);
+    for (const auto& p : top["processes"]) {
+      if (p["pid"].get<pid_t>() == spinner.pid() && p["cpu_pct"].get<double>() > 80.0) burner = p;
+    }
+    if (burner.is_null()) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_FALSE(burner.is_null()) << "the spinner never showed among the top 3 at > 80% CPU: "
+                                 << r.out;
 
   auto human = a.tally({"top", "-n", "3"});
   EXPECT_NE(human.out.find("tally_test_burn"), std::string::npos) << human.out;
@@ -207,10 +217,9 @@ TEST_F(TallydOps, SighupWithABrokenConfigKeepsTheRunningOne) {
       << a.run->process().stderr_text();
   EXPECT_NE(a.run->process().stderr_text().find("agent.interval: expected an integer"),
             std::string::npos);
-  // Still sampling every second.
+  // Still sampling every second: two more intervals come within 10 s.
   const auto n = a.status()["sampling"]["intervals"].get<std::uint64_t>();
-  std::this_thread::sleep_for(2500ms);
-  EXPECT_GE(a.status()["sampling"]["intervals"].get<std::uint64_t>(), n + 2);
+  wait_intervals(a, n + 2);
 
   // A good config is applied; the --interval flag still wins over the file.
   std::ofstream(config) << "[agent]\ninterval = 7\nlog_level = \"warning\"\n";

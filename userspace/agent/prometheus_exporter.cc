@@ -140,7 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
     return res;
   }
 
-  void write(std::shared_ptr<Response> res, bool then_read) {
+  void write(const std::shared_ptr<Response>& res, bool then_read) {
     stream_.expires_after(PrometheusExporter::kWriteDeadline);
     http::async_write(
         stream_, *res,

@@ -32,9 +32,9 @@ class FieldTable {
     return -1;
   }
   // False when the field was already set: a duplicate key.
-  bool set(int i, JsonValue v) {
+  bool set(int i, const JsonValue& v) {
     if (seen_[i]) return false;
-    values_[i] = std::move(v);
+    values_[i] = v;
     seen_[i] = true;
     return true;
   }
@@ -178,17 +178,17 @@ bool BatchSax::scalar(JsonValue v, std::string_view number_text) {
   }
   switch (scopes_.back()) {
     case Scope::root:
-      if (top_key_ >= 0 && !top_.set(top_key_, std::move(v))) {
+      if (top_key_ >= 0 && !top_.set(top_key_, v)) {
         fail(fmt::format("{}: duplicate key", top_.name(top_key_)));
       }
       break;
     case Scope::gap:
-      if (gap_key_ >= 0 && !gap_.set(gap_key_, std::move(v))) {
+      if (gap_key_ >= 0 && !gap_.set(gap_key_, v)) {
         fail(fmt::format("gap.{}: duplicate key", gap_.name(gap_key_)));
       }
       break;
     case Scope::predecessor:
-      if (predecessor_key_ >= 0 && !predecessor_.set(predecessor_key_, std::move(v))) {
+      if (predecessor_key_ >= 0 && !predecessor_.set(predecessor_key_, v)) {
         fail(fmt::format("gap.predecessor.{}: duplicate key", predecessor_.name(predecessor_key_)));
       }
       break;

@@ -20,36 +20,36 @@ namespace tally::collector {
 
 namespace {
 
-enum Stmt {
-  kAgentFind,
-  kAgentInsert,
-  kAgentBind,
-  kAgentUpdate,
-  kBatchFind,
-  kBatchInsert,
-  kBatchAdd,
-  kGapFind,
-  kGapInsert,
-  kSampleInsert,
-  kRangeBelow,
-  kRangeStartingAt,
-  kRangeInsert,
-  kRangeDelete,
-  kRangeSetLast,
-  kNamesUpsert,
-  kNamesFind,
-  kNamesDelete,
-  kNamesPrune,
-  kPredecessorOf,
-  kSuccessorOf,
-  kSuccessionInsert,
-  kHostFind,
-  kHostBind,
-  kHostRebind,
-  kNamesTextFind,
-  kNamesTextInsert,
-  kNamesCurrent,
-  kStmtCount
+enum class Stmt : std::size_t {
+  agent_find,
+  agent_insert,
+  agent_bind,
+  agent_update,
+  batch_find,
+  batch_insert,
+  batch_add,
+  gap_find,
+  gap_insert,
+  sample_insert,
+  range_below,
+  range_starting_at,
+  range_insert,
+  range_delete,
+  range_set_last,
+  names_upsert,
+  names_find,
+  names_delete,
+  names_prune,
+  predecessor_of,
+  successor_of,
+  succession_insert,
+  host_find,
+  host_bind,
+  host_rebind,
+  names_text_find,
+  names_text_insert,
+  names_current,
+  count_,
 };
 
 // Counters that only grow add saturating: SQLite's `+` turns an overflowing
@@ -59,59 +59,75 @@ enum Stmt {
   "CASE WHEN " column " > 9223372036854775807 - " param " THEN 9223372036854775807 ELSE " column \
   " + " param " END"
 
-constexpr std::array<const char*, kStmtCount> kSql = {
-    "SELECT agent, credential FROM agents WHERE agent_id = ?1",
-    "INSERT INTO agents (agent_id, host, credential) VALUES (?1, ?2, ?3)",
-    "UPDATE agents SET credential = ?2 WHERE agent = ?1",
-    "UPDATE agents SET host = ?2, last_seq = max(last_seq, ?3),"
-    " duplicates_rejected = " TALLY_SATURATING_ADD("duplicates_rejected", "?4") ","
-    " samples_stored = " TALLY_SATURATING_ADD("samples_stored", "?5")
-    " WHERE agent = ?1",
-    "SELECT batch_samples, stored FROM batches WHERE agent = ?1 AND seq = ?2",
-    "INSERT INTO batches (agent, seq, batch_samples, stored) VALUES (?1, ?2, ?3, 0)",
+constexpr sql::StatementSql<Stmt> kSql[] = {
+    {Stmt::agent_find, "SELECT agent, credential FROM agents WHERE agent_id = ?1"},
+    {Stmt::agent_insert, "INSERT INTO agents (agent_id, host, credential) VALUES (?1, ?2, ?3)"},
+    {Stmt::agent_bind, "UPDATE agents SET credential = ?2 WHERE agent = ?1"},
+    {Stmt::agent_update,
+     "UPDATE agents SET host = ?2, last_seq = max(last_seq, ?3),"
+     " duplicates_rejected = " TALLY_SATURATING_ADD(
+         "duplicates_rejected", "?4") ","
+                                      " samples_stored = " TALLY_SATURATING_ADD(
+                                          "samples_stored", "?5") " WHERE agent = ?1"},
+    {Stmt::batch_find, "SELECT batch_samples, stored FROM batches WHERE agent = ?1 AND seq = ?2"},
+    {Stmt::batch_insert,
+     "INSERT INTO batches (agent, seq, batch_samples, stored) VALUES (?1, ?2, ?3, 0)"},
     // Cannot overflow: a batch stores each index below batch_samples once.
-    "UPDATE batches SET stored = stored + ?3 WHERE agent = ?1 AND seq = ?2",
-    "SELECT 1 FROM gaps WHERE agent = ?1 AND seq = ?2",
-    "INSERT INTO gaps (agent, seq, first_seq, last_seq, samples, reason, time_ns, detail)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (agent, seq) DO NOTHING",
-    "INSERT INTO samples"
-    " (agent, seq, idx, host, ts_ns, pid, start_time_ns, cpu_ns, json, names_id, names_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-    " ON CONFLICT (agent, seq, idx) DO NOTHING",
-    "SELECT first_seq, last_seq FROM received WHERE agent = ?1 AND first_seq <= ?2"
-    " ORDER BY first_seq DESC LIMIT 1",
-    "SELECT last_seq FROM received WHERE agent = ?1 AND first_seq = ?2",
-    "INSERT INTO received (agent, first_seq, last_seq) VALUES (?1, ?2, ?3)",
-    "DELETE FROM received WHERE agent = ?1 AND first_seq = ?2",
-    "UPDATE received SET last_seq = ?3 WHERE agent = ?1 AND first_seq = ?2",
+    {Stmt::batch_add, "UPDATE batches SET stored = stored + ?3 WHERE agent = ?1 AND seq = ?2"},
+    {Stmt::gap_find, "SELECT 1 FROM gaps WHERE agent = ?1 AND seq = ?2"},
+    {Stmt::gap_insert,
+     "INSERT INTO gaps (agent, seq, first_seq, last_seq, samples, reason, time_ns, detail)"
+     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (agent, seq) DO NOTHING"},
+    {Stmt::sample_insert,
+     "INSERT INTO samples"
+     " (agent, seq, idx, host, ts_ns, pid, start_time_ns, cpu_ns, json, names_id, names_at)"
+     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+     " ON CONFLICT (agent, seq, idx) DO NOTHING"},
+    {Stmt::range_below,
+     "SELECT first_seq, last_seq FROM received WHERE agent = ?1 AND first_seq <= ?2"
+     " ORDER BY first_seq DESC LIMIT 1"},
+    {Stmt::range_starting_at, "SELECT last_seq FROM received WHERE agent = ?1 AND first_seq = ?2"},
+    {Stmt::range_insert, "INSERT INTO received (agent, first_seq, last_seq) VALUES (?1, ?2, ?3)"},
+    {Stmt::range_delete, "DELETE FROM received WHERE agent = ?1 AND first_seq = ?2"},
+    {Stmt::range_set_last, "UPDATE received SET last_seq = ?3 WHERE agent = ?1 AND first_seq = ?2"},
     // Rewritten only when the names changed or are getting old (?5 is now,
     // ?6 half the maximum age before it): an agent of protocol version 1
     // sends every name in every batch, and rewriting ~1,000 unchanged rows
     // per batch would halve ingestion.
-    "INSERT INTO process_names (agent, pid, start_time_ns, names_id, recorded_ns)"
-    " VALUES (?1, ?2, ?3, ?4, ?5)"
-    " ON CONFLICT (agent, pid, start_time_ns) DO UPDATE SET names_id = excluded.names_id,"
-    " recorded_ns = excluded.recorded_ns WHERE names_id != excluded.names_id OR recorded_ns < ?6",
-    "SELECT names_id FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
-    "DELETE FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3",
-    "DELETE FROM process_names WHERE recorded_ns < ?1",
-    "SELECT s.seq, a.agent_id FROM successions s JOIN agents a ON a.agent = s.predecessor"
-    " WHERE s.successor = ?1",
-    "SELECT s.seq, a.agent_id FROM successions s JOIN agents a ON a.agent = s.successor"
-    " WHERE s.predecessor = ?1",
-    "INSERT INTO successions (successor, seq, predecessor, last_seq) VALUES (?1, ?2, ?3, ?4)",
-    "SELECT credential FROM hosts WHERE host = ?1",
-    "INSERT INTO hosts (host, credential) VALUES (?1, ?2)",
-    "UPDATE hosts SET credential = ?2 WHERE host = ?1",
-    "SELECT names_id, names FROM names"
-    " WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3 AND digest = ?4",
-    "INSERT INTO names (agent, pid, start_time_ns, digest, names) VALUES (?1, ?2, ?3, ?4, ?5)",
+    {Stmt::names_upsert,
+     "INSERT INTO process_names (agent, pid, start_time_ns, names_id, recorded_ns)"
+     " VALUES (?1, ?2, ?3, ?4, ?5)"
+     " ON CONFLICT (agent, pid, start_time_ns) DO UPDATE SET names_id = excluded.names_id,"
+     " recorded_ns = excluded.recorded_ns WHERE names_id != excluded.names_id OR recorded_ns < ?6"},
+    {Stmt::names_find,
+     "SELECT names_id FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3"},
+    {Stmt::names_delete,
+     "DELETE FROM process_names WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3"},
+    {Stmt::names_prune, "DELETE FROM process_names WHERE recorded_ns < ?1"},
+    {Stmt::predecessor_of,
+     "SELECT s.seq, a.agent_id FROM successions s JOIN agents a ON a.agent = s.predecessor"
+     " WHERE s.successor = ?1"},
+    {Stmt::successor_of,
+     "SELECT s.seq, a.agent_id FROM successions s JOIN agents a ON a.agent = s.successor"
+     " WHERE s.predecessor = ?1"},
+    {Stmt::succession_insert,
+     "INSERT INTO successions (successor, seq, predecessor, last_seq) VALUES (?1, ?2, ?3, ?4)"},
+    {Stmt::host_find, "SELECT credential FROM hosts WHERE host = ?1"},
+    {Stmt::host_bind, "INSERT INTO hosts (host, credential) VALUES (?1, ?2)"},
+    {Stmt::host_rebind, "UPDATE hosts SET credential = ?2 WHERE host = ?1"},
+    {Stmt::names_text_find,
+     "SELECT names_id, names FROM names"
+     " WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3 AND digest = ?4"},
+    {Stmt::names_text_insert,
+     "INSERT INTO names (agent, pid, start_time_ns, digest, names) VALUES (?1, ?2, ?3, ?4, ?5)"},
     // The common case first: the names a body carries are the process's
     // current ones, recorded not long ago.
-    "SELECT p.names_id, p.recorded_ns, n.names FROM process_names p"
-    " JOIN names n ON n.names_id = p.names_id"
-    " WHERE p.agent = ?1 AND p.pid = ?2 AND p.start_time_ns = ?3",
+    {Stmt::names_current,
+     "SELECT p.names_id, p.recorded_ns, n.names FROM process_names p"
+     " JOIN names n ON n.names_id = p.names_id"
+     " WHERE p.agent = ?1 AND p.pid = ?2 AND p.start_time_ns = ?3"},
 };
+static_assert(sql::lists_every_id_in_order(kSql), "kSql must list every Stmt once, in enum order");
 
 #undef TALLY_SATURATING_ADD
 
@@ -170,7 +186,7 @@ struct BatchStore::Impl {
   // connection whose commit hook refers to it.
   std::unique_ptr<Checkpointer> checkpointer;
   sql::Database db;
-  std::array<sql::Statement, kStmtCount> stmts;
+  sql::StatementTable<Stmt> stmts;
   std::uint64_t names_max_age_ns = 0;
   std::function<std::uint64_t()> clock;
   std::uint64_t now_ns = 0;         // the clock, read once per request
@@ -183,7 +199,7 @@ struct BatchStore::Impl {
            std::find(rebind_from.begin(), rebind_from.end(), bound) != rebind_from.end();
   }
 
-  sql::Statement::Use use(Stmt s) { return stmts[s].use(); }
+  sql::Statement::Use use(Stmt s) { return stmts.use(s); }
   Status prune_names();
 
   Result<AgentRow> find_or_add_agent(std::string_view agent_id, std::string_view host,
@@ -224,7 +240,9 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   if (!checkpointer.ok()) return checkpointer.error().context(what);
   impl->checkpointer = std::move(checkpointer).value();
   TALLY_TRY_CTX(impl->checkpointer->attach(impl->db), what);
-  TALLY_TRY_CTX(sql::prepare_all(impl->db, kSql, impl->stmts), "prepare statements");
+  auto stmts = sql::StatementTable<Stmt>::prepare(impl->db, kSql);
+  if (!stmts.ok()) return stmts.error().context("prepare statements");
+  impl->stmts = std::move(stmts).value();
   return std::unique_ptr<BatchStore>(new BatchStore(std::move(impl)));
 }
 
@@ -239,7 +257,7 @@ Result<AgentRow> BatchStore::Impl::find_or_add_agent(std::string_view agent_id,
                                                      std::string_view host,
                                                      const std::optional<std::string>& credential) {
   {
-    auto find = use(kAgentFind);
+    auto find = use(Stmt::agent_find);
     find->bind(1, agent_id);
     auto row = find->step();
     if (!row.ok()) return row.error();
@@ -252,14 +270,14 @@ Result<AgentRow> BatchStore::Impl::find_or_add_agent(std::string_view agent_id,
         a.credential.reset();
       }
       if (a.credential || !credential) return a;
-      auto bind = use(kAgentBind);
+      auto bind = use(Stmt::agent_bind);
       bind->bind(1, a.key).bind(2, *credential);
       TALLY_TRY_CTX(bind->run(), "bind agent to its credential");
       a.credential = credential;
       return a;
     }
   }
-  auto insert = use(kAgentInsert);
+  auto insert = use(Stmt::agent_insert);
   insert->bind(1, agent_id).bind(2, host).bind(3, credential);
   TALLY_TRY_CTX(insert->run(), "add agent");
   return AgentRow{db.last_insert_rowid(), credential};
@@ -278,14 +296,14 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::check_hosts(const BatchReq
     }
   }
   for (std::string_view host : hosts) {
-    auto find = use(kHostFind);
+    auto find = use(Stmt::host_find);
     find->bind(1, host);
     auto row = find->step();
     if (!row.ok()) return row.error();
     if (*row) {
       if (find->column_text(0) == credential) continue;
       if (rebinds(find->column_text(0), credential)) {
-        auto rebind = use(kHostRebind);
+        auto rebind = use(Stmt::host_rebind);
         rebind->bind(1, host).bind(2, credential);
         TALLY_TRY_CTX(rebind->run(), "bind host to its credential");
         continue;
@@ -298,7 +316,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::check_hosts(const BatchReq
       o.bound_credential = find->column_text(0);
       return std::optional<StoreOutcome>(std::move(o));
     }
-    auto bind = use(kHostBind);
+    auto bind = use(Stmt::host_bind);
     bind->bind(1, host).bind(2, credential);
     TALLY_TRY_CTX(bind->run(), "bind host to its credential");
   }
@@ -320,7 +338,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::add_succession(
     std::int64_t agent, const BatchRequest& r, const Predecessor& p,
     const std::optional<std::string>& credential) {
   using Kind = StoreOutcome::Kind;
-  auto earlier = find_link(kPredecessorOf, agent);
+  auto earlier = find_link(Stmt::predecessor_of, agent);
   if (!earlier.ok()) return earlier.error();
   if (*earlier) {
     return std::optional<StoreOutcome>(StoreOutcome{
@@ -340,7 +358,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::add_succession(
                     quote_id(p.agent_id), *credential),
         *predecessor));
   }
-  auto successor = find_link(kSuccessorOf, predecessor->key);
+  auto successor = find_link(Stmt::successor_of, predecessor->key);
   if (!successor.ok()) return successor.error();
   if (*successor) {
     return std::optional<StoreOutcome>(StoreOutcome{
@@ -348,7 +366,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::add_succession(
         fmt::format("gap.predecessor.agent_id: agent {} has a successor already, {} (its seq {})",
                     quote_id(p.agent_id), quote_id((*successor)->agent_id), (*successor)->seq)});
   }
-  auto insert = use(kSuccessionInsert);
+  auto insert = use(Stmt::succession_insert);
   insert->bind(1, agent).bind(2, r.seq).bind(3, predecessor->key).bind(4, p.last_seq);
   TALLY_TRY_CTX(insert->run(), "record the predecessor");
   return std::optional<StoreOutcome>();
@@ -356,7 +374,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::add_succession(
 
 Result<std::optional<BatchRow>> BatchStore::Impl::find_batch(std::int64_t agent,
                                                              std::uint64_t seq) {
-  auto find = use(kBatchFind);
+  auto find = use(Stmt::batch_find);
   find->bind(1, agent).bind(2, seq);
   auto row = find->step();
   if (!row.ok()) return row.error();
@@ -365,7 +383,7 @@ Result<std::optional<BatchRow>> BatchStore::Impl::find_batch(std::int64_t agent,
 }
 
 Result<bool> BatchStore::Impl::has_gap(std::int64_t agent, std::uint64_t seq) {
-  auto find = use(kGapFind);
+  auto find = use(Stmt::gap_find);
   find->bind(1, agent).bind(2, seq);
   return find->step();
 }
@@ -376,7 +394,7 @@ Result<bool> BatchStore::Impl::has_gap(std::int64_t agent, std::uint64_t seq) {
 Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
   std::optional<std::pair<std::uint64_t, std::uint64_t>> below;
   {
-    auto find = use(kRangeBelow);
+    auto find = use(Stmt::range_below);
     find->bind(1, agent).bind(2, seq);
     auto row = find->step();
     if (!row.ok()) return row.error();
@@ -385,7 +403,7 @@ Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
   if (below && below->second >= seq) return ok_status();  // already in a range
   std::optional<std::uint64_t> above_last;
   {
-    auto find = use(kRangeStartingAt);
+    auto find = use(Stmt::range_starting_at);
     find->bind(1, agent).bind(2, seq + 1);
     auto row = find->step();
     if (!row.ok()) return row.error();
@@ -393,17 +411,17 @@ Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
   }
   bool joins_below = below && below->second + 1 == seq;
   if (above_last) {
-    auto del = use(kRangeDelete);
+    auto del = use(Stmt::range_delete);
     del->bind(1, agent).bind(2, seq + 1);
     TALLY_TRY_CTX(del->run(), "merge received ranges");
   }
   std::uint64_t last = above_last.value_or(seq);
   if (joins_below) {
-    auto extend = use(kRangeSetLast);
+    auto extend = use(Stmt::range_set_last);
     extend->bind(1, agent).bind(2, below->first).bind(3, last);
     return extend->run();
   }
-  auto insert = use(kRangeInsert);
+  auto insert = use(Stmt::range_insert);
   insert->bind(1, agent).bind(2, seq).bind(3, last);
   return insert->run();
 }
@@ -413,7 +431,7 @@ Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
 Result<std::int64_t> BatchStore::Impl::names_id(std::int64_t agent, const StoredSample& s) {
   const std::int64_t digest = names_digest(s.names);
   {
-    auto find = use(kNamesTextFind);
+    auto find = use(Stmt::names_text_find);
     find->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, digest);
     for (;;) {
       auto row = find->step();
@@ -422,7 +440,7 @@ Result<std::int64_t> BatchStore::Impl::names_id(std::int64_t agent, const Stored
       if (find->column_text(1) == s.names) return find->column_int(0);
     }
   }
-  auto insert = use(kNamesTextInsert);
+  auto insert = use(Stmt::names_text_insert);
   insert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
   insert->bind(4, digest).bind(5, s.names);
   Status inserted = insert->run();
@@ -435,7 +453,7 @@ Result<std::int64_t> BatchStore::Impl::names_id(std::int64_t agent, const Stored
 Result<std::int64_t> BatchStore::Impl::record_names(std::int64_t agent, const StoredSample& s) {
   const std::uint64_t refresh_before = now_ns - std::min(now_ns, names_max_age_ns / 2);
   {
-    auto current = use(kNamesCurrent);
+    auto current = use(Stmt::names_current);
     current->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
     auto row = current->step();
     if (!row.ok()) return row.error();
@@ -445,7 +463,7 @@ Result<std::int64_t> BatchStore::Impl::record_names(std::int64_t agent, const St
   }
   auto id = names_id(agent, s);
   if (!id.ok()) return id.error();
-  auto upsert = use(kNamesUpsert);
+  auto upsert = use(Stmt::names_upsert);
   upsert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, *id);
   upsert->bind(5, now_ns).bind(6, refresh_before);
   Status recorded = upsert->run();
@@ -469,7 +487,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
       ids[i] = *id;
       continue;
     }
-    auto find = use(kNamesFind);
+    auto find = use(Stmt::names_find);
     find->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
     auto row = find->step();
     if (!row.ok()) return row.error().context(fmt::format("names of sample {}", s.index));
@@ -492,7 +510,7 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
   // A process that exited appears no more: its names are done with.
   for (const StoredSample& s : piece.samples) {
     if (!s.pid || !s.exited) continue;
-    auto del = use(kNamesDelete);
+    auto del = use(Stmt::names_delete);
     del->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
     TALLY_TRY_CTX(del->run(), fmt::format("forget names of sample {}", s.index));
   }
@@ -520,7 +538,7 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
                                     (*batch)->batch_samples, piece.batch_samples)};
   }
   if (!*batch) {
-    auto insert = use(kBatchInsert);
+    auto insert = use(Stmt::batch_insert);
     insert->bind(1, agent).bind(2, r.seq).bind(3, piece.batch_samples);
     TALLY_TRY_CTX(insert->run(), "add batch");
     TALLY_TRY_CTX(mark_received(agent, r.seq), "mark seq received");
@@ -533,7 +551,7 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
   std::uint64_t added = 0;
   for (std::size_t i = 0; i < piece.samples.size(); ++i) {
     const StoredSample& s = piece.samples[i];
-    auto insert = use(kSampleInsert);
+    auto insert = use(Stmt::sample_insert);
     insert->bind(1, agent).bind(2, r.seq).bind(3, s.index).bind(4, s.host).bind(5, s.ts_ns);
     insert->bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns).bind(9, s.json);
     insert->bind(10, names_ids[i]);
@@ -542,7 +560,7 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
     added += static_cast<std::uint64_t>(insert->changes());
   }
   if (added > 0) {
-    auto update = use(kBatchAdd);
+    auto update = use(Stmt::batch_add);
     update->bind(1, agent).bind(2, r.seq).bind(3, added);
     TALLY_TRY_CTX(update->run(), "count stored samples");
   }
@@ -571,7 +589,7 @@ Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const Batch
     if (!refused.ok()) return refused.error();
     if (*refused) return std::move(**refused);
   }
-  auto insert = use(kGapInsert);
+  auto insert = use(Stmt::gap_insert);
   insert->bind(1, agent).bind(2, r.seq).bind(3, gap.first_seq).bind(4, gap.last_seq);
   insert->bind(5, gap.samples).bind(6, gap.reason).bind(7, gap.time_ns).bind(8, gap.detail);
   TALLY_TRY_CTX(insert->run(), "add gap record");
@@ -583,7 +601,7 @@ Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const Batch
 Status BatchStore::Impl::prune_names() {
   auto txn = sql::Transaction::begin(db);
   if (!txn.ok()) return txn.error().context("forget old process names");
-  auto prune = use(kNamesPrune);
+  auto prune = use(Stmt::names_prune);
   prune->bind(1, now_ns - std::min(now_ns, names_max_age_ns));
   TALLY_TRY_CTX(prune->run(), "forget old process names");
   const auto forgotten = prune->changes();
@@ -641,7 +659,7 @@ Result<StoreOutcome> BatchStore::store(const BatchRequest& r,
   }
 
   {
-    auto update = impl_->use(kAgentUpdate);
+    auto update = impl_->use(Stmt::agent_update);
     update->bind(1, agent).bind(2, r.host).bind(3, r.seq).bind(4, duplicates);
     update->bind(5, outcome->stored);
     Status updated = update->run();

@@ -15,19 +15,19 @@ namespace tally::collector {
 
 namespace {
 
-enum Stmt {
-  kAgents,
-  kReceived,
-  kGaps,
-  kPartial,
-  kSamplesAll,
-  kSamplesHost,
-  kSamplesPid,
-  kSamplesHostPid,
-  kTopAll,
-  kTopHost,
-  kCheck,
-  kStmtCount
+enum class Stmt : std::size_t {
+  agents,
+  received,
+  gaps,
+  partial,
+  samples_all,
+  samples_host,
+  samples_pid,
+  samples_host_pid,
+  top_all,
+  top_host,
+  check,
+  count_,
 };
 
 // One statement per combination of filters rather than "(?1 IS NULL OR
@@ -59,35 +59,40 @@ enum Stmt {
   " JOIN samples s ON s.rowid = t.latest LEFT JOIN names n ON n.names_id = s.names_id" \
   " ORDER BY t.cpu DESC, t.host, t.pid, t.start_time_ns"
 
-constexpr std::array<const char*, kStmtCount> kSql = {
+constexpr sql::StatementSql<Stmt> kSql[] = {
     // Each agent with its predecessor (sp, p) and its successor (sn, n, and
     // the successor's gap record g); both are unique, so one row per agent.
-    "SELECT a.agent, a.agent_id, a.host, a.last_seq, a.duplicates_rejected, a.samples_stored,"
-    " a.credential, p.agent_id, sp.seq, sp.last_seq,"
-    " n.agent_id, sn.seq, sn.last_seq, g.reason, g.time_ns, g.detail"
-    " FROM agents a"
-    " LEFT JOIN successions sp ON sp.successor = a.agent"
-    " LEFT JOIN agents p ON p.agent = sp.predecessor"
-    " LEFT JOIN successions sn ON sn.predecessor = a.agent"
-    " LEFT JOIN agents n ON n.agent = sn.successor"
-    " LEFT JOIN gaps g ON g.agent = sn.successor AND g.seq = sn.seq"
-    " ORDER BY a.agent_id",
-    "SELECT first_seq, last_seq FROM received WHERE agent = ?1 ORDER BY first_seq",
-    "SELECT g.seq, g.first_seq, g.last_seq, g.samples, g.reason, g.time_ns, g.detail,"
-    " p.agent_id, s.last_seq FROM gaps g"
-    " LEFT JOIN successions s ON s.successor = g.agent AND s.seq = g.seq"
-    " LEFT JOIN agents p ON p.agent = s.predecessor"
-    " WHERE g.agent = ?1 ORDER BY g.seq",
-    "SELECT seq, batch_samples, stored FROM batches WHERE agent = ?1"
-    " AND stored < batch_samples ORDER BY seq",
-    TALLY_SAMPLES_SQL(""),
-    TALLY_SAMPLES_SQL("s.host = ?1 AND"),
-    TALLY_SAMPLES_SQL("s.pid = ?2 AND"),
-    TALLY_SAMPLES_SQL("s.host = ?1 AND s.pid = ?2 AND"),
-    TALLY_TOP_SQL(""),
-    TALLY_TOP_SQL("host = ?1 AND"),
-    "SELECT max(agent) FROM agents",
+    {Stmt::agents,
+     "SELECT a.agent, a.agent_id, a.host, a.last_seq, a.duplicates_rejected, a.samples_stored,"
+     " a.credential, p.agent_id, sp.seq, sp.last_seq,"
+     " n.agent_id, sn.seq, sn.last_seq, g.reason, g.time_ns, g.detail"
+     " FROM agents a"
+     " LEFT JOIN successions sp ON sp.successor = a.agent"
+     " LEFT JOIN agents p ON p.agent = sp.predecessor"
+     " LEFT JOIN successions sn ON sn.predecessor = a.agent"
+     " LEFT JOIN agents n ON n.agent = sn.successor"
+     " LEFT JOIN gaps g ON g.agent = sn.successor AND g.seq = sn.seq"
+     " ORDER BY a.agent_id"},
+    {Stmt::received,
+     "SELECT first_seq, last_seq FROM received WHERE agent = ?1 ORDER BY first_seq"},
+    {Stmt::gaps,
+     "SELECT g.seq, g.first_seq, g.last_seq, g.samples, g.reason, g.time_ns, g.detail,"
+     " p.agent_id, s.last_seq FROM gaps g"
+     " LEFT JOIN successions s ON s.successor = g.agent AND s.seq = g.seq"
+     " LEFT JOIN agents p ON p.agent = s.predecessor"
+     " WHERE g.agent = ?1 ORDER BY g.seq"},
+    {Stmt::partial,
+     "SELECT seq, batch_samples, stored FROM batches WHERE agent = ?1"
+     " AND stored < batch_samples ORDER BY seq"},
+    {Stmt::samples_all, TALLY_SAMPLES_SQL("")},
+    {Stmt::samples_host, TALLY_SAMPLES_SQL("s.host = ?1 AND")},
+    {Stmt::samples_pid, TALLY_SAMPLES_SQL("s.pid = ?2 AND")},
+    {Stmt::samples_host_pid, TALLY_SAMPLES_SQL("s.host = ?1 AND s.pid = ?2 AND")},
+    {Stmt::top_all, TALLY_TOP_SQL("")},
+    {Stmt::top_host, TALLY_TOP_SQL("host = ?1 AND")},
+    {Stmt::check, "SELECT max(agent) FROM agents"},
 };
+static_assert(sql::lists_every_id_in_order(kSql), "kSql must list every Stmt once, in enum order");
 
 #undef TALLY_SAMPLES_SQL
 #undef TALLY_TOP_SQL
@@ -100,12 +105,12 @@ constexpr int kProgressInstructions = 1000;
 
 struct QueryStore::Impl {
   sql::Database db;
-  std::array<sql::Statement, kStmtCount> stmts;
+  sql::StatementTable<Stmt> stmts;
   QueryLimits limits;
   std::chrono::steady_clock::time_point deadline;
   bool timed_out = false;
 
-  sql::Statement::Use use(Stmt s) { return stmts[s].use(); }
+  sql::Statement::Use use(Stmt s) { return stmts.use(s); }
   Status fill_agent(std::int64_t agent, const GapRecord* successor_gap, AgentReport& report);
   // Starts the clock of one query.
   void begin_query();
@@ -141,7 +146,9 @@ Result<std::unique_ptr<QueryStore>> QueryStore::open(const std::string& path, Qu
   const std::string what = fmt::format("open collector database {}", path);
   TALLY_TRY_CTX(prepare_reader(impl->db), what);
   TALLY_TRY_CTX(register_saturating_sum(impl->db), what);
-  TALLY_TRY_CTX(sql::prepare_all(impl->db, kSql, impl->stmts), "prepare statements");
+  auto stmts = sql::StatementTable<Stmt>::prepare(impl->db, kSql);
+  if (!stmts.ok()) return stmts.error().context("prepare statements");
+  impl->stmts = std::move(stmts).value();
   sqlite3_progress_handler(impl->db.handle(), kProgressInstructions, &Impl::on_progress,
                            impl.get());
   return std::unique_ptr<QueryStore>(new QueryStore(std::move(impl)));
@@ -156,7 +163,7 @@ Status QueryStore::Impl::fill_agent(std::int64_t agent, const GapRecord* success
   using Row = sql::Statement;
   std::vector<SeqRange> covered;
   {
-    auto q = use(kReceived);
+    auto q = use(Stmt::received);
     q->bind(1, agent);
     TALLY_TRY_CTX(q->each_row([&](Row& r) {
       covered.push_back({r.column_u64(0), r.column_u64(1)});
@@ -164,7 +171,7 @@ Status QueryStore::Impl::fill_agent(std::int64_t agent, const GapRecord* success
                   "read received seqs");
   }
   {
-    auto q = use(kGaps);
+    auto q = use(Stmt::gaps);
     q->bind(1, agent);
     TALLY_TRY_CTX(q->each_row([&](Row& r) {
       DeclaredLost d;
@@ -184,7 +191,7 @@ Status QueryStore::Impl::fill_agent(std::int64_t agent, const GapRecord* success
                   "read gap records");
   }
   {
-    auto q = use(kPartial);
+    auto q = use(Stmt::partial);
     q->bind(1, agent);
     TALLY_TRY_CTX(q->each_row([&](Row& r) {
       report.partial.push_back({r.column_u64(0), r.column_u64(1), r.column_u64(2)});
@@ -222,7 +229,7 @@ Result<std::vector<AgentReport>> QueryStore::agents() {
   };
   std::vector<Found> found;
   {
-    auto q = impl_->use(kAgents);
+    auto q = impl_->use(Stmt::agents);
     Status listed = q->each_row([&](sql::Statement& row) {
       Found f;
       f.agent = row.column_int(0);
@@ -261,8 +268,8 @@ Result<std::vector<AgentReport>> QueryStore::agents() {
 }
 
 Result<SampleRows> QueryStore::samples(const SampleQuery& q) {
-  Stmt which =
-      q.host ? (q.pid ? kSamplesHostPid : kSamplesHost) : (q.pid ? kSamplesPid : kSamplesAll);
+  Stmt which = q.host ? (q.pid ? Stmt::samples_host_pid : Stmt::samples_host)
+                      : (q.pid ? Stmt::samples_pid : Stmt::samples_all);
   auto use = impl_->use(which);
   if (q.host) use->bind(1, *q.host);
   if (q.pid) use->bind(2, static_cast<std::int64_t>(*q.pid));
@@ -288,7 +295,7 @@ Result<SampleRows> QueryStore::samples(const SampleQuery& q) {
 }
 
 Result<TopRows> QueryStore::top(const TopQuery& q) {
-  auto use = impl_->use(q.host ? kTopHost : kTopAll);
+  auto use = impl_->use(q.host ? Stmt::top_host : Stmt::top_all);
   if (q.host) use->bind(1, *q.host);
   use->bind(2, q.from).bind(3, q.to).bind(4, q.n);
   impl_->begin_query();
@@ -316,7 +323,7 @@ Result<TopRows> QueryStore::top(const TopQuery& q) {
 }
 
 Status QueryStore::check() {
-  auto use = impl_->use(kCheck);
+  auto use = impl_->use(Stmt::check);
   impl_->begin_query();
   auto row = use->step();
   if (!row.ok()) return impl_->failed(row.error(), "read database");
