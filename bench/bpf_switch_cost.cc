@@ -30,7 +30,7 @@
 #include <bpf/libbpf.h>
 #include <nlohmann/json.hpp>
 
-#include "bpf_loader.h"
+#include "accounting/bpf_loader.h"
 #include "cpu_account.skel.h"
 #include "switch_baselines.skel.h"
 #include "tally/fd.h"

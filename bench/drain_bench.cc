@@ -25,10 +25,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "native_format.h"
 #include "realistic_mix.h"
 #include "samples/compact_records.h"
-#include "shipper.h"
+#include "shipping/native_format.h"
+#include "shipping/shipper.h"
 #include "tally/queue/outbox.h"
 #include "tally/time_util.h"
 

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "procfs.h"
+#include "accounting/procfs.h"
 #include "samples/json_line.h"
 
 namespace tally::bench {

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "sampler.h"
+#include "accounting/sampler.h"
 
 namespace tally::bench {
 

@@ -29,10 +29,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "accounting/bpf_backend.h"
+#include "accounting/procfs_backend.h"
+#include "accounting/sampler.h"
 #include "bench_stats.h"
-#include "bpf_backend.h"
-#include "procfs_backend.h"
-#include "sampler.h"
 #include "samples/compact_records.h"
 #include "tally/queue/outbox.h"
 #include "tally/time_util.h"

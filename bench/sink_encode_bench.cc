@@ -15,12 +15,12 @@
 
 #include <benchmark/benchmark.h>
 
-#include "influx_format.h"
-#include "otlp_format.h"
 #include "realistic_mix.h"
 #include "samples/compact_records.h"
 #include "samples/json_line.h"
 #include "samples/json_line_reader.h"
+#include "shipping/influx_format.h"
+#include "shipping/otlp_format.h"
 
 namespace {
 

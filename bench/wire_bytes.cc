@@ -18,11 +18,11 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_stats.h"
-#include "gzip.h"
-#include "native_format.h"
 #include "realistic_mix.h"
 #include "samples/json_line.h"
-#include "sink_format.h"
+#include "shipping/gzip.h"
+#include "shipping/native_format.h"
+#include "shipping/sink_format.h"
 #include "wire_columns.h"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,4 @@
-#include "interval_accountant.h"
+#include "accounting/interval_accountant.h"
 
 #include <gtest/gtest.h>
 

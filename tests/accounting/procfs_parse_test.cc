@@ -1,4 +1,4 @@
-#include "procfs.h"
+#include "accounting/procfs.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>

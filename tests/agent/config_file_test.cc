@@ -1,6 +1,6 @@
 // Every bad config gives one exact message: file, line, key, value, and what
 // is accepted.
-#include "config_file.h"
+#include "agent/config_file.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // ConnectionTable: who gets closed when a listener is at its bounds.
-#include "connection_table.h"
+#include "agent/connection_table.h"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "privileges.h"
+#include "agent/privileges.h"
 #include "tally_cli.h"
 #include "tallyd_run.h"
 

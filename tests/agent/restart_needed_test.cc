@@ -2,7 +2,7 @@
 // everything else that changed as needing a restart, including settings no
 // group lists (before, a sink field missing from a hand-written comparison
 // counted as unchanged).
-#include "restart_needed.h"
+#include "agent/restart_needed.h"
 
 #include <functional>
 

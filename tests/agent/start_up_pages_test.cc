@@ -2,7 +2,7 @@
 // shrinks, and everything still works afterwards, calls through relocated
 // pointers (GOT, vtables, typeinfo) included, which would crash if a
 // mapping holding written pages had been dropped.
-#include "start_up_pages.h"
+#include "agent/start_up_pages.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>

@@ -1,7 +1,7 @@
 // The store against real SQLite files: dedup per sample across any split,
 // gap records, the seq bookkeeping behind /v1/agents, and failures that
 // leave no trace.
-#include "batch_store.h"
+#include "collector/batch_store.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -12,10 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collector/query_store.h"
+#include "collector/request_decoder.h"
 #include "collector_test_support.h"
 #include "old_database.h"
-#include "query_store.h"
-#include "request_decoder.h"
 #include "store_test_support.h"
 
 namespace tally::collector {

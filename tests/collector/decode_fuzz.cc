@@ -16,10 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "batch_parser.h"
-#include "json_field.h"
-#include "json_text.h"
-#include "request_decoder.h"
+#include "collector/batch_parser.h"
+#include "collector/json_field.h"
+#include "collector/json_text.h"
+#include "collector/request_decoder.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "http_framing.h"
+#include "collector/http_framing.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The bound on batch work in flight, as pure logic.
-#include "ingest_budget.h"
+#include "collector/ingest_budget.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
-#include "query_params.h"
+#include "collector/query_params.h"
 
 #include <gtest/gtest.h>
 
-#include "json_field.h"
+#include "collector/json_field.h"
 
 namespace tally::collector {
 namespace {

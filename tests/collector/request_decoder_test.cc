@@ -1,10 +1,10 @@
 // The decoding path as a pure function: encodings, limits, JSON, schema.
-#include "request_decoder.h"
+#include "collector/request_decoder.h"
 
 #include <gtest/gtest.h>
 
+#include "collector/json_text.h"
 #include "collector_test_support.h"
-#include "json_text.h"
 #include "samples/json_line.h"
 #include "samples/sample.h"
 

@@ -1,4 +1,4 @@
-#include "seq_ranges.h"
+#include "collector/seq_ranges.h"
 
 #include <gtest/gtest.h>
 

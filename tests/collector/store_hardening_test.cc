@@ -16,10 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "batch_store.h"
+#include "collector/batch_store.h"
+#include "collector/query_store.h"
+#include "collector/request_decoder.h"
 #include "collector_test_support.h"
-#include "query_store.h"
-#include "request_decoder.h"
 #include "store_test_support.h"
 
 namespace tally::collector {

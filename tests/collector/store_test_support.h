@@ -10,9 +10,9 @@
 #include <memory>
 #include <string>
 
-#include "batch_store.h"
-#include "query_store.h"
-#include "request_decoder.h"
+#include "collector/batch_store.h"
+#include "collector/query_store.h"
+#include "collector/request_decoder.h"
 #include "temp_dir.h"
 
 namespace tally::collector::test_support {

@@ -1,5 +1,5 @@
 // A warning clients can trigger at will costs a line a minute at most.
-#include "throttled_warning.h"
+#include "collector/throttled_warning.h"
 
 #include <gtest/gtest.h>
 

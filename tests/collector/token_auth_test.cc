@@ -1,5 +1,5 @@
 // Which credential a request's bearer token belongs to.
-#include "token_auth.h"
+#include "collector/token_auth.h"
 
 #include <gtest/gtest.h>
 

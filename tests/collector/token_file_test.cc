@@ -1,6 +1,6 @@
 // The token file's format: what it accepts, and that every bad line is an
 // error naming the file and line without quoting the token.
-#include "token_file.h"
+#include "collector/token_file.h"
 
 #include <gtest/gtest.h>
 

@@ -20,9 +20,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "control_protocol.h"
-#include "render.h"
-#include "terminal_text.h"
+#include "cli/render.h"
+#include "cli/terminal_text.h"
+#include "control/control_protocol.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // The control protocol's rules, both ends: what tallyd accepts in a request,
 // and what the CLI makes of any response.
-#include "control_protocol.h"
+#include "control/control_protocol.h"
 
 #include <gtest/gtest.h>
 

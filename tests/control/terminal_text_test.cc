@@ -1,10 +1,10 @@
 // printable() and the renderers: what tally shows of tallyd's answers.
-#include "terminal_text.h"
+#include "cli/terminal_text.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "render.h"
+#include "cli/render.h"
 
 namespace tally::cli {
 namespace {

@@ -1,12 +1,12 @@
-#include "native_format.h"
+#include "shipping/native_format.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
 #include <nlohmann/json.hpp>
 
-#include "gzip.h"
 #include "sample_lines.h"
 #include "samples/json_line.h"
+#include "shipping/gzip.h"
 
 namespace tally::shipping {
 namespace {

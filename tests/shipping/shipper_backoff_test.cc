@@ -1,7 +1,7 @@
 // The shipper against a real HTTP server on loopback that is down, then up:
 // it backs off as a sink, whatever the backlog, and then delivers the
 // backlog in seq order.
-#include "shipper.h"
+#include "shipping/shipper.h"
 
 #include <gtest/gtest.h>
 
@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "loopback_server.h"
-#include "native_format.h"
 #include "samples/compact_records.h"
 #include "samples/json_line.h"
+#include "shipping/native_format.h"
 #include "tally/time_util.h"
 #include "temp_dir.h"
 

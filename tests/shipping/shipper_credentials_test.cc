@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "loopback_server.h"
-#include "native_format.h"
-#include "otlp_format.h"
 #include "samples/compact_records.h"
 #include "samples/json_line.h"
-#include "shipper.h"
+#include "shipping/native_format.h"
+#include "shipping/otlp_format.h"
+#include "shipping/shipper.h"
 #include "tally/time_util.h"
 #include "temp_dir.h"
 

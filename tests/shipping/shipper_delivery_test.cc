@@ -15,10 +15,10 @@
 #include <thread>
 #include <vector>
 
-#include "native_format.h"
-#include "otlp_format.h"
 #include "samples/json_line.h"
-#include "shipper.h"
+#include "shipping/native_format.h"
+#include "shipping/otlp_format.h"
+#include "shipping/shipper.h"
 #include "tally/time_util.h"
 #include "temp_dir.h"
 

@@ -1,4 +1,4 @@
-#include "url_redaction.h"
+#include "shipping/url_redaction.h"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
 // The influx format: line protocol escaping, the data model of
 // docs/sinks.md, determinism, and response classification.
-#include "influx_format.h"
+#include "shipping/influx_format.h"
 
 #include <gtest/gtest.h>
 
 #include "sample_lines.h"
 
-#include "line_protocol.h"
+#include "shipping/line_protocol.h"
 #include "sink_test_lines.h"
 
 namespace tally::shipping {

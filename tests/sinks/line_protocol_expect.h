@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "line_protocol.h"
+#include "shipping/line_protocol.h"
 
 namespace tally::test {
 

@@ -1,7 +1,7 @@
 // The otlp format: the OTLP/JSON shape and the semantic-convention mapping
 // of docs/sinks.md, and the OTLP/HTTP response rules. (tests/sinks/otlp-check
 // validates real output against the protobuf schema.)
-#include "otlp_format.h"
+#include "shipping/otlp_format.h"
 
 #include <gtest/gtest.h>
 

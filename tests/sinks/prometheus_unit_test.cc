@@ -2,9 +2,9 @@
 // bounds, the text format, and the listen address.
 #include <gtest/gtest.h>
 
-#include "exposition.h"
-#include "listen_address.h"
-#include "process_totals.h"
+#include "agent/exposition.h"
+#include "agent/listen_address.h"
+#include "agent/process_totals.h"
 
 namespace tally::agent {
 namespace {

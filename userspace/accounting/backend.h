@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "process_key.h"
+#include "accounting/process_key.h"
 #include "tally/result.h"
 
 namespace tally::accounting {

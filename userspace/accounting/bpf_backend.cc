@@ -1,4 +1,4 @@
-#include "bpf_backend.h"
+#include "accounting/bpf_backend.h"
 
 #include <unistd.h>
 
@@ -8,8 +8,8 @@
 
 #include <bpf/bpf.h>
 
+#include "accounting/procfs.h"
 #include "cpu_account.skel.h"
-#include "procfs.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
 

@@ -6,9 +6,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backend.h"
-#include "bpf_loader.h"
-#include "mapped_region.h"
+#include "accounting/backend.h"
+#include "accounting/bpf_loader.h"
+#include "accounting/mapped_region.h"
 
 #include <linux/types.h>
 #include "cpu_account.h"

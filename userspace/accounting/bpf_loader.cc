@@ -1,4 +1,4 @@
-#include "bpf_loader.h"
+#include "accounting/bpf_loader.h"
 
 #include <linux/capability.h>
 #include <sys/syscall.h>

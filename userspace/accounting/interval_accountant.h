@@ -5,7 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backend.h"
+#include "accounting/backend.h"
 
 namespace tally::accounting {
 

@@ -1,6 +1,6 @@
-#include "process_info.h"
+#include "accounting/process_info.h"
 
-#include "procfs.h"
+#include "accounting/procfs.h"
 
 namespace tally::accounting {
 

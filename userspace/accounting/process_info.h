@@ -11,8 +11,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "backend.h"
-#include "procfs.h"
+#include "accounting/backend.h"
+#include "accounting/procfs.h"
 
 namespace tally::accounting {
 

@@ -1,4 +1,4 @@
-#include "procfs.h"
+#include "accounting/procfs.h"
 
 #include <fcntl.h>
 #include <unistd.h>

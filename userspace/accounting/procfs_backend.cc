@@ -1,4 +1,4 @@
-#include "procfs_backend.h"
+#include "accounting/procfs_backend.h"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <charconv>
 #include <vector>
 
-#include "procfs.h"
+#include "accounting/procfs.h"
 #include "tally/parse_number.h"
 #include "tally/time_util.h"
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "backend.h"
+#include "accounting/backend.h"
 
 namespace tally::accounting {
 

@@ -1,11 +1,11 @@
-#include "sampler.h"
+#include "accounting/sampler.h"
 
 #include <dirent.h>
 
 #include <algorithm>
 #include <unordered_set>
 
-#include "procfs.h"
+#include "accounting/procfs.h"
 #include "tally/parse_number.h"
 
 namespace tally::accounting {

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "backend.h"
-#include "interval_accountant.h"
-#include "process_info.h"
+#include "accounting/backend.h"
+#include "accounting/interval_accountant.h"
+#include "accounting/process_info.h"
 #include "samples/sample.h"
 
 namespace tally::accounting {

@@ -1,4 +1,4 @@
-#include "accept_backoff.h"
+#include "agent/accept_backoff.h"
 
 #include <algorithm>
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "bpf_loader.h"  // AttachMode
+#include "accounting/bpf_loader.h"  // AttachMode
 
 namespace tally::agent {
 

@@ -1,11 +1,11 @@
-#include "agent_options.h"
+#include "agent/agent_options.h"
 
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
 
-#include "config_file.h"
-#include "listen_address.h"
+#include "agent/config_file.h"
+#include "agent/listen_address.h"
 
 namespace tally::agent {
 

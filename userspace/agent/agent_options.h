@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "agent_config.h"
+#include "agent/agent_config.h"
 #include "tally/result.h"
 
 namespace tally::agent {

@@ -1,4 +1,4 @@
-#include "config_file.h"
+#include "agent/config_file.h"
 
 #include <cerrno>
 #include <fstream>
@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "listen_address.h"
+#include "agent/listen_address.h"
 
 namespace tally::agent {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent_config.h"
+#include "agent/agent_config.h"
 #include "tally/result.h"
 
 namespace tally::agent {

@@ -1,4 +1,4 @@
-#include "connection_table.h"
+#include "agent/connection_table.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "control_server.h"
+#include "agent/control_server.h"
 
 #include <grp.h>
 #include <sys/socket.h>

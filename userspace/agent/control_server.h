@@ -26,10 +26,10 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "accept_backoff.h"
-#include "connection_table.h"
-#include "control_protocol.h"
-#include "socket_path.h"
+#include "agent/accept_backoff.h"
+#include "agent/connection_table.h"
+#include "agent/socket_path.h"
+#include "control/control_protocol.h"
 #include "tally/result.h"
 
 namespace tally::agent {

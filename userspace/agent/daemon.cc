@@ -1,4 +1,4 @@
-#include "daemon.h"
+#include "agent/daemon.h"
 
 #include <malloc.h>
 #include <unistd.h>
@@ -10,12 +10,12 @@
 
 #include <boost/asio/post.hpp>
 
-#include "config_file.h"
-#include "procfs.h"
-#include "restart_needed.h"
+#include "accounting/procfs.h"
+#include "agent/config_file.h"
+#include "agent/restart_needed.h"
+#include "agent/sink_formats.h"
+#include "agent/start_up_pages.h"
 #include "samples/json_line.h"
-#include "sink_formats.h"
-#include "start_up_pages.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
 #include "tally/version.h"

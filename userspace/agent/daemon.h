@@ -31,18 +31,18 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
-#include "agent_config.h"
-#include "agent_options.h"
-#include "backend.h"
-#include "control_server.h"
-#include "exposition.h"
-#include "privileges.h"
-#include "process_totals.h"
-#include "prometheus_exporter.h"
-#include "sampler.h"
+#include "accounting/backend.h"
+#include "accounting/sampler.h"
+#include "agent/agent_config.h"
+#include "agent/agent_options.h"
+#include "agent/control_server.h"
+#include "agent/exposition.h"
+#include "agent/privileges.h"
+#include "agent/process_totals.h"
+#include "agent/prometheus_exporter.h"
+#include "agent/status_snapshot.h"
 #include "samples/compact_records.h"
-#include "shipper.h"
-#include "status_snapshot.h"
+#include "shipping/shipper.h"
 #include "tally/queue/outbox.h"
 
 namespace tally::agent {

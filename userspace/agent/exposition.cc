@@ -1,4 +1,4 @@
-#include "exposition.h"
+#include "agent/exposition.h"
 
 #include <set>
 #include <utility>

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "process_totals.h"
+#include "agent/process_totals.h"
 
 namespace tally::agent {
 

@@ -1,4 +1,4 @@
-#include "listen_address.h"
+#include "agent/listen_address.h"
 
 #include <arpa/inet.h>
 

@@ -1,4 +1,4 @@
-#include "machine_id.h"
+#include "agent/machine_id.h"
 
 #include <cctype>
 #include <fstream>

@@ -1,4 +1,4 @@
-#include "process_totals.h"
+#include "agent/process_totals.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "prometheus_exporter.h"
+#include "agent/prometheus_exporter.h"
 
 #include <exception>
 #include <optional>
@@ -12,7 +12,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "exposition.h"
+#include "agent/exposition.h"
 #include "tally/log.h"
 
 namespace tally::agent {

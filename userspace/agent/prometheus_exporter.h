@@ -31,9 +31,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "accept_backoff.h"
-#include "connection_table.h"
-#include "listen_address.h"
+#include "agent/accept_backoff.h"
+#include "agent/connection_table.h"
+#include "agent/listen_address.h"
 #include "tally/result.h"
 
 namespace tally::agent {

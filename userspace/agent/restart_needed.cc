@@ -1,4 +1,4 @@
-#include "restart_needed.h"
+#include "agent/restart_needed.h"
 
 #include <tuple>
 

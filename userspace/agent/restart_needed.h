@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "agent_config.h"
+#include "agent/agent_config.h"
 
 namespace tally::agent {
 

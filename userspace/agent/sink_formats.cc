@@ -1,8 +1,8 @@
-#include "sink_formats.h"
+#include "agent/sink_formats.h"
 
-#include "influx_format.h"
-#include "native_format.h"
-#include "otlp_format.h"
+#include "shipping/influx_format.h"
+#include "shipping/native_format.h"
+#include "shipping/otlp_format.h"
 
 namespace tally::agent {
 

@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "agent_config.h"
-#include "sink_format.h"
+#include "agent/agent_config.h"
+#include "shipping/sink_format.h"
 #include "tally/result.h"
 
 namespace tally::agent {

@@ -1,4 +1,4 @@
-#include "socket_path.h"
+#include "agent/socket_path.h"
 
 #include <stdlib.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-#include "start_up_pages.h"
+#include "agent/start_up_pages.h"
 
 #include <sys/mman.h>
 

@@ -2,8 +2,8 @@
 // The CLI renders it; docs/operations.md lists the fields.
 #include <unistd.h>
 
-#include "daemon.h"
-#include "procfs.h"
+#include "accounting/procfs.h"
+#include "agent/daemon.h"
 #include "tally/time_util.h"
 #include "tally/version.h"
 

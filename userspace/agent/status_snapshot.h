@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "shipper.h"
+#include "shipping/shipper.h"
 #include "tally/queue/stats.h"
 
 namespace tally::agent {

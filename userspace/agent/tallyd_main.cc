@@ -5,12 +5,12 @@
 
 #include <memory>
 
-#include "agent_options.h"
-#include "bpf_backend.h"
-#include "daemon.h"
-#include "http_client.h"
-#include "machine_id.h"
-#include "procfs_backend.h"
+#include "accounting/bpf_backend.h"
+#include "accounting/procfs_backend.h"
+#include "agent/agent_options.h"
+#include "agent/daemon.h"
+#include "agent/machine_id.h"
+#include "shipping/http_client.h"
 #include "tally/log.h"
 #include "tally/queue/outbox.h"
 #include "tally/time_util.h"

@@ -1,4 +1,4 @@
-#include "control_client.h"
+#include "cli/control_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "control_protocol.h"
+#include "control/control_protocol.h"
 #include "tally/fd.h"
 
 namespace tally::cli {

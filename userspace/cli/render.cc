@@ -1,9 +1,9 @@
-#include "render.h"
+#include "cli/render.h"
 
 #include <fmt/format.h>
 
+#include "cli/terminal_text.h"
 #include "tally/time_util.h"
-#include "terminal_text.h"
 
 namespace tally::cli {
 

@@ -9,11 +9,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include "control_client.h"
-#include "control_protocol.h"
-#include "render.h"
+#include "cli/control_client.h"
+#include "cli/render.h"
+#include "cli/terminal_text.h"
+#include "control/control_protocol.h"
 #include "tally/time_util.h"
-#include "terminal_text.h"
 
 namespace {
 

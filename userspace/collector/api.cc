@@ -1,14 +1,14 @@
-#include "api.h"
+#include "collector/api.h"
 
 #include <exception>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
-#include "api_json.h"
-#include "query_params.h"
+#include "collector/api_json.h"
+#include "collector/query_params.h"
+#include "collector/token_auth.h"
 #include "tally/log.h"
-#include "token_auth.h"
 
 namespace tally::collector {
 

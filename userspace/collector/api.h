@@ -28,12 +28,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include "batch_store.h"
-#include "ingest_budget.h"
-#include "query_store.h"
-#include "request_decoder.h"
-#include "throttled_warning.h"
-#include "token_auth.h"
+#include "collector/batch_store.h"
+#include "collector/ingest_budget.h"
+#include "collector/query_store.h"
+#include "collector/request_decoder.h"
+#include "collector/throttled_warning.h"
+#include "collector/token_auth.h"
 
 namespace tally::collector {
 

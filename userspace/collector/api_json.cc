@@ -1,4 +1,4 @@
-#include "api_json.h"
+#include "collector/api_json.h"
 
 #include <nlohmann/json.hpp>
 

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "batch_store.h"
-#include "query_store.h"
+#include "collector/batch_store.h"
+#include "collector/query_store.h"
 
 namespace tally::collector {
 

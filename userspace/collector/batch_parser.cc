@@ -1,4 +1,4 @@
-#include "batch_parser.h"
+#include "collector/batch_parser.h"
 
 #include <array>
 #include <charconv>
@@ -10,8 +10,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "json_field.h"
-#include "sample_builder.h"
+#include "collector/json_field.h"
+#include "collector/sample_builder.h"
 
 namespace tally::collector {
 

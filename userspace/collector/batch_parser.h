@@ -17,7 +17,7 @@
 
 #include <istream>
 
-#include "batch_request.h"
+#include "collector/batch_request.h"
 #include "tally/result.h"
 
 namespace tally::collector {

@@ -1,4 +1,4 @@
-#include "batch_store.h"
+#include "collector/batch_store.h"
 
 #include <algorithm>
 #include <array>
@@ -8,10 +8,10 @@
 
 #include <fmt/format.h>
 
-#include "checkpointer.h"
-#include "db_files.h"
-#include "json_text.h"
-#include "names_digest.h"
+#include "collector/checkpointer.h"
+#include "collector/db_files.h"
+#include "collector/json_text.h"
+#include "collector/names_digest.h"
 #include "tally/log.h"
 #include "tally/sqlite.h"
 #include "tally/time_util.h"

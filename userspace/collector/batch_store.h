@@ -48,8 +48,8 @@
 #include <utility>
 #include <vector>
 
-#include "batch_request.h"
-#include "store_schema.h"
+#include "collector/batch_request.h"
+#include "collector/store_schema.h"
 #include "tally/result.h"
 
 namespace tally::collector {

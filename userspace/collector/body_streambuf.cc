@@ -1,4 +1,4 @@
-#include "body_streambuf.h"
+#include "collector/body_streambuf.h"
 
 #include <algorithm>
 #include <climits>

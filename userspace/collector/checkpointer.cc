@@ -1,4 +1,4 @@
-#include "checkpointer.h"
+#include "collector/checkpointer.h"
 
 #include <sqlite3.h>
 

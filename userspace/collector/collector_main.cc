@@ -1,8 +1,8 @@
 // tally-collector: parse flags, open the database, bind, serve.
 #include <cstdio>
 
-#include "collector_options.h"
-#include "collector_server.h"
+#include "collector/collector_options.h"
+#include "collector/collector_server.h"
 #include "tally/log.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "collector_options.h"
+#include "collector/collector_options.h"
 
 #include <cstdio>
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "ingest_budget.h"
-#include "query_store.h"
-#include "store_schema.h"
+#include "collector/ingest_budget.h"
+#include "collector/query_store.h"
+#include "collector/store_schema.h"
 
 namespace tally::collector {
 

@@ -1,4 +1,4 @@
-#include "collector_server.h"
+#include "collector/collector_server.h"
 
 #include <algorithm>
 #include <csignal>
@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "fd_limit.h"
+#include "collector/fd_limit.h"
+#include "collector/token_auth.h"
 #include "tally/log.h"
-#include "token_auth.h"
 
 namespace tally::collector {
 

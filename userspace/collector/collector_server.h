@@ -13,12 +13,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "api.h"
-#include "collector_options.h"
-#include "connection_limiter.h"
-#include "http_session.h"
+#include "collector/api.h"
+#include "collector/collector_options.h"
+#include "collector/connection_limiter.h"
+#include "collector/http_session.h"
+#include "collector/token_reloader.h"
 #include "tally/result.h"
-#include "token_reloader.h"
 
 namespace tally::collector {
 

@@ -1,4 +1,4 @@
-#include "connection_limiter.h"
+#include "collector/connection_limiter.h"
 
 #include <utility>
 

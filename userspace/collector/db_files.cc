@@ -1,4 +1,4 @@
-#include "db_files.h"
+#include "collector/db_files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

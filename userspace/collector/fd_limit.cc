@@ -1,4 +1,4 @@
-#include "fd_limit.h"
+#include "collector/fd_limit.h"
 
 #include <sys/resource.h>
 

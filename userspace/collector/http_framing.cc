@@ -1,4 +1,4 @@
-#include "http_framing.h"
+#include "collector/http_framing.h"
 
 #include <new>
 #include <stdexcept>
@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <boost/beast/http/error.hpp>
 
-#include "api_json.h"
+#include "collector/api_json.h"
 
 namespace tally::collector {
 

@@ -18,7 +18,7 @@
 
 #include <boost/beast/core/error.hpp>
 
-#include "api.h"
+#include "collector/api.h"
 
 namespace tally::collector {
 

@@ -1,4 +1,4 @@
-#include "http_session.h"
+#include "collector/http_session.h"
 
 #include <limits>
 #include <new>
@@ -9,7 +9,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "api_json.h"
+#include "collector/api_json.h"
 #include "tally/log.h"
 
 namespace tally::collector {

@@ -27,9 +27,9 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "api.h"
-#include "connection_limiter.h"
-#include "http_framing.h"
+#include "collector/api.h"
+#include "collector/connection_limiter.h"
+#include "collector/http_framing.h"
 
 namespace tally::collector {
 

@@ -1,4 +1,4 @@
-#include "ingest_budget.h"
+#include "collector/ingest_budget.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "json_field.h"
+#include "collector/json_field.h"
 
 #include <fmt/format.h>
 

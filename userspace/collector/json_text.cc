@@ -1,4 +1,4 @@
-#include "json_text.h"
+#include "collector/json_text.h"
 
 namespace tally::collector {
 

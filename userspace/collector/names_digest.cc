@@ -1,4 +1,4 @@
-#include "names_digest.h"
+#include "collector/names_digest.h"
 
 #include <sqlite3.h>
 #include <zlib.h>

@@ -1,4 +1,4 @@
-#include "query_params.h"
+#include "collector/query_params.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "json_field.h"
+#include "collector/json_field.h"
 
 namespace tally::collector {
 

@@ -8,7 +8,7 @@
 
 #include <string_view>
 
-#include "query_store.h"
+#include "collector/query_store.h"
 #include "tally/result.h"
 
 namespace tally::collector {

@@ -1,4 +1,4 @@
-#include "query_store.h"
+#include "collector/query_store.h"
 
 #include <sqlite3.h>
 
@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "json_text.h"
-#include "saturating_sum.h"
-#include "store_schema.h"
+#include "collector/json_text.h"
+#include "collector/saturating_sum.h"
+#include "collector/store_schema.h"
 #include "tally/sqlite.h"
 
 namespace tally::collector {

@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "batch_request.h"
-#include "seq_ranges.h"
+#include "collector/batch_request.h"
+#include "collector/seq_ranges.h"
 #include "tally/result.h"
 
 namespace tally::collector {

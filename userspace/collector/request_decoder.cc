@@ -1,11 +1,11 @@
-#include "request_decoder.h"
+#include "collector/request_decoder.h"
 
 #include <istream>
 #include <new>
 
 #include <fmt/format.h>
 
-#include "batch_parser.h"
+#include "collector/batch_parser.h"
 
 namespace tally::collector {
 

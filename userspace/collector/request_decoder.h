@@ -11,8 +11,8 @@
 #include <string_view>
 #include <variant>
 
-#include "batch_request.h"
-#include "body_streambuf.h"
+#include "collector/batch_request.h"
+#include "collector/body_streambuf.h"
 
 namespace tally::collector {
 

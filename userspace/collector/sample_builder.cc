@@ -1,8 +1,8 @@
-#include "sample_builder.h"
+#include "collector/sample_builder.h"
 
 #include <fmt/format.h>
 
-#include "json_text.h"
+#include "collector/json_text.h"
 
 namespace tally::collector {
 

@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
-#include "batch_request.h"
-#include "json_field.h"
+#include "collector/batch_request.h"
+#include "collector/json_field.h"
 #include "tally/result.h"
 
 namespace tally::collector {

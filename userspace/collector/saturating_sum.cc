@@ -1,4 +1,4 @@
-#include "saturating_sum.h"
+#include "collector/saturating_sum.h"
 
 #include <sqlite3.h>
 

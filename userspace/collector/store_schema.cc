@@ -1,8 +1,8 @@
-#include "store_schema.h"
+#include "collector/store_schema.h"
 
 #include <fmt/format.h>
 
-#include "names_digest.h"
+#include "collector/names_digest.h"
 
 namespace tally::collector {
 

@@ -1,4 +1,4 @@
-#include "token_auth.h"
+#include "collector/token_auth.h"
 
 #include <openssl/evp.h>
 

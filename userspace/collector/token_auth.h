@@ -23,8 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collector/token_file.h"
 #include "tally/result.h"
-#include "token_file.h"
 
 namespace tally::collector {
 

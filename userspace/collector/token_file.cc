@@ -1,4 +1,4 @@
-#include "token_file.h"
+#include "collector/token_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,10 +1,10 @@
-#include "token_reloader.h"
+#include "collector/token_reloader.h"
 
 #include <csignal>
 #include <memory>
 
+#include "collector/token_auth.h"
 #include "tally/log.h"
-#include "token_auth.h"
 
 namespace tally::collector {
 

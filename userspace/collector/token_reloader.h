@@ -14,7 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include "api.h"
+#include "collector/api.h"
 
 namespace tally::collector {
 

@@ -1,4 +1,4 @@
-#include "control_protocol.h"
+#include "control/control_protocol.h"
 
 #include <array>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "backoff.h"
+#include "shipping/backoff.h"
 
 #include <time.h>
 

@@ -1,4 +1,4 @@
-#include "gzip.h"
+#include "shipping/gzip.h"
 
 #include <libdeflate.h>
 

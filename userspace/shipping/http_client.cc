@@ -1,4 +1,4 @@
-#include "http_client.h"
+#include "shipping/http_client.h"
 
 #include <curl/curl.h>
 
@@ -6,7 +6,7 @@
 #include <cctype>
 #include <cstring>
 
-#include "url_redaction.h"
+#include "shipping/url_redaction.h"
 
 namespace tally::shipping {
 

@@ -1,11 +1,11 @@
-#include "influx_format.h"
+#include "shipping/influx_format.h"
 
 #include <algorithm>
 #include <cctype>
 #include <utility>
 #include <vector>
 
-#include "line_protocol.h"
+#include "shipping/line_protocol.h"
 
 namespace tally::shipping {
 

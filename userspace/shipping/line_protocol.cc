@@ -1,4 +1,4 @@
-#include "line_protocol.h"
+#include "shipping/line_protocol.h"
 
 #include <cstdint>
 

@@ -1,4 +1,4 @@
-#include "native_format.h"
+#include "shipping/native_format.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

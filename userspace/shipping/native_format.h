@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "sink_format.h"
+#include "shipping/sink_format.h"
 
 namespace tally::shipping {
 

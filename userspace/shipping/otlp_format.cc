@@ -1,4 +1,4 @@
-#include "otlp_format.h"
+#include "shipping/otlp_format.h"
 
 #include <algorithm>
 #include <vector>

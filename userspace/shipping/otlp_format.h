@@ -26,7 +26,7 @@
 
 #include <string>
 
-#include "sink_format.h"
+#include "shipping/sink_format.h"
 
 namespace tally::shipping {
 

@@ -1,13 +1,13 @@
-#include "shipper.h"
+#include "shipping/shipper.h"
 
 #include <algorithm>
 #include <exception>
 
-#include "gzip.h"
 #include "samples/json_line.h"
+#include "shipping/gzip.h"
+#include "shipping/url_redaction.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
-#include "url_redaction.h"
 
 namespace tally::shipping {
 

@@ -31,10 +31,10 @@
 #include <utility>
 #include <vector>
 
-#include "backoff.h"
-#include "http_client.h"
 #include "samples/compact_records.h"
-#include "sink_format.h"
+#include "shipping/backoff.h"
+#include "shipping/http_client.h"
+#include "shipping/sink_format.h"
 #include "tally/queue/outbox.h"
 
 namespace tally::shipping {

@@ -1,4 +1,4 @@
-#include "sink_format.h"
+#include "shipping/sink_format.h"
 
 namespace tally::shipping {
 

@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "http_client.h"
 #include "samples/sample.h"
+#include "shipping/http_client.h"
 #include "tally/queue/batch.h"
 #include "tally/result.h"
 
