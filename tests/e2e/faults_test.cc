@@ -4,6 +4,7 @@
 // stored exactly once, and every loss is declared.
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -19,36 +20,56 @@ void phase(const char* what, std::chrono::seconds how_long) {
   std::this_thread::sleep_for(how_long);
 }
 
+// Holds a fault (or a healthy stretch) until the proxy has seen it at work
+// `times` more times: requests faulted, or batches forwarded. A fixed
+// length could pass with the agent backing off the whole time, and the
+// fault never met; this fails the test instead, after 60 s.
+void phase_until(const char* what, const std::function<std::uint64_t()>& count,
+                 std::uint64_t times) {
+  std::printf("[%s until %llu more]\n", what, static_cast<unsigned long long>(times));
+  std::fflush(stdout);
+  const std::uint64_t until = count() + times;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (count() < until && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(count(), until) << what << ": the proxy did not see it " << times << " more times";
+}
+
 TEST(EndToEnd, EverySampleArrivesExactlyOnceThroughNetworkServerAndAgentFaults) {
   TALLY_REQUIRE_BPF();
   ShippingSystem sys;
   sys.start_agent();
-  phase("healthy", 6s);
+  FaultProxy& proxy = sys.proxy();
+  const auto faulted = [&proxy] { return proxy.faulted(); };
+  const auto forwarded = [&proxy] { return proxy.forwarded(); };
+  phase_until("healthy", forwarded, 4);
 
   sys.collector().stop(SIGTERM);
-  phase("collector down", 15s);
+  // Long enough for the backlog to build and the backoff to reach its cap.
+  phase_until("collector down", faulted, 5);
   sys.collector().start();
 
-  sys.proxy().set_mode(FaultProxy::Mode::error_500);
-  phase("500 responses", 6s);
-  sys.proxy().set_mode(FaultProxy::Mode::throttle_429);
-  phase("429 with Retry-After", 6s);
-  sys.proxy().set_slow_delay_ms(4500);  // longer than tallyd's 3 s timeout
-  sys.proxy().set_mode(FaultProxy::Mode::slow);
-  phase("responses slower than the timeout", 10s);
-  sys.proxy().set_mode(FaultProxy::Mode::reset_body);
-  phase("connections reset mid-body", 6s);
-  sys.proxy().set_mode(FaultProxy::Mode::pass);
+  proxy.set_mode(FaultProxy::Mode::error_500);
+  phase_until("500 responses", faulted, 3);
+  proxy.set_mode(FaultProxy::Mode::throttle_429);
+  phase_until("429 with Retry-After", faulted, 3);
+  proxy.set_slow_delay_ms(4500);  // longer than tallyd's 3 s timeout
+  proxy.set_mode(FaultProxy::Mode::slow);
+  phase_until("responses slower than the timeout", faulted, 2);
+  proxy.set_mode(FaultProxy::Mode::reset_body);
+  phase_until("connections reset mid-body", faulted, 3);
+  proxy.set_mode(FaultProxy::Mode::pass);
 
   sys.kill_agent_between_intervals();
   sys.start_agent();
-  phase("healthy after agent SIGKILL", 5s);
+  phase_until("healthy after agent SIGKILL", forwarded, 3);
   sys.collector().stop(SIGKILL);
   sys.collector().start();
-  phase("healthy after collector SIGKILL", 5s);
+  phase_until("healthy after collector SIGKILL", forwarded, 3);
   sys.kill_agent_between_intervals();
   sys.start_agent();
-  phase("healthy after second agent SIGKILL", 6s);
+  phase_until("healthy after second agent SIGKILL", forwarded, 3);
 
   auto flush = sys.tally({"flush", "--timeout", "60"});
   EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err;

@@ -31,15 +31,17 @@ class FlakyServer {
       : server_("flaky server", [this](int fd) {
           std::string buffer, head, body;
           while (test::read_http_request(fd, buffer, head, body)) {
-            ++requests_;
             const bool up = up_;
-            if (up) {
+            {
               std::lock_guard lock(mu_);
               const auto at = head.find("Idempotency-Key: ");
-              acked_.push_back(at == std::string::npos
-                                   ? std::string("?")
-                                   : head.substr(at + 17, head.find("\r\n", at) - at - 17));
+              const std::string key = at == std::string::npos
+                                          ? std::string("?")
+                                          : head.substr(at + 17, head.find("\r\n", at) - at - 17);
+              (up ? acked_ : refused_).push_back(key);
+              request_at_ns_.push_back(realtime_ns());
             }
+            ++requests_;
             const std::string reply =
                 up ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
                    : "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
@@ -56,12 +58,22 @@ class FlakyServer {
     std::lock_guard lock(mu_);
     return acked_;
   }
+  // The keys of the requests answered 503, and when each request came.
+  std::vector<std::string> refused() {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+  std::vector<std::uint64_t> request_times_ns() {
+    std::lock_guard lock(mu_);
+    return request_at_ns_;
+  }
 
  private:
   std::atomic<bool> up_{false};
   std::atomic<int> requests_{0};
   std::mutex mu_;
-  std::vector<std::string> acked_;
+  std::vector<std::string> acked_, refused_;
+  std::vector<std::uint64_t> request_at_ns_;
   test::LoopbackServer server_;
 };
 
@@ -91,24 +103,35 @@ TEST(ShipperBackoff, ADownServerGetsFewerRequestsAsItStaysDownHoweverManyBatches
   so.backoff.cap = 10s;
   Shipper shipper(**outbox, so, std::make_unique<NativeFormat>(so.agent_id, "web-1"));
   shipper.start();
-  std::this_thread::sleep_for(1200ms);
-  // Delays of up to 0.1, 0.2, 0.4, ... s: a handful of requests in 1.2 s.
-  // With a delay per batch, each of the twenty would have had its own first
-  // try at once.
-  const int while_down = server.requests();
-  EXPECT_GE(while_down, 2);
-  EXPECT_LE(while_down, 12);
+  // Until five attempts have failed (delays of up to 0.1, 0.2, 0.4, 0.8 s).
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (shipper.status().requests_failed < 5 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GE(shipper.status().requests_failed, 5u);
   EXPECT_EQ(shipper.status().state, SinkState::failing);
-  EXPECT_EQ(shipper.status().requests_failed, static_cast<std::uint64_t>(while_down));
+  // Every attempt was the head batch's: the sink backs off, not each of the
+  // twenty batches with a first try of its own.
+  for (const auto& key : server.refused()) EXPECT_EQ(key, so.agent_id + ":1");
 
-  // Batches formed during the outage do not cut the backoff short either.
+  // Batches formed during the outage do not cut the backoff short: no
+  // request comes before the retry time the shipper set.
+  const SinkStatus before = shipper.status();
+  const int requests_before = server.requests();
   for (int i = 0; i < 5; ++i) {
     const std::vector<std::string> lines{samples::to_json_line(sample)};
     ASSERT_TRUE((*outbox)->append(lines, realtime_ns()));
     shipper.notify();
   }
-  std::this_thread::sleep_for(100ms);
-  EXPECT_LE(server.requests(), while_down + 1);
+  const auto next_deadline = std::chrono::steady_clock::now() + 30s;
+  while (server.requests() == requests_before && std::chrono::steady_clock::now() < next_deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const auto times = server.request_times_ns();
+  ASSERT_GT(times.size(), static_cast<std::size_t>(requests_before));
+  // The clock of the server and the shipper is the same: allow 5 ms.
+  EXPECT_GE(times[static_cast<std::size_t>(requests_before)] + 5'000'000, before.next_retry_ns)
+      << "a request came before the retry time";
 
   server.set_up(true);
   shipper.flush_now(std::chrono::steady_clock::now() + 10s);

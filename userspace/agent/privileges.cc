@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "accounting/procfs.h"
+#include "tally/log.h"
 #include "tally/parse_number.h"
 
 namespace tally::agent {
@@ -169,6 +170,15 @@ struct SeccompRelease {
 };
 
 void confine_syscalls(PrivilegeReport& report) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // A sanitizer's runtime makes system calls of its own that tallyd's list
+  // does not know (LeakSanitizer ptrace()s every thread at exit), and a
+  // refused one hangs or kills it. Builds under a sanitizer (scripts/sanitize)
+  // test tallyd's code, not this list: the normal build tests the list.
+  log::info("seccomp filter not installed: built with a sanitizer");
+  (void)report;
+  return;
+#endif
   // A system call outside the list fails with EPERM rather than killing
   // tallyd: a path this list missed becomes an error tallyd reports, not a
   // dead agent and lost samples.
@@ -187,14 +197,6 @@ void confine_syscalls(PrivilegeReport& report) {
     }
     ++allowed;
   }
-#if defined(__SANITIZE_ADDRESS__)
-  // LeakSanitizer checks at exit from a thread that ptrace()s the others: a
-  // build under ASan (scripts/sanitize) allows it, or it could not report.
-  if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(ptrace), 0); rc != 0) {
-    report.problems.push_back(fmt::format("seccomp: allowing ptrace: {}", std::strerror(-rc)));
-    return;
-  }
-#endif
   // Every thread gets the filter, should one already exist.
   if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1); rc != 0) {
     report.problems.push_back(fmt::format("seccomp: thread sync: {}", std::strerror(-rc)));

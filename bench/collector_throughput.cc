@@ -2,6 +2,8 @@
 // gzip-compressed as the agent sends them, one keep-alive connection, the
 // default durability. Prints the rate; a timing is never an assertion.
 // TALLY_COLLECTOR_BENCH_BATCHES=1440 replays a 24 h backlog at 60 s.
+// A GoogleTest program for its fixtures (a collector process, bodies as the
+// agent sends them), run by hand or by scripts/bench, not by ctest.
 #include <gtest/gtest.h>
 
 #include <chrono>
