@@ -252,7 +252,7 @@ void Daemon::store(const samples::IntervalSamples& samples, bool final) {
     encoder_.not_stored();
   }
   // Stored as compact records (compact_records.h): the shippers turn them
-  // back into the JSON lines the sinks are sent.
+  // back into samples, which each sink format encodes.
   samples::CompactInterval compact = encoder_.encode(samples);
   auto appended = parts_.outbox->append(compact.records, realtime_ns(), compact.dictionary);
   const bool ok = appended.ok();

@@ -80,9 +80,6 @@ int main(int argc, char** argv) {
   outbox_options.batch.max_samples = config->batch_max_samples;
   outbox_options.batch.max_bytes = config->batch_max_kib << 10;
   outbox_options.batch.max_age_ns = std::uint64_t{config->batch_max_age_s} * 1'000'000'000ULL;
-  // tallyd stores compact records (~14 bytes a sample, compact_records.h):
-  // zstd would cost more CPU than the bytes it saves (docs/BENCHMARKS.md).
-  outbox_options.compress = false;
   // Without a sink, batches wait under the name the --endpoint sink will
   // use, so configuring one later ships the backlog.
   outbox_options.sinks.clear();
