@@ -1,5 +1,6 @@
 #include "agent/config_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "agent/listen_address.h"
+#include "agent/settings.h"
 
 namespace tally::agent {
 
@@ -154,55 +156,52 @@ class TableReader {
   std::set<std::string> seen_;
 };
 
-Status read_agent(TableReader& r, AgentConfig& c) {
-  TALLY_TRY(r.integer("interval", 1, 86400, c.interval_s));
-  TALLY_TRY(r.boolean("include_idle", c.include_idle));
-  TALLY_TRY(r.choice("backend", {"auto", "bpf", "procfs"}, c.backend));
-  std::string attach = attach_mode_name(c.attach);
-  TALLY_TRY(r.choice("attach", {"auto", "tp_btf", "raw_tp"}, attach));
-  c.attach = attach == "tp_btf"   ? AttachMode::tp_btf
-             : attach == "raw_tp" ? AttachMode::raw_tp
-                                  : AttachMode::automatic;
-  TALLY_TRY(r.choice("log_level", {"debug", "info", "warning", "error"}, c.log_level));
-  TALLY_TRY(r.string("socket", c.socket_path));
-  TALLY_TRY(r.string("socket_group", c.socket_group));
-  TALLY_TRY(r.integer("shutdown_timeout", 0, 3600, c.shutdown_timeout_s));
-  TALLY_TRY(r.integer("max_cmdline_bytes", 64, 1048576, c.max_cmdline_bytes));
-  TALLY_TRY(r.boolean("drop_privileges", c.drop_privileges));
-  return r.finish();
+// Reads one setting of the table `r` reads into `config`, checked as the
+// settings table says.
+template <typename Config>
+Status read_setting(TableReader& r, const Setting& setting, Config& config) {
+  return std::visit(
+      [&](auto member) -> Status {
+        if constexpr (!std::is_same_v<typename SettingStruct<decltype(member)>::type, Config>) {
+          return ok_status();  // not a field of this table's struct
+        } else {
+          auto& value = config.*member;
+          using T = std::decay_t<decltype(value)>;
+          const std::string_view key = setting.key;
+          if constexpr (std::is_same_v<T, bool>) {
+            return r.boolean(key, value);
+          } else if constexpr (std::is_same_v<T, AttachMode>) {
+            std::string name = attach_mode_name(value);
+            TALLY_TRY(r.choice(key, setting.choices, name));
+            value = attach_mode_from_name(name);
+            return ok_status();
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            if (!setting.choices.empty()) return r.choice(key, setting.choices, value);
+            if (!setting.listen_address) return r.string(key, value);
+            return r.checked_string(key, value, [](const std::string& v) {
+              if (v.empty()) return std::string();
+              auto a = parse_listen_address(v);
+              return a.ok() ? std::string() : a.error().message();
+            });
+          } else {
+            return r.integer(key, setting.min, setting.max, value);
+          }
+        }
+      },
+      setting.field);
 }
 
-Status read_bpf(TableReader& r, AgentConfig& c) {
-  TALLY_TRY(r.integer("slots_per_cpu", 64, 65536, c.slots_per_cpu));
-  TALLY_TRY(r.integer("max_processes", 128, 4194304, c.max_processes));
-  TALLY_TRY(r.integer("exec_cache", 64, 1048576, c.exec_cache));
-  return r.finish();
-}
-
-Status read_outbox(TableReader& r, AgentConfig& c) {
-  TALLY_TRY(r.string("path", c.outbox_path));
-  TALLY_TRY(r.integer("cap_mib", 1, 1048576, c.outbox_cap_mib));
-  TALLY_TRY(r.integer("batch_max_samples", 1, 1000000, c.batch_max_samples));
-  TALLY_TRY(r.integer("batch_max_kib", 1, 65536, c.batch_max_kib));
-  TALLY_TRY(r.integer("batch_max_age", 0, 86400, c.batch_max_age_s));
+// Reads every setting of `table`, then rejects keys it does not have.
+template <typename Config>
+Status read_table(TableReader& r, std::string_view table, Config& config) {
+  for (const Setting& setting : settings()) {
+    if (setting.table == table) TALLY_TRY(read_setting(r, setting, config));
+  }
   return r.finish();
 }
 
 Status read_sink(TableReader& r, SinkConfig& s) {
-  TALLY_TRY(r.string("name", s.name));
-  TALLY_TRY(r.choice("format", {"native", "influx", "otlp"}, s.format));
-  TALLY_TRY(r.string("url", s.url));
-  TALLY_TRY(r.string("token_file", s.token_file));
-  TALLY_TRY(r.string("ca_file", s.ca_file));
-  TALLY_TRY(r.integer("connect_timeout", 1, 600, s.connect_timeout_s));
-  TALLY_TRY(r.integer("timeout", 1, 3600, s.timeout_s));
-  TALLY_TRY(r.integer("backoff_base_ms", 1, 600000, s.backoff_base_ms));
-  TALLY_TRY(r.integer("backoff_cap", 1, 86400, s.backoff_cap_s));
-  TALLY_TRY(r.integer("gzip_level", 0, 9, s.gzip_level));
-  TALLY_TRY(r.string("database", s.database));
-  TALLY_TRY(r.choice("precision", {"ns", "us", "ms", "s"}, s.precision));
-  TALLY_TRY(r.boolean("cmdline", s.cmdline));
-  TALLY_TRY(r.finish());
+  TALLY_TRY(read_table(r, "sink", s));
   // Keys that mean nothing to the chosen format are mistakes worth naming.
   const bool influx = s.format == "influx";
   if (!influx && r.given("database")) return r.error_at("database", "only for format = \"influx\"");
@@ -216,15 +215,18 @@ Status read_sink(TableReader& r, SinkConfig& s) {
   return ok_status();
 }
 
-Status read_prometheus(TableReader& r, AgentConfig& c) {
-  TALLY_TRY(r.checked_string("listen", c.prometheus_listen, [](const std::string& v) {
-    if (v.empty()) return std::string();
-    auto a = parse_listen_address(v);
-    return a.ok() ? std::string() : a.error().message();
-  }));
-  TALLY_TRY(r.integer("top", 1, 100000, c.prometheus_top));
-  TALLY_TRY(r.integer("min_cpu_ms", 0, 86400000, c.prometheus_min_cpu_ms));
-  return r.finish();
+// Ranges are checked key by key; this one needs the whole value.
+Result<AgentConfig> check_powers_of_two(const AgentConfig& c, std::string_view source) {
+  for (const Setting& setting : settings()) {
+    if (!setting.power_of_two) continue;
+    const std::uint64_t value = c.*std::get<std::uint32_t AgentConfig::*>(setting.field);
+    if (!power_of_two_problem(setting, value).empty()) {
+      return Error::format("{}: {}.{}: {} is not a power of two (accepted: {}, {}, ..., {})",
+                           source, setting.table, setting.key, value, setting.min, setting.min * 2,
+                           setting.max);
+    }
+  }
+  return c;
 }
 
 }  // namespace
@@ -272,23 +274,16 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source,
       continue;
     }
     const toml::table* table = node.as_table();
-    if (!table || (k != "agent" && k != "bpf" && k != "outbox" && k != "prometheus")) {
+    const auto& tables = setting_tables();
+    if (!table || std::find(tables.begin(), tables.end(), k) == tables.end()) {
       return Error::format(
           "{}:{}: {}: unknown {} (accepted: [agent], [bpf], [outbox], [prometheus], [[sink]])",
           source, line, k, table ? "table" : "key");
     }
     TableReader r(*table, std::string(k) + ".", source);
-    if (k == "agent") TALLY_TRY(read_agent(r, c));
-    if (k == "bpf") TALLY_TRY(read_bpf(r, c));
-    if (k == "outbox") TALLY_TRY(read_outbox(r, c));
-    if (k == "prometheus") TALLY_TRY(read_prometheus(r, c));
+    TALLY_TRY(read_table(r, k, c));
   }
-  if ((c.slots_per_cpu & (c.slots_per_cpu - 1)) != 0) {
-    return Error::format(
-        "{}: bpf.slots_per_cpu: {} is not a power of two (accepted: 64, 128, ..., 65536)", source,
-        c.slots_per_cpu);
-  }
-  return c;
+  return check_powers_of_two(c, source);
 }
 
 Result<AgentConfig> load_config_file(const std::string& path, bool required,
