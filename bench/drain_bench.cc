@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collector_process.h"
 #include "realistic_mix.h"
 #include "samples/compact_records.h"
 #include "shipping/native_format.h"
@@ -35,47 +36,6 @@
 namespace {
 
 namespace fs = std::filesystem;
-
-// tally-collector as a child; killed and reaped on destruction.
-struct Collector {
-  pid_t pid = -1;
-  std::string listen;
-  ~Collector() {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-};
-
-bool start_collector(Collector& c, const std::string& path, const std::string& db) {
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return false;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-  std::vector<std::string> args = {path, "--listen",    "127.0.0.1:0", "--db",
-                                   db,   "--log-level", "warning"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const int rc = posix_spawn(&c.pid, path.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  if (rc != 0) {
-    close(out[0]);
-    return false;
-  }
-  std::string line;
-  char ch;
-  while (read(out[0], &ch, 1) == 1 && ch != '\n') line.push_back(ch);
-  close(out[0]);
-  // "listening on 127.0.0.1:PORT, db PATH"
-  const std::string prefix = "listening on ";
-  if (line.rfind(prefix, 0) != 0) return false;
-  c.listen = line.substr(prefix.size(), line.find(',') - prefix.size());
-  return true;
-}
 
 }  // namespace
 
@@ -122,8 +82,8 @@ int main(int argc, char** argv) {
   auto before = (*outbox)->stats(tally::realtime_ns());
   if (!before.ok()) return 1;
 
-  Collector c;
-  if (!start_collector(c, collector, (dir / "collector.db").string())) {
+  tally::bench::Collector c;
+  if (!tally::bench::start_collector(c, collector, (dir / "collector.db").string())) {
     std::fprintf(stderr, "drain_bench: could not start %s\n", collector.c_str());
     return 1;
   }

@@ -397,6 +397,25 @@ def row_drain(build, quick):
     return run_json([f"{build}/bench/drain_bench", "--batches", "144" if quick else "1440"])
 
 
+def row_ingest(build, quick):
+    """tally-collector against the baseline build scripts/bench makes
+    (TALLY_BASELINE_COLLECTOR), on the same pre-encoded fleet, arms
+    alternated. Quick mode (CI) measures this collector alone."""
+    argv = [f"{build}/bench/collector_ingest", "--intervals", "40" if quick else "150",
+            "--repetitions", "1" if quick else "3"]
+    baseline = os.environ.get("TALLY_BASELINE_COLLECTOR")
+    if baseline and not quick:
+        argv += ["--baseline", baseline]
+    return run_json(argv)
+
+
+def row_storage(build, quick):
+    """Bytes per stored sample at steady state: four hosts for 12 hours
+    (quick: 3), database file plus WAL."""
+    return run_json([f"{build}/bench/collector_ingest", "--intervals", "180" if quick else "720",
+                     "--repetitions", "1"])
+
+
 # --- targets ----------------------------------------------------------------
 
 def noise_highs(rows):
@@ -441,6 +460,14 @@ def checks(r, recorded, recorded_noise=None):
     add("outbox: append / fsync floor", r["outbox"]["append_over_floor"], 3)
     add("wire: gzip bytes per sample", r["wire"]["versions"]["2"]["gzip_bytes_per_sample"], 40)
     add("drain: 24 h backlog, s", r["drain"]["extrapolated_24h_seconds"], 60)
+    ingest = r["ingest"]
+    if "ingest_ratio" in ingest:
+        add("ingest: tally-collector / schema 4 collector", ingest["ingest_ratio"], 3,
+            higher_is_better=True)
+    add("ingest: samples/s, 4 clients", ingest["arms"]["tally"]["samples_per_s"]["median"],
+        300000, higher_is_better=True)
+    add("storage: bytes per stored sample",
+        r["storage"]["arms"]["tally"]["bytes_per_sample"]["median"], 16)
     return out
 
 
@@ -455,7 +482,7 @@ def main():
     rows = [("switch", row_switch_cost), ("storm", row_storm), ("sampler", row_sampler),
             ("footprint", row_footprint), ("outbox", row_outbox),
             ("sink_encode", row_sink_encode), ("wire", row_wire),
-            ("drain", row_drain)]
+            ("drain", row_drain), ("ingest", row_ingest), ("storage", row_storage)]
     only = set(args.only.split(",")) if args.only else None
     result = {"mode": "quick" if args.quick else "full", "machine": machine(), "rows": {}}
     for name, fn in rows:

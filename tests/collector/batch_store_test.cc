@@ -45,7 +45,8 @@ class BatchStoreTest : public test_support::StoreFixture {
     return {};
   }
 
-  std::int64_t rows() { return count_rows(db_, "SELECT count(*) FROM samples"); }
+  // Samples stored: chunks hold runs of them (sample_chunk.h).
+  std::int64_t rows() { return count_rows(db_, "SELECT coalesce(sum(samples), 0) FROM chunks"); }
 
   std::vector<std::string> lines_ = test::agent_lines("web-1", 1000, 10);
 };
@@ -94,7 +95,7 @@ TEST_F(BatchStoreTest, DifferentSplitsOfOneBatchStoreEachSampleOnce) {
   EXPECT_EQ(whole.kind, StoreOutcome::Kind::duplicate);
 
   EXPECT_EQ(rows(), 10);
-  EXPECT_EQ(count_rows(db_, "SELECT count(DISTINCT idx) FROM samples WHERE seq = 7"), 10);
+  EXPECT_EQ(count_rows(db_, "SELECT sum(samples) FROM chunks WHERE seq = 7"), 10);
   AgentReport a = agent("a");
   EXPECT_EQ(a.samples_stored, 10u);
   EXPECT_EQ(a.duplicates_rejected, 4u + 3u + 10u);
@@ -181,12 +182,14 @@ TEST_F(BatchStoreTest, SamplesComeBackByHostPidAndTime) {
 
 TEST_F(BatchStoreTest, FullDatabaseFailsTheWholeRequestAndLeavesNoTrace) {
   store_.reset();
-  auto small = BatchStore::open(store_options(db_, Durability::normal, 600));  // 600 pages of 4 KiB
+  auto small =
+      BatchStore::open(store_options(db_, Durability::normal, 200));  // 200 pages of 16 KiB
   ASSERT_TRUE(small.ok()) << small.error().message();
-  auto big = test::agent_lines("h", 1, 1000);
   std::optional<Error> failure;
   std::uint64_t seq = 1;
   for (; seq < 50 && !failure; ++seq) {
+    // New processes in every batch: their names take room (samples hardly do).
+    auto big = test::agent_lines("h", 1, 1000, static_cast<std::uint32_t>(seq * 1000));
     auto o = (*small)->store(decoded(test::samples_body("a", "h", seq, big)));
     if (!o.ok()) failure = o.error();
   }
@@ -197,7 +200,7 @@ TEST_F(BatchStoreTest, FullDatabaseFailsTheWholeRequestAndLeavesNoTrace) {
   std::uint64_t failed_seq = seq - 1;
   ASSERT_GT(failed_seq, 1u) << "the first batch should have fit";
   EXPECT_EQ(
-      count_rows(db_, "SELECT count(*) FROM samples WHERE seq = " + std::to_string(failed_seq)), 0);
+      count_rows(db_, "SELECT count(*) FROM chunks WHERE seq = " + std::to_string(failed_seq)), 0);
   EXPECT_EQ(
       count_rows(db_, "SELECT count(*) FROM batches WHERE seq = " + std::to_string(failed_seq)), 0);
   EXPECT_EQ(rows(), static_cast<std::int64_t>((failed_seq - 1) * 1000));
@@ -206,9 +209,10 @@ TEST_F(BatchStoreTest, FullDatabaseFailsTheWholeRequestAndLeavesNoTrace) {
 TEST_F(BatchStoreTest, CheckpointsTheWalInTheBackground) {
   // Auto-checkpoints are off on the writer, so the database file itself only
   // grows when the background checkpointer copies the WAL into it.
-  auto big = test::agent_lines("h", 1, 1000);
   const auto initial = std::filesystem::file_size(db_);
-  for (std::uint64_t seq = 1; seq <= 60; ++seq) {
+  for (std::uint64_t seq = 1; seq <= 200; ++seq) {
+    // New processes in every batch: their names fill the WAL (samples hardly do).
+    auto big = test::agent_lines("h", 1, 1000, static_cast<std::uint32_t>(seq * 1000));
     ASSERT_EQ(store(test::samples_body("a", "h", seq, big)).stored, 1000u);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -389,6 +393,75 @@ TEST_F(UpgradeTest, AVersion3DatabaseKeepsTheCurrentNamesItHolds) {
   EXPECT_EQ(top->top[0].cmdline, "/usr/bin/worker --id 108 --config /etc/worker.conf");
 }
 
+// What a version 4 collector served for the database old_database.h writes:
+// odd process lines (sent without names) with the names at the end.
+std::vector<std::string> served_by_version4(const std::vector<std::string>& lines) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    const auto comm = line.find(",\"comm\":");
+    if (i % 2 == 0 || comm == std::string::npos) {
+      out.push_back(line);
+      continue;
+    }
+    const auto cpu = line.find(",\"cpu_ns\":");
+    std::string without = line.substr(0, comm) + line.substr(cpu);
+    out.push_back(without.substr(0, without.size() - 1) + line.substr(comm, cpu - comm) + "}");
+  }
+  return out;
+}
+
+TEST_F(UpgradeTest, AVersion4DatabaseMovesItsRowsIntoChunksAndServesThemAsBefore) {
+  const auto lines = test::agent_lines("web-1", 1000, 200);
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  test::write_old_database(db_, 4, "a", "web-1", lines, static_cast<std::uint64_t>(now));
+  open_stores();
+  EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM sqlite_master WHERE name = 'samples'"), 0);
+  EXPECT_EQ(count_rows(db_, "SELECT sum(samples) FROM chunks"), 200);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM chunks"), 1) << "one batch, one host: one chunk";
+  // Each sample as integers: no JSON text is left in the chunk.
+  EXPECT_EQ(test_support::verbatim_samples(db_), 0);
+  SampleQuery q;
+  q.to = 1001;
+  auto rows = queries_->samples(q);
+  ASSERT_TRUE(rows.ok()) << rows.error().message();
+  EXPECT_EQ(rows->json, served_by_version4(lines));
+  EXPECT_EQ(agent("a").samples_stored, 200u);
+  // The agent carries on, referring to the names the old collector holds.
+  const auto later = test::agent_lines("web-1", 2000, 200);
+  const StoreOutcome o =
+      store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later))));
+  EXPECT_EQ(o.kind, StoreOutcome::Kind::stored) << o.why;
+  EXPECT_EQ(o.stored, 200u);
+}
+
+TEST_F(UpgradeTest, AnUpgradeThatFailsHalfWayLeavesVersion4ForTheNextStart) {
+  const auto lines = test::agent_lines("web-1", 1000, 2000);
+  test::write_old_database(db_, 4, "a", "web-1", lines);
+  const auto pages = count_rows(db_, "PRAGMA page_count");
+  // One page more than the old file: the upgrade's transaction runs out of
+  // room as on a full disk, after it began changing the schema.
+  auto failed =
+      BatchStore::open(store_options(db_, Durability::full, static_cast<std::uint64_t>(pages) + 1));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message().find("upgrade schema from version 4"), std::string::npos)
+      << failed.error().message();
+  EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), 4);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples"), 2000);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM sqlite_master WHERE name = 'chunks'"), 0);
+  open_stores();
+  EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
+  SampleQuery q;
+  q.to = 1001;
+  q.limit = 5000;
+  auto rows = queries_->samples(q);
+  ASSERT_TRUE(rows.ok()) << rows.error().message();
+  EXPECT_EQ(rows->json, served_by_version4(lines));
+}
+
 // A store whose clock the test sets, with process names kept for 10 hours.
 class AgingNamesTest : public BatchStoreTest {
  protected:
@@ -433,7 +506,7 @@ TEST_F(AgingNamesTest, NamesNotSentAgainForTheMaximumAgeAreForgottenAndAskedForA
       test::version2(test::samples_body("a", "web-1", 3, test::without_names(lines_)));
   EXPECT_EQ(store(later).kind, StoreOutcome::Kind::unknown_processes);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 0);
-  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE seq = 3"), 0);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM chunks WHERE seq = 3"), 0);
   // What the agent does after the 409: the same batch with its names.
   EXPECT_EQ(store(test::version2(test::samples_body("a", "web-1", 3, lines_))).stored, 10u);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM process_names"), 9);  // the host line has none
@@ -562,7 +635,7 @@ TEST_F(CredentialTest, AnotherCredentialIsForbiddenAndChangesNothing) {
       "web-1", test::version2(test::samples_body("a", "web-1", 3, test::without_names(lines_))));
   EXPECT_EQ(next.kind, StoreOutcome::Kind::stored);
   EXPECT_EQ(next.stored, 10u);
-  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM samples WHERE json LIKE '%EVIL%'"), 0);
+  EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM names WHERE names LIKE '%EVIL%'"), 0);
   EXPECT_EQ(agent("a").host, "web-1");
 }
 

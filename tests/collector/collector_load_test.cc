@@ -17,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "collector/sample_chunk.h"
 #include "collector_test_support.h"
 
 namespace tally::test {
@@ -257,7 +258,8 @@ TEST_F(CollectorLoad, ManyLargeBodiesAtOnceKeepMemoryBoundedAndEachIsStoredOnce)
 }
 
 // Builds a database big enough that grouping it takes the query thread a
-// good while: the collector makes the schema, the rows go in with SQL.
+// good while: the collector makes the schema, the rows go in with SQL, one
+// process per sample, a chunk of 1,000 samples per batch.
 void fill_with_processes(const std::string& db, int rows) {
   sqlite3* handle = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
@@ -266,12 +268,43 @@ void fill_with_processes(const std::string& db, int rows) {
       "INSERT INTO agents (agent, agent_id, host) VALUES (1, 'a', 'web-1');"
       "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < " +
       std::to_string(rows - 1) +
-      ") INSERT INTO samples (agent, seq, idx, host, ts_ns, pid, start_time_ns, cpu_ns, json)"
-      " SELECT 1, x / 1000 + 1, x % 1000, 'web-1', x, x, x, x,"
-      " '{\"kind\":\"process\",\"comm\":\"w\",\"cmdline\":\"w\"}' FROM n;"
-      "COMMIT;";
+      ") INSERT INTO names (names_id, agent, pid, start_time_ns, digest, names)"
+      " SELECT x + 1, 1, x, x, 0, '\"comm\":\"w\",\"cmdline\":\"w\",\"cgroup\":\"/\"' FROM n;";
   char* error = nullptr;
   ASSERT_EQ(sqlite3_exec(handle, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_stmt* insert = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(handle,
+                         "INSERT INTO chunks (agent, seq, first_idx, samples, host,"
+                         " min_ts_ns, max_ts_ns, data) VALUES (1, ?1, 0, ?2, 'web-1', ?3, ?4, ?5)",
+                         -1, &insert, nullptr),
+      SQLITE_OK);
+  for (int first = 0; first < rows; first += 1000) {
+    std::vector<collector::ChunkSample> chunk;
+    for (int x = first; x < std::min(rows, first + 1000); ++x) {
+      collector::ChunkSample s;
+      s.ts_ns = static_cast<std::uint64_t>(x);
+      s.interval_ns = 60'000'000'000;
+      s.names_id = x + 1;
+      s.cpu_ns = static_cast<std::uint64_t>(x);
+      chunk.push_back(s);
+    }
+    const std::string data = collector::encode_chunk(chunk);
+    sqlite3_bind_int64(insert, 1, first / 1000 + 1);
+    sqlite3_bind_int64(insert, 2, static_cast<std::int64_t>(chunk.size()));
+    sqlite3_bind_int64(insert, 3, first);
+    sqlite3_bind_int64(insert, 4, first + static_cast<int>(chunk.size()) - 1);
+    sqlite3_bind_blob(insert, 5, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE) << sqlite3_errmsg(handle);
+    sqlite3_reset(insert);
+  }
+  sqlite3_finalize(insert);
+  ASSERT_EQ(sqlite3_exec(handle,
+                         "INSERT INTO store_meta (key, value) VALUES ('max_chunk_span_ns', 999);"
+                         "COMMIT;",
+                         nullptr, nullptr, &error),
+            SQLITE_OK)
       << (error != nullptr ? error : "");
   sqlite3_close(handle);
 }
@@ -375,10 +408,11 @@ TEST_F(CollectorLoad, HealthShowsWhatFailedOnlyToTokenHolders) {
   EXPECT_EQ(get("/healthz", token).body, R"({"status":"ok"})");
 
   // Fill the page budget: the writes fail, and health says so.
-  auto big = agent_lines("h", 1, 1000);
   HttpConnection c(collector_->port());
   HttpResponse r;
   for (std::uint64_t seq = 1; seq < 60 && r.status != 503; ++seq) {
+    // New processes in every batch: their names take room (samples hardly do).
+    auto big = agent_lines("h", 1, 1000, static_cast<std::uint32_t>(seq * 1000));
     r = c.post_json(samples_body("agent-secret-id", "h", seq, big), token);
   }
   ASSERT_EQ(r.status, 503) << r.body;
@@ -399,10 +433,11 @@ TEST_F(CollectorLoad, HealthShowsWhatFailedOnlyToTokenHolders) {
 
 TEST_F(CollectorLoad, HealthWithoutATokenConfiguredShowsTheDetails) {
   start({"--max-db-pages", "600"});
-  auto big = agent_lines("h", 1, 1000);
   HttpConnection c(collector_->port());
   HttpResponse r;
   for (std::uint64_t seq = 1; seq < 60 && r.status != 503; ++seq) {
+    // New processes in every batch: their names take room (samples hardly do).
+    auto big = agent_lines("h", 1, 1000, static_cast<std::uint32_t>(seq * 1000));
     r = c.post_json(samples_body("a", "h", seq, big));
   }
   ASSERT_EQ(r.status, 503);

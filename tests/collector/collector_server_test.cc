@@ -410,10 +410,11 @@ TEST_F(CollectorServer, DatabaseFullIs503AndTheAgentCanRetry) {
   collector_.reset();
   conn_.reset();
   start({"--max-db-pages", "600"});
-  auto big = agent_lines("h", 1, 1000);
   HttpResponse r;
   std::uint64_t seq = 1;
   for (; seq < 60; ++seq) {
+    // New processes in every batch: their names take room (samples hardly do).
+    auto big = agent_lines("h", 1, 1000, static_cast<std::uint32_t>(seq * 1000));
     r = post(samples_body("a", "h", seq, big));
     if (r.status != 200) break;
   }

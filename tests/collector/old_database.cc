@@ -38,6 +38,25 @@ constexpr const char* kV3 = R"sql(
 ALTER TABLE process_names ADD COLUMN recorded_ns INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 4's tables as released, for a database written by a version 4
+// collector from the start (the released upgrade also moved names; a new
+// file has none to move).
+constexpr const char* kV4 = R"sql(
+ALTER TABLE agents ADD COLUMN credential TEXT;
+CREATE TABLE hosts (host TEXT PRIMARY KEY, credential TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE successions (successor INTEGER PRIMARY KEY, seq INTEGER NOT NULL,
+  predecessor INTEGER NOT NULL UNIQUE, last_seq INTEGER NOT NULL);
+CREATE TABLE names (names_id INTEGER PRIMARY KEY, agent INTEGER NOT NULL, pid INTEGER NOT NULL,
+  start_time_ns INTEGER NOT NULL, digest INTEGER NOT NULL, names TEXT NOT NULL);
+CREATE INDEX names_process ON names (agent, pid, start_time_ns, digest);
+ALTER TABLE samples ADD COLUMN names_id INTEGER;
+ALTER TABLE samples ADD COLUMN names_at INTEGER;
+DROP TABLE process_names;
+CREATE TABLE process_names (agent INTEGER NOT NULL, pid INTEGER NOT NULL,
+  start_time_ns INTEGER NOT NULL, names_id INTEGER NOT NULL, recorded_ns INTEGER NOT NULL,
+  PRIMARY KEY (agent, pid, start_time_ns)) WITHOUT ROWID;
+)sql";
+
 class Db {
  public:
   explicit Db(const std::string& path) {
@@ -85,6 +104,35 @@ std::string names_text(const nlohmann::json& sample) {
   return text;
 }
 
+// Version 4 stored a process's names once, in `names`, and each sample's
+// JSON without them, saying where they went back (names_at). Odd process
+// lines stand for samples sent without names (protocol version 2): the
+// collector served those with the names at the end. The digest is 0, which
+// no lookup by digest finds: a later body with the same names adds a row.
+void write_version4_sample(Db& db, std::size_t i, const std::string& host, const std::string& line,
+                           const nlohmann::json& sample, std::uint64_t recorded_ns) {
+  if (sample["kind"] != "process") {
+    db.run("INSERT INTO samples VALUES (1, 1, ?1, ?2, ?3, NULL, NULL, NULL, ?4, NULL, NULL)",
+           {i, host, sample["ts_ns"], line});
+    return;
+  }
+  const std::string names = names_text(sample);
+  const auto at = line.find(",\"comm\":");
+  std::string object = line;
+  object.erase(at, names.size() + 1);
+  std::size_t names_at = at;
+  if (i % 2 == 1) names_at = object.size() - 1;
+  db.run(
+      "INSERT INTO names (names_id, agent, pid, start_time_ns, digest, names)"
+      " VALUES (?1, 1, ?2, ?3, 0, ?4)",
+      {i + 1, sample["pid"], sample["start_time_ns"], names});
+  db.run("INSERT INTO samples VALUES (1, 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         {i, host, sample["ts_ns"], sample["pid"], sample["start_time_ns"], sample["cpu_ns"],
+          object, i + 1, names_at});
+  db.run("INSERT INTO process_names VALUES (1, ?1, ?2, ?3, ?4)",
+         {sample["pid"], sample["start_time_ns"], i + 1, recorded_ns});
+}
+
 }  // namespace
 
 void write_old_database(const std::string& path, int version, const std::string& agent_id,
@@ -95,6 +143,7 @@ void write_old_database(const std::string& path, int version, const std::string&
   db.exec(kV1);
   if (version >= 2) db.exec(kV2);
   if (version >= 3) db.exec(kV3);
+  if (version >= 4) db.exec(kV4);
   db.run(
       "INSERT INTO agents (agent, agent_id, host, last_seq, samples_stored)"
       " VALUES (1, ?1, ?2, 1, ?3)",
@@ -104,6 +153,10 @@ void write_old_database(const std::string& path, int version, const std::string&
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const auto sample = nlohmann::json::parse(lines[i]);
     const bool process = sample["kind"] == "process";
+    if (version >= 4) {
+      write_version4_sample(db, i, host, lines[i], sample, recorded_ns);
+      continue;
+    }
     db.run("INSERT INTO samples VALUES (1, 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
            {i, host, sample["ts_ns"], process ? sample["pid"] : nlohmann::json(),
             process ? sample["start_time_ns"] : nlohmann::json(),

@@ -13,6 +13,7 @@
 #include "collector/batch_store.h"
 #include "collector/query_store.h"
 #include "collector/request_decoder.h"
+#include "collector/sample_chunk.h"
 #include "temp_dir.h"
 
 namespace tally::collector::test_support {
@@ -45,6 +46,28 @@ inline std::string query_text(const std::string& db_path, const std::string& sql
 inline std::int64_t count_rows(const std::string& db_path, const std::string& sql) {
   const std::string text = query_text(db_path, sql);
   return text.empty() ? -1 : std::stoll(text);
+}
+
+// Samples of every chunk that keep their text (sample_chunk.h), or -1
+// when a chunk cannot be read.
+inline std::int64_t verbatim_samples(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  std::int64_t count = 0;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) return -1;
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "SELECT data FROM chunks", -1, &stmt, nullptr);
+  while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt, 0));
+    auto samples = decode_chunk(std::string_view(data, sqlite3_column_bytes(stmt, 0)));
+    if (!samples.ok()) {
+      count = -1;
+      break;
+    }
+    for (const ChunkSample& s : *samples) count += s.verbatim ? 1 : 0;
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return count;
 }
 
 // The writer and a reader of a database in a new directory (durability

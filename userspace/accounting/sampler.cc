@@ -10,6 +10,7 @@
 
 namespace tally::accounting {
 
+using samples::host_percent;
 using samples::HostSample;
 using samples::IntervalSamples;
 using samples::percent;
@@ -66,7 +67,7 @@ Result<IntervalSamples> Sampler::sample() {
   h.host = options_.host;
   h.ncpu = deltas.ncpu;
   h.busy_ns = deltas.busy_ns;
-  h.cpu_pct = percent(deltas.busy_ns, deltas.interval_ns * std::max<std::uint32_t>(deltas.ncpu, 1));
+  h.cpu_pct = host_percent(deltas.busy_ns, deltas.interval_ns, deltas.ncpu);
   h.processes = static_cast<std::uint32_t>(out.processes.size());
   h.dropped_updates = deltas.dropped;
   return out;

@@ -462,4 +462,10 @@ Result<BatchRequest> parse_batch(std::istream& in) {
   return sax.result();
 }
 
+Result<BatchRequest> parse_batch(std::string_view text) {
+  BatchSax sax;
+  nlohmann::json::sax_parse(text.begin(), text.end(), &sax);
+  return sax.result();
+}
+
 }  // namespace tally::collector

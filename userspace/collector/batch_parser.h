@@ -16,6 +16,7 @@
 #pragma once
 
 #include <istream>
+#include <string_view>
 
 #include "collector/batch_request.h"
 #include "tally/result.h"
@@ -30,5 +31,8 @@ inline constexpr std::size_t kMaxJsonDepth = 64;
 inline constexpr std::size_t kMaxAgentIdBytes = 256;
 
 Result<BatchRequest> parse_batch(std::istream& in);
+// The same from text in memory: the lexer reads contiguous bytes about
+// twice as fast as through a stream.
+Result<BatchRequest> parse_batch(std::string_view text);
 
 }  // namespace tally::collector

@@ -24,10 +24,20 @@ struct StoredSample {
   std::uint64_t index = 0;  // index within the batch
   std::string host;
   std::uint64_t ts_ns = 0;
+  std::uint64_t interval_ns = 0;
   std::optional<std::uint32_t> pid;            // process samples only
   std::optional<std::uint64_t> start_time_ns;  // process samples only
   std::optional<std::uint64_t> cpu_ns;         // process samples only
+  std::uint64_t rss_bytes = 0;                 // process samples only
   bool exited = false;                         // process samples only
+  std::uint32_t ncpu = 0;                      // host samples only
+  std::uint64_t busy_ns = 0;                   // host samples only
+  std::uint32_t processes = 0;                 // host samples only
+  std::uint64_t dropped_updates = 0;           // host samples only
+  // Whether `json` is exactly what tallyd's writer makes of the fields
+  // above (and the names stood where it puts them, or were left out): then
+  // the store keeps the fields only (sample_chunk.h).
+  bool canonical = false;
   // Process samples: the comm, cmdline and cgroup members as JSON text
   // (`"comm":"sh","cmdline":"sh -c x","cgroup":"/"`, in the order received),
   // or empty when the sample left them out to refer to names sent before

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "collector/checkpointer.h"
+#include "collector/chunk_writer.h"
 #include "collector/db_files.h"
 #include "collector/json_text.h"
 #include "collector/names_digest.h"
@@ -30,7 +31,7 @@ enum class Stmt : std::size_t {
   batch_add,
   gap_find,
   gap_insert,
-  sample_insert,
+  chunk_ranges,
   range_below,
   range_starting_at,
   range_insert,
@@ -78,11 +79,8 @@ constexpr sql::StatementSql<Stmt> kSql[] = {
     {Stmt::gap_insert,
      "INSERT INTO gaps (agent, seq, first_seq, last_seq, samples, reason, time_ns, detail)"
      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (agent, seq) DO NOTHING"},
-    {Stmt::sample_insert,
-     "INSERT INTO samples"
-     " (agent, seq, idx, host, ts_ns, pid, start_time_ns, cpu_ns, json, names_id, names_at)"
-     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-     " ON CONFLICT (agent, seq, idx) DO NOTHING"},
+    {Stmt::chunk_ranges,
+     "SELECT first_idx, samples FROM chunks WHERE agent = ?1 AND seq = ?2 ORDER BY first_idx"},
     {Stmt::range_below,
      "SELECT first_seq, last_seq FROM received WHERE agent = ?1 AND first_seq <= ?2"
      " ORDER BY first_seq DESC LIMIT 1"},
@@ -137,10 +135,11 @@ constexpr std::uint64_t kNamesPruneEveryNs = 3600ull * 1'000'000'000;
 // How many unknown processes a 409 lists (the count says how many in all).
 constexpr std::size_t kUnknownListed = 16;
 
-// WAL pages (16 KiB each, store_schema.cc) after which the background
-// checkpointer copies the WAL back: about 30 batches of 1,000 samples; and
-// after which it has the WAL start over, holding the writer back for a
-// moment: 64 MiB, the size journal_size_limit keeps the file at.
+// WAL pages after which the background checkpointer copies the WAL back,
+// and after which it has the WAL start over, holding the writer back for a
+// moment: 4 and 16 MiB with the 4 KiB pages of a file made by schema 5
+// (store_schema.cc), 16 and 64 MiB with the 16 KiB pages of older files.
+// journal_size_limit keeps the WAL file at most 64 MiB.
 constexpr Checkpointer::Thresholds kCheckpointThresholds{1000, 4096,
                                                          std::chrono::milliseconds(250)};
 
@@ -187,6 +186,7 @@ struct BatchStore::Impl {
   std::unique_ptr<Checkpointer> checkpointer;
   sql::Database db;
   sql::StatementTable<Stmt> stmts;
+  ChunkWriter chunks;
   std::uint64_t names_max_age_ns = 0;
   std::function<std::uint64_t()> clock;
   std::uint64_t now_ns = 0;         // the clock, read once per request
@@ -217,6 +217,8 @@ struct BatchStore::Impl {
   Result<std::int64_t> record_names(std::int64_t agent, const StoredSample& s);
   Result<std::optional<StoreOutcome>> resolve_names(std::int64_t agent, const SamplesPiece& piece,
                                                     std::vector<std::optional<std::int64_t>>& ids);
+  Result<std::vector<bool>> stored_already(std::int64_t agent, std::uint64_t seq,
+                                           const SamplesPiece& piece);
   Result<StoreOutcome> store_piece(std::int64_t agent, const BatchRequest& r,
                                    const SamplesPiece& piece, std::uint64_t& duplicates);
   Result<StoreOutcome> store_gap(std::int64_t agent, const BatchRequest& r, const GapRecord& gap,
@@ -228,7 +230,7 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   if (!files.ok()) return files.error();
   auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error();
-  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, 0, {}, 0, 0, {}});
+  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, {}, 0, {}, 0, 0, {}});
   impl->names_max_age_ns = options.names_max_age_ns;
   impl->rebind_from = options.rebind_from;
   impl->clock = options.clock ? options.clock : [] { return realtime_ns(); };
@@ -243,6 +245,9 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto stmts = sql::StatementTable<Stmt>::prepare(impl->db, kSql);
   if (!stmts.ok()) return stmts.error().context("prepare statements");
   impl->stmts = std::move(stmts).value();
+  auto chunks = ChunkWriter::prepare(impl->db);
+  if (!chunks.ok()) return chunks.error().context("prepare statements");
+  impl->chunks = std::move(chunks).value();
   return std::unique_ptr<BatchStore>(new BatchStore(std::move(impl)));
 }
 
@@ -517,6 +522,25 @@ Result<std::optional<StoreOutcome>> BatchStore::Impl::resolve_names(
   return std::optional<StoreOutcome>();
 }
 
+// Which of the piece's samples an earlier piece (or the whole batch) of
+// the same seq stored: pieces may overlap however the agent split them.
+Result<std::vector<bool>> BatchStore::Impl::stored_already(std::int64_t agent, std::uint64_t seq,
+                                                           const SamplesPiece& piece) {
+  std::vector<bool> stored(piece.samples.size(), false);
+  auto ranges = use(Stmt::chunk_ranges);
+  ranges->bind(1, agent).bind(2, seq);
+  Status read = ranges->each_row([&](sql::Statement& row) {
+    const std::uint64_t first = row.column_u64(0);
+    const std::uint64_t end = first + row.column_u64(1);
+    for (std::size_t i = 0; i < piece.samples.size(); ++i) {
+      const std::uint64_t index = piece.samples[i].index;
+      if (index >= first && index < end) stored[i] = true;
+    }
+  });
+  if (!read.ok()) return read.error().context("read the batch's stored chunks");
+  return stored;
+}
+
 Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const BatchRequest& r,
                                                    const SamplesPiece& piece,
                                                    std::uint64_t& duplicates) {
@@ -548,27 +572,20 @@ Result<StoreOutcome> BatchStore::Impl::store_piece(std::int64_t agent, const Bat
     return StoreOutcome{StoreOutcome::Kind::duplicate, 0, {}};
   }
 
-  std::uint64_t added = 0;
-  for (std::size_t i = 0; i < piece.samples.size(); ++i) {
-    const StoredSample& s = piece.samples[i];
-    auto insert = use(Stmt::sample_insert);
-    insert->bind(1, agent).bind(2, r.seq).bind(3, s.index).bind(4, s.host).bind(5, s.ts_ns);
-    insert->bind(6, s.pid).bind(7, s.start_time_ns).bind(8, s.cpu_ns).bind(9, s.json);
-    insert->bind(10, names_ids[i]);
-    if (names_ids[i]) insert->bind(11, std::uint64_t{s.names_at});
-    TALLY_TRY_CTX(insert->run(), fmt::format("insert sample {}", s.index));
-    added += static_cast<std::uint64_t>(insert->changes());
-  }
-  if (added > 0) {
+  auto stored = stored_already(agent, r.seq, piece);
+  if (!stored.ok()) return stored.error();
+  auto added = chunks.write(agent, r.seq, piece.samples, names_ids, *stored);
+  if (!added.ok()) return added.error();
+  if (*added > 0) {
     auto update = use(Stmt::batch_add);
-    update->bind(1, agent).bind(2, r.seq).bind(3, added);
+    update->bind(1, agent).bind(2, r.seq).bind(3, *added);
     TALLY_TRY_CTX(update->run(), "count stored samples");
   }
-  duplicates = piece.samples.size() - added;
+  duplicates = piece.samples.size() - *added;
   // An empty piece adds nothing but is new if it is the batch's first sight.
-  bool nothing_new = added == 0 && (!piece.samples.empty() || batch->has_value());
+  bool nothing_new = *added == 0 && (!piece.samples.empty() || batch->has_value());
   return StoreOutcome{
-      nothing_new ? StoreOutcome::Kind::duplicate : StoreOutcome::Kind::stored, added, {}};
+      nothing_new ? StoreOutcome::Kind::duplicate : StoreOutcome::Kind::stored, *added, {}};
 }
 
 Result<StoreOutcome> BatchStore::Impl::store_gap(std::int64_t agent, const BatchRequest& r,

@@ -2,11 +2,17 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
-#include "collector/json_text.h"
+#include "collector/sample_chunk.h"
 #include "collector/saturating_sum.h"
 #include "collector/store_schema.h"
 #include "tally/sqlite.h"
@@ -20,44 +26,24 @@ enum class Stmt : std::size_t {
   received,
   gaps,
   partial,
-  samples_all,
-  samples_host,
-  samples_pid,
-  samples_host_pid,
-  top_all,
-  top_host,
+  chunks_all,
+  chunks_host,
+  max_chunk_span,
+  names_of,
+  names_key_of,
   check,
   count_,
 };
 
-// One statement per combination of filters rather than "(?1 IS NULL OR
-// host = ?1)": SQLite picks an index at prepare time, and only a plain
-// equality lets it use the (host, ts_ns) index. A pid is filtered within
-// the host's window: a (host, pid, ts_ns) index would take one leaf page
-// per process per batch to maintain (see store_schema.cc).
-// A sample's names are joined in from `names` (NULL for host samples and
-// for rows from before schema version 4, whose JSON holds them).
-#define TALLY_SAMPLES_SQL(where)                               \
-  "SELECT s.json, s.names_at, n.names FROM samples s"          \
-  " LEFT JOIN names n ON n.names_id = s.names_id WHERE " where \
-  " s.ts_ns >= ?3 AND s.ts_ns < ?4"                            \
-  " ORDER BY s.ts_ns, s.rowid LIMIT ?5"
-// Bare columns with a single max() come from the row holding the maximum
-// (sqlite.org/lang_select.html#bareagg): `latest` is the process's latest
-// sample, whose names are read for the n processes kept only. The sum
-// saturates instead of failing (saturating_sum.h).
-#define TALLY_TOP_SQL(where)                                                           \
-  "SELECT t.host, t.pid, t.start_time_ns, t.cpu,"                                      \
-  " json_extract(coalesce('{' || n.names || '}', s.json), '$.comm'),"                  \
-  " json_extract(coalesce('{' || n.names || '}', s.json), '$.cmdline')"                \
-  " FROM (SELECT host, pid, start_time_ns, saturating_sum(cpu_ns) AS cpu, max(ts_ns)," \
-  "       rowid AS latest"                                                             \
-  "       FROM samples WHERE " where                                                   \
-  "       pid IS NOT NULL AND ts_ns >= ?2 AND ts_ns < ?3"                              \
-  "       GROUP BY host, pid, start_time_ns"                                           \
-  "       ORDER BY cpu DESC, host, pid, start_time_ns LIMIT ?4) t"                     \
-  " JOIN samples s ON s.rowid = t.latest LEFT JOIN names n ON n.names_id = s.names_id" \
-  " ORDER BY t.cpu DESC, t.host, t.pid, t.start_time_ns"
+// One statement per filter rather than "(?1 IS NULL OR host = ?1)": SQLite
+// picks an index at prepare time, and only a plain equality lets it use the
+// (host, min_ts_ns) index. Chunks come by their earliest sample's time, so a
+// query for the first `limit` samples of a window stops reading early. ?2 is
+// the window's start widened by the widest chunk (store_schema.cc).
+#define TALLY_CHUNKS_SQL(where)                                  \
+  "SELECT chunk, host, data, min_ts_ns FROM chunks WHERE " where \
+  " min_ts_ns >= ?2 AND min_ts_ns < ?3 AND max_ts_ns >= ?4"      \
+  " ORDER BY min_ts_ns, chunk"
 
 constexpr sql::StatementSql<Stmt> kSql[] = {
     // Each agent with its predecessor (sp, p) and its successor (sn, n, and
@@ -84,24 +70,30 @@ constexpr sql::StatementSql<Stmt> kSql[] = {
     {Stmt::partial,
      "SELECT seq, batch_samples, stored FROM batches WHERE agent = ?1"
      " AND stored < batch_samples ORDER BY seq"},
-    {Stmt::samples_all, TALLY_SAMPLES_SQL("")},
-    {Stmt::samples_host, TALLY_SAMPLES_SQL("s.host = ?1 AND")},
-    {Stmt::samples_pid, TALLY_SAMPLES_SQL("s.pid = ?2 AND")},
-    {Stmt::samples_host_pid, TALLY_SAMPLES_SQL("s.host = ?1 AND s.pid = ?2 AND")},
-    {Stmt::top_all, TALLY_TOP_SQL("")},
-    {Stmt::top_host, TALLY_TOP_SQL("host = ?1 AND")},
+    {Stmt::chunks_all, TALLY_CHUNKS_SQL("")},
+    {Stmt::chunks_host, TALLY_CHUNKS_SQL("host = ?1 AND")},
+    {Stmt::max_chunk_span, "SELECT value FROM store_meta WHERE key = 'max_chunk_span_ns'"},
+    {Stmt::names_of, "SELECT pid, start_time_ns, names FROM names WHERE names_id = ?1"},
+    {Stmt::names_key_of, "SELECT pid, start_time_ns FROM names WHERE names_id = ?1"},
     {Stmt::check, "SELECT max(agent) FROM agents"},
 };
 static_assert(sql::lists_every_id_in_order(kSql), "kSql must list every Stmt once, in enum order");
 
-#undef TALLY_SAMPLES_SQL
-#undef TALLY_TOP_SQL
+#undef TALLY_CHUNKS_SQL
 
 // How many SQLite VM instructions pass between looks at the clock: a few
 // microseconds of work each (sqlite.org/c3ref/progress_handler.html).
 constexpr int kProgressInstructions = 1000;
 
 }  // namespace
+
+// A chunk as a query reads it.
+struct ChunkRow {
+  std::int64_t chunk = 0;
+  std::string_view host;
+  std::uint64_t min_ts_ns = 0;
+  std::vector<ChunkSample> samples;
+};
 
 struct QueryStore::Impl {
   sql::Database db;
@@ -111,6 +103,15 @@ struct QueryStore::Impl {
   bool timed_out = false;
 
   sql::Statement::Use use(Stmt s) { return stmts.use(s); }
+  // Calls on_chunk(const ChunkRow&) for each chunk that may hold samples of
+  // [from, to), by earliest time, until it returns false.
+  template <typename F>
+  Status each_chunk(const std::optional<std::string>& host, std::uint64_t from, std::uint64_t to,
+                    F&& on_chunk);
+  Result<const ProcessNames*> process_of(std::int64_t names_id);
+  Result<ProcessNames> names_row(std::int64_t names_id);
+  std::unordered_map<std::int64_t, ProcessNames> names_cache;  // one query's, no names text
+  bool out_of_time();
   Status fill_agent(std::int64_t agent, const GapRecord* successor_gap, AgentReport& report);
   // Starts the clock of one query.
   void begin_query();
@@ -129,6 +130,70 @@ int QueryStore::Impl::on_progress(void* impl) {
 void QueryStore::Impl::begin_query() {
   deadline = std::chrono::steady_clock::now() + limits.time;
   timed_out = false;
+  names_cache.clear();
+}
+
+// The clock check of work done outside SQLite (decoding chunks).
+bool QueryStore::Impl::out_of_time() {
+  if (limits.time.count() == 0 || std::chrono::steady_clock::now() < deadline) return false;
+  timed_out = true;
+  return true;
+}
+
+template <typename F>
+Status QueryStore::Impl::each_chunk(const std::optional<std::string>& host, std::uint64_t from,
+                                    std::uint64_t to, F&& on_chunk) {
+  std::uint64_t widest = 0;
+  {
+    auto span = use(Stmt::max_chunk_span);
+    auto row = span->step();
+    if (!row.ok()) return row.error();
+    if (*row) widest = span->column_u64(0);
+  }
+  auto chunks = use(host ? Stmt::chunks_host : Stmt::chunks_all);
+  if (host) chunks->bind(1, *host);
+  chunks->bind(2, from - std::min(from, widest)).bind(3, to).bind(4, from);
+  ChunkRow chunk;
+  for (;;) {
+    auto row = chunks->step();
+    if (!row.ok()) return row.error();
+    if (!*row) return ok_status();
+    if (out_of_time()) return Error::format("interrupted");
+    chunk.chunk = chunks->column_int(0);
+    chunk.host = chunks->column_text(1);
+    chunk.min_ts_ns = chunks->column_u64(3);
+    auto decoded = decode_chunk(chunks->column_blob(2));
+    if (!decoded.ok()) return decoded.error().context(fmt::format("chunk {}", chunk.chunk));
+    chunk.samples = std::move(decoded).value();
+    if (!on_chunk(std::as_const(chunk))) return ok_status();
+  }
+}
+
+// A names row's pid and start time, read once per query.
+Result<const ProcessNames*> QueryStore::Impl::process_of(std::int64_t names_id) {
+  auto found = names_cache.find(names_id);
+  if (found != names_cache.end()) return &found->second;
+  auto q = use(Stmt::names_key_of);
+  q->bind(1, names_id);
+  auto row = q->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return Error::format("names row {} is missing", names_id);
+  ProcessNames n;
+  n.pid = static_cast<std::uint32_t>(q->column_u64(0));
+  n.start_time_ns = q->column_u64(1);
+  return &names_cache.emplace(names_id, std::move(n)).first->second;
+}
+
+// A names row whole. Not kept: a command line can be a megabyte, and an
+// answer holds it in each sample of the process anyway.
+Result<ProcessNames> QueryStore::Impl::names_row(std::int64_t names_id) {
+  auto q = use(Stmt::names_of);
+  q->bind(1, names_id);
+  auto row = q->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return Error::format("names row {} is missing", names_id);
+  return ProcessNames{static_cast<std::uint32_t>(q->column_u64(0)), q->column_u64(1),
+                      std::string(q->column_text(2))};
 }
 
 Error QueryStore::Impl::failed(const Error& e, std::string_view what) const {
@@ -142,7 +207,7 @@ Error QueryStore::Impl::failed(const Error& e, std::string_view what) const {
 Result<std::unique_ptr<QueryStore>> QueryStore::open(const std::string& path, QueryLimits limits) {
   auto db = sql::Database::open(path, sql::Database::Mode::read_only);
   if (!db.ok()) return db.error();
-  auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}, limits, {}, false});
+  auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}, limits, {}, false, {}});
   const std::string what = fmt::format("open collector database {}", path);
   TALLY_TRY_CTX(prepare_reader(impl->db), what);
   TALLY_TRY_CTX(register_saturating_sum(impl->db), what);
@@ -267,56 +332,196 @@ Result<std::vector<AgentReport>> QueryStore::agents() {
   return reports;
 }
 
-Result<SampleRows> QueryStore::samples(const SampleQuery& q) {
-  Stmt which = q.host ? (q.pid ? Stmt::samples_host_pid : Stmt::samples_host)
-                      : (q.pid ? Stmt::samples_pid : Stmt::samples_all);
-  auto use = impl_->use(which);
-  if (q.host) use->bind(1, *q.host);
-  if (q.pid) use->bind(2, static_cast<std::int64_t>(*q.pid));
-  // One row more than asked for tells whether the answer is truncated.
-  use->bind(3, q.from).bind(4, q.to).bind(5, q.limit + 1);
-  impl_->begin_query();
-  SampleRows rows;
-  std::uint64_t bytes = 0;
-  for (;;) {
-    auto row = use->step();
-    if (!row.ok()) return impl_->failed(row.error(), "query samples");
-    if (!*row) break;
-    const std::string_view json = use->column_text(0);
-    const std::string_view names = use->column_text(2);
-    bytes += json.size() + names.size() + 2;
-    if (rows.json.size() == q.limit || (bytes > impl_->limits.answer_bytes && !rows.json.empty())) {
-      rows.truncated = true;
-      break;
-    }
-    rows.json.push_back(with_names(json, use->column_u64(1), names));
+namespace {
+
+// A sample found by a query, in the order answers list them: by time, ties
+// in arrival order (chunk, then place in it).
+struct FoundSample {
+  std::uint64_t ts_ns;
+  std::int64_t chunk;
+  std::size_t at;
+  std::string json;
+  bool operator<(const FoundSample& o) const {
+    return std::tie(ts_ns, chunk, at) < std::tie(o.ts_ns, o.chunk, o.at);
   }
+};
+
+// What an answer of at most `limit` samples and `bytes` bytes keeps of
+// `found`, plus one sample when more would have matched. Applied when found
+// passes the bounds by a quarter, so that sorting is amortized; once the
+// answer is full, samples that sort after its last are not even rendered.
+struct SampleCut {
+  std::uint64_t limit;
+  std::uint64_t bytes;
+  bool by_bytes = false;
+  std::optional<std::tuple<std::uint64_t, std::int64_t, std::size_t>> last;  // once full
+
+  void apply(std::vector<FoundSample>& found) {
+    std::sort(found.begin(), found.end());
+    if (found.size() > limit + 1) found.resize(limit + 1);
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < found.size(); ++i) {
+      total += found[i].json.size();
+      if (total > bytes && i > 0) {
+        found.resize(i + 1);  // the one past the bound says "truncated"
+        by_bytes = true;
+        break;
+      }
+    }
+    if (found.size() > limit || by_bytes) {
+      last = std::tuple(found.back().ts_ns, found.back().chunk, found.back().at);
+    }
+  }
+  bool due(std::size_t count, std::uint64_t pending_bytes) const {
+    return count > limit + limit / 4 + 1 || pending_bytes > bytes + bytes / 4;
+  }
+  // Whether a sample would sort after the full answer's last one.
+  bool beyond(std::uint64_t ts_ns, std::int64_t chunk, std::size_t at) const {
+    return last && std::tuple(ts_ns, chunk, at) > *last;
+  }
+};
+
+}  // namespace
+
+Result<SampleRows> QueryStore::samples(const SampleQuery& q) {
+  impl_->begin_query();
+  auto snapshot = sql::Transaction::begin(impl_->db, sql::Transaction::Kind::read);
+  if (!snapshot.ok()) return impl_->failed(snapshot.error(), "query samples");
+  std::vector<FoundSample> found;
+  SampleCut cut{q.limit, impl_->limits.answer_bytes, false, std::nullopt};
+  std::uint64_t pending_bytes = 0;
+  Status failure = ok_status();
+  Status read = impl_->each_chunk(q.host, q.from, q.to, [&](const ChunkRow& chunk) {
+    // Chunks come by earliest time: once the answer is full, a chunk that
+    // starts after its last sample adds nothing.
+    if (cut.last && chunk.min_ts_ns > std::get<0>(*cut.last)) return false;
+    for (std::size_t i = 0; i < chunk.samples.size(); ++i) {
+      const ChunkSample& s = chunk.samples[i];
+      if (s.ts_ns < q.from || s.ts_ns >= q.to) continue;
+      if (cut.beyond(s.ts_ns, chunk.chunk, i)) continue;
+      if (q.pid && !s.is_process) continue;
+      std::optional<ProcessNames> names;
+      if (s.is_process) {
+        if (q.pid) {
+          auto process = impl_->process_of(s.names_id);
+          if (!process.ok()) {
+            failure = process.error().context(fmt::format("chunk {}", chunk.chunk));
+            return false;
+          }
+          if ((*process)->pid != *q.pid) continue;
+        }
+        auto n = impl_->names_row(s.names_id);
+        if (!n.ok()) {
+          failure = n.error().context(fmt::format("chunk {}", chunk.chunk));
+          return false;
+        }
+        names = std::move(*n);
+      }
+      found.push_back(FoundSample{s.ts_ns, chunk.chunk, i,
+                                  sample_json(s, chunk.host, names ? &*names : nullptr)});
+      pending_bytes += found.back().json.size();
+      if (cut.due(found.size(), pending_bytes)) {
+        cut.apply(found);
+        pending_bytes = 0;
+        for (const auto& f : found) pending_bytes += f.json.size();
+      }
+    }
+    return true;
+  });
+  if (!read.ok()) return impl_->failed(read.error(), "query samples");
+  if (!failure.ok()) return impl_->failed(failure.error(), "query samples");
+  cut.apply(found);
+  SampleRows rows;
+  rows.truncated = found.size() > q.limit || cut.by_bytes;
+  if (rows.truncated) found.pop_back();
+  rows.json.reserve(found.size());
+  for (FoundSample& f : found) rows.json.push_back(std::move(f.json));
   return rows;
 }
 
+namespace {
+
+// A sum of CPU time is exact up to 2^63-1 ns (292 years) and stays there
+// beyond, as the protocol documents for /v1/top.
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  constexpr std::uint64_t kMax = 9223372036854775807ULL;
+  return a > kMax - std::min(b, kMax) ? kMax : a + b;
+}
+
+struct ProcessTotal {
+  std::uint64_t cpu_ns = 0;
+  std::uint64_t latest_ts_ns = 0;
+  std::int64_t latest_names_id = 0;
+};
+
+// A process across pid reuse and names changes: (host, pid, start time).
+using ProcessKey = std::tuple<std::string, std::uint32_t, std::uint64_t>;
+
+// The comm and cmdline members of a names row's text.
+std::pair<std::string, std::string> comm_and_cmdline(const std::string& names) {
+  auto members = nlohmann::json::parse("{" + names + "}", nullptr, false);
+  if (!members.is_object()) return {};
+  auto text = [&](const char* key) {
+    auto it = members.find(key);
+    return it != members.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  return {text("comm"), text("cmdline")};
+}
+
+}  // namespace
+
 Result<TopRows> QueryStore::top(const TopQuery& q) {
-  auto use = impl_->use(q.host ? Stmt::top_host : Stmt::top_all);
-  if (q.host) use->bind(1, *q.host);
-  use->bind(2, q.from).bind(3, q.to).bind(4, q.n);
   impl_->begin_query();
+  auto snapshot = sql::Transaction::begin(impl_->db, sql::Transaction::Kind::read);
+  if (!snapshot.ok()) return impl_->failed(snapshot.error(), "query top processes");
+  std::map<ProcessKey, ProcessTotal> totals;
+  Status failure = ok_status();
+  Status read = impl_->each_chunk(q.host, q.from, q.to, [&](const ChunkRow& chunk) {
+    for (const ChunkSample& s : chunk.samples) {
+      if (!s.is_process || s.ts_ns < q.from || s.ts_ns >= q.to) continue;
+      auto n = impl_->process_of(s.names_id);
+      if (!n.ok()) {
+        failure = n.error().context(fmt::format("chunk {}", chunk.chunk));
+        return false;
+      }
+      ProcessTotal& t = totals[ProcessKey{chunk.host, (*n)->pid, (*n)->start_time_ns}];
+      t.cpu_ns = saturating_add(t.cpu_ns, s.cpu_ns);
+      if (s.ts_ns >= t.latest_ts_ns) {
+        t.latest_ts_ns = s.ts_ns;
+        t.latest_names_id = s.names_id;
+      }
+    }
+    return true;
+  });
+  if (!read.ok()) return impl_->failed(read.error(), "query top processes");
+  if (!failure.ok()) return impl_->failed(failure.error(), "query top processes");
+
+  std::vector<std::pair<const ProcessKey*, const ProcessTotal*>> order;
+  order.reserve(totals.size());
+  for (const auto& [key, total] : totals) order.emplace_back(&key, &total);
+  const std::size_t n = std::min<std::uint64_t>(q.n, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
+                    [](const auto& a, const auto& b) {
+                      if (a.second->cpu_ns != b.second->cpu_ns) {
+                        return a.second->cpu_ns > b.second->cpu_ns;
+                      }
+                      return *a.first < *b.first;
+                    });
   TopRows rows;
   std::uint64_t bytes = 0;
-  for (;;) {
-    auto row = use->step();
-    if (!row.ok()) return impl_->failed(row.error(), "query top processes");
-    if (!*row) break;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& [key, total] = order[i];
+    auto names = impl_->names_row(total->latest_names_id);
+    if (!names.ok()) return impl_->failed(names.error(), "query top processes");
     TopEntry e;
-    e.comm = use->column_text(4);
-    e.cmdline = use->column_text(5);
+    std::tie(e.comm, e.cmdline) = comm_and_cmdline(names->names);
     bytes += e.comm.size() + e.cmdline.size() + 128;
     if (bytes > impl_->limits.answer_bytes && !rows.top.empty()) {
       rows.truncated = true;
       break;
     }
-    e.host = use->column_text(0);
-    e.pid = static_cast<std::uint32_t>(use->column_int(1));
-    e.start_time_ns = use->column_u64(2);
-    e.cpu_ns = use->column_u64(3);
+    std::tie(e.host, e.pid, e.start_time_ns) = *key;
+    e.cpu_ns = total->cpu_ns;
     rows.top.push_back(std::move(e));
   }
   return rows;

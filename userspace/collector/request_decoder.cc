@@ -1,5 +1,7 @@
 #include "collector/request_decoder.h"
 
+#include <algorithm>
+
 #include <istream>
 #include <new>
 
@@ -10,6 +12,9 @@
 namespace tally::collector {
 
 namespace {
+
+// Bodies that decode to at most this are parsed from memory.
+constexpr std::uint64_t kParseInMemoryBytes = 4u << 20;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -68,6 +73,22 @@ Decoded decode_batch_request(std::string_view content_type, std::string_view con
                                       limits.max_body_bytes)};
   }
   try {
+    // An ordinary body (a batch of 1,000 samples decodes to ~300 KiB) is
+    // decoded whole and parsed from memory, which is faster; a larger one
+    // is parsed as it is decoded, so that memory stays bounded whatever a
+    // body decodes to.
+    {
+      BodyStreambuf whole(*encoding, body, std::min(kParseInMemoryBytes, limits.max_decoded_bytes));
+      std::string text;
+      char block[16384];
+      for (std::streamsize n; (n = whole.sgetn(block, sizeof block)) > 0;) text.append(block, n);
+      if (!whole.over_limit()) {
+        if (whole.failure()) return Rejection{400, "body: " + *whole.failure()};
+        Result<BatchRequest> parsed = parse_batch(std::string_view(text));
+        if (!parsed.ok()) return Rejection{400, parsed.error().message()};
+        return std::move(parsed).value();
+      }
+    }
     BodyStreambuf buf(*encoding, body, limits.max_decoded_bytes);
     std::istream in(&buf);
     Result<BatchRequest> parsed = parse_batch(in);

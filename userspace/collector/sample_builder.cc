@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "collector/json_text.h"
+#include "collector/sample_chunk.h"
 
 namespace tally::collector {
 
@@ -174,16 +175,24 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
   s.index = index;
   s.host = values_[kHost].text;
   s.ts_ns = values_[kTsNs].number;
+  s.interval_ns = values_[kIntervalNs].number;
   if (is_process) {
     s.pid = static_cast<std::uint32_t>(values_[kPid].number);
     s.start_time_ns = values_[kStartTimeNs].number;
     s.cpu_ns = values_[kCpuNs].number;
+    s.rss_bytes = values_[kRssBytes].number;
     s.exited = values_[kExited].boolean;
     s.names = std::move(names_);
     // Names left out are spliced back as the last members.
     s.names_at = names_at_.value_or(json_.size() - 1);
+  } else {
+    s.ncpu = static_cast<std::uint32_t>(values_[kNcpu].number);
+    s.busy_ns = values_[kBusyNs].number;
+    s.processes = static_cast<std::uint32_t>(values_[kProcesses].number);
+    s.dropped_updates = values_[kDroppedUpdates].number;
   }
   s.json = std::move(json_);
+  s.canonical = is_canonical(s);
   return s;
 }
 

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "collector/chunk_migration.h"
 #include "collector/names_digest.h"
+#include "tally/log.h"
 
 namespace tally::collector {
 
@@ -147,13 +149,44 @@ DROP TABLE process_names;
 ALTER TABLE process_names_v4 RENAME TO process_names;
 )sql";
 
+// Version 5: samples as chunks (sample_chunk.h): a run of one batch's
+// samples of one host is one row of integers, found by (agent, seq,
+// first_idx) for deduplication and by its earliest time for queries. A
+// window [from, to) reads the chunks whose min_ts_ns is in [from - the
+// widest span, to): store_meta keeps that span (0 when every chunk is of
+// one interval, as tallyd sends them). The samples table's rows are moved
+// into chunks (chunk_migration.h) and the table dropped.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE chunks (
+  chunk INTEGER PRIMARY KEY,
+  agent INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  first_idx INTEGER NOT NULL,
+  samples INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  min_ts_ns INTEGER NOT NULL,
+  max_ts_ns INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE UNIQUE INDEX chunks_batch ON chunks (agent, seq, first_idx);
+CREATE INDEX chunks_host_ts ON chunks (host, min_ts_ns);
+CREATE INDEX chunks_ts ON chunks (min_ts_ns);
+CREATE TABLE store_meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count,
                       std::uint64_t now_ns) {
-  // Bigger pages: fewer B-tree splits and WAL frame headers per batch. Only
-  // takes effect on a new file, before WAL mode is set.
-  TALLY_TRY_CTX(db.exec("PRAGMA page_size=16384"), "set page size");
+  // 4 KiB pages: a batch is a few rows now (a chunk, its index entries,
+  // counters), and every page a commit touches is written whole to the WAL,
+  // so smaller pages write less per batch. Files made before schema 5 keep
+  // their 16 KiB (a page size takes effect only on a new file, before WAL
+  // mode is set).
+  TALLY_TRY_CTX(db.exec("PRAGMA page_size=4096"), "set page size");
   // WAL: readers (the query thread) never block the writer and vice versa,
   // and a commit is one append to the log (sqlite.org/wal.html).
   TALLY_TRY_CTX(db.exec("PRAGMA journal_mode=WAL"), "set WAL mode");
@@ -186,9 +219,9 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
   }
   // Version 0 is a new file, version 1 one that predates process names,
   // version 2 one that predates their age, version 3 one that predates
-  // credentials and successions and stores names in every sample. One
-  // transaction, so a crash half-way leaves the old version and the next
-  // start does it again.
+  // credentials and successions and stores names in every sample, version
+  // 4 one that stores a row per sample. One transaction, so a crash half-way leaves the old version
+  // and the next start does it again.
   const std::string what = *version == 0 ? std::string("create schema")
                                          : fmt::format("upgrade schema from version {}", *version);
   auto txn = sql::Transaction::begin(db);
@@ -199,10 +232,22 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
     TALLY_TRY_CTX(db.exec(kSchemaV3), what);
     TALLY_TRY_CTX(db.exec(fmt::format("UPDATE process_names SET recorded_ns = {}", now_ns)), what);
   }
-  TALLY_TRY_CTX(register_names_digest(db), what);
-  TALLY_TRY_CTX(db.exec(kSchemaV4), what);
+  if (*version < 4) {
+    TALLY_TRY_CTX(register_names_digest(db), what);
+    TALLY_TRY_CTX(db.exec(kSchemaV4), what);
+  }
+  TALLY_TRY_CTX(db.exec(kSchemaV5), what);
+  auto moved = move_sample_rows_to_chunks(db);
+  if (!moved.ok()) return moved.error().context(what);
+  TALLY_TRY_CTX(db.exec("DROP TABLE samples"), what);
   TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)), what);
   TALLY_TRY_CTX(txn->commit(), what);
+  if (moved->samples > 0) {
+    log::info(
+        "{}: moved {} samples into chunks ({} kept as their text); the file keeps its size and "
+        "reuses the pages freed",
+        db.path().string(), moved->samples, moved->kept_as_text);
+  }
   return ok_status();
 }
 

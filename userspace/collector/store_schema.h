@@ -9,9 +9,10 @@
 //   batches   one row per samples batch seq: batch_samples and how many of
 //             them are stored (a partial index finds incomplete batches)
 //   gaps      gap records: seqs or samples the agent declares lost
-//   samples   one row per (agent, seq, index), the sample's JSON as received
-//             (a process's names taken out, referred to by names_id) plus
-//             the columns the queries filter and sum on
+//   chunks    samples: a run of one batch's samples of one host per row,
+//             as integers (sample_chunk.h), found by (agent, seq, first_idx)
+//             and by time
+//   store_meta  settings of the data: the widest chunk's time span
 //   names     each (agent, process, names) once: the names samples refer to
 //   process_names  each agent's current names of its live processes
 //             (protocol version 2), with when they were last recorded
@@ -27,7 +28,7 @@
 
 namespace tally::collector {
 
-inline constexpr std::int64_t kSchemaVersion = 4;
+inline constexpr std::int64_t kSchemaVersion = 5;
 
 enum class Durability {
   full,    // synchronous=FULL: an acked batch survives power loss

@@ -229,7 +229,7 @@ Result<Sample> CompactDecoder::decode_record(std::string_view record) {
     s.host = h->host;
     s.ncpu = static_cast<std::uint32_t>(f[1]);
     s.busy_ns = f[2];
-    s.cpu_pct = percent(s.busy_ns, s.interval_ns * std::max<std::uint32_t>(s.ncpu, 1));
+    s.cpu_pct = host_percent(s.busy_ns, s.interval_ns, s.ncpu);
     s.processes = static_cast<std::uint32_t>(f[3]);
     s.dropped_updates = f[4];
     return Sample(std::move(s));

@@ -57,4 +57,7 @@ struct IntervalSamples {
 // part_ns / whole_ns * 100, rounded to 2 decimals (0 for an empty whole).
 double percent(std::uint64_t part_ns, std::uint64_t whole_ns);
 
+// A host's cpu_pct: busy time over the interval times the CPUs (at least one).
+double host_percent(std::uint64_t busy_ns, std::uint64_t interval_ns, std::uint32_t ncpu);
+
 }  // namespace tally::samples
