@@ -328,8 +328,8 @@ bool is_canonical(const StoredSample& s) {
 std::string sample_json(const ChunkSample& s, std::string_view host, const ProcessNames* names) {
   const std::string_view names_text = names != nullptr ? std::string_view(names->names) : "";
   if (s.verbatim) return with_names(*s.verbatim, s.names_at, names_text);
-  const std::string line = canonical_json(s, host, names != nullptr ? names->pid : 0,
-                                          names != nullptr ? names->start_time_ns : 0);
+  std::string line = canonical_json(s, host, names != nullptr ? names->pid : 0,
+                                    names != nullptr ? names->start_time_ns : 0);
   if (!s.is_process) return line;
   // Where tallyd writes the names, or at the end where they were left out.
   const std::size_t at = s.names_at_end ? line.size() - 1 : names_position(line);
