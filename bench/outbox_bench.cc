@@ -143,7 +143,7 @@ BENCHMARK(BM_AppendOne)->UseRealTime();
 // committed with the outbox's settings (WAL, synchronous=FULL), and nothing
 // else. Each row is deleted again outside the timed region, lazily, as an ack
 // is, so the file keeps its steady-state size.
-void BM_SqliteCommit(benchmark::State& state) {
+void sqlite_commit_loop(benchmark::State& state, std::size_t bytes) {
   namespace sql = tally::sql;
   const fs::path db_path = bench_dir() / "sqlite-commit.db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db_path.string() + suffix);
@@ -166,7 +166,7 @@ void BM_SqliteCommit(benchmark::State& state) {
     state.SkipWithError("prepare failed");
     return;
   }
-  std::string blob(static_cast<std::size_t>(state.range(0)), '\0');
+  std::string blob(bytes, '\0');
   std::uint64_t x = 0x9e3779b97f4a7c15ULL;
   for (char& c : blob) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -183,8 +183,11 @@ void BM_SqliteCommit(benchmark::State& state) {
     state.ResumeTiming();
   }
 }
-// 100 bytes; 16 KiB, about what a compact interval stores; 48 KiB, about
-// what a zstd-compressed JSON interval stores.
+void BM_SqliteCommit(benchmark::State& state) {
+  sqlite_commit_loop(state, static_cast<std::size_t>(state.range(0)));
+}
+// 100 bytes; 16 KiB; 48 KiB, about what a zstd-compressed JSON interval
+// stores.
 BENCHMARK(BM_SqliteCommit)->Arg(100)->Arg(16 << 10)->Arg(48 << 10)->UseRealTime();
 
 // What tallyd commits (userspace/samples/compact_records.h): 1,000-sample
@@ -275,6 +278,29 @@ void BM_Append1000(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Append1000)->UseRealTime();
+
+// The floor BM_Append1000 is held to: a bare SQLite commit (as
+// BM_SqliteCommit) of as many bytes as one of its appends stores, records
+// and dictionary entries, averaged over the intervals it goes through.
+void BM_SqliteCommitAppendBytes(benchmark::State& state) {
+  const CompactStream& stream = compact_stream();
+  if (!stream.error.empty()) {
+    state.SkipWithError(stream.error.c_str());
+    return;
+  }
+  tally::samples::CompactEncoder encoder(1);
+  encoder.encode(stream.intervals[0]);
+  std::uint64_t bytes = 0;
+  for (std::size_t i = 1; i < stream.intervals.size(); ++i) {
+    const auto interval = encoder.encode(stream.intervals[i]);
+    for (const auto& record : interval.records) bytes += record.size() + 1;
+    for (const auto& [key, value] : interval.dictionary.added) bytes += value.size() + 4;
+  }
+  const auto per_append = static_cast<std::size_t>(bytes / (stream.intervals.size() - 1));
+  state.counters["bytes"] = static_cast<double>(per_append);
+  sqlite_commit_loop(state, per_append);
+}
+BENCHMARK(BM_SqliteCommitAppendBytes)->UseRealTime();
 
 // The sampler's side of each form: turning one interval into what append()
 // takes. CPU work only, no disk.
