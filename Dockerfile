@@ -17,7 +17,7 @@ RUN apt-get update \
       g++ make cmake pkg-config clang bpftool ccache \
       libbpf-dev libelf-dev zlib1g-dev linux-libc-dev \
       libsqlite3-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev libssl-dev libseccomp-dev libboost-dev \
-      nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev \
+      nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev libsimdjson-dev \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 COPY . /src
 # -O2 as in the RelWithDebInfo build the tests run, minus the debug info the

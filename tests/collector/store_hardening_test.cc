@@ -296,8 +296,8 @@ TEST(StoreWal, StaysBoundedUnderSustainedIngestionWhileQueriesRun) {
     for (auto* d : db) sqlite3_close(d);
   });
 
-  // The restart point of a new file's 4 KiB pages (16 MiB) and some batches.
-  constexpr std::uintmax_t kBound = 24u << 20;
+  // The restart point of a new file's 4 KiB pages (8 MiB) and some batches.
+  constexpr std::uintmax_t kBound = 16u << 20;
   constexpr std::uintmax_t kWritten = 4 * kBound;
   std::mt19937_64 rng(1);
   const char* const hex = "0123456789abcdef";

@@ -137,11 +137,13 @@ constexpr std::size_t kUnknownListed = 16;
 
 // WAL pages after which the background checkpointer copies the WAL back,
 // and after which it has the WAL start over, holding the writer back for a
-// moment: 4 and 16 MiB with the 4 KiB pages of a file made by schema 5
-// (store_schema.cc), 16 and 64 MiB with the 16 KiB pages of older files.
+// moment: 2 and 8 MiB with the 4 KiB pages of a file made by schema 5
+// (store_schema.cc), 8 and 32 MiB with the 16 KiB pages of older files.
+// The WAL is most of a small database's bytes (docs/BENCHMARKS.md, row 6):
+// measured on a burst of 2.3 million samples, these thresholds kept it at
+// 4.6 bytes per sample where 4 and 16 MiB gave 7.9, at the same ingest rate.
 // journal_size_limit keeps the WAL file at most 64 MiB.
-constexpr Checkpointer::Thresholds kCheckpointThresholds{1000, 4096,
-                                                         std::chrono::milliseconds(250)};
+constexpr Checkpointer::Thresholds kCheckpointThresholds{512, 2048, std::chrono::milliseconds(250)};
 
 struct BatchRow {
   std::uint64_t batch_samples;

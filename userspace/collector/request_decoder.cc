@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "collector/batch_parser.h"
+#include "collector/tallyd_body.h"
 
 namespace tally::collector {
 
@@ -84,6 +85,7 @@ Decoded decode_batch_request(std::string_view content_type, std::string_view con
       for (std::streamsize n; (n = whole.sgetn(block, sizeof block)) > 0;) text.append(block, n);
       if (!whole.over_limit()) {
         if (whole.failure()) return Rejection{400, "body: " + *whole.failure()};
+        if (auto fast = read_tallyd_body(text)) return std::move(*fast);
         Result<BatchRequest> parsed = parse_batch(std::string_view(text));
         if (!parsed.ok()) return Rejection{400, parsed.error().message()};
         return std::move(parsed).value();
