@@ -111,7 +111,7 @@ TEST_F(CollectorHttpLimits, ManySmallTrailerFieldsOverTheLimitAre431) {
 TEST_F(CollectorHttpLimits, TrailerOnAnAuthenticatedBatchIs431AndNothingIsStored) {
   std::ofstream(dir_ / "token") << "s3cret\n";
   collector_.reset();
-  start({"--token-file", dir_ / "token"});
+  start({"--token-file", dir_ / "token", "--read-token-file", dir_ / "token"});
   HttpConnection c(collector_->port());
   ASSERT_TRUE(
       c.send_raw(chunked("POST", "/v1/batches",

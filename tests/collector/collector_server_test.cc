@@ -27,6 +27,9 @@ class CollectorServer : public ::testing::Test {
     return conn().post_json(body, headers);
   }
   HttpResponse get(const std::string& target) { return conn().get(target); }
+  HttpResponse get(const std::string& target, const Headers& headers) {
+    return conn().request("GET", target, {}, headers);
+  }
   HttpConnection& conn() {
     if (!conn_ || !conn_->connected()) conn_ = std::make_unique<HttpConnection>(collector_->port());
     return *conn_;
@@ -186,13 +189,46 @@ TEST_F(CollectorServer, RequiresTheTokenWhenOneIsConfigured) {
   EXPECT_EQ(wrong.status, 401);
   EXPECT_EQ(wrong.json()["error"], "invalid bearer token");
   conn_.reset();
-  EXPECT_EQ(get("/v1/agents").status, 401);
+  // Reads take a token of --read-token-file, which this collector has not.
+  HttpResponse read = get("/v1/agents", {{"Authorization", "Bearer s3cret"}});
+  EXPECT_EQ(read.status, 403);
+  EXPECT_EQ(read.json()["error"],
+            "reads need a token of --read-token-file (or --open-reads, to serve them without "
+            "one on this address)");
   conn_.reset();
   EXPECT_EQ(get("/healthz").status, 200) << "health checks need no token";
   HttpResponse right = post(body, {{"Authorization", "Bearer s3cret"}});
   EXPECT_EQ(right.status, 200) << right.body;
   EXPECT_EQ(collector_->process().stderr_text().find("s3cret"), std::string::npos);
   EXPECT_EQ(right.body.find("s3cret"), std::string::npos);
+}
+
+TEST_F(CollectorServer, ReadsBeyondLoopbackNeedAReadTokenOrOpenReads) {
+  std::ofstream(dir_ / "reads") << "dashboard r3ad-t0ken-of-the-dashboard\n";
+  const std::vector<std::pair<std::vector<std::string>, int>> cases = {
+      {{"--listen", "0.0.0.0:0"}, 403},
+      {{"--listen", "0.0.0.0:0", "--open-reads"}, 200},
+      {{"--listen", "0.0.0.0:0", "--read-token-file", dir_ / "reads"}, 401},
+      {{"--listen", "127.0.0.1:0"}, 200},
+  };
+  for (const auto& [args, status] : cases) {
+    SCOPED_TRACE(args.size() > 2 ? args[2] : args[1]);
+    collector_.reset();
+    conn_.reset();
+    start(args);
+    EXPECT_EQ(get("/v1/agents").status, status);
+    conn_.reset();
+    // Ingest without tokens stays open wherever the collector listens.
+    EXPECT_EQ(post(samples_body("a", "h", 1, lines_)).status, 200);
+    conn_.reset();
+  }
+  HttpResponse read = get("/v1/agents", {{"Authorization", "Bearer r3ad-t0ken-of-the-dashboard"}});
+  EXPECT_EQ(read.status, 200) << "loopback reads are open";
+  collector_.reset();
+  conn_.reset();
+  start({"--listen", "0.0.0.0:0", "--read-token-file", dir_ / "reads"});
+  read = get("/v1/agents", {{"Authorization", "Bearer r3ad-t0ken-of-the-dashboard"}});
+  EXPECT_EQ(read.status, 200) << read.body;
 }
 
 TEST_F(CollectorServer, NoTokenConfiguredMeansNoAuthentication) {

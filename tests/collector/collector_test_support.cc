@@ -1,5 +1,7 @@
 #include "collector_test_support.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -325,7 +327,12 @@ void HttpConnection::reset() {
 CollectorProcess::CollectorProcess(const std::string& db_path, std::vector<std::string> extra,
                                    std::vector<std::string> wrapper) {
   std::vector<std::string> argv = std::move(wrapper);
-  for (std::string arg : {COLLECTOR_PATH, "--listen", "127.0.0.1:0", "--db"}) argv.push_back(arg);
+  argv.push_back(COLLECTOR_PATH);
+  // Loopback on a free port, unless the test says where.
+  if (std::find(extra.begin(), extra.end(), "--listen") == extra.end()) {
+    for (std::string arg : {"--listen", "127.0.0.1:0"}) argv.push_back(arg);
+  }
+  argv.push_back("--db");
   argv.push_back(db_path);
   argv.insert(argv.end(), extra.begin(), extra.end());
   process_ = std::make_unique<Subprocess>(argv);

@@ -23,6 +23,8 @@ using nlohmann::json;
 constexpr const char* kTokenA = "token-of-agent-a-6f1d0c2b9a8e7f65";
 constexpr const char* kTokenB = "token-of-agent-b-1a2b3c4d5e6f7a8b";
 constexpr const char* kTokenB2 = "token-of-agent-b-rotated-99aa88bb";
+// Reads take a token of their own (--read-token-file), not an agent's.
+constexpr const char* kReadToken = "token-of-a-dashboard-5c4b3a2918170";
 
 Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
 
@@ -43,6 +45,7 @@ class CollectorTrust : public ::testing::Test {
   void SetUp() override {
     write_tokens(std::string("# one credential per agent\n") + "agent-a " + kTokenA + "\n" +
                  "agent-b " + kTokenB + "\n");
+    std::ofstream(reads_) << "dashboard " << kReadToken << "\n";
     start();
   }
 
@@ -52,7 +55,7 @@ class CollectorTrust : public ::testing::Test {
     conn_.reset();
     collector_.reset();
     std::vector<std::string> extra;
-    if (with_tokens) extra = {"--token-file", tokens_};
+    if (with_tokens) extra = {"--token-file", tokens_, "--read-token-file", reads_};
     collector_ = std::make_unique<CollectorProcess>(db_, extra);
     ASSERT_TRUE(collector_->started()) << collector_->process().stderr_text();
   }
@@ -119,7 +122,8 @@ class CollectorTrust : public ::testing::Test {
   std::string tokens_ = dir_ / "tokens";
   std::unique_ptr<CollectorProcess> collector_;
   std::unique_ptr<HttpConnection> conn_;
-  std::string reader_ = kTokenA;  // for queries: any valid token will do
+  std::string reads_ = dir_ / "read-tokens";
+  std::string reader_ = kReadToken;  // for queries
   std::vector<std::string> lines_b_ = agent_lines("web-b", 1'700'000'000'000'000'000, 5);
 };
 
@@ -167,7 +171,7 @@ TEST_F(CollectorTrust, ATokenCannotRelabelAnotherAgentsProcesses) {
       EXPECT_EQ(s["comm"].get<std::string>().rfind("worker-", 0), 0u) << s;
     }
   }
-  json top = get(kTokenB, "/v1/top?host=web-b").json()["top"];
+  json top = get(reader_, "/v1/top?host=web-b").json()["top"];
   ASSERT_FALSE(top.empty());
   for (const auto& t : top) EXPECT_NE(t["comm"], "EVIL") << t;
 }
@@ -190,16 +194,22 @@ TEST_F(CollectorTrust, ATokenCannotWriteAsAnotherAgentsHost) {
               "request's token belongs to: a host name keeps the credential that first wrote it");
   }
   EXPECT_EQ(agent("fake"), nullptr);
-  json top = get(kTokenB, "/v1/top?host=web-b").json()["top"];
+  json top = get(reader_, "/v1/top?host=web-b").json()["top"];
   for (const auto& t : top) EXPECT_NE(t["comm"], "EVIL") << t;
   expect_b_intact(1);
 }
 
-TEST_F(CollectorTrust, EveryEndpointButHealthNeedsAValidTokenAndQueriesTakeAny) {
+TEST_F(CollectorTrust, EveryEndpointButHealthNeedsAValidTokenAndQueriesTakeAReadToken) {
   ASSERT_EQ(post(kTokenB, samples_body("b", "web-b", 1, lines_b_)).status, 200);
   for (const char* target : {"/v1/agents", "/v1/samples", "/v1/top"}) {
-    EXPECT_EQ(get(kTokenA, target).status, 200) << target;
-    EXPECT_EQ(get(kTokenB, target).status, 200) << target;
+    EXPECT_EQ(get(kReadToken, target).status, 200) << target;
+    // An agent's token writes; it does not read the fleet.
+    for (const char* agent_token : {kTokenA, kTokenB}) {
+      HttpResponse r = get(agent_token, target);
+      EXPECT_EQ(r.status, 401) << target;
+      EXPECT_EQ(r.json()["error"], "invalid bearer token (reads take a read token)");
+      conn_.reset();
+    }
     HttpResponse wrong = get("token-of-nobody-0000000000000000", target);
     EXPECT_EQ(wrong.status, 401) << target;
     conn_.reset();
@@ -210,9 +220,11 @@ TEST_F(CollectorTrust, EveryEndpointButHealthNeedsAValidTokenAndQueriesTakeAny) 
   HttpResponse unknown =
       post("token-of-nobody-0000000000000000", samples_body("c", "h", 1, lines_b_));
   EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(post(kReadToken, samples_body("c", "h", 1, lines_b_)).status, 401)
+      << "a read token does not write";
   EXPECT_EQ(conn().get("/healthz").status, 200);
   // The tokens never appear in a response or in the log.
-  EXPECT_EQ(get(kTokenA, "/v1/agents").body.find("token-of"), std::string::npos);
+  EXPECT_EQ(get(kReadToken, "/v1/agents").body.find("token-of"), std::string::npos);
   EXPECT_EQ(collector_->process().stderr_text().find("token-of"), std::string::npos);
 }
 
@@ -250,12 +262,10 @@ TEST_F(CollectorTrust, RotatingATokenBySighupKeepsTheAgentWriting) {
 TEST_F(CollectorTrust, ABareTokenIsRotatedUnderItsFingerprint) {
   write_tokens(std::string(kTokenB) + "\n");
   start();
-  reader_ = kTokenB;
   ASSERT_EQ(post(kTokenB, samples_body("b", "web-b", 1, lines_b_)).status, 200);
   std::string fingerprint = agent("b")["credential"];
   write_tokens(fingerprint + " " + kTokenB2 + "\n");
   reload("1 credentials, 1 tokens");
-  reader_ = kTokenB2;
   HttpResponse r = post(kTokenB2, samples_body("b", "web-b", 2, lines_b_));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(agent("b")["credential"], fingerprint);
@@ -338,7 +348,6 @@ TEST_F(CollectorTrust, AFleetLeavesItsSharedTokenWithRebindFrom) {
   constexpr const char* kShared = "token-shared-by-the-fleet-0123456789";
   write_tokens(std::string(kShared) + "\n");
   start();
-  reader_ = kShared;
   ASSERT_EQ(post(kShared, samples_body("b", "web-b", 1, lines_b_)).status, 200);
   auto lines_c = agent_lines("web-c", 1'700'000'000'000'000'000, 5);
   ASSERT_EQ(post(kShared, samples_body("c", "web-c", 1, lines_c)).status, 200);
@@ -349,7 +358,8 @@ TEST_F(CollectorTrust, AFleetLeavesItsSharedTokenWithRebindFrom) {
   conn_.reset();
   collector_.reset();
   collector_ = std::make_unique<CollectorProcess>(
-      db_, std::vector<std::string>{"--token-file", tokens_, "--rebind-from", shared});
+      db_, std::vector<std::string>{"--token-file", tokens_, "--read-token-file", reads_,
+                                    "--rebind-from", shared});
   ASSERT_TRUE(collector_->started()) << collector_->process().stderr_text();
   HttpResponse moved = post(kTokenB, samples_body("b", "web-b", 2, lines_b_));
   EXPECT_EQ(moved.status, 200) << moved.body;

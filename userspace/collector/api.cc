@@ -97,6 +97,28 @@ ApiResponse guarded(std::string_view what, Work&& work) noexcept {
   }
 }
 
+// The response that refuses a request for want of the right token, or
+// nullopt; sets head.credential to the credential of the token it took.
+std::optional<ApiResponse> refuse_unauthenticated(const ApiConfig& config, Endpoint endpoint,
+                                                  RequestHead& head) {
+  if (endpoint == Endpoint::healthz) return std::nullopt;
+  const bool read = endpoint != Endpoint::batches;
+  const Credentials* accepted = read ? config.read_credentials.get() : config.credentials.get();
+  if (accepted == nullptr) {
+    if (!read || config.open_reads) return std::nullopt;
+    return error_response(403,
+                          "reads need a token of --read-token-file (or --open-reads, to serve "
+                          "them without one on this address)");
+  }
+  head.credential = accepted->authenticate(head.authorization);
+  if (head.credential) return std::nullopt;
+  ApiResponse resp = error_response(401, head.authorization.empty() ? "missing bearer token"
+                                         : read ? "invalid bearer token (reads take a read token)"
+                                                : "invalid bearer token");
+  resp.authenticate = true;
+  return resp;
+}
+
 }  // namespace
 
 Api::Api(asio::io_context& io, std::unique_ptr<BatchStore> batches,
@@ -146,18 +168,10 @@ std::optional<ApiResponse> Api::precheck(RequestHead& head) {
     return resp;
   }
   // /healthz stays open so that load balancers need no secret (it shows
-  // its details only to clients with a token). Every other endpoint takes
-  // any valid token; which agents a credential may write as is the store's
-  // decision (BatchStore, "Credentials").
-  if (config_.credentials && r.endpoint != Endpoint::healthz) {
-    head.credential = config_.credentials->authenticate(head.authorization);
-    if (!head.credential) {
-      ApiResponse resp = error_response(
-          401, head.authorization.empty() ? "missing bearer token" : "invalid bearer token");
-      resp.authenticate = true;
-      return resp;
-    }
-  }
+  // its details only to clients with a token). Batches take an agent's
+  // token (which agents a credential may write as is the store's decision:
+  // BatchStore, "Credentials"); reads take a read token.
+  if (auto refused = refuse_unauthenticated(config_, r.endpoint, head)) return refused;
   if (r.endpoint != Endpoint::batches) {
     if (head.content_length.value_or(0) > 0) {
       return error_response(413, fmt::format("body: {} takes none", path));
@@ -192,6 +206,10 @@ std::uint64_t Api::body_limit(const RequestHead& head) const {
 
 void Api::set_credentials(std::shared_ptr<const Credentials> credentials) {
   if (config_.credentials && credentials) config_.credentials = std::move(credentials);
+}
+
+void Api::set_read_credentials(std::shared_ptr<const Credentials> credentials) {
+  if (config_.read_credentials && credentials) config_.read_credentials = std::move(credentials);
 }
 
 void Api::handle(RequestHead& head, std::string body, Done done) {
@@ -290,8 +308,12 @@ void Api::handle_query(const RequestHead& head, Done done) {
   if (endpoint == Endpoint::healthz) {
     // Details (which database, which failure) are for token holders; a
     // load balancer needs only the status.
+    // Details (they name the database file and an agent) go to holders of
+    // either kind of token, or to anyone when the collector has none.
     const bool details =
-        !config_.credentials || config_.credentials->authenticate(head.authorization).has_value();
+        (!config_.credentials && !config_.read_credentials) ||
+        (config_.credentials && config_.credentials->authenticate(head.authorization)) ||
+        (config_.read_credentials && config_.read_credentials->authenticate(head.authorization));
     asio::post(health_thread_, [this, guard = asio::make_work_guard(io_), details,
                                 done = std::move(done)]() mutable {
       finish(std::move(done), guarded("health", [&] { return health(details); }));

@@ -65,8 +65,13 @@ struct ApiResponse {
 };
 
 struct ApiConfig {
-  // The tokens accepted and their credentials; null: no authentication.
+  // The tokens accepted for POST /v1/batches and their credentials; null:
+  // no authentication.
   std::shared_ptr<const Credentials> credentials;
+  // The tokens accepted for reads (every GET but /healthz); null: reads need
+  // no token if open_reads, and are refused otherwise.
+  std::shared_ptr<const Credentials> read_credentials;
+  bool open_reads = true;
   DecodeLimits limits;
   unsigned decode_threads = 1;
   IngestBudget::Limits ingest;
@@ -95,6 +100,7 @@ class Api {
   // credential it authenticated with. Only when the Api was created with
   // credentials: authentication is not switched on or off at run time.
   void set_credentials(std::shared_ptr<const Credentials> credentials);
+  void set_read_credentials(std::shared_ptr<const Credentials> credentials);
 
   // The most body bytes the request's endpoint takes (as sent): the batch
   // limit for POST /v1/batches, 0 for the GET endpoints.

@@ -269,19 +269,22 @@ Result<AgentRow> BatchStore::Impl::find_or_add_agent(std::string_view agent_id,
     auto row = find->step();
     if (!row.ok()) return row.error();
     if (*row) {
-      AgentRow a{find->column_int(0), std::nullopt};
-      if (!find->column_is_null(1)) a.credential = std::string(find->column_text(1));
-      if (a.credential && rebinds(*a.credential, credential)) {
+      const std::int64_t key = find->column_int(0);
+      // The bound credential as a plain string and a flag: g++ 12 at -O2
+      // warns (wrongly) of an uninitialized optional<string> when one that
+      // was reset is moved.
+      const bool bound = !find->column_is_null(1);
+      const std::string bound_to(bound ? find->column_text(1) : std::string_view());
+      if (bound && !rebinds(bound_to, credential)) return AgentRow{key, bound_to};
+      if (bound) {
         log::debug("agent {} moves from credential \"{}\" to \"{}\" (--rebind-from)",
-                   quote_id(agent_id), *a.credential, *credential);
-        a.credential.reset();
+                   quote_id(agent_id), bound_to, *credential);
       }
-      if (a.credential || !credential) return a;
+      if (!credential) return AgentRow{key, std::nullopt};
       auto bind = use(Stmt::agent_bind);
-      bind->bind(1, a.key).bind(2, *credential);
+      bind->bind(1, key).bind(2, *credential);
       TALLY_TRY_CTX(bind->run(), "bind agent to its credential");
-      a.credential = credential;
-      return a;
+      return AgentRow{key, credential};
     }
   }
   auto insert = use(Stmt::agent_insert);

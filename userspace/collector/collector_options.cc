@@ -56,6 +56,13 @@ void add_service_flags(CLI::App& app, CollectorOptions& o, TypedFlags& typed) {
   auto* token_file = app.add_option("--token-file", o.token_file,
                                     "File of the bearer tokens clients must present (format above)")
                          ->check(CLI::ExistingFile);
+  app.add_option("--read-token-file", o.read_token_file,
+                 "File of the bearer tokens that may read (GET /v1/...), apart from the agents' "
+                 "(same format)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--open-reads", o.open_reads,
+               "Serve reads without a token on any address (without it, and without "
+               "--read-token-file, only on a loopback address)");
   app.add_option("--rebind-from", o.rebind_from,
                  "Credential whose agents move to the credential of their next request "
                  "(repeatable; to leave a shared token)")

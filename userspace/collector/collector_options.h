@@ -24,6 +24,12 @@ struct CollectorOptions {
   std::uint16_t listen_port = 8080;          // 0: the kernel picks one
   std::string db_path;
   std::string token_file;  // empty: no authentication (token_file.h: the format)
+  // Tokens that may read (the query API): apart from the agents' tokens, so
+  // that an agent's token cannot read the fleet. Empty: see open_reads.
+  std::string read_token_file;
+  // Reads without a token, wherever the collector listens. Without it and
+  // without a read token file, reads are open only on a loopback address.
+  bool open_reads = false;
   // Credentials whose agents and hosts the next request's credential takes
   // over (moving a fleet from one shared token to a token per agent).
   std::vector<std::string> rebind_from;

@@ -34,14 +34,47 @@ Result<std::unique_ptr<CollectorServer>> CollectorServer::create(const Collector
   return server;
 }
 
+namespace {
+
+Result<std::shared_ptr<const Credentials>> load_credentials(const std::string& path,
+                                                            std::string_view what) {
+  auto credentials = Credentials::load(path);
+  if (!credentials.ok()) return credentials.error();
+  log::info("{} take {} credentials ({} tokens) from {}", what, credentials->credentials(),
+            credentials->tokens(), path);
+  return std::make_shared<const Credentials>(std::move(credentials).value());
+}
+
+bool is_loopback_address(const std::string& address) {
+  boost::system::error_code ec;
+  const auto a = asio::ip::make_address(address, ec);
+  return !ec && a.is_loopback();
+}
+
+}  // namespace
+
 Status CollectorServer::open(const CollectorOptions& o) {
   ApiConfig config;
   if (!o.token_file.empty()) {
-    auto credentials = Credentials::load(o.token_file);
+    auto credentials = load_credentials(o.token_file, "batches");
     if (!credentials.ok()) return credentials.error();
-    log::info("authenticating with {} credentials ({} tokens) from {}", credentials->credentials(),
-              credentials->tokens(), o.token_file);
-    config.credentials = std::make_shared<const Credentials>(std::move(credentials).value());
+    config.credentials = std::move(credentials).value();
+  }
+  if (!o.read_token_file.empty()) {
+    auto credentials = load_credentials(o.read_token_file, "reads");
+    if (!credentials.ok()) return credentials.error();
+    config.read_credentials = std::move(credentials).value();
+  }
+  // Reads show every agent's data: open only where the operator said so,
+  // or, on a collector without tokens, on a loopback address, which no
+  // other host reaches. A collector with agents' tokens takes read tokens
+  // apart: an agent's token does not read the fleet.
+  const bool untokened_loopback =
+      is_loopback_address(o.listen_address) && o.token_file.empty() && o.read_token_file.empty();
+  config.open_reads = o.open_reads || untokened_loopback;
+  if (!config.read_credentials && !config.open_reads) {
+    log::info("reads are refused on {} (403): give --read-token-file, or --open-reads",
+              o.listen_address);
   }
   config.decode_threads =
       o.decode_threads > 0 ? o.decode_threads : std::max(1u, std::thread::hardware_concurrency());
@@ -66,7 +99,7 @@ Status CollectorServer::open(const CollectorOptions& o) {
   if (!health.ok()) return health.error();
   api_ = std::make_unique<Api>(io_, std::move(batches).value(), std::move(queries).value(),
                                std::move(health).value(), std::move(config));
-  token_reloader_ = std::make_unique<TokenReloader>(io_, o.token_file, *api_);
+  token_reloader_ = std::make_unique<TokenReloader>(io_, o.token_file, o.read_token_file, *api_);
 
   std::string where = fmt::format("listen on {}:{}", o.listen_address, o.listen_port);
   boost::system::error_code ec;

@@ -8,8 +8,9 @@
 
 namespace tally::collector {
 
-TokenReloader::TokenReloader(boost::asio::io_context& io, std::string path, Api& api)
-    : signals_(io, SIGHUP), path_(std::move(path)), api_(api) {}
+TokenReloader::TokenReloader(boost::asio::io_context& io, std::string path, std::string read_path,
+                             Api& api)
+    : signals_(io, SIGHUP), path_(std::move(path)), read_path_(std::move(read_path)), api_(api) {}
 
 void TokenReloader::start() { do_wait(); }
 
@@ -27,20 +28,34 @@ void TokenReloader::do_wait() {
   });
 }
 
-void TokenReloader::reload() {
-  if (path_.empty()) {
-    log::info("received SIGHUP: nothing to reload (no --token-file)");
-    return;
-  }
-  auto credentials = Credentials::load(path_);
+namespace {
+
+// The file's tokens, or nullptr (logged) when it no longer loads.
+std::shared_ptr<const Credentials> load(const std::string& path) {
+  auto credentials = Credentials::load(path);
   if (!credentials.ok()) {
     log::error("received SIGHUP: keeping the tokens loaded before: {}",
                credentials.error().message());
+    return nullptr;
+  }
+  log::info("received SIGHUP: reloaded {}: {} credentials, {} tokens", path,
+            credentials->credentials(), credentials->tokens());
+  return std::make_shared<const Credentials>(std::move(credentials).value());
+}
+
+}  // namespace
+
+void TokenReloader::reload() {
+  if (path_.empty() && read_path_.empty()) {
+    log::info("received SIGHUP: nothing to reload (no --token-file, no --read-token-file)");
     return;
   }
-  log::info("received SIGHUP: reloaded {}: {} credentials, {} tokens", path_,
-            credentials->credentials(), credentials->tokens());
-  api_.set_credentials(std::make_shared<const Credentials>(std::move(credentials).value()));
+  if (!path_.empty()) {
+    if (auto credentials = load(path_)) api_.set_credentials(std::move(credentials));
+  }
+  if (!read_path_.empty()) {
+    if (auto credentials = load(read_path_)) api_.set_read_credentials(std::move(credentials));
+  }
 }
 
 }  // namespace tally::collector
