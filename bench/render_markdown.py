@@ -287,7 +287,8 @@ def render_collector(w, rows):
       "request), so the rate covers HTTP, gzip, parsing, deduplication and the commit. "
       "*Schema 4* is the collector before samples became chunks, built from its commit by "
       "`scripts/bench` and run on the same bodies, arms alternated.\n")
-    w("| collector | samples/s, median (min–max) | bytes per stored sample |")
+    w(f"| collector | samples/s, median (min–max) | bytes per stored sample after "
+      f"{s['intervals']} intervals, WAL included |")
     w("|---|---|---|")
     names = {"baseline": "schema 4 (a JSON row per sample)", "tally": "this one (chunks)"}
     for arm, v in s["arms"].items():
