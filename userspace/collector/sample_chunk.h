@@ -29,7 +29,9 @@
 //   host      host: ncpu, busy_ns, processes, dropped_updates
 //   verbatim  [names_at, length, bytes]
 // Streams of like values (an interval's tags and name deltas are nearly all
-// the same) are what lets zstd (level 3) take a third off the integers.
+// the same) are what zstd (level 3) compresses well: measured on four hosts
+// of the realistic mix for 300 intervals, the database went from about 13
+// to about 11 bytes per sample against one stream of whole samples unpacked.
 // Decoding checks every length and count, so a damaged blob is an error
 // that names the chunk, never a crash.
 #pragma once
