@@ -12,7 +12,7 @@
 #include "collector/chunk_writer.h"
 #include "collector/db_files.h"
 #include "collector/json_text.h"
-#include "collector/names_digest.h"
+#include "collector/names_rows.h"
 #include "tally/log.h"
 #include "tally/sqlite.h"
 #include "tally/time_util.h"
@@ -47,8 +47,6 @@ enum class Stmt : std::size_t {
   host_find,
   host_bind,
   host_rebind,
-  names_text_find,
-  names_text_insert,
   names_current,
   count_,
 };
@@ -113,11 +111,6 @@ constexpr sql::StatementSql<Stmt> kSql[] = {
     {Stmt::host_find, "SELECT credential FROM hosts WHERE host = ?1"},
     {Stmt::host_bind, "INSERT INTO hosts (host, credential) VALUES (?1, ?2)"},
     {Stmt::host_rebind, "UPDATE hosts SET credential = ?2 WHERE host = ?1"},
-    {Stmt::names_text_find,
-     "SELECT names_id, names FROM names"
-     " WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3 AND digest = ?4"},
-    {Stmt::names_text_insert,
-     "INSERT INTO names (agent, pid, start_time_ns, digest, names) VALUES (?1, ?2, ?3, ?4, ?5)"},
     // The common case first: the names a body carries are the process's
     // current ones, recorded not long ago.
     {Stmt::names_current,
@@ -189,6 +182,7 @@ struct BatchStore::Impl {
   sql::Database db;
   sql::StatementTable<Stmt> stmts;
   ChunkWriter chunks;
+  NamesRows names;
   std::uint64_t names_max_age_ns = 0;
   std::function<std::uint64_t()> clock;
   std::uint64_t now_ns = 0;         // the clock, read once per request
@@ -215,7 +209,6 @@ struct BatchStore::Impl {
   Result<std::optional<BatchRow>> find_batch(std::int64_t agent, std::uint64_t seq);
   Result<bool> has_gap(std::int64_t agent, std::uint64_t seq);
   Status mark_received(std::int64_t agent, std::uint64_t seq);
-  Result<std::int64_t> names_id(std::int64_t agent, const StoredSample& s);
   Result<std::int64_t> record_names(std::int64_t agent, const StoredSample& s);
   Result<std::optional<StoreOutcome>> resolve_names(std::int64_t agent, const SamplesPiece& piece,
                                                     std::vector<std::optional<std::int64_t>>& ids);
@@ -232,7 +225,8 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   if (!files.ok()) return files.error();
   auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error();
-  auto impl = std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, {}, 0, {}, 0, 0, {}});
+  auto impl =
+      std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, {}, {}, 0, {}, 0, 0, {}});
   impl->names_max_age_ns = options.names_max_age_ns;
   impl->rebind_from = options.rebind_from;
   impl->clock = options.clock ? options.clock : [] { return realtime_ns(); };
@@ -250,6 +244,9 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto chunks = ChunkWriter::prepare(impl->db);
   if (!chunks.ok()) return chunks.error().context("prepare statements");
   impl->chunks = std::move(chunks).value();
+  auto names = NamesRows::prepare(impl->db);
+  if (!names.ok()) return names.error().context("prepare statements");
+  impl->names = std::move(names).value();
   return std::unique_ptr<BatchStore>(new BatchStore(std::move(impl)));
 }
 
@@ -436,28 +433,6 @@ Status BatchStore::Impl::mark_received(std::int64_t agent, std::uint64_t seq) {
   return insert->run();
 }
 
-// The names row of the names sample s carries: the one stored before for
-// the same process and text, or a new one.
-Result<std::int64_t> BatchStore::Impl::names_id(std::int64_t agent, const StoredSample& s) {
-  const std::int64_t digest = names_digest(s.names);
-  {
-    auto find = use(Stmt::names_text_find);
-    find->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, digest);
-    for (;;) {
-      auto row = find->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      if (find->column_text(1) == s.names) return find->column_int(0);
-    }
-  }
-  auto insert = use(Stmt::names_text_insert);
-  insert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
-  insert->bind(4, digest).bind(5, s.names);
-  Status inserted = insert->run();
-  if (!inserted.ok()) return inserted.error();
-  return db.last_insert_rowid();
-}
-
 // Records the names sample s carries as its process's current ones and
 // returns their names row.
 Result<std::int64_t> BatchStore::Impl::record_names(std::int64_t agent, const StoredSample& s) {
@@ -471,7 +446,7 @@ Result<std::int64_t> BatchStore::Impl::record_names(std::int64_t agent, const St
       return current->column_int(0);
     }
   }
-  auto id = names_id(agent, s);
+  auto id = names.find_or_add(agent, s);
   if (!id.ok()) return id.error();
   auto upsert = use(Stmt::names_upsert);
   upsert->bind(1, agent).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns).bind(4, *id);

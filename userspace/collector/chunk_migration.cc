@@ -10,7 +10,7 @@
 #include "collector/batch_parser.h"
 #include "collector/chunk_writer.h"
 #include "collector/json_text.h"
-#include "collector/names_digest.h"
+#include "collector/names_rows.h"
 
 namespace tally::collector {
 
@@ -43,21 +43,12 @@ class Migration {
         " FROM samples s LEFT JOIN names n ON n.names_id = s.names_id"
         " ORDER BY s.agent, s.seq, s.idx");
     if (!rows.ok()) return rows.error();
-    auto find = sql::Statement::prepare(
-        db,
-        "SELECT names_id, names FROM names"
-        " WHERE agent = ?1 AND pid = ?2 AND start_time_ns = ?3 AND digest = ?4");
-    if (!find.ok()) return find.error();
-    auto insert = sql::Statement::prepare(
-        db,
-        "INSERT INTO names (agent, pid, start_time_ns, digest, names) VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!insert.ok()) return insert.error();
+    auto names = NamesRows::prepare(db);
+    if (!names.ok()) return names.error();
     auto writer = ChunkWriter::prepare(db);
     if (!writer.ok()) return writer.error();
-    m.db_ = &db;
     m.rows_ = std::move(rows).value();
-    m.find_names_ = std::move(find).value();
-    m.insert_names_ = std::move(insert).value();
+    m.names_ = std::move(names).value();
     m.writer_ = std::move(writer).value();
     return m;
   }
@@ -111,34 +102,13 @@ class Migration {
     if (has_names_row && s->pid) {
       names_id = row.column_int(10);
     } else if (s->pid) {
-      auto id = names_row(*s);
+      auto id = names_.find_or_add(agent_, *s);
       if (!id.ok()) return id.error();
       names_id = *id;
     }
     batch_.push_back(std::move(*s));
     names_ids_.push_back(names_id);
     return ok_status();
-  }
-
-  // The names row of the process and names: found, or added.
-  Result<std::int64_t> names_row(const StoredSample& s) {
-    const std::int64_t digest = names_digest(s.names);
-    {
-      auto find = find_names_.use();
-      find->bind(1, agent_).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
-      find->bind(4, digest);
-      for (;;) {
-        auto row = find->step();
-        if (!row.ok()) return row.error();
-        if (!*row) break;
-        if (find->column_text(1) == s.names) return find->column_int(0);
-      }
-    }
-    auto insert = insert_names_.use();
-    insert->bind(1, agent_).bind(2, std::uint64_t{*s.pid}).bind(3, *s.start_time_ns);
-    insert->bind(4, digest).bind(5, s.names);
-    TALLY_TRY(insert->run());
-    return db_->last_insert_rowid();
   }
 
   Status flush() {
@@ -154,10 +124,8 @@ class Migration {
     return ok_status();
   }
 
-  sql::Database* db_ = nullptr;
   sql::Statement rows_;
-  sql::Statement find_names_;
-  sql::Statement insert_names_;
+  NamesRows names_;
   ChunkWriter writer_;
   std::int64_t agent_ = 0;
   std::uint64_t seq_ = 0;
