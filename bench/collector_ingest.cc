@@ -19,6 +19,7 @@
 //                    [--intervals 150] [--processes 1000] [--repetitions 2] [--dir DIR]
 //                    [--keep 1]
 #include <curl/curl.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -131,6 +132,29 @@ std::uint64_t size_or_zero(const fs::path& p) {
   return ec ? 0 : n;
 }
 
+// The bytes count the rollups too (housekeeper.h): the collector sums each
+// minute in the background once it is over, so wait until nothing is left
+// to sum (a collector from before rollups has no such table: no wait).
+void wait_for_rollups(const fs::path& db) {
+  for (int i = 0; i < 600; ++i) {
+    sqlite3* conn = nullptr;
+    std::int64_t due = 0;
+    if (sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_busy_timeout(conn, 1000);
+      sqlite3_stmt* q = nullptr;
+      if (sqlite3_prepare_v2(conn, "SELECT count(*) FROM rollup_dirty", -1, &q, nullptr) ==
+              SQLITE_OK &&
+          sqlite3_step(q) == SQLITE_ROW) {
+        due = sqlite3_column_int64(q, 0);
+      }
+      sqlite3_finalize(q);
+    }
+    sqlite3_close(conn);
+    if (due == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
 bool run_arm(const std::string& collector, const fs::path& dir, const std::vector<Agent>& agents,
              Run& out) {
   fs::remove_all(dir);
@@ -161,6 +185,7 @@ bool run_arm(const std::string& collector, const fs::path& dir, const std::vecto
       std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   if (failed) return false;
   out.samples_per_s = static_cast<double>(samples) / seconds;
+  wait_for_rollups(db);
   const std::uint64_t wal = size_or_zero(db.string() + "-wal");
   const std::uint64_t bytes = size_or_zero(db) + wal;
   out.bytes_per_sample = static_cast<double>(bytes) / static_cast<double>(samples);

@@ -33,8 +33,14 @@ inline bool start_collector(Collector& c, const std::string& path, const std::st
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-  std::vector<std::string> args = {path, "--listen",    "127.0.0.1:0", "--db",
-                                   db,   "--log-level", "warning"};
+  std::vector<std::string> args = {
+      path,
+      "--listen",
+      "127.0.0.1:0",
+      "--db",
+      db,
+      "--log-level",
+      (getenv("TALLY_BENCH_LOG") ? getenv("TALLY_BENCH_LOG") : "warning")};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -1,5 +1,7 @@
 #include "realistic_mix.h"
 
+#include <ctime>
+
 #include <dirent.h>
 
 #include <algorithm>
@@ -17,6 +19,10 @@ namespace tally::bench {
 using samples::ProcessSample;
 
 RealisticMix::RealisticMix(MixOptions options) : options_(options), rng_(options.seed) {
+  constexpr std::uint64_t kS = 1'000'000'000;
+  const auto now_s = static_cast<std::uint64_t>(std::time(nullptr));
+  ts_ns_ = (now_s - 2 * 86400) * kS + 486'674'459;
+  boot_epoch_ns_ = ts_ns_ - 10 * 86400 * kS;
   if (options_.include_machine) {
     // This machine's processes, named exactly as tallyd names them.
     if (DIR* dir = opendir("/proc")) {

@@ -58,8 +58,10 @@ class RealisticMix {
   std::mt19937_64 rng_;
   std::vector<Proc> procs_;
   std::uint32_t next_pid_ = 1000;
-  std::uint64_t ts_ns_ = 1'795'845'331'486'674'459ULL;
-  std::uint64_t boot_epoch_ns_ = 1'795'000'000'000'000'000ULL;
+  // Two days before now, whole seconds plus a fixed fraction: recent enough
+  // that the collector's retention (14 days) keeps what a benchmark stores.
+  std::uint64_t ts_ns_ = 0;
+  std::uint64_t boot_epoch_ns_ = 0;
   std::size_t real_ = 0;
 };
 

@@ -203,6 +203,8 @@ class StatementTable {
 
   // Borrow for one use: `auto q = table.use(Id::x); q->bind(...)`.
   Statement::Use use(Id id) { return stmts_[static_cast<std::size_t>(id)].use(); }
+  // The statement itself, for a helper that borrows it.
+  Statement& get(Id id) { return stmts_[static_cast<std::size_t>(id)]; }
 
  private:
   std::array<Statement, static_cast<std::size_t>(Id::count_)> stmts_;

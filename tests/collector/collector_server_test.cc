@@ -63,6 +63,42 @@ TEST_F(CollectorServer, StoresABatchAndServesItBack) {
   EXPECT_EQ(s.json()["truncated"], false);
 }
 
+// Series over HTTP, as the page and a spreadsheet read them. Raw here (a
+// 10-second step): rollups are summed once a minute is over.
+TEST_F(CollectorServer, ServesSeriesAsJsonAndCsvAndNamesABadParameter) {
+  ASSERT_EQ(post(samples_body("agent-1", "web-1", 1, lines_)).status, 200);
+  const std::uint64_t ts = 1'700'000'000'000'000'000;
+  const std::string window = "&from=" + std::to_string(ts - 10'000'000'000) +
+                             "&to=" + std::to_string(ts + 10'000'000'000) + "&step=10";
+  HttpResponse r = get("/v1/series?host=web-1&group_by=comm&top=3" + window);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = r.json();
+  EXPECT_EQ(j["source"], "raw");
+  EXPECT_EQ(j["points"], 2);
+  ASSERT_EQ(j["series"].size(), 3u);
+  // 19 processes: pid 100 + i uses (i + 1) us; the top is worker-118.
+  EXPECT_EQ(j["series"][0]["name"], "worker-118");
+  EXPECT_EQ(j["series"][0]["cpu_ns"][1], 19000);
+  EXPECT_TRUE(j["series"][0]["cpu_ns"][0].is_null()) << "no data before the sample: a gap";
+  EXPECT_EQ(j["total"]["cpu_ns"][1], 19 * 20 / 2 * 1000);
+  EXPECT_EQ(j["other"]["cpu_ns"][1], (19 * 20 / 2 - 19 - 18 - 17) * 1000);
+
+  HttpResponse csv = get("/v1/series?host=web-1&group_by=comm&top=3&format=csv" + window);
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_EQ(csv.headers["content-type"], "text/csv; charset=utf-8");
+  EXPECT_EQ(csv.body.substr(0, csv.body.find("\r\n")),
+            "time_ns,series,name,host,comm,cpu_ns,cpu_cores,rss_bytes");
+  EXPECT_NE(csv.body.find(std::to_string(ts) + ",group,worker-118,,,19000,0.000002,"),
+            std::string::npos)
+      << csv.body;
+  HttpResponse accept = get("/v1/series?host=web-1" + window, {{"Accept", "text/csv"}});
+  EXPECT_EQ(accept.headers["content-type"], "text/csv; charset=utf-8");
+
+  HttpResponse bad = get("/v1/series?group_by=pod");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"], "group_by: expected host, comm, cgroup or process, got \"pod\"");
+}
+
 TEST_F(CollectorServer, KeepsTheConnectionAliveAcrossRequests) {
   HttpConnection c(collector_->port());
   for (std::uint64_t seq = 1; seq <= 5; ++seq) {
@@ -70,7 +106,9 @@ TEST_F(CollectorServer, KeepsTheConnectionAliveAcrossRequests) {
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(r.headers.count("connection"), 0u) << "no Connection: close";
   }
-  EXPECT_EQ(c.get("/healthz").json(), nlohmann::json::parse(R"({"status":"ok"})"));
+  const auto health = c.get("/healthz").json();
+  EXPECT_EQ(health["status"], "ok");
+  EXPECT_EQ(health["housekeeping"]["late_buckets"], 0);
 }
 
 TEST_F(CollectorServer, DuplicateBatchIsAckedButNotStoredTwice) {

@@ -332,6 +332,14 @@ CollectorProcess::CollectorProcess(const std::string& db_path, std::vector<std::
   if (std::find(extra.begin(), extra.end(), "--listen") == extra.end()) {
     for (std::string arg : {"--listen", "127.0.0.1:0"}) argv.push_back(arg);
   }
+  // Test samples are stamped near 1970: retention would delete them at
+  // once. Tests of retention say how long.
+  if (std::find(extra.begin(), extra.end(), "--retention-raw") == extra.end()) {
+    for (std::string arg : {"--retention-raw", "36500d", "--retention-rollup-1m", "36500d",
+                            "--retention-rollup", "36500d"}) {
+      argv.push_back(arg);
+    }
+  }
   argv.push_back("--db");
   argv.push_back(db_path);
   argv.insert(argv.end(), extra.begin(), extra.end());

@@ -74,5 +74,62 @@ TEST(QueryParams, TopChecksN) {
   EXPECT_FALSE(parse_top_query("limit=3").ok());
 }
 
+TEST(QueryParams, TopTakesAGrouping) {
+  auto t = parse_top_query("by=cgroup&from=5");
+  ASSERT_TRUE(t.ok()) << t.error().message();
+  EXPECT_EQ(t->by, GroupKind::cgroup);
+  EXPECT_TRUE(t->window_given);
+  EXPECT_FALSE(parse_top_query("").value().window_given);
+  auto bad = parse_top_query("by=pod");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message(), "by: expected host, comm, cgroup or process, got \"pod\"");
+}
+
+constexpr std::uint64_t kNow = 1'800'000'000'000'000'000ULL;
+constexpr std::uint64_t kHourNs = 3'600'000'000'000ULL;
+
+TEST(QueryParams, SeriesDefaultsToTheLastHourInSteps) {
+  auto r = parse_series_query("", kNow);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->query.to, kNow);
+  EXPECT_EQ(r->query.from, kNow - kHourNs);
+  EXPECT_EQ(r->query.step_ns, 15'000'000'000u) << "about 300 points an hour: 15 s, raw";
+  EXPECT_EQ(r->query.group_by, GroupKind::host);
+  EXPECT_FALSE(r->csv);
+  // A day: 5 minutes (minute rollups); a week: an hour (hour rollups).
+  EXPECT_EQ(parse_series_query("from=0&to=86400000000000", kNow)->query.step_ns, 300'000'000'000u);
+  EXPECT_EQ(parse_series_query("from=0&to=604800000000000", kNow)->query.step_ns,
+            3'600'000'000'000u);
+  auto csv = parse_series_query("host=web-1&group_by=comm&step=60&top=3&format=csv", kNow);
+  ASSERT_TRUE(csv.ok()) << csv.error().message();
+  EXPECT_TRUE(csv->csv);
+  EXPECT_EQ(csv->query.host, "web-1");
+  EXPECT_EQ(csv->query.group_by, GroupKind::comm);
+  EXPECT_EQ(csv->query.step_ns, 60'000'000'000u);
+  EXPECT_EQ(csv->query.top, 3u);
+}
+
+class SeriesQueryRejects : public ::testing::TestWithParam<BadQuery> {};
+
+TEST_P(SeriesQueryRejects, NamingTheParameter) {
+  auto q = parse_series_query(GetParam().query, kNow);
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error().message(), GetParam().error);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, SeriesQueryRejects,
+    ::testing::Values(
+        BadQuery{"group_by=pid", "group_by: expected host, comm, cgroup or process, got \"pid\""},
+        BadQuery{"step=0", "step: must be 1 to 31622400, got 0"},
+        BadQuery{"from=0&to=86400000000000&step=1",
+                 "step: 1 s makes 86401 points from 0 to 86400000000000, at most 10000"},
+        BadQuery{"top=101", "top: must be 1 to 100, got 101"},
+        BadQuery{"format=xml", "format: expected json or csv, got \"xml\""},
+        BadQuery{"from=9&to=9", "from: 9 is not before to 9"},
+        BadQuery{"to=0", "to: must be 1 to 9223372036854775807, got 0"},
+        BadQuery{"n=3",
+                 "n: unknown parameter (accepted: host, group_by, from, to, step, top, format)"}));
+
 }  // namespace
 }  // namespace tally::collector

@@ -7,8 +7,10 @@
 
 #include "collector/api_json.h"
 #include "collector/query_params.h"
+#include "collector/series_format.h"
 #include "collector/token_auth.h"
 #include "tally/log.h"
+#include "tally/time_util.h"
 
 namespace tally::collector {
 
@@ -16,7 +18,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-enum class Endpoint { batches, agents, samples, top, healthz, none };
+enum class Endpoint { batches, agents, samples, top, series, healthz, none };
 
 struct Route {
   Endpoint endpoint;
@@ -35,6 +37,7 @@ Route route(std::string_view path) {
   if (path == "/v1/agents") return {Endpoint::agents, "GET"};
   if (path == "/v1/samples") return {Endpoint::samples, "GET"};
   if (path == "/v1/top") return {Endpoint::top, "GET"};
+  if (path == "/v1/series") return {Endpoint::series, "GET"};
   if (path == "/healthz") return {Endpoint::healthz, "GET"};
   return {Endpoint::none, ""};
 }
@@ -139,6 +142,11 @@ void Api::join() {
   reader_.join();
   health_thread_.join();
 }
+
+namespace {
+constexpr std::chrono::milliseconds kHousekeepingYield{100};
+constexpr std::chrono::milliseconds kHousekeepingPause{5};
+}  // namespace
 
 ApiResponse Api::busy() {
   const IngestBudget::Limits limits = budget_.limits();
@@ -338,6 +346,20 @@ void Api::handle_query(const RequestHead& head, Done done) {
       };
       break;
     }
+    case Endpoint::series: {
+      auto r = parse_series_query(query, realtime_ns());
+      if (!r.ok()) return done(error_response(400, r.error().message()));
+      const bool csv = r->csv || head.accept.find("text/csv") != std::string::npos;
+      work = [this, q = r->query, csv] {
+        auto rows = queries_->series(q);
+        if (!rows.ok()) return unavailable(rows.error());
+        if (!csv) return ApiResponse{200, series_json(q, *rows)};
+        ApiResponse resp{200, series_csv(*rows)};
+        resp.content_type = "text/csv; charset=utf-8";
+        return resp;
+      };
+      break;
+    }
     default: {
       auto q = parse_top_query(query);
       if (!q.ok()) return done(error_response(400, q.error().message()));
@@ -367,6 +389,67 @@ void Api::handle_query(const RequestHead& head, Done done) {
   });
 }
 
+void Api::start_housekeeping(std::chrono::milliseconds period) {
+  housekeeping_period_ = period;
+  housekeeping_stopped_ = false;
+  housekeeping_timer_ = std::make_unique<asio::steady_timer>(io_);
+  do_housekeep_later();
+}
+
+void Api::stop_housekeeping() {
+  housekeeping_stopped_ = true;
+  if (housekeeping_timer_) housekeeping_timer_->cancel();
+}
+
+void Api::do_housekeep_later() {
+  housekeeping_timer_->expires_after(housekeeping_period_);
+  housekeeping_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !housekeeping_stopped_) do_housekeep();
+  });
+}
+
+// One step on the writer thread, queued behind the batches already there;
+// the next is queued after it returns, so batches that arrive meanwhile go
+// first.
+void Api::do_housekeep() {
+  asio::post(writer_, [this, guard = asio::make_work_guard(io_)] {
+    bool more = false;
+    try {
+      auto stepped = batches_->housekeep();
+      if (stepped.ok()) {
+        more = *stepped;
+      } else {
+        housekeeping_failures_.note(fmt::format(
+            "{}; tried again in {} ms", stepped.error().message(), housekeeping_period_.count()));
+      }
+      std::lock_guard lock(health_mu_);
+      housekeeping_counts_ = batches_->housekeeping();
+    } catch (const std::exception& e) {
+      housekeeping_failures_.note(fmt::format("housekeeping: {}", e.what()));
+    }
+    try {
+      asio::post(io_, [this, more] {
+        if (housekeeping_stopped_) return;
+        // Batches come first: while any is in the collector, the next step
+        // waits a little (housekeeping then takes a few percent of the
+        // writer), so that a burst is stored at full speed and the sums
+        // follow when it has passed. Even when idle it pauses between
+        // steps, so that the checkpointer finds the writer free to start
+        // the WAL over.
+        if (!more) return do_housekeep_later();
+        housekeeping_timer_->expires_after(budget_.usage().requests == 0 ? kHousekeepingPause
+                                                                         : kHousekeepingYield);
+        housekeeping_timer_->async_wait([this](const boost::system::error_code& ec) {
+          if (!ec && !housekeeping_stopped_) do_housekeep();
+        });
+      });
+    } catch (...) {
+      // Out of memory for the post: housekeeping stops until a restart,
+      // which the next failure to store a batch will say more about.
+    }
+  });
+}
+
 ApiResponse Api::health(bool details) {
   Status readable = health_queries_->check();
   std::optional<std::string> failure;
@@ -376,8 +459,14 @@ ApiResponse Api::health(bool details) {
     std::lock_guard lock(health_mu_);
     if (write_failure_) failure = "last write failed: " + *write_failure_;
   }
-  if (!failure) return ApiResponse{200, health_json(true, nullptr)};
-  ApiResponse r{503, health_json(false, details ? &*failure : nullptr)};
+  HousekeepingCounts housekeeping;
+  {
+    std::lock_guard lock(health_mu_);
+    housekeeping = housekeeping_counts_;
+  }
+  const HousekeepingCounts* shown = details ? &housekeeping : nullptr;
+  if (!failure) return ApiResponse{200, health_json(true, nullptr, shown)};
+  ApiResponse r{503, health_json(false, details ? &*failure : nullptr, shown)};
   r.retry_after = 5;
   return r;
 }

@@ -24,8 +24,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "collector/batch_store.h"
@@ -43,6 +46,7 @@ struct RequestHead {
   std::string content_type;
   std::string content_encoding;
   std::string authorization;
+  std::string accept;
   // Set by precheck(): the credential of the request's token (nullopt
   // when the collector authenticates nobody).
   std::optional<std::string> credential;
@@ -58,7 +62,10 @@ struct ApiResponse {
   ApiResponse(unsigned s, std::string b) : status(s), body(std::move(b)) {}
 
   unsigned status = 200;
-  std::string body;           // JSON
+  std::string body;
+  std::string content_type = "application/json";
+  // Further headers (Cache-Control, Content-Security-Policy...).
+  std::vector<std::pair<std::string, std::string>> headers;
   unsigned retry_after = 0;   // seconds, for 503; 0: no header
   std::string allow;          // for 405
   bool authenticate = false;  // 401: add WWW-Authenticate
@@ -111,6 +118,12 @@ class Api {
   // (then with a 5xx).
   void handle(RequestHead& head, std::string body, Done done);
 
+  // Runs housekeeping (BatchStore::housekeep) on the writer thread every
+  // `period`, and step after step while it has more to do, with batches
+  // in between; io thread. stop_housekeeping() lets the io context run out.
+  void start_housekeeping(std::chrono::milliseconds period);
+  void stop_housekeeping();
+
   // Lets queued work finish and stops the worker threads. After the io
   // context has stopped running, before the stores are destroyed.
   void join();
@@ -123,6 +136,8 @@ class Api {
   ApiResponse store(const BatchRequest& request,
                     const std::optional<std::string>& credential);  // writer thread
   ApiResponse health(bool details);                                 // health thread
+  void do_housekeep_later();
+  void do_housekeep();
 
   boost::asio::io_context& io_;
   std::unique_ptr<BatchStore> batches_;
@@ -140,6 +155,13 @@ class Api {
   std::mutex health_mu_;
   std::optional<std::string> write_failure_;
   ThrottledWarning refusals_{std::chrono::minutes(1)};  // writer thread
+  // Housekeeping: the timer and flag on the io thread; the counts copied
+  // under health_mu_ by the writer for /healthz.
+  std::unique_ptr<boost::asio::steady_timer> housekeeping_timer_;
+  std::chrono::milliseconds housekeeping_period_{1000};
+  bool housekeeping_stopped_ = true;
+  HousekeepingCounts housekeeping_counts_;
+  ThrottledWarning housekeeping_failures_{std::chrono::minutes(10)};  // writer thread
   // Logged once per busy spell, not per refused request.
   std::atomic<bool> refusing_{false};
 };

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collector/series_format.h"
+
 namespace tally::collector {
 
 namespace {
@@ -67,9 +69,18 @@ std::string error_json(std::string_view message) {
   return dump(ordered_json{{"error", m}});
 }
 
-std::string health_json(bool healthy, const std::string* error) {
+std::string health_json(bool healthy, const std::string* error,
+                        const HousekeepingCounts* housekeeping) {
   ordered_json j{{"status", healthy ? "ok" : "unavailable"}};
   if (error != nullptr) j["error"] = *error;
+  if (housekeeping != nullptr) {
+    const HousekeepingCounts& h = *housekeeping;
+    j["housekeeping"] = {
+        {"buckets_summed", h.buckets_summed},   {"late_buckets", h.late_buckets},
+        {"names_missing", h.names_missing},     {"chunks_deleted", h.chunks_deleted},
+        {"rollups_deleted", h.rollups_deleted}, {"names_deleted", h.names_deleted},
+        {"batches_deleted", h.batches_deleted}};
+  }
   return dump(j);
 }
 
@@ -116,6 +127,14 @@ std::string samples_json(const SampleRows& rows) {
 std::string top_json(const TopRows& top) {
   ordered_json list = ordered_json::array();
   for (const TopEntry& e : top.top) {
+    if (top.by == GroupKind::comm || top.by == GroupKind::cgroup) {
+      list.push_back({{"name", e.group}, {"cpu_ns", e.cpu_ns}});
+      continue;
+    }
+    if (top.by == GroupKind::host) {
+      list.push_back({{"host", e.host}, {"cpu_ns", e.cpu_ns}});
+      continue;
+    }
     list.push_back({{"host", e.host},
                     {"pid", e.pid},
                     {"start_time_ns", e.start_time_ns},
@@ -123,7 +142,10 @@ std::string top_json(const TopRows& top) {
                     {"cmdline", e.cmdline},
                     {"cpu_ns", e.cpu_ns}});
   }
-  return dump(ordered_json{{"top", std::move(list)}, {"truncated", top.truncated}});
+  return dump(ordered_json{{"by", group_kind_name(top.by)},
+                           {"source", source_name(top.source)},
+                           {"top", std::move(list)},
+                           {"truncated", top.truncated}});
 }
 
 }  // namespace tally::collector

@@ -22,8 +22,10 @@ std::string error_json(std::string_view message);
 // The agent recognises it by the "unknown_processes" member.
 std::string unknown_processes_json(const StoreOutcome& outcome);
 // {"status":"ok"} or {"status":"unavailable"}, with "error":"..." when
-// `error` is given (the details are for clients holding the token).
-std::string health_json(bool healthy, const std::string* error);
+// `error` is given, and "housekeeping":{counts} when `housekeeping` is (the
+// details are for clients holding a token).
+std::string health_json(bool healthy, const std::string* error,
+                        const HousekeepingCounts* housekeeping = nullptr);
 std::string agents_json(const std::vector<AgentReport>& agents);
 // The samples as stored, verbatim: {"samples":[...],"truncated":bool}
 std::string samples_json(const SampleRows& rows);

@@ -136,7 +136,7 @@ constexpr std::size_t kUnknownListed = 16;
 // measured on a burst of 2.3 million samples, these thresholds kept it at
 // 4.6 bytes per sample where 4 and 16 MiB gave 7.9, at the same ingest rate.
 // journal_size_limit keeps the WAL file at most 64 MiB.
-constexpr Checkpointer::Thresholds kCheckpointThresholds{512, 2048, std::chrono::milliseconds(250)};
+constexpr Checkpointer::Thresholds kCheckpointThresholds{256, 1024, std::chrono::milliseconds(250)};
 
 struct BatchRow {
   std::uint64_t batch_samples;
@@ -183,6 +183,7 @@ struct BatchStore::Impl {
   sql::StatementTable<Stmt> stmts;
   ChunkWriter chunks;
   NamesRows names;
+  std::unique_ptr<Housekeeper> housekeeper;
   std::uint64_t names_max_age_ns = 0;
   std::function<std::uint64_t()> clock;
   std::uint64_t now_ns = 0;         // the clock, read once per request
@@ -226,7 +227,7 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto db = sql::Database::open(options.path, sql::Database::Mode::read_write_create);
   if (!db.ok()) return db.error();
   auto impl =
-      std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, {}, {}, 0, {}, 0, 0, {}});
+      std::make_unique<Impl>(Impl{nullptr, std::move(db).value(), {}, {}, {}, {}, 0, {}, 0, 0, {}});
   impl->names_max_age_ns = options.names_max_age_ns;
   impl->rebind_from = options.rebind_from;
   impl->clock = options.clock ? options.clock : [] { return realtime_ns(); };
@@ -247,6 +248,9 @@ Result<std::unique_ptr<BatchStore>> BatchStore::open(const Options& options) {
   auto names = NamesRows::prepare(impl->db);
   if (!names.ok()) return names.error().context("prepare statements");
   impl->names = std::move(names).value();
+  auto housekeeper = Housekeeper::prepare(impl->db, options.retention);
+  if (!housekeeper.ok()) return housekeeper.error();
+  impl->housekeeper = std::move(housekeeper).value();
   return std::unique_ptr<BatchStore>(new BatchStore(std::move(impl)));
 }
 
@@ -622,6 +626,12 @@ Result<StoreOutcome> BatchStore::store(const BatchRequest& r,
   }
   auto txn = sql::Transaction::begin(impl_->db);
   if (!txn.ok()) return txn.error().context(what);
+  // The chunk writer's memory of what it wrote follows the transaction.
+  struct Settle {
+    ChunkWriter& chunks;
+    bool committed = false;
+    ~Settle() { committed ? chunks.committed() : chunks.rolled_back(); }
+  } settle{impl_->chunks};
   auto found = impl_->find_or_add_agent(r.agent_id, r.host, credential);
   if (!found.ok()) return found.error().context(what);
   if (refuses(*found, credential)) {
@@ -663,7 +673,12 @@ Result<StoreOutcome> BatchStore::store(const BatchRequest& r,
     if (!updated.ok()) return updated.error().context(what + ": update agent");
   }
   TALLY_TRY_CTX(txn->commit(), what);
+  settle.committed = true;
   return outcome;
 }
+
+Result<bool> BatchStore::housekeep() { return impl_->housekeeper->step(impl_->clock()); }
+
+const HousekeepingCounts& BatchStore::housekeeping() const { return impl_->housekeeper->counts(); }
 
 }  // namespace tally::collector

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "collector/batch_request.h"
+#include "collector/housekeeper.h"
 #include "collector/store_schema.h"
 #include "tally/result.h"
 
@@ -96,6 +97,7 @@ class BatchStore {
     // next request (--rebind-from): how a fleet that shared one token moves
     // to a token per agent.
     std::vector<std::string> rebind_from;
+    Retention retention;
   };
 
   // Opens or creates the database and prepares every statement.
@@ -109,6 +111,12 @@ class BatchStore {
   // collector authenticates nobody.
   Result<StoreOutcome> store(const BatchRequest& request,
                              const std::optional<std::string>& credential = std::nullopt);
+
+  // One bounded step of rollups and retention (housekeeper.h), in its own
+  // transaction; true when more is waiting. The server runs it between
+  // batches, on the writer thread.
+  Result<bool> housekeep();
+  const HousekeepingCounts& housekeeping() const;
 
  private:
   struct Impl;

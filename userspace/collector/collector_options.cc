@@ -1,7 +1,10 @@
 #include "collector/collector_options.h"
 
 #include <cstdio>
+#include <map>
+#include <string>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/address.hpp>
 
@@ -43,7 +46,23 @@ struct TypedFlags {
   std::uint64_t header_timeout_ms = 10000;
   std::uint64_t request_timeout_ms = 30000;
   std::uint64_t shutdown_grace_ms = 5000;
+  std::uint64_t housekeeping_ms = 1000;
+  // Retention, in seconds ("14d" and "36h" are converted by CLI11).
+  std::uint64_t retention_raw_s = 14 * 86400;
+  std::uint64_t retention_rollup_1m_s = 35 * 86400;
+  std::uint64_t retention_rollup_s = 400 * 86400;
 };
+
+// 1 minute to 100 years, written with a unit: 90m, 36h, 14d (a bare
+// number is seconds).
+void add_retention_flag(CLI::App& app, const char* name, std::uint64_t& seconds, const char* help) {
+  app.add_option(name, seconds, help)
+      ->transform(CLI::AsNumberWithUnit(
+          std::map<std::string, std::uint64_t>{{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}},
+          CLI::AsNumberWithUnit::CASE_SENSITIVE))
+      ->check(CLI::Range(std::uint64_t{60}, std::uint64_t{100} * 366 * 86400))
+      ->default_str(fmt::format("{}d", seconds / 86400));
+}
 
 // Where the collector listens and stores, and whom it trusts.
 void add_service_flags(CLI::App& app, CollectorOptions& o, TypedFlags& typed) {
@@ -78,6 +97,12 @@ void add_service_flags(CLI::App& app, CollectorOptions& o, TypedFlags& typed) {
                  "Forget a process's names not sent again for this long (agents resend them)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{24 * 3650}))
       ->capture_default_str();
+  add_retention_flag(app, "--retention-raw", typed.retention_raw_s,
+                     "Keep every sample this long (90m, 36h, 14d)");
+  add_retention_flag(app, "--retention-rollup-1m", typed.retention_rollup_1m_s,
+                     "Keep per-minute sums by host, comm, cgroup and top process this long");
+  add_retention_flag(app, "--retention-rollup", typed.retention_rollup_s,
+                     "Keep per-hour sums by host, comm, cgroup and top process this long");
 }
 
 // What one collector takes on at once.
@@ -119,6 +144,9 @@ void add_hidden_flags(CLI::App& app, CollectorOptions& o, TypedFlags& typed) {
       ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{600000}))
       ->group("");
   app.add_option("--max-db-pages", o.max_db_pages)->group("");
+  app.add_option("--housekeeping-ms", typed.housekeeping_ms)
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}))
+      ->group("");
   app.add_option("--decode-threads", o.decode_threads)->check(CLI::Range(0u, 256u))->group("");
 }
 
@@ -165,6 +193,11 @@ CollectorCommandLine parse_collector_command_line(int argc, char** argv) {
   o.query_timeout = std::chrono::milliseconds(typed.query_timeout_ms);
   o.ingest_max_bytes = typed.ingest_max_mib << 20;
   o.shutdown_grace = std::chrono::milliseconds(typed.shutdown_grace_ms);
+  o.housekeeping_period = std::chrono::milliseconds(typed.housekeeping_ms);
+  constexpr std::uint64_t kNsPerS = 1'000'000'000;
+  o.retention.raw_ns = typed.retention_raw_s * kNsPerS;
+  o.retention.minute_rollups_ns = typed.retention_rollup_1m_s * kNsPerS;
+  o.retention.hour_rollups_ns = typed.retention_rollup_s * kNsPerS;
   return {o, 0};
 }
 

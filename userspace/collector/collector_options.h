@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/housekeeper.h"
 #include "collector/ingest_budget.h"
 #include "collector/query_store.h"
 #include "collector/store_schema.h"
@@ -38,6 +39,8 @@ struct CollectorOptions {
   // Process names (protocol version 2) not sent again for this long are
   // forgotten; a live process's agent then sends them again after a 409.
   std::chrono::hours names_max_age{7 * 24};
+  // How long raw samples, minute rollups and hour rollups are kept.
+  Retention retention;
   // Connections open at once, so that a few clients cannot take every file
   // descriptor. 0: derived from RLIMIT_NOFILE (fd_limit.h), at most
   // kDefaultMaxConnections.
@@ -51,11 +54,12 @@ struct CollectorOptions {
   std::uint64_t ingest_max_requests = IngestBudget::Limits{}.requests;
   std::uint64_t ingest_max_bytes = IngestBudget::Limits{}.bytes;
   // Hidden (tests and tuning):
-  std::chrono::milliseconds header_timeout{10000};   // a new connection's request header
-  std::chrono::milliseconds request_timeout{30000};  // body, response, and idle keep-alive
-  std::chrono::milliseconds shutdown_grace{5000};    // in-flight requests after SIGTERM
-  std::uint64_t max_db_pages = 0;                    // 0: unlimited
-  unsigned decode_threads = 0;                       // 0: one per CPU
+  std::chrono::milliseconds header_timeout{10000};      // a new connection's request header
+  std::chrono::milliseconds request_timeout{30000};     // body, response, and idle keep-alive
+  std::chrono::milliseconds shutdown_grace{5000};       // in-flight requests after SIGTERM
+  std::uint64_t max_db_pages = 0;                       // 0: unlimited
+  unsigned decode_threads = 0;                          // 0: one per CPU
+  std::chrono::milliseconds housekeeping_period{1000};  // between idle housekeeping steps
 };
 
 struct CollectorCommandLine {

@@ -86,6 +86,7 @@ Status CollectorServer::open(const CollectorOptions& o) {
   store_options.durability = o.durability;
   store_options.max_page_count = o.max_db_pages;
   store_options.rebind_from = o.rebind_from;
+  store_options.retention = o.retention;
   store_options.names_max_age_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(o.names_max_age).count());
   auto batches = BatchStore::open(store_options);
@@ -100,6 +101,7 @@ Status CollectorServer::open(const CollectorOptions& o) {
   api_ = std::make_unique<Api>(io_, std::move(batches).value(), std::move(queries).value(),
                                std::move(health).value(), std::move(config));
   token_reloader_ = std::make_unique<TokenReloader>(io_, o.token_file, o.read_token_file, *api_);
+  api_->start_housekeeping(o.housekeeping_period);
 
   std::string where = fmt::format("listen on {}:{}", o.listen_address, o.listen_port);
   boost::system::error_code ec;
@@ -304,6 +306,7 @@ void CollectorServer::stop() {
   acceptor_.close(ignored);
   signals_.cancel();
   token_reloader_->stop();
+  api_->stop_housekeeping();
   accept_retry_.cancel();
   refusal_report_.cancel();
   // Copy first: a session stopped here may end, and unregister, at once.

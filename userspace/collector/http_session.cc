@@ -188,6 +188,7 @@ void HttpSession::on_header() {
   head_.content_type = std::string(req[http::field::content_type]);
   head_.content_encoding = std::string(req[http::field::content_encoding]);
   head_.authorization = std::string(req[http::field::authorization]);
+  head_.accept = std::string(req[http::field::accept]);
   auto length = parser_->content_length();
   head_.has_length = length.has_value() || parser_->chunked();
   if (length) head_.content_length = *length;
@@ -248,7 +249,8 @@ void HttpSession::on_body() {
 void HttpSession::respond(ApiResponse r, bool close_after) {
   if (close_after || hub_.stopping) keep_alive_ = false;
   response_ = std::make_shared<Response>(static_cast<http::status>(r.status), version_);
-  response_->set(http::field::content_type, "application/json");
+  response_->set(http::field::content_type, r.content_type);
+  for (const auto& [name, value] : r.headers) response_->set(name, value);
   if (r.retry_after > 0) response_->set(http::field::retry_after, std::to_string(r.retry_after));
   if (!r.allow.empty()) response_->set(http::field::allow, r.allow);
   if (r.authenticate) response_->set(http::field::www_authenticate, "Bearer");

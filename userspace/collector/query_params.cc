@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "collector/json_field.h"
+#include "collector/series_format.h"
 
 namespace tally::collector {
 
@@ -87,7 +88,65 @@ Result<Window> parse_window(const Params& p) {
   return Window{*from, *to};
 }
 
+Result<GroupKind> parse_group_kind(const Params& p, std::string_view name, GroupKind fallback) {
+  const std::string* v = get(p, name);
+  if (v == nullptr) return fallback;
+  for (GroupKind k : {GroupKind::host, GroupKind::comm, GroupKind::cgroup, GroupKind::process}) {
+    if (*v == group_kind_name(k)) return k;
+  }
+  return Error::format("{}: expected host, comm, cgroup or process, got \"{}\"", name, shown(*v));
+}
+
+// A step of about 300 points over the window, from steps people read
+// easily; whole minutes from 60 s up, so that rollups serve them.
+std::uint64_t default_step_s(std::uint64_t window_ns) {
+  constexpr std::uint64_t kSteps[] = {1,   5,    10,   15,   30,    60,    120,   300,  600,
+                                      900, 1800, 3600, 7200, 10800, 21600, 43200, 86400};
+  const std::uint64_t wanted = window_ns / 300 / 1'000'000'000;
+  for (std::uint64_t s : kSteps) {
+    if (s >= wanted) return s;
+  }
+  return 86400;
+}
+
 }  // namespace
+
+Result<SeriesRequest> parse_series_query(std::string_view query, std::uint64_t now_ns) {
+  auto p = parse_params(query, {"host", "group_by", "from", "to", "step", "top", "format"});
+  if (!p.ok()) return p.error();
+  SeriesRequest r;
+  SeriesQuery& q = r.query;
+  if (const std::string* host = get(*p, "host")) q.host = *host;
+  auto by = parse_group_kind(*p, "group_by", GroupKind::host);
+  if (!by.ok()) return by.error();
+  q.group_by = *by;
+  constexpr std::uint64_t kHourNs = 3600ull * 1'000'000'000;
+  auto to = parse_uint(*p, "to", 1, kMaxStoredInteger, now_ns);
+  if (!to.ok()) return to.error();
+  auto from = parse_uint(*p, "from", 0, kMaxStoredInteger, *to - std::min(*to, kHourNs));
+  if (!from.ok()) return from.error();
+  if (*from >= *to) return Error::format("from: {} is not before to {}", *from, *to);
+  q.from = *from;
+  q.to = *to;
+  auto step = parse_uint(*p, "step", 1, 366ull * 86400, default_step_s(q.to - q.from));
+  if (!step.ok()) return step.error();
+  q.step_ns = *step * 1'000'000'000;
+  const std::uint64_t points = (q.to - q.from) / q.step_ns + 1;
+  if (points > SeriesReader::kMaxPoints) {
+    return Error::format("step: {} s makes {} points from {} to {}, at most {}", *step, points,
+                         q.from, q.to, SeriesReader::kMaxPoints);
+  }
+  auto top = parse_uint(*p, "top", 1, kMaxSeriesTop, kDefaultSeriesTop);
+  if (!top.ok()) return top.error();
+  q.top = *top;
+  if (const std::string* format = get(*p, "format")) {
+    if (*format != "json" && *format != "csv") {
+      return Error::format("format: expected json or csv, got \"{}\"", shown(*format));
+    }
+    r.csv = *format == "csv";
+  }
+  return r;
+}
 
 Result<std::string> percent_decode(std::string_view s) {
   std::string out;
@@ -130,7 +189,7 @@ Result<SampleQuery> parse_sample_query(std::string_view query) {
 }
 
 Result<TopQuery> parse_top_query(std::string_view query) {
-  auto p = parse_params(query, {"host", "from", "to", "n"});
+  auto p = parse_params(query, {"host", "from", "to", "n", "by"});
   if (!p.ok()) return p.error();
   TopQuery q;
   if (const std::string* host = get(*p, "host")) q.host = *host;
@@ -138,6 +197,10 @@ Result<TopQuery> parse_top_query(std::string_view query) {
   if (!window.ok()) return window.error();
   q.from = window->from;
   q.to = window->to;
+  q.window_given = get(*p, "from") != nullptr || get(*p, "to") != nullptr;
+  auto by = parse_group_kind(*p, "by", GroupKind::process);
+  if (!by.ok()) return by.error();
+  q.by = *by;
   auto n = parse_uint(*p, "n", 1, kMaxTopN, kDefaultTopN);
   if (!n.ok()) return n.error();
   q.n = *n;

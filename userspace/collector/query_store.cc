@@ -4,14 +4,16 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <map>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
+#include "collector/group_rollup.h"
+#include "collector/names_members.h"
 #include "collector/sample_chunk.h"
 #include "collector/saturating_sum.h"
 #include "collector/store_schema.h"
@@ -98,6 +100,7 @@ struct ChunkRow {
 struct QueryStore::Impl {
   sql::Database db;
   sql::StatementTable<Stmt> stmts;
+  SeriesReader series;
   QueryLimits limits;
   std::chrono::steady_clock::time_point deadline;
   bool timed_out = false;
@@ -113,6 +116,7 @@ struct QueryStore::Impl {
   std::unordered_map<std::int64_t, ProcessNames> names_cache;  // one query's, no names text
   bool out_of_time();
   Status fill_agent(std::int64_t agent, const GapRecord* successor_gap, AgentReport& report);
+  Result<TopRows> top_of_rollups(const TopQuery& q);
   // Starts the clock of one query.
   void begin_query();
   // The error of a failed query: says so plainly when it was the limit.
@@ -207,13 +211,16 @@ Error QueryStore::Impl::failed(const Error& e, std::string_view what) const {
 Result<std::unique_ptr<QueryStore>> QueryStore::open(const std::string& path, QueryLimits limits) {
   auto db = sql::Database::open(path, sql::Database::Mode::read_only);
   if (!db.ok()) return db.error();
-  auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}, limits, {}, false, {}});
+  auto impl = std::make_unique<Impl>(Impl{std::move(db).value(), {}, {}, limits, {}, false, {}});
   const std::string what = fmt::format("open collector database {}", path);
   TALLY_TRY_CTX(prepare_reader(impl->db), what);
   TALLY_TRY_CTX(register_saturating_sum(impl->db), what);
   auto stmts = sql::StatementTable<Stmt>::prepare(impl->db, kSql);
   if (!stmts.ok()) return stmts.error().context("prepare statements");
   impl->stmts = std::move(stmts).value();
+  auto series = SeriesReader::prepare(impl->db);
+  if (!series.ok()) return series.error().context("prepare statements");
+  impl->series = std::move(series).value();
   sqlite3_progress_handler(impl->db.handle(), kProgressInstructions, &Impl::on_progress,
                            impl.get());
   return std::unique_ptr<QueryStore>(new QueryStore(std::move(impl)));
@@ -441,13 +448,6 @@ Result<SampleRows> QueryStore::samples(const SampleQuery& q) {
 
 namespace {
 
-// A sum of CPU time is exact up to 2^63-1 ns (292 years) and stays there
-// beyond, as the protocol documents for /v1/top.
-std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
-  constexpr std::uint64_t kMax = 9223372036854775807ULL;
-  return a > kMax - std::min(b, kMax) ? kMax : a + b;
-}
-
 struct ProcessTotal {
   std::uint64_t cpu_ns = 0;
   std::uint64_t latest_ts_ns = 0;
@@ -457,21 +457,78 @@ struct ProcessTotal {
 // A process across pid reuse and names changes: (host, pid, start time).
 using ProcessKey = std::tuple<std::string, std::uint32_t, std::uint64_t>;
 
-// The comm and cmdline members of a names row's text.
-std::pair<std::string, std::string> comm_and_cmdline(const std::string& names) {
-  auto members = nlohmann::json::parse("{" + names + "}", nullptr, false);
-  if (!members.is_object()) return {};
-  auto text = [&](const char* key) {
-    auto it = members.find(key);
-    return it != members.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  return {text("comm"), text("cmdline")};
+}  // namespace
+
+Result<SeriesRows> QueryStore::series(const SeriesQuery& q) {
+  impl_->begin_query();
+  auto snapshot = sql::Transaction::begin(impl_->db, sql::Transaction::Kind::read);
+  if (!snapshot.ok()) return impl_->failed(snapshot.error(), "query series");
+  auto rows = impl_->series.series(q, [this] { return impl_->out_of_time(); });
+  if (!rows.ok()) return impl_->failed(rows.error(), "query series");
+  return rows;
+}
+
+namespace {
+
+// "1234:5678" -> pid and start time; zeros if damaged.
+std::pair<std::uint32_t, std::uint64_t> process_key(std::string_view group) {
+  std::uint32_t pid = 0;
+  std::uint64_t start = 0;
+  const auto colon = group.find(':');
+  if (colon == group.npos) return {0, 0};
+  std::from_chars(group.data(), group.data() + colon, pid);
+  std::from_chars(group.data() + colon + 1, group.data() + group.size(), start);
+  return {pid, start};
 }
 
 }  // namespace
 
+// A long window, or a grouping: the sums of the rollups (series_query.h).
+Result<TopRows> QueryStore::Impl::top_of_rollups(const TopQuery& q) {
+  constexpr std::uint64_t kWeekNs = 7 * 86400ull * 1'000'000'000;
+  SeriesQuery s;
+  s.host = q.host;
+  s.group_by = q.by;
+  s.from = q.from;
+  s.to = q.to;
+  s.top = q.n;
+  s.totals_only = true;
+  const std::uint64_t window = q.to - q.from;
+  s.step_ns = window <= TopQuery::kRawTopNs ? 1'000'000'000
+              : window <= kWeekNs           ? 60'000'000'000
+                                            : 3600'000'000'000;
+  auto rows = series.series(s, [this] { return out_of_time(); });
+  if (!rows.ok()) return rows.error();
+  TopRows out;
+  out.by = q.by;
+  out.source = rows->source;
+  for (Series& named : rows->named) {
+    TopEntry e;
+    e.cpu_ns = named.cpu_ns_total;
+    if (q.by == GroupKind::process) {
+      e.host = std::move(named.host);
+      std::tie(e.pid, e.start_time_ns) = process_key(named.group);
+      e.comm = std::move(named.label);
+    } else if (q.by == GroupKind::host) {
+      e.host = named.group;
+      e.group = std::move(named.group);
+    } else {
+      e.group = std::move(named.group);
+    }
+    out.top.push_back(std::move(e));
+  }
+  return out;
+}
+
 Result<TopRows> QueryStore::top(const TopQuery& q) {
   impl_->begin_query();
+  if (q.by != GroupKind::process || (q.window_given && q.to - q.from > TopQuery::kRawTopNs)) {
+    auto snapshot = sql::Transaction::begin(impl_->db, sql::Transaction::Kind::read);
+    if (!snapshot.ok()) return impl_->failed(snapshot.error(), "query top");
+    auto rows = impl_->top_of_rollups(q);
+    if (!rows.ok()) return impl_->failed(rows.error(), "query top");
+    return rows;
+  }
   auto snapshot = sql::Transaction::begin(impl_->db, sql::Transaction::Kind::read);
   if (!snapshot.ok()) return impl_->failed(snapshot.error(), "query top processes");
   std::map<ProcessKey, ProcessTotal> totals;
@@ -514,7 +571,9 @@ Result<TopRows> QueryStore::top(const TopQuery& q) {
     auto names = impl_->names_row(total->latest_names_id);
     if (!names.ok()) return impl_->failed(names.error(), "query top processes");
     TopEntry e;
-    std::tie(e.comm, e.cmdline) = comm_and_cmdline(names->names);
+    NamesMembers members = parse_names_members(names->names);
+    e.comm = std::move(members.comm);
+    e.cmdline = std::move(members.cmdline);
     bytes += e.comm.size() + e.cmdline.size() + 128;
     if (bytes > impl_->limits.answer_bytes && !rows.top.empty()) {
       rows.truncated = true;

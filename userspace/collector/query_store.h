@@ -21,6 +21,7 @@
 
 #include "collector/batch_request.h"
 #include "collector/seq_ranges.h"
+#include "collector/series_query.h"
 #include "tally/result.h"
 
 namespace tally::collector {
@@ -80,9 +81,16 @@ struct TopQuery {
   std::uint64_t from = 0;
   std::uint64_t to = 9223372036854775807ULL;
   std::uint64_t n = 10;
+  GroupKind by = GroupKind::process;  // process, comm, cgroup or host
+  // Whether from or to was given. By process, a window up to kRawTopNs,
+  // or none at all, is summed from the raw samples, exactly; a longer one
+  // from the rollups (series_query.h), like every grouping but process.
+  bool window_given = false;
+  static constexpr std::uint64_t kRawTopNs = 3600ull * 1'000'000'000;
 };
 
 struct TopEntry {
+  std::string group;  // by comm, cgroup or host: its name
   std::string host;
   std::uint32_t pid = 0;
   std::uint64_t start_time_ns = 0;
@@ -92,6 +100,8 @@ struct TopEntry {
 };
 
 struct TopRows {
+  GroupKind by = GroupKind::process;
+  SeriesSource source = SeriesSource::raw;
   std::vector<TopEntry> top;
   bool truncated = false;  // fewer than n because the answer passed the byte limit
 };
@@ -112,8 +122,9 @@ class QueryStore {
   // Every agent, by agent_id, from one snapshot.
   Result<std::vector<AgentReport>> agents();
   Result<SampleRows> samples(const SampleQuery& q);
-  // Processes by summed cpu_ns over [from, to), largest first.
+  // Processes (or groups) by summed cpu_ns over [from, to), largest first.
   Result<TopRows> top(const TopQuery& q);
+  Result<SeriesRows> series(const SeriesQuery& q);
   // A cheap read that fails if the database cannot be read.
   Status check();
 

@@ -177,6 +177,68 @@ CREATE TABLE store_meta (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 6: retention and rollups (housekeeper.h). Per (host, group,
+// minute) and (host, group, hour), sums of the process samples
+// (group_rollup.h), kept after the chunks they were made from are deleted.
+// rollup_dirty lists the buckets whose chunks changed since they were last
+// summed. Hosts (series_hosts) and groups (rollup_groups: a comm, cgroup
+// or process incarnation, with when a rollup last used it) are stored
+// once and referred to by number: a cgroup path is often 100 bytes, and
+// a host has ~30 rollup rows a minute. A fleet-wide query reads each
+// host's rows by the primary key. A names row's
+// last_ts_ns is the latest sample time that refers to it (kept up to date
+// within an hour, chunk_writer.cc), so that it is deleted after the last
+// chunk that needs it.
+constexpr const char* kSchemaV6 = R"sql(
+ALTER TABLE names ADD COLUMN last_ts_ns INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE series_hosts (
+  host_id INTEGER PRIMARY KEY,
+  host TEXT NOT NULL UNIQUE
+);
+CREATE TABLE rollup_groups (
+  group_id INTEGER PRIMARY KEY,
+  kind INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  label TEXT NOT NULL,
+  last_bucket_ns INTEGER NOT NULL,
+  UNIQUE (kind, name)
+);
+CREATE INDEX rollup_groups_age ON rollup_groups (last_bucket_ns);
+CREATE TABLE rollups (
+  step_s INTEGER NOT NULL,
+  host_id INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  bucket_ns INTEGER NOT NULL,
+  other INTEGER NOT NULL,
+  group_id INTEGER NOT NULL,
+  cpu_ns INTEGER NOT NULL,
+  rss_max INTEGER NOT NULL,
+  rss_sum INTEGER NOT NULL,
+  points INTEGER NOT NULL,
+  processes INTEGER NOT NULL,
+  PRIMARY KEY (step_s, host_id, kind, bucket_ns, other, group_id)
+) WITHOUT ROWID;
+CREATE TABLE rollup_dirty (
+  step_s INTEGER NOT NULL,
+  bucket_ns INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  PRIMARY KEY (step_s, bucket_ns, host)
+) WITHOUT ROWID;
+)sql";
+
+// The chunks of a database from before version 6, to be summed into
+// rollups in the background like new ones.
+constexpr const char* kMarkChunksDirty = R"sql(
+INSERT OR IGNORE INTO rollup_dirty (step_s, bucket_ns, host)
+  SELECT 60, min_ts_ns - min_ts_ns % 60000000000, host FROM chunks;
+INSERT OR IGNORE INTO rollup_dirty (step_s, bucket_ns, host)
+  SELECT 60, max_ts_ns - max_ts_ns % 60000000000, host FROM chunks;
+INSERT OR IGNORE INTO rollup_dirty (step_s, bucket_ns, host)
+  SELECT 3600, min_ts_ns - min_ts_ns % 3600000000000, host FROM chunks;
+INSERT OR IGNORE INTO rollup_dirty (step_s, bucket_ns, host)
+  SELECT 3600, max_ts_ns - max_ts_ns % 3600000000000, host FROM chunks;
+)sql";
+
 }  // namespace
 
 Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t max_page_count,
@@ -220,8 +282,8 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
   // Version 0 is a new file, version 1 one that predates process names,
   // version 2 one that predates their age, version 3 one that predates
   // credentials and successions and stores names in every sample, version
-  // 4 one that stores a row per sample. One transaction, so a crash half-way leaves the old version
-  // and the next start does it again.
+  // 4 one that stores a row per sample, version 5 one without rollups. One transaction, so a crash
+  // half-way leaves the old version and the next start does it again.
   const std::string what = *version == 0 ? std::string("create schema")
                                          : fmt::format("upgrade schema from version {}", *version);
   auto txn = sql::Transaction::begin(db);
@@ -236,10 +298,16 @@ Status prepare_writer(sql::Database& db, Durability durability, std::uint64_t ma
     TALLY_TRY_CTX(register_names_digest(db), what);
     TALLY_TRY_CTX(db.exec(kSchemaV4), what);
   }
-  TALLY_TRY_CTX(db.exec(kSchemaV5), what);
-  auto moved = move_sample_rows_to_chunks(db);
-  if (!moved.ok()) return moved.error().context(what);
-  TALLY_TRY_CTX(db.exec("DROP TABLE samples"), what);
+  Result<ChunkMigration> moved = ChunkMigration{};
+  if (*version < 5) TALLY_TRY_CTX(db.exec(kSchemaV5), what);
+  TALLY_TRY_CTX(db.exec(kSchemaV6), what);
+  TALLY_TRY_CTX(db.exec(fmt::format("UPDATE names SET last_ts_ns = {}", now_ns)), what);
+  if (*version < 5) {
+    moved = move_sample_rows_to_chunks(db);
+    if (!moved.ok()) return moved.error().context(what);
+    TALLY_TRY_CTX(db.exec("DROP TABLE samples"), what);
+  }
+  TALLY_TRY_CTX(db.exec(kMarkChunksDirty), what);
   TALLY_TRY_CTX(db.exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)), what);
   TALLY_TRY_CTX(txn->commit(), what);
   if (moved->samples > 0) {

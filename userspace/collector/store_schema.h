@@ -19,6 +19,10 @@
 //   successions  agents that continue another's data after its outbox was
 //             lost, and the predecessor's last seq they declare
 //   hosts     the credential each host name belongs to
+//   rollups   per (host, group, minute or hour): CPU, RSS and processes,
+//             kept after the chunks (group_rollup.h, housekeeper.h)
+//   rollup_dirty  buckets whose chunks changed since they were summed
+//   series_hosts  the hosts that have rollups
 #pragma once
 
 #include <cstdint>
@@ -28,7 +32,7 @@
 
 namespace tally::collector {
 
-inline constexpr std::int64_t kSchemaVersion = 5;
+inline constexpr std::int64_t kSchemaVersion = 6;
 
 enum class Durability {
   full,    // synchronous=FULL: an acked batch survives power loss

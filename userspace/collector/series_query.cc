@@ -1,0 +1,328 @@
+#include "collector/series_query.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "collector/names_members.h"
+#include "collector/sample_chunk.h"
+
+namespace tally::collector {
+
+namespace {
+
+constexpr std::uint64_t kNsPerS = 1'000'000'000;
+constexpr std::uint64_t kMinuteNs = 60 * kNsPerS;
+constexpr std::uint64_t kHourNs = 3600 * kNsPerS;
+// Hour rollups are summed once the hour is over (housekeeper.h): the last
+// two hours of a range come from minute rollups.
+constexpr std::uint64_t kHourLagNs = 2 * kHourNs;
+// Cells (groups times points) one answer may add up: 16 bytes each.
+constexpr std::uint64_t kMaxCells = 8'000'000;
+
+struct Cells {
+  std::vector<std::uint64_t> cpu;
+  std::vector<double> rss;
+};
+
+struct Group {
+  std::string group;
+  std::string host;
+  std::string label;
+  std::uint64_t cpu_ns_total = 0;
+  Cells cells;
+};
+
+}  // namespace
+
+const char* source_name(SeriesSource s) {
+  switch (s) {
+    case SeriesSource::raw:
+      return "raw";
+    case SeriesSource::minute:
+      return "rollup_1m";
+    case SeriesSource::hour:
+      return "rollup_1h";
+  }
+  return "?";
+}
+
+Result<SeriesReader> SeriesReader::prepare(sql::Database& db) {
+  SeriesReader r;
+  struct {
+    sql::Statement* stmt;
+    const char* sql;
+  } table[] = {
+      {&r.rollups_,
+       "SELECT r.bucket_ns, r.other, g.name, g.label, r.cpu_ns, r.rss_sum, r.points"
+       " FROM rollups r LEFT JOIN rollup_groups g ON g.group_id = r.group_id"
+       " WHERE r.step_s = ?1 AND r.host_id = ?2 AND r.kind = ?3 AND r.bucket_ns >= ?4"
+       " AND r.bucket_ns < ?5"},
+      {&r.hosts_, "SELECT host_id, host FROM series_hosts ORDER BY host"},
+      {&r.host_, "SELECT host_id, host FROM series_hosts WHERE host = ?1"},
+      {&r.chunks_,
+       "SELECT chunk, data FROM chunks WHERE host = ?1 AND min_ts_ns >= ?2 AND min_ts_ns < ?3"
+       " AND max_ts_ns >= ?4"},
+      {&r.widest_, "SELECT value FROM store_meta WHERE key = 'max_chunk_span_ns'"},
+      {&r.names_, "SELECT pid, start_time_ns, names FROM names WHERE names_id = ?1"},
+  };
+  for (auto& [stmt, sql] : table) {
+    auto prepared = sql::Statement::prepare(db, sql);
+    if (!prepared.ok()) return prepared.error();
+    *stmt = std::move(prepared).value();
+  }
+  return r;
+}
+
+Result<std::vector<SeriesReader::Host>> SeriesReader::hosts(const SeriesQuery& q) {
+  std::vector<Host> out;
+  auto use = q.host ? host_.use() : hosts_.use();
+  if (q.host) use->bind(1, *q.host);
+  for (;;) {
+    auto row = use->step();
+    if (!row.ok()) return row.error();
+    if (!*row) break;
+    out.push_back(Host{use->column_int(0), std::string(use->column_text(1))});
+  }
+  // A host with samples but no rollups yet is still read raw.
+  if (q.host && out.empty()) out.push_back(Host{0, *q.host});
+  return out;
+}
+
+Status SeriesReader::read_rollups(std::int64_t step_s, const SeriesQuery& q, std::uint64_t from,
+                                  std::uint64_t to, const std::function<bool()>& out_of_time,
+                                  const std::function<void(RollupRow&&)>& on_row) {
+  if (from >= to) return ok_status();
+  auto hosts = this->hosts(q);
+  if (!hosts.ok()) return hosts.error();
+  for (const Host& host : *hosts) {
+    if (host.id == 0) continue;
+    // The host's totals first: a group's RSS is divided by the host's
+    // sample times in the step, complete by then.
+    std::vector<GroupKind> kinds{GroupKind::host};
+    if (q.group_by != GroupKind::host) kinds.push_back(q.group_by);
+    for (GroupKind kind : kinds) {
+      auto use = rollups_.use();
+      use->bind(1, step_s).bind(2, host.id).bind(3, static_cast<int>(kind)).bind(4, from);
+      use->bind(5, to);
+      for (;;) {
+        auto row = use->step();
+        if (!row.ok()) return row.error();
+        if (!*row) break;
+        if (out_of_time()) return Error("interrupted");
+        RollupRow r;
+        r.host = host.name;
+        r.kind = kind;
+        r.bucket_ns = use->column_u64(0);
+        r.other = use->column_int(1) != 0;
+        r.group = use->column_text(2);
+        r.label = use->column_text(3);
+        r.cpu_ns = use->column_u64(4);
+        r.rss_sum = use->column_u64(5);
+        r.points = use->column_u64(6);
+        on_row(std::move(r));
+      }
+    }
+  }
+  return ok_status();
+}
+
+Status SeriesReader::read_raw(const SeriesQuery& q, const std::function<bool()>& out_of_time,
+                              const std::function<void(RollupRow&&)>& on_row) {
+  std::uint64_t widest = 0;
+  {
+    auto use = widest_.use();
+    auto row = use->step();
+    if (!row.ok()) return row.error();
+    if (*row) widest = use->column_u64(0);
+  }
+  auto hosts = this->hosts(q);
+  if (!hosts.ok()) return hosts.error();
+  ProcessGroupsCache names(1 << 18);
+  for (const Host& h : *hosts) {
+    const std::string& host = h.name;
+    GroupRollup rollup(q.step_ns, 0, 0);
+    auto use = chunks_.use();
+    use->bind(1, host).bind(2, q.from - std::min(q.from, widest)).bind(3, q.to).bind(4, q.from);
+    for (;;) {
+      auto row = use->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      if (out_of_time()) return Error("interrupted");
+      auto decoded = decode_chunk(use->column_blob(1));
+      if (!decoded.ok()) {
+        return decoded.error().context(fmt::format("chunk {}", use->column_int(0)));
+      }
+      for (const ChunkSample& s : *decoded) {
+        if (!s.is_process || s.ts_ns < q.from || s.ts_ns >= q.to) continue;
+        auto found = names.find(names_, s.names_id);
+        if (!found.ok()) return found.error();
+        if (*found == nullptr) continue;  // deleted with its last chunk by retention
+        const ProcessGroups& n = **found;
+        rollup.add(host, ProcessPoint{s.ts_ns, n.pid, n.start_time_ns, s.cpu_ns, s.rss_bytes,
+                                      n.comm, n.cgroup, n.key});
+      }
+    }
+    for (RollupRow& r : rollup.take_rows()) {
+      if (r.kind == GroupKind::host || r.kind == q.group_by) on_row(std::move(r));
+    }
+  }
+  return ok_status();
+}
+
+Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
+                                        const std::function<bool()>& out_of_time) {
+  SeriesRows out;
+  out.step_ns = std::max<std::uint64_t>(q.step_ns, 1);
+  out.from = q.from - q.from % out.step_ns;
+  const std::uint64_t span = q.to > out.from ? q.to - out.from : 0;
+  out.points = static_cast<std::size_t>(span / out.step_ns + (span % out.step_ns != 0));
+  if (out.points > kMaxPoints && !q.totals_only) {
+    return Error::format("step: {} points from {} to {}, at most {}: ask for a larger step",
+                         out.points, q.from, q.to, kMaxPoints);
+  }
+  const std::uint64_t to = out.from + out.points * out.step_ns;
+  out.source = out.step_ns % kHourNs == 0     ? SeriesSource::hour
+               : out.step_ns % kMinuteNs == 0 ? SeriesSource::minute
+                                              : SeriesSource::raw;
+
+  const std::size_t points = q.totals_only ? 1 : out.points;
+  Cells total{std::vector<std::uint64_t>(points), std::vector<double>(points)};
+  std::vector<bool> has(points);
+  // Per host and step: its sample times and its RSS summed over them.
+  struct HostSteps {
+    std::vector<std::uint64_t> points;
+    std::vector<double> rss_sum;
+  };
+  std::unordered_map<std::string, HostSteps> hosts;
+  std::unordered_map<std::string, std::size_t> index;
+  std::vector<Group> groups;
+  bool too_many = false;
+  auto group_of = [&](const RollupRow& r, const std::string& name) -> Group* {
+    std::string key = q.group_by == GroupKind::process ? r.host + "\n" + name : name;
+    auto [it, added] = index.try_emplace(std::move(key), groups.size());
+    if (added) {
+      if ((groups.size() + 1) * points > kMaxCells) {
+        too_many = true;
+        index.erase(it);
+        return nullptr;
+      }
+      groups.push_back(Group{name,
+                             q.group_by == GroupKind::process ? r.host : std::string(),
+                             r.label,
+                             0,
+                             {std::vector<std::uint64_t>(points), std::vector<double>(points)}});
+    }
+    return &groups[it->second];
+  };
+  auto add = [&](RollupRow&& r) {
+    if (r.bucket_ns < out.from || r.bucket_ns >= to) return;
+    const std::size_t i =
+        q.totals_only ? 0 : static_cast<std::size_t>((r.bucket_ns - out.from) / out.step_ns);
+    HostSteps& h = hosts[r.host];
+    if (h.points.empty()) {
+      h.points.resize(points);
+      h.rss_sum.resize(points);
+    }
+    if (r.kind == GroupKind::host) {
+      has[i] = true;
+      total.cpu[i] = saturating_add(total.cpu[i], r.cpu_ns);
+      h.points[i] += r.points;
+      h.rss_sum[i] += static_cast<double>(r.rss_sum);
+      if (q.group_by != GroupKind::host) return;
+      if (Group* g = group_of(r, r.host)) {
+        g->cpu_ns_total = saturating_add(g->cpu_ns_total, r.cpu_ns);
+        g->cells.cpu[i] = saturating_add(g->cells.cpu[i], r.cpu_ns);
+      }
+      return;
+    }
+    if (r.other) return;  // in `other`: the total minus the named groups
+    Group* g = group_of(r, r.group);
+    if (g == nullptr) return;
+    g->cpu_ns_total = saturating_add(g->cpu_ns_total, r.cpu_ns);
+    g->cells.cpu[i] = saturating_add(g->cells.cpu[i], r.cpu_ns);
+    // The host's rows of this step were all read before its group rows.
+    if (h.points[i] > 0) {
+      g->cells.rss[i] += static_cast<double>(r.rss_sum) / static_cast<double>(h.points[i]);
+    }
+  };
+  Status read = ok_status();
+  if (out.source == SeriesSource::raw) {
+    read = read_raw(q, out_of_time, add);
+  } else if (out.source == SeriesSource::minute) {
+    read = read_rollups(60, q, out.from, to, out_of_time, add);
+  } else {
+    std::uint64_t split = q.to > kHourLagNs ? q.to - kHourLagNs : 0;
+    split = std::clamp(split - split % out.step_ns, out.from, to);
+    read = read_rollups(3600, q, out.from, split, out_of_time, add);
+    if (read.ok()) read = read_rollups(60, q, split, to, out_of_time, add);
+  }
+  if (!read.ok()) return read.error();
+  if (q.totals_only) out.points = 1;
+  if (too_many) {
+    return Error::format(
+        "{}: more than {} groups over {} points: ask for one host, a larger step, or "
+        "another grouping",
+        q.totals_only ? "by" : "group_by", kMaxCells / std::max<std::size_t>(points, 1), points);
+  }
+
+  // A host's mean RSS in a step; with group_by=host, each group's.
+  for (auto& [name, h] : hosts) {
+    for (std::size_t i = 0; i < points; ++i) {
+      if (h.points[i] == 0) continue;
+      const double mean = h.rss_sum[i] / static_cast<double>(h.points[i]);
+      total.rss[i] += mean;
+      if (q.group_by != GroupKind::host) continue;
+      if (auto it = index.find(name); it != index.end()) groups[it->second].cells.rss[i] = mean;
+    }
+  }
+
+  std::sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) {
+    if (a.cpu_ns_total != b.cpu_ns_total) return a.cpu_ns_total > b.cpu_ns_total;
+    return std::tie(a.host, a.group) < std::tie(b.host, b.group);
+  });
+  auto to_series = [&](Series& s, const Cells& c) {
+    s.cpu_ns.resize(points);
+    s.rss_bytes.resize(points);
+    for (std::size_t i = 0; i < points; ++i) {
+      if (!has[i]) continue;
+      s.cpu_ns[i] = c.cpu[i];
+      s.rss_bytes[i] = static_cast<std::uint64_t>(std::max(0.0, c.rss[i]) + 0.5);
+    }
+  };
+  const std::size_t named = std::min<std::size_t>(q.top, groups.size());
+  Cells rest = total;
+  for (std::size_t g = 0; g < named; ++g) {
+    for (std::size_t i = 0; i < points; ++i) {
+      rest.cpu[i] -= std::min(rest.cpu[i], groups[g].cells.cpu[i]);
+      rest.rss[i] -= groups[g].cells.rss[i];
+    }
+  }
+  out.total.group = q.host.value_or("");
+  for (std::size_t i = 0; i < points; ++i) {
+    out.total.cpu_ns_total = saturating_add(out.total.cpu_ns_total, total.cpu[i]);
+  }
+  to_series(out.total, total);
+  std::uint64_t rest_total = 0;
+  for (std::uint64_t c : rest.cpu) rest_total = saturating_add(rest_total, c);
+  for (std::size_t g = 0; g < named; ++g) {
+    Series s;
+    s.group = std::move(groups[g].group);
+    s.host = std::move(groups[g].host);
+    s.label = std::move(groups[g].label);
+    s.cpu_ns_total = groups[g].cpu_ns_total;
+    to_series(s, groups[g].cells);
+    out.named.push_back(std::move(s));
+  }
+  if (rest_total > 0 || groups.size() > named) {
+    Series s;
+    s.group = "other";
+    s.cpu_ns_total = rest_total;
+    to_series(s, rest);
+    out.other = std::move(s);
+  }
+  return out;
+}
+
+}  // namespace tally::collector
