@@ -306,6 +306,22 @@ def render_collector(w, rows):
       "database holds.\n")
     w("Reproduce: `TALLY_BASELINE_COLLECTOR=... build/bench/collector_ingest --baseline "
       "$TALLY_BASELINE_COLLECTOR --intervals 150 --repetitions 3`\n")
+    if "series" in rows:
+        q = rows["series"]
+        w("### Fleet queries\n")
+        w(f"`build/bench/series_bench`: {q['hosts']} hosts, {q['hours']} hours of rollups as the "
+          "collector keeps them (per host and minute: the total, 10 comms, 10 cgroups, 5 "
+          "processes and the rest of each; per hour 20 of each), queried through the "
+          "collector's own read path. The floor is a `SELECT count(*)` over the rows the query "
+          "reads, by the same key (for the hour queries, the hour rows only: the last two "
+          "hours they read from minutes are not in the floor).\n")
+        w("| query | ms, median (min–max) | count(*) floor, ms | over the floor |")
+        w("|---|---|---|---|")
+        for name, v in q["queries"].items():
+            ms = v["ms"]
+            w(f"| {name} | {ms['median']:.1f} ({ms['min']:.1f}–{ms['max']:.1f}) | "
+              f"{v['count_floor_ms']:.1f} | {v['over_floor']:.1f}× |")
+        w(f"\nSlowest: **{q['worst_ms']:.0f} ms** (target ≤ 100).\n")
 
 
 OPTIMISATIONS = """## What was optimised, and what it bought

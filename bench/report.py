@@ -431,6 +431,13 @@ def row_storage(build, quick):
                      "--repetitions", "1"])
 
 
+def row_series(build, quick):
+    """The fleet view's queries over 24 hours of a 100-host fleet's rollups
+    (what /v1/series and /v1/top read past the raw window), each against a
+    SELECT count(*) over the same rows by the same key."""
+    return run_json([f"{build}/bench/series_bench", "--repetitions", "3" if quick else "7"])
+
+
 # --- targets ----------------------------------------------------------------
 
 def noise_highs(rows):
@@ -488,6 +495,7 @@ def checks(r, recorded, recorded_noise=None):
         300000, higher_is_better=True)
     add("storage: bytes per stored sample",
         r["storage"]["arms"]["tally"]["bytes_per_sample"]["median"], 16)
+    add("series: slowest fleet query over 24 h of 100 hosts, ms", r["series"]["worst_ms"], 100)
     return out
 
 
@@ -502,7 +510,8 @@ def main():
     rows = [("switch", row_switch_cost), ("storm", row_storm), ("sampler", row_sampler),
             ("footprint", row_footprint), ("outbox", row_outbox),
             ("sink_encode", row_sink_encode), ("wire", row_wire),
-            ("drain", row_drain), ("ingest", row_ingest), ("storage", row_storage)]
+            ("drain", row_drain), ("ingest", row_ingest), ("storage", row_storage),
+            ("series", row_series)]
     only = set(args.only.split(",")) if args.only else None
     result = {"mode": "quick" if args.quick else "full", "machine": machine(), "rows": {}}
     for name, fn in rows:

@@ -30,6 +30,9 @@ struct RollupRow {
   bool other = false;           // the sum of the groups not kept by name
   std::string group;            // comm, cgroup, or "pid:start_time_ns"; empty for host and other
   std::string label;            // process rows: the process's comm
+  // As read back from the rollups table: the group's row there (group and
+  // label are then left empty; the reader looks them up once per group).
+  std::int64_t group_id = 0;
   std::uint64_t cpu_ns = 0;
   std::uint64_t rss_max = 0;    // the most RSS the group held at one sample time
   std::uint64_t rss_sum = 0;    // the group's RSS summed over its sample times

@@ -485,7 +485,9 @@ std::pair<std::uint32_t, std::uint64_t> process_key(std::string_view group) {
 
 // A long window, or a grouping: the sums of the rollups (series_query.h).
 Result<TopRows> QueryStore::Impl::top_of_rollups(const TopQuery& q) {
-  constexpr std::uint64_t kWeekNs = 7 * 86400ull * 1'000'000'000;
+  // Minute rollups up to six hours (~60 rows per host), hour rollups
+  // beyond: a day of a 100-host fleet is then ~50,000 rows, not ~10^6.
+  constexpr std::uint64_t kMinutesUpToNs = 6 * 3600ull * 1'000'000'000;
   SeriesQuery s;
   s.host = q.host;
   s.group_by = q.by;
@@ -495,7 +497,7 @@ Result<TopRows> QueryStore::Impl::top_of_rollups(const TopQuery& q) {
   s.totals_only = true;
   const std::uint64_t window = q.to - q.from;
   s.step_ns = window <= TopQuery::kRawTopNs ? 1'000'000'000
-              : window <= kWeekNs           ? 60'000'000'000
+              : window <= kMinutesUpToNs    ? 60'000'000'000
                                             : 3600'000'000'000;
   auto rows = series.series(s, [this] { return out_of_time(); });
   if (!rows.ok()) return rows.error();

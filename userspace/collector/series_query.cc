@@ -32,6 +32,8 @@ struct Group {
   std::string label;
   std::uint64_t cpu_ns_total = 0;
   Cells cells;
+  // A rollup group's id: its name is looked up only if it is shown.
+  std::int64_t group_id = 0;
 };
 
 }  // namespace
@@ -55,10 +57,12 @@ Result<SeriesReader> SeriesReader::prepare(sql::Database& db) {
     const char* sql;
   } table[] = {
       {&r.rollups_,
-       "SELECT r.bucket_ns, r.other, g.name, g.label, r.cpu_ns, r.rss_sum, r.points"
-       " FROM rollups r LEFT JOIN rollup_groups g ON g.group_id = r.group_id"
-       " WHERE r.step_s = ?1 AND r.host_id = ?2 AND r.kind = ?3 AND r.bucket_ns >= ?4"
-       " AND r.bucket_ns < ?5"},
+       "SELECT bucket_ns, other, group_id, cpu_ns, rss_sum, points FROM rollups"
+       " WHERE step_s = ?1 AND host_id = ?2 AND kind = ?3 AND bucket_ns >= ?4 AND bucket_ns < ?5"},
+      {&r.totals_,
+       "SELECT bucket_ns, cpu_ns, rss_sum, points FROM rollups"
+       " WHERE step_s = ?1 AND host_id = ?2 AND kind = 0 AND bucket_ns >= ?3 AND bucket_ns < ?4"},
+      {&r.group_, "SELECT name, label FROM rollup_groups WHERE group_id = ?1"},
       {&r.hosts_, "SELECT host_id, host FROM series_hosts ORDER BY host"},
       {&r.host_, "SELECT host_id, host FROM series_hosts WHERE host = ?1"},
       {&r.chunks_,
@@ -92,44 +96,69 @@ Result<std::vector<SeriesReader::Host>> SeriesReader::hosts(const SeriesQuery& q
 
 Status SeriesReader::read_rollups(std::int64_t step_s, const SeriesQuery& q, std::uint64_t from,
                                   std::uint64_t to, const std::function<bool()>& out_of_time,
-                                  const std::function<void(RollupRow&&)>& on_row) {
+                                  const std::function<void(const RollupRow&)>& on_row) {
   if (from >= to) return ok_status();
   auto hosts = this->hosts(q);
   if (!hosts.ok()) return hosts.error();
+  RollupRow r;  // one, reused: a day of a fleet is ~10^5 rows
   for (const Host& host : *hosts) {
     if (host.id == 0) continue;
+    r.host = host.name;
     // The host's totals first: a group's RSS is divided by the host's
     // sample times in the step, complete by then.
-    std::vector<GroupKind> kinds{GroupKind::host};
-    if (q.group_by != GroupKind::host) kinds.push_back(q.group_by);
-    for (GroupKind kind : kinds) {
-      auto use = rollups_.use();
-      use->bind(1, step_s).bind(2, host.id).bind(3, static_cast<int>(kind)).bind(4, from);
-      use->bind(5, to);
+    {
+      auto use = totals_.use();
+      use->bind(1, step_s).bind(2, host.id).bind(3, from).bind(4, to);
+      r.kind = GroupKind::host;
+      r.other = false;
+      r.group_id = 0;
       for (;;) {
         auto row = use->step();
         if (!row.ok()) return row.error();
         if (!*row) break;
         if (out_of_time()) return Error("interrupted");
-        RollupRow r;
-        r.host = host.name;
-        r.kind = kind;
         r.bucket_ns = use->column_u64(0);
-        r.other = use->column_int(1) != 0;
-        r.group = use->column_text(2);
-        r.label = use->column_text(3);
-        r.cpu_ns = use->column_u64(4);
-        r.rss_sum = use->column_u64(5);
-        r.points = use->column_u64(6);
-        on_row(std::move(r));
+        r.cpu_ns = use->column_u64(1);
+        r.rss_sum = use->column_u64(2);
+        r.points = use->column_u64(3);
+        on_row(r);
       }
+    }
+    if (q.group_by == GroupKind::host) continue;
+    auto use = rollups_.use();
+    use->bind(1, step_s).bind(2, host.id).bind(3, static_cast<int>(q.group_by)).bind(4, from);
+    use->bind(5, to);
+    r.kind = q.group_by;
+    for (;;) {
+      auto row = use->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      if (out_of_time()) return Error("interrupted");
+      r.bucket_ns = use->column_u64(0);
+      r.other = use->column_int(1) != 0;
+      r.group_id = use->column_int(2);
+      r.cpu_ns = use->column_u64(3);
+      r.rss_sum = use->column_u64(4);
+      r.points = use->column_u64(5);
+      on_row(r);
     }
   }
   return ok_status();
 }
 
+Status SeriesReader::group_name(std::int64_t group_id, std::string& name, std::string& label) {
+  auto use = group_.use();
+  use->bind(1, group_id);
+  auto row = use->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return Error::format("rollup group {} is missing", group_id);
+  name = use->column_text(0);
+  label = use->column_text(1);
+  return ok_status();
+}
+
 Status SeriesReader::read_raw(const SeriesQuery& q, const std::function<bool()>& out_of_time,
-                              const std::function<void(RollupRow&&)>& on_row) {
+                              const std::function<void(const RollupRow&)>& on_row) {
   std::uint64_t widest = 0;
   {
     auto use = widest_.use();
@@ -164,8 +193,8 @@ Status SeriesReader::read_raw(const SeriesQuery& q, const std::function<bool()>&
                                       n.comm, n.cgroup, n.key});
       }
     }
-    for (RollupRow& r : rollup.take_rows()) {
-      if (r.kind == GroupKind::host || r.kind == q.group_by) on_row(std::move(r));
+    for (const RollupRow& r : rollup.take_rows()) {
+      if (r.kind == GroupKind::host || r.kind == q.group_by) on_row(r);
     }
   }
   return ok_status();
@@ -195,50 +224,77 @@ Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
     std::vector<std::uint64_t> points;
     std::vector<double> rss_sum;
   };
-  std::unordered_map<std::string, HostSteps> hosts;
-  std::unordered_map<std::string, std::size_t> index;
+  // Hosts by first appearance; rows come host by host, so the last one
+  // found is nearly always the row's.
+  std::vector<std::pair<std::string, HostSteps>> hosts;
+  std::size_t last_host = 0;
+  auto host_of = [&](const std::string& name) -> std::size_t {
+    if (last_host < hosts.size() && hosts[last_host].first == name) return last_host;
+    for (std::size_t k = 0; k < hosts.size(); ++k) {
+      if (hosts[k].first == name) return last_host = k;
+    }
+    hosts.emplace_back(name, HostSteps{std::vector<std::uint64_t>(points),
+                                       std::vector<double>(points)});
+    return last_host = hosts.size() - 1;
+  };
+  // Groups by name (raw rows, and hosts), or by rollup group id (and, for
+  // processes, host: the same pid and start time may be on two hosts).
+  std::unordered_map<std::string, std::size_t> by_name;
+  std::unordered_map<std::uint64_t, std::size_t> by_id;
   std::vector<Group> groups;
   bool too_many = false;
-  auto group_of = [&](const RollupRow& r, const std::string& name) -> Group* {
-    std::string key = q.group_by == GroupKind::process ? r.host + "\n" + name : name;
-    auto [it, added] = index.try_emplace(std::move(key), groups.size());
-    if (added) {
-      if ((groups.size() + 1) * points > kMaxCells) {
-        too_many = true;
-        index.erase(it);
-        return nullptr;
-      }
-      groups.push_back(Group{name,
-                             q.group_by == GroupKind::process ? r.host : std::string(),
-                             r.label,
-                             0,
-                             {std::vector<std::uint64_t>(points), std::vector<double>(points)}});
+  auto new_group = [&](std::string name, std::string host, std::string label,
+                       std::int64_t group_id) -> std::size_t {
+    if ((groups.size() + 1) * points > kMaxCells) {
+      too_many = true;
+      return groups.size();
     }
-    return &groups[it->second];
+    groups.push_back(Group{std::move(name), std::move(host), std::move(label), 0,
+                           {std::vector<std::uint64_t>(points), std::vector<double>(points)},
+                           group_id});
+    return groups.size() - 1;
   };
-  auto add = [&](RollupRow&& r) {
+  auto group_of = [&](const RollupRow& r, std::size_t host) -> Group* {
+    const bool per_host = q.group_by == GroupKind::process;
+    std::size_t at = groups.size();
+    if (r.kind == GroupKind::host) {
+      auto [it, added] = by_name.try_emplace(r.host, 0);
+      if (added) it->second = new_group(r.host, "", "", 0);
+      at = it->second;
+    } else if (r.group_id != 0) {
+      const std::uint64_t key =
+          (static_cast<std::uint64_t>(r.group_id) << 20) | (per_host ? host & 0xfffff : 0);
+      auto [it, added] = by_id.try_emplace(key, 0);
+      if (added) it->second = new_group("", per_host ? r.host : "", "", r.group_id);
+      at = it->second;
+    } else {
+      std::string key = per_host ? r.host + "\n" + r.group : r.group;
+      auto [it, added] = by_name.try_emplace(std::move(key), 0);
+      if (added) it->second = new_group(r.group, per_host ? r.host : "", r.label, 0);
+      at = it->second;
+    }
+    return at < groups.size() ? &groups[at] : nullptr;
+  };
+  auto add = [&](const RollupRow& r) {
     if (r.bucket_ns < out.from || r.bucket_ns >= to) return;
     const std::size_t i =
         q.totals_only ? 0 : static_cast<std::size_t>((r.bucket_ns - out.from) / out.step_ns);
-    HostSteps& h = hosts[r.host];
-    if (h.points.empty()) {
-      h.points.resize(points);
-      h.rss_sum.resize(points);
-    }
+    const std::size_t host = host_of(r.host);
+    HostSteps& h = hosts[host].second;
     if (r.kind == GroupKind::host) {
       has[i] = true;
       total.cpu[i] = saturating_add(total.cpu[i], r.cpu_ns);
       h.points[i] += r.points;
       h.rss_sum[i] += static_cast<double>(r.rss_sum);
       if (q.group_by != GroupKind::host) return;
-      if (Group* g = group_of(r, r.host)) {
+      if (Group* g = group_of(r, host)) {
         g->cpu_ns_total = saturating_add(g->cpu_ns_total, r.cpu_ns);
         g->cells.cpu[i] = saturating_add(g->cells.cpu[i], r.cpu_ns);
       }
       return;
     }
     if (r.other) return;  // in `other`: the total minus the named groups
-    Group* g = group_of(r, r.group);
+    Group* g = group_of(r, host);
     if (g == nullptr) return;
     g->cpu_ns_total = saturating_add(g->cpu_ns_total, r.cpu_ns);
     g->cells.cpu[i] = saturating_add(g->cells.cpu[i], r.cpu_ns);
@@ -269,18 +325,23 @@ Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
 
   // A host's mean RSS in a step; with group_by=host, each group's.
   for (auto& [name, h] : hosts) {
+    Group* own = nullptr;
+    if (q.group_by == GroupKind::host) {
+      if (auto it = by_name.find(name); it != by_name.end() && it->second < groups.size()) {
+        own = &groups[it->second];
+      }
+    }
     for (std::size_t i = 0; i < points; ++i) {
       if (h.points[i] == 0) continue;
       const double mean = h.rss_sum[i] / static_cast<double>(h.points[i]);
       total.rss[i] += mean;
-      if (q.group_by != GroupKind::host) continue;
-      if (auto it = index.find(name); it != index.end()) groups[it->second].cells.rss[i] = mean;
+      if (own != nullptr) own->cells.rss[i] = mean;
     }
   }
 
   std::sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) {
     if (a.cpu_ns_total != b.cpu_ns_total) return a.cpu_ns_total > b.cpu_ns_total;
-    return std::tie(a.host, a.group) < std::tie(b.host, b.group);
+    return std::tie(a.host, a.group, a.group_id) < std::tie(b.host, b.group, b.group_id);
   });
   auto to_series = [&](Series& s, const Cells& c) {
     s.cpu_ns.resize(points);
@@ -292,6 +353,10 @@ Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
     }
   };
   const std::size_t named = std::min<std::size_t>(q.top, groups.size());
+  for (std::size_t g = 0; g < named; ++g) {
+    if (groups[g].group_id == 0) continue;
+    TALLY_TRY(group_name(groups[g].group_id, groups[g].group, groups[g].label));
+  }
   Cells rest = total;
   for (std::size_t g = 0; g < named; ++g) {
     for (std::size_t i = 0; i < points; ++i) {

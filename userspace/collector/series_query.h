@@ -75,9 +75,11 @@ class SeriesReader {
  private:
   Status read_rollups(std::int64_t step_s, const SeriesQuery& q, std::uint64_t from,
                       std::uint64_t to, const std::function<bool()>& out_of_time,
-                      const std::function<void(RollupRow&&)>& on_row);
+                      const std::function<void(const RollupRow&)>& on_row);
   Status read_raw(const SeriesQuery& q, const std::function<bool()>& out_of_time,
-                  const std::function<void(RollupRow&&)>& on_row);
+                  const std::function<void(const RollupRow&)>& on_row);
+  // A group's name and label by its id in rollup_groups.
+  Status group_name(std::int64_t group_id, std::string& name, std::string& label);
   struct Host {
     std::int64_t id;  // 0: no rollups yet
     std::string name;
@@ -85,6 +87,8 @@ class SeriesReader {
   Result<std::vector<Host>> hosts(const SeriesQuery& q);
 
   sql::Statement rollups_;
+  sql::Statement totals_;
+  sql::Statement group_;
   sql::Statement hosts_;
   sql::Statement host_;
   sql::Statement chunks_;
