@@ -31,7 +31,7 @@ RUN --mount=type=cache,target=/var/cache/ccache,sharing=locked \
  && cmake -S /src -B /tmp/build -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
       -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-      -DCMAKE_INSTALL_PREFIX=/usr -DTALLY_TESTS=OFF -DTALLY_BENCHMARKS=OFF \
+      -DCMAKE_INSTALL_PREFIX=/usr -DTALLY_TESTS=OFF -DTALLY_BENCHMARKS=OFF -DTALLY_COLLECTOR_PAGE=OFF \
  && cmake --build /tmp/build -j"${JOBS:-$(nproc)}" --target tallyd tally \
  && DESTDIR=/staging cmake --install /tmp/build --component agent --strip
 

@@ -10,6 +10,8 @@
 // (QueryStore), on its read-only connection.
 //
 //   build/bench/series_bench [--hosts 100] [--hours 24] [--repetitions 7] [--dir DIR]
+//                            [--minute-hours N: minute rollups for the last N hours only]
+// The browser test (tests/web) uses it to make a week of a fleet.
 #include <sqlite3.h>
 
 #include <chrono>
@@ -56,7 +58,8 @@ struct Writer {
   // out of a population, and the rest.
   void bucket(int step_s, std::int64_t host, std::uint64_t bucket, std::size_t keep,
               std::size_t keep_processes, const std::vector<std::int64_t>& comms,
-              const std::vector<std::int64_t>& cgroups, const std::vector<std::int64_t>& processes) {
+              const std::vector<std::int64_t>& cgroups,
+              const std::vector<std::int64_t>& processes) {
     const std::uint64_t scale = static_cast<std::uint64_t>(step_s);
     std::uniform_int_distribution<std::uint64_t> cpu(1'000'000 * scale, 900'000'000 * scale);
     auto put = [&](int kind, int other, std::int64_t group, std::uint64_t cpu_ns) {
@@ -88,7 +91,7 @@ struct Writer {
   }
 };
 
-bool populate(const fs::path& db_path, int hosts, int hours, std::uint64_t from) {
+bool populate(const fs::path& db_path, int hosts, int hours, int minute_hours, std::uint64_t from) {
   sqlite3* db = nullptr;
   if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) return false;
   bool ok = exec(db, "PRAGMA synchronous=OFF") && exec(db, "BEGIN");
@@ -101,8 +104,8 @@ bool populate(const fs::path& db_path, int hosts, int hours, std::uint64_t from)
   std::vector<std::int64_t> comms, cgroups;
   for (int i = 0; i < 40; ++i) comms.push_back(group(1, fmt::format("service-{}", i), ""));
   for (int i = 0; i < 30; ++i) {
-    cgroups.push_back(group(
-        2, fmt::format("/system.slice/docker-{:064x}.scope", 0x5eed0000ull + i), ""));
+    cgroups.push_back(
+        group(2, fmt::format("/system.slice/docker-{:064x}.scope", 0x5eed0000ull + i), ""));
   }
   Writer w;
   w.db = db;
@@ -122,9 +125,9 @@ bool populate(const fs::path& db_path, int hosts, int hours, std::uint64_t from)
                                   fmt::format("service-{}", p)));
       }
       const std::uint64_t hour_ns = from + static_cast<std::uint64_t>(hour) * kHour;
-      for (int m = 0; m < 60; ++m) {
-        w.bucket(60, host, hour_ns + static_cast<std::uint64_t>(m) * kMinute, 10, 5, comms,
-                 cgroups, processes);
+      for (int m = 0; m < 60 && hour >= hours - minute_hours; ++m) {
+        w.bucket(60, host, hour_ns + static_cast<std::uint64_t>(m) * kMinute, 10, 5, comms, cgroups,
+                 processes);
       }
       w.bucket(3600, host, hour_ns, 20, 20, comms, cgroups, processes);
     }
@@ -173,12 +176,14 @@ double floor_ms(const fs::path& db_path, int hosts, int step_s, int kind, std::u
 
 int main(int argc, char** argv) {
   int hosts = 100, hours = 24, repetitions = 7;
+  int minute_hours = -1;  // the last hours with minute rollups; -1: all
   fs::path dir = fs::path(TALLY_BENCH_DEFAULT_DIR) / "series";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--hosts")) hosts = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--hours")) hours = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--repetitions")) repetitions = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    if (!std::strcmp(argv[i], "--minute-hours")) minute_hours = std::atoi(argv[i + 1]);
   }
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -196,7 +201,8 @@ int main(int argc, char** argv) {
   const auto now_s = static_cast<std::uint64_t>(std::time(nullptr));
   const std::uint64_t to = (now_s - now_s % 3600 - 2 * 3600) * kS;
   const std::uint64_t from = to - static_cast<std::uint64_t>(hours) * kHour;
-  if (!populate(db, hosts, hours, from)) return 1;
+  if (minute_hours < 0) minute_hours = hours;
+  if (!populate(db, hosts, hours, minute_hours, from)) return 1;
   auto queries = tally::collector::QueryStore::open(db.string());
   if (!queries.ok()) {
     std::fprintf(stderr, "series_bench: %s\n", queries.error().message().c_str());

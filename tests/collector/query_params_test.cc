@@ -93,7 +93,7 @@ TEST(QueryParams, SeriesDefaultsToTheLastHourInSteps) {
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->query.to, kNow);
   EXPECT_EQ(r->query.from, kNow - kHourNs);
-  EXPECT_EQ(r->query.step_ns, 15'000'000'000u) << "about 300 points an hour: 15 s, raw";
+  EXPECT_EQ(r->query.step_ns, 60'000'000'000u) << "an hour: a minute, tallyd's interval";
   EXPECT_EQ(r->query.group_by, GroupKind::host);
   EXPECT_FALSE(r->csv);
   // A day: 5 minutes (minute rollups); a week: an hour (hour rollups).
@@ -129,7 +129,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadQuery{"from=9&to=9", "from: 9 is not before to 9"},
         BadQuery{"to=0", "to: must be 1 to 9223372036854775807, got 0"},
         BadQuery{"n=3",
-                 "n: unknown parameter (accepted: host, group_by, from, to, step, top, format)"}));
+                 "n: unknown parameter (accepted: host, group_by, from, to, step, top, format, "
+                 "source)"},
+        BadQuery{"source=disk", "source: expected raw, rollup_1m or rollup_1h, got \"disk\""},
+        BadQuery{"step=90&source=rollup_1m", "step: 90 s does not fit source rollup_1m"}));
 
 }  // namespace
 }  // namespace tally::collector

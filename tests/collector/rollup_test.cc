@@ -301,9 +301,14 @@ TEST_F(RollupTest, SeriesFromRollupsMatchTheRawSamplesAndAddUpToTheTotal) {
   q.to = kT0 + 10 * kMinute;
   q.top = 5;
   q.step_ns = kMinute;
+  EXPECT_EQ(source_for(q, q.step_ns), SeriesSource::raw) << "one host, a short window";
+  SeriesRows rawish = series(q);
+  q.source = SeriesSource::minute;
   SeriesRows rollups = series(q);
-  q.step_ns = 30 * kS;  // under a minute: raw
+  q.source.reset();
+  q.step_ns = 30 * kS;
   SeriesRows raw = series(q);
+  EXPECT_EQ(rawish.total.cpu_ns, rollups.total.cpu_ns);
   EXPECT_EQ(rollups.source, SeriesSource::minute);
   EXPECT_EQ(raw.source, SeriesSource::raw);
   ASSERT_EQ(rollups.points, 10u);
@@ -347,6 +352,7 @@ TEST_F(RollupTest, LongStepsReadHourRollupsAndTheLastHoursFromMinutes) {
   q.from = kT0;
   q.to = kT0 + 6 * kHour;
   q.step_ns = kHour;
+  EXPECT_EQ(source_for(q, q.step_ns), SeriesSource::hour) << "the fleet: rollups";
   SeriesRows rows = series(q);
   EXPECT_EQ(rows.source, SeriesSource::hour);
   ASSERT_EQ(rows.points, 6u);
@@ -394,6 +400,8 @@ TEST_F(RollupTest, AnUpgradedDatabaseIsSummedInTheBackground) {
     ASSERT_TRUE(db->exec("DROP TABLE rollups; DROP TABLE rollup_dirty; DROP TABLE series_hosts;"
                          " DROP TABLE rollup_groups;"
                          " ALTER TABLE names DROP COLUMN last_ts_ns;"
+                         " ALTER TABLE agents DROP COLUMN last_seen_ns;"
+                         " ALTER TABLE agents DROP COLUMN software;"
                          " PRAGMA user_version = 5")
                     .ok());
   }

@@ -9,6 +9,7 @@
 #include "collector/query_params.h"
 #include "collector/series_format.h"
 #include "collector/token_auth.h"
+#include "collector/web_assets.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
 
@@ -18,7 +19,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-enum class Endpoint { batches, agents, samples, top, series, healthz, none };
+enum class Endpoint { batches, agents, samples, top, series, healthz, page, none };
 
 struct Route {
   Endpoint endpoint;
@@ -39,6 +40,7 @@ Route route(std::string_view path) {
   if (path == "/v1/top") return {Endpoint::top, "GET"};
   if (path == "/v1/series") return {Endpoint::series, "GET"};
   if (path == "/healthz") return {Endpoint::healthz, "GET"};
+  if (find_web_asset(path) != nullptr) return {Endpoint::page, "GET"};
   return {Endpoint::none, ""};
 }
 
@@ -104,7 +106,9 @@ ApiResponse guarded(std::string_view what, Work&& work) noexcept {
 // nullopt; sets head.credential to the credential of the token it took.
 std::optional<ApiResponse> refuse_unauthenticated(const ApiConfig& config, Endpoint endpoint,
                                                   RequestHead& head) {
-  if (endpoint == Endpoint::healthz) return std::nullopt;
+  // The page holds no data: it asks for the read token and sends it with
+  // each query.
+  if (endpoint == Endpoint::healthz || endpoint == Endpoint::page) return std::nullopt;
   const bool read = endpoint != Endpoint::batches;
   const Credentials* accepted = read ? config.read_credentials.get() : config.credentials.get();
   if (accepted == nullptr) {
@@ -145,6 +149,13 @@ void Api::join() {
 
 namespace {
 constexpr std::chrono::milliseconds kHousekeepingYield{100};
+
+// What a client says it is, safe to store and show: printable ASCII only.
+std::string printable_prefix(std::string_view text, std::size_t max) {
+  std::string out;
+  for (char c : text.substr(0, max)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  return out;
+}
 constexpr std::chrono::milliseconds kHousekeepingPause{5};
 }  // namespace
 
@@ -247,34 +258,36 @@ void Api::handle_batch(RequestHead& head, std::string body, Done done) {
   if (!ticket || !ticket.resize(body.size())) return done(busy());
   // The guard keeps io_context::run() going while the request is away on
   // the worker threads and no socket operation is pending for it.
-  asio::post(decode_pool_, [this, guard = asio::make_work_guard(io_), type = head.content_type,
-                            encoding = head.content_encoding, credential = head.credential,
-                            body = std::move(body), ticket = std::move(ticket),
-                            done = std::move(done)]() mutable {
-    std::optional<BatchRequest> request;
-    ApiResponse refused = guarded("decode batch", [&] {
-      Decoded decoded = decode_batch_request(type, encoding, body, config_.limits);
-      std::string().swap(body);  // the compressed body is no longer needed
-      if (auto* rejected = std::get_if<Rejection>(&decoded)) {
-        log::debug("rejected batch: {} {}", rejected->status, rejected->message);
-        return error_response(rejected->status, rejected->message);
-      }
-      request = std::get<BatchRequest>(std::move(decoded));
-      // Waiting for the writer, the decoded request is what takes memory.
-      if (!ticket.resize(decoded_bytes(*request))) {
-        request.reset();
-        return busy();
-      }
-      return ApiResponse{};
-    });
-    if (!request) return finish(std::move(done), std::move(refused));
-    asio::post(writer_, [this, guard = std::move(guard), request = std::move(*request),
-                         credential = std::move(credential), ticket = std::move(ticket),
-                         done = std::move(done)]() mutable {
-      ApiResponse response = guarded("store batch", [&] { return store(request, credential); });
-      finish(std::move(done), std::move(response));
-    });
-  });
+  asio::post(
+      decode_pool_, [this, guard = asio::make_work_guard(io_), type = head.content_type,
+                     encoding = head.content_encoding, credential = head.credential,
+                     software = printable_prefix(head.user_agent, 64), body = std::move(body),
+                     ticket = std::move(ticket), done = std::move(done)]() mutable {
+        std::optional<BatchRequest> request;
+        ApiResponse refused = guarded("decode batch", [&] {
+          Decoded decoded = decode_batch_request(type, encoding, body, config_.limits);
+          std::string().swap(body);  // the compressed body is no longer needed
+          if (auto* rejected = std::get_if<Rejection>(&decoded)) {
+            log::debug("rejected batch: {} {}", rejected->status, rejected->message);
+            return error_response(rejected->status, rejected->message);
+          }
+          request = std::get<BatchRequest>(std::move(decoded));
+          // Waiting for the writer, the decoded request is what takes memory.
+          if (!ticket.resize(decoded_bytes(*request))) {
+            request.reset();
+            return busy();
+          }
+          return ApiResponse{};
+        });
+        if (!request) return finish(std::move(done), std::move(refused));
+        request->software = std::move(software);
+        asio::post(writer_, [this, guard = std::move(guard), request = std::move(*request),
+                             credential = std::move(credential), ticket = std::move(ticket),
+                             done = std::move(done)]() mutable {
+          ApiResponse response = guarded("store batch", [&] { return store(request, credential); });
+          finish(std::move(done), std::move(response));
+        });
+      });
 }
 
 ApiResponse Api::store(const BatchRequest& request, const std::optional<std::string>& credential) {
@@ -328,6 +341,7 @@ void Api::handle_query(const RequestHead& head, Done done) {
     });
     return;
   }
+  if (endpoint == Endpoint::page) return done(page(path_of(head.target)));
   std::string_view query = query_of(head.target);
   std::function<ApiResponse()> work;
   switch (endpoint) {
@@ -448,6 +462,23 @@ void Api::do_housekeep() {
       // which the next failure to store a batch will say more about.
     }
   });
+}
+
+ApiResponse Api::page(std::string_view path) {
+  const WebAsset* asset = find_web_asset(path);
+  if (asset == nullptr) return error_response(404, "no such page");
+  ApiResponse r{200, std::string(asset->body)};
+  r.content_type = std::string(asset->content_type);
+  // Everything the page loads is its own: no other origin may script it,
+  // frame it or receive its requests.
+  r.headers = {{"Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
+               {"X-Content-Type-Options", "nosniff"},
+               {"Referrer-Policy", "no-referrer"},
+               // The assets change only with the binary: revalidated each load.
+               {"Cache-Control", "no-cache"}};
+  return r;
 }
 
 ApiResponse Api::health(bool details) {

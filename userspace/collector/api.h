@@ -47,6 +47,7 @@ struct RequestHead {
   std::string content_encoding;
   std::string authorization;
   std::string accept;
+  std::string user_agent;
   // Set by precheck(): the credential of the request's token (nullopt
   // when the collector authenticates nobody).
   std::optional<std::string> credential;
@@ -136,6 +137,7 @@ class Api {
   ApiResponse store(const BatchRequest& request,
                     const std::optional<std::string>& credential);  // writer thread
   ApiResponse health(bool details);                                 // health thread
+  ApiResponse page(std::string_view path);                          // io thread
   void do_housekeep_later();
   void do_housekeep();
 

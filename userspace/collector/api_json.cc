@@ -102,6 +102,8 @@ std::string agents_json(const std::vector<AgentReport>& agents) {
                     {"partial", std::move(partial)},
                     {"duplicates_rejected", a.duplicates_rejected},
                     {"samples_stored", a.samples_stored},
+                    {"last_seen_ns", a.last_seen_ns},
+                    {"software", a.software},
                     {"predecessor", link(a.predecessor)},
                     {"successor", link(a.successor)}});
   }

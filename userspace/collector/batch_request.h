@@ -84,6 +84,9 @@ struct BatchRequest {
   std::string host;
   std::uint64_t seq = 0;
   std::variant<SamplesPiece, GapRecord> body;
+  // The client's User-Agent ("tallyd/0.4.0"), printable ASCII, cut to 64
+  // bytes by the server: shown as the agent's software.
+  std::string software;
 };
 
 }  // namespace tally::collector

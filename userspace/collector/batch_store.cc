@@ -67,7 +67,10 @@ constexpr sql::StatementSql<Stmt> kSql[] = {
      " duplicates_rejected = " TALLY_SATURATING_ADD(
          "duplicates_rejected", "?4") ","
                                       " samples_stored = " TALLY_SATURATING_ADD(
-                                          "samples_stored", "?5") " WHERE agent = ?1"},
+                                          "samples_stored",
+                                          "?5") ","
+                                                " last_seen_ns = ?6,"
+                                                " software = ?7 WHERE agent = ?1"},
     {Stmt::batch_find, "SELECT batch_samples, stored FROM batches WHERE agent = ?1 AND seq = ?2"},
     {Stmt::batch_insert,
      "INSERT INTO batches (agent, seq, batch_samples, stored) VALUES (?1, ?2, ?3, 0)"},
@@ -668,7 +671,7 @@ Result<StoreOutcome> BatchStore::store(const BatchRequest& r,
   {
     auto update = impl_->use(Stmt::agent_update);
     update->bind(1, agent).bind(2, r.host).bind(3, r.seq).bind(4, duplicates);
-    update->bind(5, outcome->stored);
+    update->bind(5, outcome->stored).bind(6, impl_->now_ns).bind(7, r.software);
     Status updated = update->run();
     if (!updated.ok()) return updated.error().context(what + ": update agent");
   }

@@ -189,6 +189,7 @@ void HttpSession::on_header() {
   head_.content_encoding = std::string(req[http::field::content_encoding]);
   head_.authorization = std::string(req[http::field::authorization]);
   head_.accept = std::string(req[http::field::accept]);
+  head_.user_agent = std::string(req[http::field::user_agent]);
   auto length = parser_->content_length();
   head_.has_length = length.has_value() || parser_->chunked();
   if (length) head_.content_length = *length;

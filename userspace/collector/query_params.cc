@@ -98,10 +98,12 @@ Result<GroupKind> parse_group_kind(const Params& p, std::string_view name, Group
 }
 
 // A step of about 300 points over the window, from steps people read
-// easily; whole minutes from 60 s up, so that rollups serve them.
+// easily, in whole minutes, so that rollups can serve them.
+// No less than a minute: tallyd's default interval, so that a step
+// without a sample is a gap, not an interval that ends in the next step.
 std::uint64_t default_step_s(std::uint64_t window_ns) {
-  constexpr std::uint64_t kSteps[] = {1,   5,    10,   15,   30,    60,    120,   300,  600,
-                                      900, 1800, 3600, 7200, 10800, 21600, 43200, 86400};
+  constexpr std::uint64_t kSteps[] = {60,   120,  300,   600,   900,   1800,
+                                      3600, 7200, 10800, 21600, 43200, 86400};
   const std::uint64_t wanted = window_ns / 300 / 1'000'000'000;
   for (std::uint64_t s : kSteps) {
     if (s >= wanted) return s;
@@ -112,7 +114,8 @@ std::uint64_t default_step_s(std::uint64_t window_ns) {
 }  // namespace
 
 Result<SeriesRequest> parse_series_query(std::string_view query, std::uint64_t now_ns) {
-  auto p = parse_params(query, {"host", "group_by", "from", "to", "step", "top", "format"});
+  auto p =
+      parse_params(query, {"host", "group_by", "from", "to", "step", "top", "format", "source"});
   if (!p.ok()) return p.error();
   SeriesRequest r;
   SeriesQuery& q = r.query;
@@ -139,6 +142,19 @@ Result<SeriesRequest> parse_series_query(std::string_view query, std::uint64_t n
   auto top = parse_uint(*p, "top", 1, kMaxSeriesTop, kDefaultSeriesTop);
   if (!top.ok()) return top.error();
   q.top = *top;
+  if (const std::string* source = get(*p, "source")) {
+    for (SeriesSource s : {SeriesSource::raw, SeriesSource::minute, SeriesSource::hour}) {
+      if (*source == source_name(s)) q.source = s;
+    }
+    if (!q.source) {
+      return Error::format("source: expected raw, rollup_1m or rollup_1h, got \"{}\"",
+                           shown(*source));
+    }
+    if ((q.source == SeriesSource::minute && q.step_ns % 60'000'000'000 != 0) ||
+        (q.source == SeriesSource::hour && q.step_ns % 3'600'000'000'000 != 0)) {
+      return Error::format("step: {} s does not fit source {}", *step, *source);
+    }
+  }
   if (const std::string* format = get(*p, "format")) {
     if (*format != "json" && *format != "csv") {
       return Error::format("format: expected json or csv, got \"{}\"", shown(*format));

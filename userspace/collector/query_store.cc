@@ -53,7 +53,8 @@ constexpr sql::StatementSql<Stmt> kSql[] = {
     {Stmt::agents,
      "SELECT a.agent, a.agent_id, a.host, a.last_seq, a.duplicates_rejected, a.samples_stored,"
      " a.credential, p.agent_id, sp.seq, sp.last_seq,"
-     " n.agent_id, sn.seq, sn.last_seq, g.reason, g.time_ns, g.detail"
+     " n.agent_id, sn.seq, sn.last_seq, g.reason, g.time_ns, g.detail, a.last_seen_ns,"
+     " a.software"
      " FROM agents a"
      " LEFT JOIN successions sp ON sp.successor = a.agent"
      " LEFT JOIN agents p ON p.agent = sp.predecessor"
@@ -311,6 +312,8 @@ Result<std::vector<AgentReport>> QueryStore::agents() {
       r.last_seq = row.column_u64(3);
       r.duplicates_rejected = row.column_u64(4);
       r.samples_stored = row.column_u64(5);
+      r.last_seen_ns = row.column_u64(16);
+      r.software = row.column_text(17);
       if (!row.column_is_null(6)) r.credential = std::string(row.column_text(6));
       if (!row.column_is_null(7)) {
         r.predecessor =

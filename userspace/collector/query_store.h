@@ -60,6 +60,8 @@ struct AgentReport {
   std::vector<DeclaredLost> declared_lost;
   std::vector<PartialBatch> partial;  // batches of which only some samples arrived
   std::uint64_t duplicates_rejected = 0;
+  std::uint64_t last_seen_ns = 0;  // when its last request was stored; 0: before schema 6
+  std::string software;            // its User-Agent
   std::uint64_t samples_stored = 0;
 };
 

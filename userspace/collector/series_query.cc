@@ -38,6 +38,15 @@ struct Group {
 
 }  // namespace
 
+SeriesSource source_for(const SeriesQuery& q, std::uint64_t step_ns) {
+  if (q.source) return *q.source;
+  // One host over a few hours: every sample, and the latest minute too.
+  if (q.host && q.to - q.from <= SeriesQuery::kRawWindowNs) return SeriesSource::raw;
+  if (step_ns % kHourNs == 0) return SeriesSource::hour;
+  if (step_ns % kMinuteNs == 0) return SeriesSource::minute;
+  return SeriesSource::raw;
+}
+
 const char* source_name(SeriesSource s) {
   switch (s) {
     case SeriesSource::raw:
@@ -212,9 +221,15 @@ Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
                          out.points, q.from, q.to, kMaxPoints);
   }
   const std::uint64_t to = out.from + out.points * out.step_ns;
-  out.source = out.step_ns % kHourNs == 0     ? SeriesSource::hour
-               : out.step_ns % kMinuteNs == 0 ? SeriesSource::minute
-                                              : SeriesSource::raw;
+  out.source = source_for(q, out.step_ns);
+  if (out.source == SeriesSource::minute && out.step_ns % kMinuteNs != 0) {
+    return Error::format("source: rollup_1m takes a step of whole minutes, not {} s",
+                         out.step_ns / kNsPerS);
+  }
+  if (out.source == SeriesSource::hour && out.step_ns % kHourNs != 0) {
+    return Error::format("source: rollup_1h takes a step of whole hours, not {} s",
+                         out.step_ns / kNsPerS);
+  }
 
   const std::size_t points = q.totals_only ? 1 : out.points;
   Cells total{std::vector<std::uint64_t>(points), std::vector<double>(points)};
@@ -233,8 +248,8 @@ Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
     for (std::size_t k = 0; k < hosts.size(); ++k) {
       if (hosts[k].first == name) return last_host = k;
     }
-    hosts.emplace_back(name, HostSteps{std::vector<std::uint64_t>(points),
-                                       std::vector<double>(points)});
+    hosts.emplace_back(name,
+                       HostSteps{std::vector<std::uint64_t>(points), std::vector<double>(points)});
     return last_host = hosts.size() - 1;
   };
   // Groups by name (raw rows, and hosts), or by rollup group id (and, for
@@ -249,7 +264,10 @@ Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
       too_many = true;
       return groups.size();
     }
-    groups.push_back(Group{std::move(name), std::move(host), std::move(label), 0,
+    groups.push_back(Group{std::move(name),
+                           std::move(host),
+                           std::move(label),
+                           0,
                            {std::vector<std::uint64_t>(points), std::vector<double>(points)},
                            group_id});
     return groups.size() - 1;

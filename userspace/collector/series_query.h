@@ -3,12 +3,13 @@
 // raw chunks, with an exact `other` so that the series of a step add up to
 // the total.
 //
-// Source, by step: a step under a minute, or not a whole number of minutes,
-// reads the raw chunks (and so reaches back as far as --retention-raw); a
-// whole number of hours reads hour rollups, except the last two hours,
-// which are not summed into hours yet and come from minute rollups; any
-// other whole number of minutes reads minute rollups. The answer says
-// which.
+// Source (source_for): one host over a few hours, or a step that is not
+// whole minutes, reads the raw chunks (as far back as --retention-raw);
+// otherwise a step of whole hours reads hour rollups, except the last two
+// hours, which are not summed into hours yet and come from minute rollups;
+// other whole minutes read minute rollups. A fleet-wide query never reads
+// raw by default: a few hours of 100 hosts are millions of samples. The
+// answer says which.
 //
 // RSS of a group over a step is the mean over the host's sample times in
 // the step (a time at which the group had no process counts 0), summed
@@ -40,7 +41,15 @@ struct SeriesQuery {
   // Only each group's sum over the whole window (GET /v1/top): one cell
   // per group, so a window may span any number of steps.
   bool totals_only = false;
+  // What to read; nullopt: source_for() chooses.
+  std::optional<SeriesSource> source;
+  static constexpr std::uint64_t kRawWindowNs = 6 * 3600ull * 1'000'000'000;
 };
+
+// The source of a query that does not name one: raw for one host over up
+// to kRawWindowNs, or for a step that is not whole minutes; otherwise hour
+// rollups for a step of whole hours, minute rollups for whole minutes.
+SeriesSource source_for(const SeriesQuery& q, std::uint64_t step_ns);
 
 struct Series {
   std::string group;  // host, comm, cgroup, or "pid:start_time_ns"

@@ -188,9 +188,12 @@ CREATE TABLE store_meta (
 // host's rows by the primary key. A names row's
 // last_ts_ns is the latest sample time that refers to it (kept up to date
 // within an hour, chunk_writer.cc), so that it is deleted after the last
-// chunk that needs it.
+// chunk that needs it. An agent's last_seen_ns and software are when its
+// last request was stored and its User-Agent, for the fleet page.
 constexpr const char* kSchemaV6 = R"sql(
 ALTER TABLE names ADD COLUMN last_ts_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE agents ADD COLUMN last_seen_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE agents ADD COLUMN software TEXT NOT NULL DEFAULT '';
 CREATE TABLE series_hosts (
   host_id INTEGER PRIMARY KEY,
   host TEXT NOT NULL UNIQUE

@@ -7,10 +7,14 @@
 #include <cstring>
 
 #include "shipping/url_redaction.h"
+#include "tally/version.h"
 
 namespace tally::shipping {
 
 namespace {
+
+// Collectors show it as the agent's software (tally-collector's fleet page).
+const std::string kUserAgent = "tallyd/" + std::string(kVersion);
 
 constexpr std::size_t kMaxResponseBody = 64 * 1024;
 
@@ -94,7 +98,7 @@ Result<HttpResponse> HttpClient::post(const std::string& url, const std::string&
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "tally/0.1");
+  curl_easy_setopt(c, CURLOPT_USERAGENT, kUserAgent.c_str());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
