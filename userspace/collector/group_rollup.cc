@@ -65,7 +65,9 @@ RollupRow GroupRollup::row_of(const Group& g) {
 std::vector<RollupRow> GroupRollup::take_rows() {
   std::vector<RollupRow> rows;
   for (auto& [key, bucket] : buckets_) {
-    const auto& [host, start] = key;
+    // Named copies: a lambda may not capture structured bindings (C++17).
+    const std::string& host = std::get<0>(key);
+    const std::uint64_t start = std::get<1>(key);
     auto stamp = [&](RollupRow r, GroupKind kind) {
       r.host = host;
       r.bucket_ns = start;

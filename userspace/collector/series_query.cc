@@ -1,12 +1,14 @@
 #include "collector/series_query.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "collector/names_members.h"
 #include "collector/sample_chunk.h"
+#include "collector/series_sum.h"
 
 namespace tally::collector {
 
@@ -21,21 +23,6 @@ constexpr std::uint64_t kHourLagNs = 2 * kHourNs;
 // Cells (groups times points) one answer may add up: 16 bytes each.
 constexpr std::uint64_t kMaxCells = 8'000'000;
 
-struct Cells {
-  std::vector<std::uint64_t> cpu;
-  std::vector<double> rss;
-};
-
-struct Group {
-  std::string group;
-  std::string host;
-  std::string label;
-  std::uint64_t cpu_ns_total = 0;
-  Cells cells;
-  // A rollup group's id: its name is looked up only if it is shown.
-  std::int64_t group_id = 0;
-};
-
 }  // namespace
 
 SeriesSource source_for(const SeriesQuery& q, std::uint64_t step_ns) {
@@ -46,6 +33,69 @@ SeriesSource source_for(const SeriesQuery& q, std::uint64_t step_ns) {
   if (step_ns % kMinuteNs == 0) return SeriesSource::minute;
   return SeriesSource::raw;
 }
+
+namespace {
+
+std::vector<std::optional<std::uint64_t>> cpu_cells(const SeriesCells& c,
+                                                    const std::vector<bool>& has) {
+  std::vector<std::optional<std::uint64_t>> out(has.size());
+  for (std::size_t i = 0; i < has.size(); ++i) {
+    if (has[i]) out[i] = c.cpu[i];
+  }
+  return out;
+}
+
+std::vector<std::optional<std::uint64_t>> rss_cells(const SeriesCells& c,
+                                                    const std::vector<bool>& has) {
+  std::vector<std::optional<std::uint64_t>> out(has.size());
+  for (std::size_t i = 0; i < has.size(); ++i) {
+    if (has[i]) out[i] = static_cast<std::uint64_t>(std::llround(std::max(0.0, c.rss[i])));
+  }
+  return out;
+}
+
+// The answer: the total, the `named` largest groups, and the rest of the
+// total as `other` when anything is left.
+void write_series(SeriesSum& sum, std::size_t named, const std::string& total_name,
+                  SeriesRows& out) {
+  const std::vector<bool>& has = sum.has_data();
+  std::vector<SeriesGroup>& groups = sum.groups();
+  SeriesCells rest = sum.total();
+  for (std::size_t g = 0; g < named; ++g) {
+    for (std::size_t i = 0; i < has.size(); ++i) {
+      rest.cpu[i] -= std::min(rest.cpu[i], groups[g].cells.cpu[i]);
+      rest.rss[i] -= groups[g].cells.rss[i];
+    }
+  }
+  out.total.group = total_name;
+  for (std::uint64_t c : sum.total().cpu) {
+    out.total.cpu_ns_total = saturating_add(out.total.cpu_ns_total, c);
+  }
+  out.total.cpu_ns = cpu_cells(sum.total(), has);
+  out.total.rss_bytes = rss_cells(sum.total(), has);
+  for (std::size_t g = 0; g < named; ++g) {
+    Series s;
+    s.group = std::move(groups[g].group);
+    s.host = std::move(groups[g].host);
+    s.label = std::move(groups[g].label);
+    s.cpu_ns_total = groups[g].cpu_ns_total;
+    s.cpu_ns = cpu_cells(groups[g].cells, has);
+    s.rss_bytes = rss_cells(groups[g].cells, has);
+    out.named.push_back(std::move(s));
+  }
+  std::uint64_t rest_total = 0;
+  for (std::uint64_t c : rest.cpu) rest_total = saturating_add(rest_total, c);
+  if (rest_total > 0 || groups.size() > named) {
+    Series s;
+    s.group = "other";
+    s.cpu_ns_total = rest_total;
+    s.cpu_ns = cpu_cells(rest, has);
+    s.rss_bytes = rss_cells(rest, has);
+    out.other = std::move(s);
+  }
+}
+
+}  // namespace
 
 const char* source_name(SeriesSource s) {
   switch (s) {
@@ -231,96 +281,8 @@ Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
                          out.step_ns / kNsPerS);
   }
 
-  const std::size_t points = q.totals_only ? 1 : out.points;
-  Cells total{std::vector<std::uint64_t>(points), std::vector<double>(points)};
-  std::vector<bool> has(points);
-  // Per host and step: its sample times and its RSS summed over them.
-  struct HostSteps {
-    std::vector<std::uint64_t> points;
-    std::vector<double> rss_sum;
-  };
-  // Hosts by first appearance; rows come host by host, so the last one
-  // found is nearly always the row's.
-  std::vector<std::pair<std::string, HostSteps>> hosts;
-  std::size_t last_host = 0;
-  auto host_of = [&](const std::string& name) -> std::size_t {
-    if (last_host < hosts.size() && hosts[last_host].first == name) return last_host;
-    for (std::size_t k = 0; k < hosts.size(); ++k) {
-      if (hosts[k].first == name) return last_host = k;
-    }
-    hosts.emplace_back(name,
-                       HostSteps{std::vector<std::uint64_t>(points), std::vector<double>(points)});
-    return last_host = hosts.size() - 1;
-  };
-  // Groups by name (raw rows, and hosts), or by rollup group id (and, for
-  // processes, host: the same pid and start time may be on two hosts).
-  std::unordered_map<std::string, std::size_t> by_name;
-  std::unordered_map<std::uint64_t, std::size_t> by_id;
-  std::vector<Group> groups;
-  bool too_many = false;
-  auto new_group = [&](std::string name, std::string host, std::string label,
-                       std::int64_t group_id) -> std::size_t {
-    if ((groups.size() + 1) * points > kMaxCells) {
-      too_many = true;
-      return groups.size();
-    }
-    groups.push_back(Group{std::move(name),
-                           std::move(host),
-                           std::move(label),
-                           0,
-                           {std::vector<std::uint64_t>(points), std::vector<double>(points)},
-                           group_id});
-    return groups.size() - 1;
-  };
-  auto group_of = [&](const RollupRow& r, std::size_t host) -> Group* {
-    const bool per_host = q.group_by == GroupKind::process;
-    std::size_t at = groups.size();
-    if (r.kind == GroupKind::host) {
-      auto [it, added] = by_name.try_emplace(r.host, 0);
-      if (added) it->second = new_group(r.host, "", "", 0);
-      at = it->second;
-    } else if (r.group_id != 0) {
-      const std::uint64_t key =
-          (static_cast<std::uint64_t>(r.group_id) << 20) | (per_host ? host & 0xfffff : 0);
-      auto [it, added] = by_id.try_emplace(key, 0);
-      if (added) it->second = new_group("", per_host ? r.host : "", "", r.group_id);
-      at = it->second;
-    } else {
-      std::string key = per_host ? r.host + "\n" + r.group : r.group;
-      auto [it, added] = by_name.try_emplace(std::move(key), 0);
-      if (added) it->second = new_group(r.group, per_host ? r.host : "", r.label, 0);
-      at = it->second;
-    }
-    return at < groups.size() ? &groups[at] : nullptr;
-  };
-  auto add = [&](const RollupRow& r) {
-    if (r.bucket_ns < out.from || r.bucket_ns >= to) return;
-    const std::size_t i =
-        q.totals_only ? 0 : static_cast<std::size_t>((r.bucket_ns - out.from) / out.step_ns);
-    const std::size_t host = host_of(r.host);
-    HostSteps& h = hosts[host].second;
-    if (r.kind == GroupKind::host) {
-      has[i] = true;
-      total.cpu[i] = saturating_add(total.cpu[i], r.cpu_ns);
-      h.points[i] += r.points;
-      h.rss_sum[i] += static_cast<double>(r.rss_sum);
-      if (q.group_by != GroupKind::host) return;
-      if (Group* g = group_of(r, host)) {
-        g->cpu_ns_total = saturating_add(g->cpu_ns_total, r.cpu_ns);
-        g->cells.cpu[i] = saturating_add(g->cells.cpu[i], r.cpu_ns);
-      }
-      return;
-    }
-    if (r.other) return;  // in `other`: the total minus the named groups
-    Group* g = group_of(r, host);
-    if (g == nullptr) return;
-    g->cpu_ns_total = saturating_add(g->cpu_ns_total, r.cpu_ns);
-    g->cells.cpu[i] = saturating_add(g->cells.cpu[i], r.cpu_ns);
-    // The host's rows of this step were all read before its group rows.
-    if (h.points[i] > 0) {
-      g->cells.rss[i] += static_cast<double>(r.rss_sum) / static_cast<double>(h.points[i]);
-    }
-  };
+  SeriesSum sum(q.group_by, out.from, out.step_ns, out.points, q.totals_only, kMaxCells);
+  auto add = [&sum](const RollupRow& r) { sum.add(r); };
   Status read = ok_status();
   if (out.source == SeriesSource::raw) {
     read = read_raw(q, out_of_time, add);
@@ -334,77 +296,21 @@ Result<SeriesRows> SeriesReader::series(const SeriesQuery& q,
   }
   if (!read.ok()) return read.error();
   if (q.totals_only) out.points = 1;
-  if (too_many) {
+  if (sum.too_many()) {
     return Error::format(
         "{}: more than {} groups over {} points: ask for one host, a larger step, or "
         "another grouping",
-        q.totals_only ? "by" : "group_by", kMaxCells / std::max<std::size_t>(points, 1), points);
+        q.totals_only ? "by" : "group_by", kMaxCells / std::max<std::size_t>(out.points, 1),
+        out.points);
   }
-
-  // A host's mean RSS in a step; with group_by=host, each group's.
-  for (auto& [name, h] : hosts) {
-    Group* own = nullptr;
-    if (q.group_by == GroupKind::host) {
-      if (auto it = by_name.find(name); it != by_name.end() && it->second < groups.size()) {
-        own = &groups[it->second];
-      }
-    }
-    for (std::size_t i = 0; i < points; ++i) {
-      if (h.points[i] == 0) continue;
-      const double mean = h.rss_sum[i] / static_cast<double>(h.points[i]);
-      total.rss[i] += mean;
-      if (own != nullptr) own->cells.rss[i] = mean;
-    }
-  }
-
-  std::sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) {
-    if (a.cpu_ns_total != b.cpu_ns_total) return a.cpu_ns_total > b.cpu_ns_total;
-    return std::tie(a.host, a.group, a.group_id) < std::tie(b.host, b.group, b.group_id);
-  });
-  auto to_series = [&](Series& s, const Cells& c) {
-    s.cpu_ns.resize(points);
-    s.rss_bytes.resize(points);
-    for (std::size_t i = 0; i < points; ++i) {
-      if (!has[i]) continue;
-      s.cpu_ns[i] = c.cpu[i];
-      s.rss_bytes[i] = static_cast<std::uint64_t>(std::max(0.0, c.rss[i]) + 0.5);
-    }
-  };
+  sum.finish();
+  std::vector<SeriesGroup>& groups = sum.groups();
   const std::size_t named = std::min<std::size_t>(q.top, groups.size());
   for (std::size_t g = 0; g < named; ++g) {
     if (groups[g].group_id == 0) continue;
     TALLY_TRY(group_name(groups[g].group_id, groups[g].group, groups[g].label));
   }
-  Cells rest = total;
-  for (std::size_t g = 0; g < named; ++g) {
-    for (std::size_t i = 0; i < points; ++i) {
-      rest.cpu[i] -= std::min(rest.cpu[i], groups[g].cells.cpu[i]);
-      rest.rss[i] -= groups[g].cells.rss[i];
-    }
-  }
-  out.total.group = q.host.value_or("");
-  for (std::size_t i = 0; i < points; ++i) {
-    out.total.cpu_ns_total = saturating_add(out.total.cpu_ns_total, total.cpu[i]);
-  }
-  to_series(out.total, total);
-  std::uint64_t rest_total = 0;
-  for (std::uint64_t c : rest.cpu) rest_total = saturating_add(rest_total, c);
-  for (std::size_t g = 0; g < named; ++g) {
-    Series s;
-    s.group = std::move(groups[g].group);
-    s.host = std::move(groups[g].host);
-    s.label = std::move(groups[g].label);
-    s.cpu_ns_total = groups[g].cpu_ns_total;
-    to_series(s, groups[g].cells);
-    out.named.push_back(std::move(s));
-  }
-  if (rest_total > 0 || groups.size() > named) {
-    Series s;
-    s.group = "other";
-    s.cpu_ns_total = rest_total;
-    to_series(s, rest);
-    out.other = std::move(s);
-  }
+  write_series(sum, named, q.host.value_or(""), out);
   return out;
 }
 
