@@ -133,12 +133,13 @@ constexpr std::size_t kUnknownListed = 16;
 
 // WAL pages after which the background checkpointer copies the WAL back,
 // and after which it has the WAL start over, holding the writer back for a
-// moment: 2 and 8 MiB with the 4 KiB pages of a file made by schema 5
-// (store_schema.cc), 8 and 32 MiB with the 16 KiB pages of older files.
-// The WAL is most of a small database's bytes (docs/BENCHMARKS.md, row 6):
-// measured on a burst of 2.3 million samples, these thresholds kept it at
-// 4.6 bytes per sample where 4 and 16 MiB gave 7.9, at the same ingest rate.
-// journal_size_limit keeps the WAL file at most 64 MiB.
+// moment: 1 and 4 MiB with the 4 KiB pages of a file made by schema 5 or
+// later (store_schema.cc), 4 and 16 MiB with the 16 KiB pages of older
+// files. The WAL is most of a small database's bytes (docs/BENCHMARKS.md,
+// row 6): on an 8-hour burst of four hosts with housekeeping writing
+// rollups beside it, these kept it at 7.4 bytes per sample where 2 and 8
+// MiB gave 12; the same ingest rate. journal_size_limit keeps the WAL file
+// at most 64 MiB.
 constexpr Checkpointer::Thresholds kCheckpointThresholds{256, 1024, std::chrono::milliseconds(250)};
 
 struct BatchRow {
