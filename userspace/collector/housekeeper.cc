@@ -9,8 +9,7 @@
 
 #include "collector/chunk_writer.h"
 #include "collector/group_rollup.h"
-#include "collector/names_members.h"
-#include "collector/sample_chunk.h"
+#include "collector/host_points.h"
 
 namespace tally::collector {
 
@@ -19,9 +18,6 @@ namespace {
 enum class Stmt : std::size_t {
   dirty_next,
   dirty_delete,
-  widest,
-  chunks_of,
-  names_of,
   rollup_clear,
   rollup_insert,
   host_add,
@@ -50,11 +46,6 @@ constexpr sql::StatementSql<Stmt> kSql[] = {
      " ORDER BY step_s, bucket_ns LIMIT ?3"},
     {Stmt::dirty_delete,
      "DELETE FROM rollup_dirty WHERE step_s = ?1 AND bucket_ns = ?2 AND host = ?3"},
-    {Stmt::widest, "SELECT value FROM store_meta WHERE key = 'max_chunk_span_ns'"},
-    {Stmt::chunks_of,
-     "SELECT chunk, data FROM chunks WHERE host = ?1 AND min_ts_ns >= ?2 AND min_ts_ns < ?3"
-     " AND max_ts_ns >= ?4"},
-    {Stmt::names_of, "SELECT pid, start_time_ns, names FROM names WHERE names_id = ?1"},
     {Stmt::rollup_clear,
      "DELETE FROM rollups WHERE step_s = ?1 AND host_id = ?2 AND kind = ?3 AND bucket_ns = ?4"},
     {Stmt::rollup_insert,
@@ -117,9 +108,8 @@ constexpr std::int64_t kBucketsPerStep = 16;
 constexpr std::uint64_t kSamplesPerStep = 30'000;
 constexpr std::int64_t kChunksPerStep = 64;
 constexpr std::int64_t kRowsPerStep = 2000;
-// Names rows whose comm and cgroup are kept parsed (~100 bytes each), and
-// likewise group ids.
-constexpr std::size_t kNamesKept = 1 << 18;
+// Group ids kept in memory, beyond which they are read again.
+constexpr std::size_t kGroupIdsKept = 1 << 18;
 // How stale a group's last_bucket_ns may be; groups are kept this much
 // longer than the rollups that refer to them.
 constexpr std::uint64_t kGroupTouchNs = 86400ull * 1'000'000'000;
@@ -142,9 +132,7 @@ struct Housekeeper::Impl {
   Retention retention;
   HousekeepingCounts counts;
   std::int64_t agent_cursor = 0;  // batches are expired one agent per step
-  // A names row's text never changes: its comm and cgroup are parsed once
-  // (JSON, up to a megabyte of command line) and kept, up to a bound.
-  ProcessGroupsCache names{kNamesKept};
+  HostPoints points;              // the chunks of a bucket, names resolved
   // Ids of hosts and groups, and the last bucket written for each group;
   // dropped when a step fails (its inserts are rolled back) or groups are
   // deleted.
@@ -170,8 +158,10 @@ struct Housekeeper::Impl {
 Result<std::unique_ptr<Housekeeper>> Housekeeper::prepare(sql::Database& db, Retention r) {
   auto stmts = sql::StatementTable<Stmt>::prepare(db, kSql);
   if (!stmts.ok()) return stmts.error().context("prepare housekeeping statements");
+  auto points = HostPoints::prepare(db);
+  if (!points.ok()) return points.error().context("prepare housekeeping statements");
   return std::unique_ptr<Housekeeper>(new Housekeeper(std::make_unique<Impl>(
-      Impl{db, std::move(stmts).value(), r, {}, 0, ProcessGroupsCache{kNamesKept}, {}, {}})));
+      Impl{db, std::move(stmts).value(), r, {}, 0, std::move(points).value(), {}, {}})));
 }
 
 Housekeeper::Housekeeper(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -184,43 +174,13 @@ const HousekeepingCounts& Housekeeper::counts() const { return impl_->counts; }
 Result<std::uint64_t> Housekeeper::Impl::sum_bucket(const Dirty& d) {
   const std::uint64_t width = static_cast<std::uint64_t>(d.step_s) * 1'000'000'000;
   const std::uint64_t end = d.bucket_ns + width;
-  std::uint64_t widest = 0;
-  {
-    auto q = use(Stmt::widest);
-    auto row = q->step();
-    if (!row.ok()) return row.error();
-    if (*row) widest = q->column_u64(0);
-  }
   GroupRollup rollup(width, d.step_s == 60 ? kKeepPerMinute : kKeepPerHour,
                      d.step_s == 60 ? kKeepProcessesPerMinute : kKeepPerHour);
-  std::uint64_t read = 0;
-  {
-    auto chunks = use(Stmt::chunks_of);
-    chunks->bind(1, d.host).bind(2, before(d.bucket_ns, widest)).bind(3, end);
-    chunks->bind(4, d.bucket_ns);
-    for (;;) {
-      auto row = chunks->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      auto decoded = decode_chunk(chunks->column_blob(1));
-      if (!decoded.ok()) {
-        return decoded.error().context(fmt::format("chunk {}", chunks->column_int(0)));
-      }
-      read += decoded->size();
-      for (const ChunkSample& s : *decoded) {
-        if (!s.is_process || s.ts_ns < d.bucket_ns || s.ts_ns >= end) continue;
-        auto found = names.find(stmts.get(Stmt::names_of), s.names_id);
-        if (!found.ok()) return found.error();
-        if (*found == nullptr) {
-          ++counts.names_missing;
-          continue;
-        }
-        const ProcessGroups& n = **found;
-        rollup.add(d.host, ProcessPoint{s.ts_ns, n.pid, n.start_time_ns, s.cpu_ns, s.rss_bytes,
-                                        n.comm, n.cgroup, n.key});
-      }
-    }
-  }
+  auto read = points.read(
+      d.host, d.bucket_ns, end, [] { return false; },
+      [&](const ProcessPoint& p) { rollup.add(d.host, p); });
+  if (!read.ok()) return read.error();
+  counts.names_missing += read->names_missing;
   auto host = host_id(d.host);
   if (!host.ok()) return host.error();
   for (int kind = 0; kind < kGroupKinds; ++kind) {
@@ -238,7 +198,7 @@ Result<std::uint64_t> Housekeeper::Impl::sum_bucket(const Dirty& d) {
     TALLY_TRY(insert->run());
   }
   ++counts.buckets_summed;
-  return read;
+  return read->samples;
 }
 
 Result<std::int64_t> Housekeeper::Impl::host_id(const std::string& host) {
@@ -279,7 +239,7 @@ Result<std::int64_t> Housekeeper::Impl::group_id(const RollupRow& r) {
       TALLY_TRY(add->run());
       g = GroupId{db.last_insert_rowid(), r.bucket_ns};
     }
-    if (group_ids.size() > kNamesKept) group_ids.clear();
+    if (group_ids.size() > kGroupIdsKept) group_ids.clear();
     it = group_ids.emplace(std::move(key), g).first;
   }
   GroupId& g = it->second;

@@ -6,8 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "collector/names_members.h"
-#include "collector/sample_chunk.h"
+#include "collector/host_points.h"
 #include "collector/series_sum.h"
 
 namespace tally::collector {
@@ -118,23 +117,18 @@ Result<SeriesReader> SeriesReader::prepare(sql::Database& db) {
       {&r.rollups_,
        "SELECT bucket_ns, other, group_id, cpu_ns, rss_sum, points FROM rollups"
        " WHERE step_s = ?1 AND host_id = ?2 AND kind = ?3 AND bucket_ns >= ?4 AND bucket_ns < ?5"},
-      {&r.totals_,
-       "SELECT bucket_ns, cpu_ns, rss_sum, points FROM rollups"
-       " WHERE step_s = ?1 AND host_id = ?2 AND kind = 0 AND bucket_ns >= ?3 AND bucket_ns < ?4"},
       {&r.group_, "SELECT name, label FROM rollup_groups WHERE group_id = ?1"},
       {&r.hosts_, "SELECT host_id, host FROM series_hosts ORDER BY host"},
       {&r.host_, "SELECT host_id, host FROM series_hosts WHERE host = ?1"},
-      {&r.chunks_,
-       "SELECT chunk, data FROM chunks WHERE host = ?1 AND min_ts_ns >= ?2 AND min_ts_ns < ?3"
-       " AND max_ts_ns >= ?4"},
-      {&r.widest_, "SELECT value FROM store_meta WHERE key = 'max_chunk_span_ns'"},
-      {&r.names_, "SELECT pid, start_time_ns, names FROM names WHERE names_id = ?1"},
   };
   for (auto& [stmt, sql] : table) {
     auto prepared = sql::Statement::prepare(db, sql);
     if (!prepared.ok()) return prepared.error();
     *stmt = std::move(prepared).value();
   }
+  auto points = HostPoints::prepare(db);
+  if (!points.ok()) return points.error();
+  r.points_ = std::move(points).value();
   return r;
 }
 
@@ -165,41 +159,26 @@ Status SeriesReader::read_rollups(std::int64_t step_s, const SeriesQuery& q, std
     r.host = host.name;
     // The host's totals first: a group's RSS is divided by the host's
     // sample times in the step, complete by then.
-    {
-      auto use = totals_.use();
-      use->bind(1, step_s).bind(2, host.id).bind(3, from).bind(4, to);
-      r.kind = GroupKind::host;
-      r.other = false;
-      r.group_id = 0;
+    const GroupKind kinds[] = {GroupKind::host, q.group_by};
+    for (std::size_t k = 0; k < (q.group_by == GroupKind::host ? 1 : 2); ++k) {
+      const GroupKind kind = kinds[k];
+      r.kind = kind;
+      auto use = rollups_.use();
+      use->bind(1, step_s).bind(2, host.id).bind(3, static_cast<int>(kind)).bind(4, from);
+      use->bind(5, to);
       for (;;) {
         auto row = use->step();
         if (!row.ok()) return row.error();
         if (!*row) break;
         if (out_of_time()) return Error("interrupted");
         r.bucket_ns = use->column_u64(0);
-        r.cpu_ns = use->column_u64(1);
-        r.rss_sum = use->column_u64(2);
-        r.points = use->column_u64(3);
+        r.other = use->column_int(1) != 0;
+        r.group_id = use->column_int(2);
+        r.cpu_ns = use->column_u64(3);
+        r.rss_sum = use->column_u64(4);
+        r.points = use->column_u64(5);
         on_row(r);
       }
-    }
-    if (q.group_by == GroupKind::host) continue;
-    auto use = rollups_.use();
-    use->bind(1, step_s).bind(2, host.id).bind(3, static_cast<int>(q.group_by)).bind(4, from);
-    use->bind(5, to);
-    r.kind = q.group_by;
-    for (;;) {
-      auto row = use->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      if (out_of_time()) return Error("interrupted");
-      r.bucket_ns = use->column_u64(0);
-      r.other = use->column_int(1) != 0;
-      r.group_id = use->column_int(2);
-      r.cpu_ns = use->column_u64(3);
-      r.rss_sum = use->column_u64(4);
-      r.points = use->column_u64(5);
-      on_row(r);
     }
   }
   return ok_status();
@@ -218,40 +197,13 @@ Status SeriesReader::group_name(std::int64_t group_id, std::string& name, std::s
 
 Status SeriesReader::read_raw(const SeriesQuery& q, const std::function<bool()>& out_of_time,
                               const std::function<void(const RollupRow&)>& on_row) {
-  std::uint64_t widest = 0;
-  {
-    auto use = widest_.use();
-    auto row = use->step();
-    if (!row.ok()) return row.error();
-    if (*row) widest = use->column_u64(0);
-  }
   auto hosts = this->hosts(q);
   if (!hosts.ok()) return hosts.error();
-  ProcessGroupsCache names(1 << 18);
   for (const Host& h : *hosts) {
-    const std::string& host = h.name;
     GroupRollup rollup(q.step_ns, 0, 0);
-    auto use = chunks_.use();
-    use->bind(1, host).bind(2, q.from - std::min(q.from, widest)).bind(3, q.to).bind(4, q.from);
-    for (;;) {
-      auto row = use->step();
-      if (!row.ok()) return row.error();
-      if (!*row) break;
-      if (out_of_time()) return Error("interrupted");
-      auto decoded = decode_chunk(use->column_blob(1));
-      if (!decoded.ok()) {
-        return decoded.error().context(fmt::format("chunk {}", use->column_int(0)));
-      }
-      for (const ChunkSample& s : *decoded) {
-        if (!s.is_process || s.ts_ns < q.from || s.ts_ns >= q.to) continue;
-        auto found = names.find(names_, s.names_id);
-        if (!found.ok()) return found.error();
-        if (*found == nullptr) continue;  // deleted with its last chunk by retention
-        const ProcessGroups& n = **found;
-        rollup.add(host, ProcessPoint{s.ts_ns, n.pid, n.start_time_ns, s.cpu_ns, s.rss_bytes,
-                                      n.comm, n.cgroup, n.key});
-      }
-    }
+    auto read = points_.read(h.name, q.from, q.to, out_of_time,
+                             [&](const ProcessPoint& p) { rollup.add(h.name, p); });
+    if (!read.ok()) return read.error();
     for (const RollupRow& r : rollup.take_rows()) {
       if (r.kind == GroupKind::host || r.kind == q.group_by) on_row(r);
     }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "collector/group_rollup.h"
+#include "collector/host_points.h"
 #include "tally/result.h"
 #include "tally/sqlite.h"
 
@@ -96,13 +97,10 @@ class SeriesReader {
   Result<std::vector<Host>> hosts(const SeriesQuery& q);
 
   sql::Statement rollups_;
-  sql::Statement totals_;
   sql::Statement group_;
   sql::Statement hosts_;
   sql::Statement host_;
-  sql::Statement chunks_;
-  sql::Statement widest_;
-  sql::Statement names_;
+  HostPoints points_;  // raw samples
 };
 
 }  // namespace tally::collector
