@@ -99,6 +99,22 @@ TEST_F(CollectorServer, ServesSeriesAsJsonAndCsvAndNamesABadParameter) {
   EXPECT_EQ(bad.json()["error"], "group_by: expected host, comm, cgroup or process, got \"pod\"");
 }
 
+// The agent's User-Agent is shown on the page as its software: any
+// client's text, so stored cut to 64 bytes of printable ASCII (control
+// characters the HTTP parser refuses; bytes above 0x7f it lets through).
+TEST_F(CollectorServer, AnAgentsSoftwareIsItsUserAgentCutAndMadePrintable) {
+  const std::string user_agent = "tallyd/1.2.3 \xc3\xa9<script>" + std::string(200, 'z');
+  HttpResponse r = post(samples_body("agent-1", "web-1", 1, lines_), {{"User-Agent", user_agent}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const nlohmann::json a = agent("agent-1");
+  const std::string software = a["software"];
+  EXPECT_EQ(software.size(), 64u);
+  EXPECT_EQ(software.substr(0, 24),
+            "tallyd/1.2.3 ?"
+            "?<script>z");
+  EXPECT_GT(a["last_seen_ns"].get<std::uint64_t>(), 1'700'000'000'000'000'000u);
+}
+
 TEST_F(CollectorServer, KeepsTheConnectionAliveAcrossRequests) {
   HttpConnection c(collector_->port());
   for (std::uint64_t seq = 1; seq <= 5; ++seq) {
@@ -575,7 +591,11 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{{"--db", "DB", "--no-such-flag"}, "--no-such-flag"},
                       BadFlag{{"--db", "DB", "--max-connections-per-address", "0"},
                               "--max-connections-per-address"},
-                      BadFlag{{"--db", "DB", "--max-connections", "-1"}, "--max-connections"}));
+                      BadFlag{{"--db", "DB", "--max-connections", "-1"}, "--max-connections"},
+                      BadFlag{{"--db", "DB", "--retention-raw", "0"}, "--retention-raw"},
+                      BadFlag{{"--db", "DB", "--retention-raw", "30s"}, "not in range 60"},
+                      BadFlag{{"--db", "DB", "--retention-raw", "14x"}, "unit not recognized"},
+                      BadFlag{{"--db", "DB", "--retention-rollup", "200y"}, "--retention-rollup"}));
 
 TEST(CollectorStartup, UnusableDatabasePathIsOneLineAndExitOne) {
   RunResult r =
