@@ -45,13 +45,29 @@ TEST(ParseCgroup, UsesTheV2PathOnAPureCgroup2Host) {
   EXPECT_EQ(parse_cgroup("0::/system.slice/nginx.service\n"), "/system.slice/nginx.service");
 }
 
-TEST(ParseCgroup, UsesTheCpuControllersPathOnAV1OrHybridHost) {
+TEST(ParseCgroup, UsesTheV2PathOnAHybridHostWhenItNamesARealPlace) {
   const std::string text =
       "12:pids:/user.slice\n"
       "4:cpu,cpuacct:/docker/abc\n"
       "1:name=systemd:/user.slice/session-1.scope\n"
       "0::/user.slice/session-1.scope\n";
-  EXPECT_EQ(parse_cgroup(text), "/docker/abc");
+  EXPECT_EQ(parse_cgroup(text), "/user.slice/session-1.scope");
+}
+
+TEST(ParseCgroup, UsesTheV1CpuPathOnAHybridHostWhoseV2LineSaysOnlyRoot) {
+  // This machine's own layout: cpu mounted on v1, nothing placed in unified.
+  const std::string text =
+      "9:name=systemd:/system.slice/x.service\n"
+      "4:memory:/process_api/4eeb\n"
+      "1:cpu:/tally-test/burner\n"
+      "0::/\n";
+  EXPECT_EQ(parse_cgroup(text), "/tally-test/burner");
+}
+
+TEST(ParseCgroup, UsesTheSystemdHierarchyWhenV2AndCpuSayOnlyRoot) {
+  EXPECT_EQ(parse_cgroup("9:name=systemd:/system.slice/x.service\n1:cpu:/\n0::/\n"),
+            "/system.slice/x.service");
+  EXPECT_EQ(parse_cgroup("9:name=systemd:/\n1:cpu:/\n0::/\n"), "/");
 }
 
 TEST(ParseCgroup, FallsBackToV2WhenNoV1CpuHierarchy) {
@@ -112,6 +128,30 @@ TEST(ReadCmdline, ReadsOnlyWhatTheLimitKeepsOfAHugeCommandLine) {
   EXPECT_EQ(shown.size(), 4096u + kCmdlineCutMarker.size());
   EXPECT_EQ(shown.rfind("/bin/sleep 30 aaaa", 0), 0u) << shown.substr(0, 40);
   EXPECT_EQ(shown.substr(4096), kCmdlineCutMarker);
+}
+
+TEST(ParseSteal, ReadsTheEighthNumberOfTheCpuLine) {
+  EXPECT_EQ(
+      parse_steal_ticks("cpu  4705 150 1120 16250 520 30 45 77 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"),
+      77u);
+  EXPECT_EQ(parse_steal_ticks("cpu  1 2 3 4 5 6 7\n"), std::nullopt);  // a kernel before steal
+  EXPECT_EQ(parse_steal_ticks("intr 5\n"), std::nullopt);
+  EXPECT_EQ(parse_steal_ticks("cpu  1 2 3 4 5 6 7 x 9\n"), std::nullopt);
+}
+
+TEST(ParsePressure, ReadsSomeAndFullTotals) {
+  const auto p = parse_pressure(
+      "some avg10=1.50 avg60=0.80 avg300=0.20 total=123456\n"
+      "full avg10=0.00 avg60=0.00 avg300=0.00 total=789\n");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->some_us, 123456u);
+  EXPECT_EQ(p->full_us, 789u);
+  // Kernels before 5.13 have no "full" line for CPU.
+  const auto some_only = parse_pressure("some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n");
+  ASSERT_TRUE(some_only.has_value());
+  EXPECT_EQ(some_only->full_us, 0u);
+  EXPECT_FALSE(parse_pressure("").has_value());
+  EXPECT_FALSE(parse_pressure("some avg10=0.00 total=12x\n").has_value());
 }
 
 }  // namespace

@@ -366,18 +366,21 @@ TEST_F(UpgradeTest, AVersion3DatabaseKeepsTheCurrentNamesItHolds) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(
           std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(1))
           .count();
-  test::write_old_database(db_, 3, "a", "web-1", lines_, static_cast<std::uint64_t>(recorded));
+  // As an old collector received them: lines of a tallyd of its time.
+  const auto old_lines =
+      test::agent_lines("web-1", 1000, 10, 100, true, samples::Form::first_release);
+  test::write_old_database(db_, 3, "a", "web-1", old_lines, static_cast<std::uint64_t>(recorded));
   open_stores();
   EXPECT_EQ(count_rows(db_, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(count_rows(db_, "SELECT count(*) FROM names"), 9);
   EXPECT_EQ(count_rows(db_, "SELECT min(recorded_ns) FROM process_names"), recorded);
   // The agent refers to the names the old collector acknowledged.
-  const auto later = test::agent_lines("web-1", 2000, 10);
+  const auto later = test::agent_lines("web-1", 2000, 10, 100, true, samples::Form::first_release);
   const StoreOutcome o =
       store(test::version2(test::samples_body("a", "web-1", 2, test::without_names(later))));
   EXPECT_EQ(o.kind, StoreOutcome::Kind::stored) << o.why;
   EXPECT_EQ(served(2000, 2001), parsed(later));
-  EXPECT_EQ(served(0, 1001), parsed(lines_));
+  EXPECT_EQ(served(0, 1001), parsed(old_lines));
 
   // /v1/top reads names from old rows and new ones alike.
   TopQuery q;
@@ -412,7 +415,7 @@ std::vector<std::string> served_by_version4(const std::vector<std::string>& line
 }
 
 TEST_F(UpgradeTest, AVersion4DatabaseMovesItsRowsIntoChunksAndServesThemAsBefore) {
-  const auto lines = test::agent_lines("web-1", 1000, 200);
+  const auto lines = test::agent_lines("web-1", 1000, 200, 100, true, samples::Form::first_release);
   const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -439,7 +442,8 @@ TEST_F(UpgradeTest, AVersion4DatabaseMovesItsRowsIntoChunksAndServesThemAsBefore
 }
 
 TEST_F(UpgradeTest, AnUpgradeThatFailsHalfWayLeavesVersion4ForTheNextStart) {
-  const auto lines = test::agent_lines("web-1", 1000, 2000);
+  const auto lines =
+      test::agent_lines("web-1", 1000, 2000, 100, true, samples::Form::first_release);
   test::write_old_database(db_, 4, "a", "web-1", lines);
   const auto pages = count_rows(db_, "PRAGMA page_count");
   // One page more than the old file: the upgrade's transaction runs out of

@@ -22,7 +22,7 @@
 namespace tally::test {
 
 std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_ns, int count,
-                                     std::uint32_t pid_base, bool with_host) {
+                                     std::uint32_t pid_base, bool with_host, samples::Form form) {
   std::vector<std::string> lines;
   int processes = with_host ? count - 1 : count;
   for (int i = 0; i < processes; ++i) {
@@ -37,8 +37,21 @@ std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_n
     s.cgroup = "/system.slice/worker.service";
     s.cpu_ns = static_cast<std::uint64_t>(i + 1) * 1000;
     s.cpu_pct = samples::percent(s.cpu_ns, s.interval_ns);
+    s.wait_ns = static_cast<std::uint64_t>(i) * 700;
+    s.wait_pct = samples::percent(s.wait_ns, s.interval_ns);
+    if (i % 3 == 1) {  // a container's process, named by the kubelet
+      s.cgroup =
+          "/kubepods/besteffort/pod8f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/" + std::string(64, 'a');
+      s.container_id = std::string(64, 'a');
+      s.container_runtime = "cri";
+      s.pod_uid = "8f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
+      s.pod_qos = "besteffort";
+      s.pod = "web-0";
+      s.pod_namespace = "shop";
+      s.container = "nginx";
+    }
     s.rss_bytes = 50u << 20;
-    lines.push_back(samples::to_json_line(s));
+    lines.push_back(samples::to_json_line(s, samples::Names::included, form));
   }
   if (with_host) {
     samples::HostSample h;
@@ -49,7 +62,10 @@ std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_n
     h.busy_ns = 123'456'789;
     h.cpu_pct = samples::percent(h.busy_ns, h.interval_ns * 8);
     h.processes = static_cast<std::uint32_t>(processes);
-    lines.push_back(samples::to_json_line(h));
+    h.steal_ns = 17;
+    h.psi_some_ns = 4'000'000;
+    h.unaccounted_ns = -1234;  // negative: a lag caught up
+    lines.push_back(samples::to_json_line(h, form));
   }
   return lines;
 }
@@ -82,9 +98,10 @@ std::string samples_body(const std::string& agent_id, const std::string& host, s
 std::string without_names(const std::string& line) {
   auto j = nlohmann::ordered_json::parse(line);
   if (j["kind"] != "process") return line;
-  j.erase("comm");
-  j.erase("cmdline");
-  j.erase("cgroup");
+  for (const char* name : {"comm", "cmdline", "cgroup", "container_id", "container_runtime",
+                           "pod_uid", "pod_qos", "pod", "namespace", "container"}) {
+    j.erase(name);
+  }
   return j.dump();
 }
 

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "samples/json_line.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 
@@ -24,9 +25,12 @@ namespace tally::test {
 
 // `count` sample lines exactly as tallyd writes them (userspace/agent/sample.cc):
 // process lines for pids pid_base, pid_base+1, ... and, if with_host, a host
-// line last. cpu_ns of pid p is (p - pid_base + 1) * 1000.
+// line last. cpu_ns of pid p is (p - pid_base + 1) * 1000; every third
+// process is in a pod. `form`: the lines of this tallyd, or of one from
+// before wait and container fields.
 std::vector<std::string> agent_lines(const std::string& host, std::uint64_t ts_ns, int count,
-                                     std::uint32_t pid_base = 100, bool with_host = true);
+                                     std::uint32_t pid_base = 100, bool with_host = true,
+                                     samples::Form form = samples::Form::current);
 
 // {"version":1,...,"kind":"samples",...} holding lines[first, first+n).
 std::string samples_body(const std::string& agent_id, const std::string& host, std::uint64_t seq,

@@ -46,6 +46,17 @@ std::vector<ChunkSample> a_mix() {
   h.processes = 1000;
   h.dropped_updates = 3;
   out.push_back(h);
+  ChunkSample ep = out[0];  // this release's fields
+  ep.extended = true;
+  ep.wait_ns = 987'654;
+  out.push_back(ep);
+  h.extended = true;
+  h.steal_ns = 5;
+  h.psi_some_ns = 6'000;
+  h.psi_full_ns = 7;
+  h.unaccounted_ns = -8;
+  h.bpf_run_ns = 9;
+  out.push_back(h);
   return out;
 }
 
@@ -78,20 +89,27 @@ TEST(SampleChunk, ATallydIntervalTakesAFewBytesPerSample) {
 }
 
 TEST(SampleChunk, EveryTruncationOrDamageIsAnErrorNotACrash) {
-  const std::string blob = encode_chunk(a_mix());
-  ASSERT_EQ(blob[1], 0) << "small enough to be kept as it is, so that bytes can be damaged";
-  for (std::size_t n = 0; n < blob.size(); ++n) {
-    EXPECT_FALSE(decode_chunk(blob.substr(0, n)).ok()) << "cut at " << n;
-  }
-  EXPECT_FALSE(decode_chunk(blob + "x").ok());
-  std::mt19937 rng(7);
-  for (int round = 0; round < 20000; ++round) {
-    std::string damaged = blob;
-    const int flips = 1 + static_cast<int>(rng() % 4);
-    for (int f = 0; f < flips; ++f) damaged[rng() % damaged.size()] = static_cast<char>(rng());
-    auto decoded = decode_chunk(damaged);  // may decode to other samples; must not crash
-    if (decoded.ok()) {
-      EXPECT_LE(decoded->size(), damaged.size());
+  // The first release's samples, and this release's: each mix small enough
+  // that zstd finds nothing worth packing, so damage reaches the decoder.
+  const auto all = a_mix();
+  const std::vector<std::vector<ChunkSample>> mixes{{all.begin(), all.begin() + 5},
+                                                    {all[5], all[6]}};
+  for (const auto& mix : mixes) {
+    const std::string blob = encode_chunk(mix);
+    ASSERT_EQ(blob[1], 0) << "small enough to be kept as it is, so that bytes can be damaged";
+    for (std::size_t n = 0; n < blob.size(); ++n) {
+      EXPECT_FALSE(decode_chunk(blob.substr(0, n)).ok()) << "cut at " << n;
+    }
+    EXPECT_FALSE(decode_chunk(blob + "x").ok());
+    std::mt19937 rng(7);
+    for (int round = 0; round < 20000; ++round) {
+      std::string damaged = blob;
+      const int flips = 1 + static_cast<int>(rng() % 4);
+      for (int f = 0; f < flips; ++f) damaged[rng() % damaged.size()] = static_cast<char>(rng());
+      auto decoded = decode_chunk(damaged);  // may decode to other samples; must not crash
+      if (decoded.ok()) {
+        EXPECT_LE(decoded->size(), damaged.size());
+      }
     }
   }
   EXPECT_FALSE(decode_chunk("").ok());
@@ -144,6 +162,48 @@ TEST(SampleChunk, TallydsLinesAreKeptAsIntegersAndServedBackByteForByte) {
                     : lines[i];
     EXPECT_EQ(sample_json((*back)[1], "web-1", n), expected);
   }
+}
+
+// A tallyd from before wait, container and host pressure fields: its lines
+// are still stored as integers (no verbatim text), and served back as sent.
+TEST(SampleChunk, AnOlderTallydsLinesAreKeptAsIntegersToo) {
+  const auto lines = test::agent_lines("web-1", 1'700'000'000'000'000'000, 8, 100, true,
+                                       samples::Form::first_release);
+  const auto stored = parse(test::samples_body("a", "web-1", 1, lines));
+  ASSERT_EQ(stored.size(), lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    SCOPED_TRACE(lines[i]);
+    ASSERT_TRUE(stored[i].canonical);
+    EXPECT_FALSE(stored[i].extended);
+    const std::vector<ChunkSample> chunk{to_chunk_sample(stored[i], 7)};
+    auto back = decode_chunk(encode_chunk(chunk));
+    ASSERT_TRUE(back.ok());
+    const ProcessNames names =
+        stored[i].pid ? names_of(stored[i], stored[i].names) : ProcessNames{};
+    EXPECT_EQ(sample_json((*back)[0], "web-1", stored[i].pid ? &names : nullptr), lines[i]);
+  }
+}
+
+// A chunk written before format 3 (no extended tag, no wait values) reads.
+TEST(SampleChunk, AFormat2ChunkStillDecodes) {
+  auto samples = a_mix();
+  std::erase_if(samples, [](const ChunkSample& s) { return s.extended; });
+  for (auto& s : samples) s.verbatim.reset();
+  std::string blob = encode_chunk(samples);
+  auto decoded = decode_chunk(blob);
+  ASSERT_TRUE(decoded.ok());
+  // Without extended samples the bytes after the header are those of a
+  // format 2 chunk: relabel it and read it back.
+  blob[0] = 2;
+  auto old = decode_chunk(blob);
+  ASSERT_TRUE(old.ok()) << old.error().message();
+  EXPECT_EQ(*old, *decoded);
+  // An extended sample cannot be in a format 2 chunk.
+  samples[0].extended = true;
+  samples[0].wait_ns = 5;
+  std::string extended = encode_chunk(samples);
+  extended[0] = 2;
+  EXPECT_FALSE(decode_chunk(extended).ok());
 }
 
 TEST(SampleChunk, AnyOtherSampleKeepsItsTextExactly) {

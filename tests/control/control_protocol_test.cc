@@ -53,6 +53,31 @@ TEST(ParseRequest, RefusesEveryWrongTypeAndRangeNamingTheField) {
             R"(field "timeout_s" must be a whole number from 1 to 3600; got null)");
 }
 
+TEST(ParseRequest, TopTakesAGroupingAndRefusesAnyOther) {
+  auto by = parse_request(R"({"version":1,"command":"top","by":"container"})");
+  ASSERT_TRUE(by.ok()) << by.error().message();
+  EXPECT_EQ(std::get<TopRequest>(*by).by, TopGrouping::container);
+  EXPECT_EQ(std::get<TopRequest>(*parse_request(R"({"version":1,"command":"top"})")).by,
+            TopGrouping::process);
+  const std::pair<const char*, const char*> wrong[] = {
+      {R"("Pod")", R"(got "Pod")"}, {R"("")", R"(got "")"},         {"1", "got 1"},
+      {"null", "got null"},         {R"(["pod"])", "got an array"},
+  };
+  for (const auto& [value, says] : wrong) {
+    SCOPED_TRACE(value);
+    auto r = parse_request(std::string(R"({"version":1,"command":"top","by":)") + value + "}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message(),
+              std::string(R"(field "by" must be one of process, cgroup, container, pod; )") + says);
+  }
+  // A peer's long value is cut in the message.
+  auto long_value = parse_request(std::string(R"({"version":1,"command":"top","by":")") +
+                                  std::string(5000, 'x') + "\"}");
+  ASSERT_FALSE(long_value.ok());
+  EXPECT_LT(long_value.error().message().size(), 200u);
+  EXPECT_FALSE(parse_request(R"({"version":1,"command":"top","by":"pod","by":"pod"})").ok());
+}
+
 TEST(ParseRequest, RefusesBadEnvelopes) {
   const std::pair<std::string, std::string> cases[] = {
       {"", "not valid JSON"},

@@ -236,10 +236,80 @@ TEST(CompactRecords, DamagedRecordsAndMissingEntriesAreErrorsThatSayWhich) {
   EXPECT_EQ(decode(compact.records), "ok");
   const std::string p = compact.records[0];
   EXPECT_NE(decode({p, "q@@@"}).find("compact record 1"), std::string::npos) << decode({p, "q@@@"});
-  EXPECT_NE(decode({p.substr(0, p.size() - 1)}).find("compact record 0"), std::string::npos);
+  // Cut inside a required field (the last byte is wait_ns, the one before
+  // ends the RSS).
+  EXPECT_NE(decode({p.substr(0, p.size() - 2)}).find("compact record 0"), std::string::npos);
   EXPECT_NE(decode({p + "@"}).find("after the last field"), std::string::npos);
   dict.entries.erase(compact.dictionary.added[1].first);
   EXPECT_NE(decode({p}).find("has no dictionary entry"), std::string::npos) << decode({p});
+}
+
+// Records and entries of a tallyd from before wait, container and host
+// pressure fields end early; they read back with those fields 0 or empty.
+// And this release's fields make the round trip.
+TEST(CompactRecords, ThisReleasesFieldsRoundTripAndOlderRecordsReadAsZero) {
+  FakeDictionary dict;
+  CompactEncoder encoder(1);
+  ProcessSample p = process(7, 1, "web-1");
+  p.cgroup = "/kubepods/burstable/pod1/abc";
+  p.container_id = "abc";
+  p.container_runtime = "cri";
+  p.pod_uid = "8f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
+  p.pod_qos = "burstable";
+  p.pod = "web-0";
+  p.pod_namespace = "shop";
+  p.container = "nginx";
+  p.wait_ns = 30'000'000'000;
+  IntervalSamples interval = interval_of({p}, 1);
+  interval.processes[0].wait_pct = percent(p.wait_ns, interval.processes[0].interval_ns);
+  interval.host.steal_ns = 11;
+  interval.host.psi_some_ns = 12;
+  interval.host.psi_full_ns = 13;
+  interval.host.unaccounted_ns = -14;
+  interval.host.bpf_run_ns = 15;
+  auto compact = encoder.encode(interval);
+  dict.apply(compact.dictionary);
+  auto decoded = dict.decoder().decode(views(compact.records));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  ASSERT_EQ(decoded->size(), 2u);
+  EXPECT_EQ(to_json_line((*decoded)[0]), to_json_line(interval.processes[0]));
+  EXPECT_EQ(to_json_line((*decoded)[1]), to_json_line(interval.host));
+
+  // The same records and entry as the first release wrote them: the process
+  // record without its wait_ns, the host record without its last five
+  // numbers, the names entry without the seven container and pod strings.
+  std::string old_process = compact.records[0];
+  old_process.pop_back();  // wait_ns: 30e9 does not fit one byte, so cut its bytes
+  while (!old_process.empty() && (static_cast<unsigned char>(old_process.back()) & 0xc0) == 0x80) {
+    old_process.pop_back();
+  }
+  std::string old_host = compact.records[1];
+  old_host.resize(old_host.size() - 5);  // 11, 12, 13, zigzag(-14) = 27, 15: one byte each
+  FakeDictionary old_dict;
+  for (auto [key, entry] : dict.entries) {
+    if (entry.front() == 'n') {
+      // Seven strings, each under 64 bytes: one length byte each.
+      std::size_t tail = 0;
+      for (const std::string* s : {&p.container_id, &p.container_runtime, &p.pod_uid, &p.pod_qos,
+                                   &p.pod, &p.pod_namespace, &p.container}) {
+        tail += 1 + s->size();
+      }
+      entry.resize(entry.size() - tail);
+    }
+    old_dict.entries.emplace(key, entry);
+  }
+  auto old = old_dict.decoder().decode(views({old_process, old_host}));
+  ASSERT_TRUE(old.ok()) << old.error().message();
+  const auto& op = std::get<ProcessSample>((*old)[0]);
+  EXPECT_EQ(op.wait_ns, 0u);
+  EXPECT_EQ(op.cpu_ns, p.cpu_ns);
+  EXPECT_EQ(op.cgroup, p.cgroup);
+  EXPECT_TRUE(op.container_id.empty());
+  EXPECT_TRUE(op.pod.empty());
+  const auto& oh = std::get<HostSample>((*old)[1]);
+  EXPECT_EQ(oh.steal_ns, 0u);
+  EXPECT_EQ(oh.unaccounted_ns, 0);
+  EXPECT_EQ(oh.busy_ns, interval.host.busy_ns);
 }
 
 }  // namespace

@@ -28,7 +28,43 @@ TEST(SampleJson, ProcessLineHasExactlyTheDocumentedFieldsInOrder) {
   EXPECT_EQ(line, R"({"kind":"process","ts_ns":1700000000000000000,"interval_ns":1000000000,)"
                   R"("host":"web-1","pid":42,"start_time_ns":1699999999000000000,"comm":"nginx",)"
                   R"("cmdline":"nginx -g daemon off;","cgroup":"/system.slice/nginx.service",)"
-                  R"("cpu_ns":250000000,"cpu_pct":25.0,"rss_bytes":1048576,"exited":false})");
+                  R"("cpu_ns":250000000,"cpu_pct":25.0,"wait_ns":0,"wait_pct":0.0,)"
+                  R"("rss_bytes":1048576,"exited":false})");
+}
+
+TEST(SampleJson, ContainerAndPodFieldsAreNamesWrittenOnlyWhenKnown) {
+  ProcessSample s;
+  s.ts_ns = 7;
+  s.interval_ns = 100;
+  s.host = "h";
+  s.pid = 3;
+  s.start_time_ns = 2;
+  s.comm = "c";
+  s.cmdline = "c";
+  s.cgroup = "/k";
+  s.container_id = "abc";
+  s.container_runtime = "containerd";
+  s.pod = "web-0";
+  s.pod_namespace = "shop";
+  s.cpu_ns = 10;
+  s.cpu_pct = 10;
+  s.wait_ns = 30;
+  s.wait_pct = 30;
+  EXPECT_EQ(to_json_line(s),
+            R"({"kind":"process","ts_ns":7,"interval_ns":100,"host":"h","pid":3,"start_time_ns":2,)"
+            R"("comm":"c","cmdline":"c","cgroup":"/k","container_id":"abc",)"
+            R"("container_runtime":"containerd","pod":"web-0","namespace":"shop",)"
+            R"("cpu_ns":10,"cpu_pct":10.0,"wait_ns":30,"wait_pct":30.0,"rss_bytes":0,)"
+            R"("exited":false})");
+  // Left out with the other names, and absent from the first release's form.
+  EXPECT_EQ(to_json_line(s, Names::left_out),
+            R"({"kind":"process","ts_ns":7,"interval_ns":100,"host":"h","pid":3,"start_time_ns":2,)"
+            R"("cpu_ns":10,"cpu_pct":10.0,"wait_ns":30,"wait_pct":30.0,"rss_bytes":0,)"
+            R"("exited":false})");
+  EXPECT_EQ(to_json_line(s, Names::included, Form::first_release),
+            R"({"kind":"process","ts_ns":7,"interval_ns":100,"host":"h","pid":3,"start_time_ns":2,)"
+            R"("comm":"c","cmdline":"c","cgroup":"/k","cpu_ns":10,"cpu_pct":10.0,"rss_bytes":0,)"
+            R"("exited":false})");
 }
 
 TEST(SampleJson, WithoutNamesLeavesOutExactlyCommCmdlineAndCgroup) {
@@ -43,9 +79,10 @@ TEST(SampleJson, WithoutNamesLeavesOutExactlyCommCmdlineAndCgroup) {
   s.cgroup = "/g";
   s.cpu_ns = 1;
   s.cpu_pct = 100;
-  EXPECT_EQ(to_json_line(s, Names::left_out),
-            R"({"kind":"process","ts_ns":7,"interval_ns":1,"host":"h","pid":3,"start_time_ns":2,)"
-            R"("cpu_ns":1,"cpu_pct":100.0,"rss_bytes":0,"exited":false})");
+  EXPECT_EQ(
+      to_json_line(s, Names::left_out),
+      R"({"kind":"process","ts_ns":7,"interval_ns":1,"host":"h","pid":3,"start_time_ns":2,)"
+      R"("cpu_ns":1,"cpu_pct":100.0,"wait_ns":0,"wait_pct":0.0,"rss_bytes":0,"exited":false})");
 }
 
 TEST(SampleJson, AnUnknownSampleIsItsLineUnchanged) {
@@ -64,7 +101,16 @@ TEST(SampleJson, HostLineHasExactlyTheDocumentedFields) {
   h.cpu_pct = percent(20, 40);
   h.processes = 3;
   h.dropped_updates = 1;
+  h.steal_ns = 2;
+  h.psi_some_ns = 3;
+  h.psi_full_ns = 1;
+  h.unaccounted_ns = -4;
+  h.bpf_run_ns = 6;
   EXPECT_EQ(to_json_line(h),
+            R"({"kind":"host","ts_ns":5,"interval_ns":10,"host":"h","ncpu":4,"busy_ns":20,)"
+            R"("cpu_pct":50.0,"processes":3,"dropped_updates":1,"steal_ns":2,"psi_some_ns":3,)"
+            R"("psi_full_ns":1,"unaccounted_ns":-4,"bpf_run_ns":6})");
+  EXPECT_EQ(to_json_line(h, Form::first_release),
             R"({"kind":"host","ts_ns":5,"interval_ns":10,"host":"h","ncpu":4,"busy_ns":20,)"
             R"("cpu_pct":50.0,"processes":3,"dropped_updates":1})");
 }
@@ -95,8 +141,12 @@ std::string reference_line(const ProcessSample& s) {
   j["comm"] = s.comm;
   j["cmdline"] = s.cmdline;
   j["cgroup"] = s.cgroup;
+  if (!s.container_id.empty()) j["container_id"] = s.container_id;
+  if (!s.pod.empty()) j["pod"] = s.pod;
   j["cpu_ns"] = s.cpu_ns;
   j["cpu_pct"] = s.cpu_pct;
+  j["wait_ns"] = s.wait_ns;
+  j["wait_pct"] = s.wait_pct;
   j["rss_bytes"] = s.rss_bytes;
   j["exited"] = s.exited;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -113,6 +163,11 @@ std::string reference_line(const HostSample& s) {
   j["cpu_pct"] = s.cpu_pct;
   j["processes"] = s.processes;
   j["dropped_updates"] = s.dropped_updates;
+  j["steal_ns"] = s.steal_ns;
+  j["psi_some_ns"] = s.psi_some_ns;
+  j["psi_full_ns"] = s.psi_full_ns;
+  j["unaccounted_ns"] = s.unaccounted_ns;
+  j["bpf_run_ns"] = s.bpf_run_ns;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -180,7 +235,11 @@ TEST(SampleJson, LinesAreByteForByteWhatNlohmannWritesForTheWholeObject) {
     s.cmdline = random_text(rng);
     s.cgroup = random_text(rng);
     s.cpu_ns = random_number(rng);
+    if (rng() % 3 == 0) s.container_id = random_text(rng);
+    if (rng() % 3 == 0) s.pod = random_text(rng);
     s.cpu_pct = random_percent(rng);
+    s.wait_ns = random_number(rng);
+    s.wait_pct = random_percent(rng);
     s.rss_bytes = random_number(rng);
     s.exited = rng() % 2 == 0;
     ASSERT_EQ(to_json_line(s), reference_line(s)) << "process sample " << i;
@@ -194,6 +253,11 @@ TEST(SampleJson, LinesAreByteForByteWhatNlohmannWritesForTheWholeObject) {
     h.cpu_pct = random_percent(rng);
     h.processes = static_cast<std::uint32_t>(random_number(rng));
     h.dropped_updates = random_number(rng);
+    h.steal_ns = random_number(rng);
+    h.psi_some_ns = random_number(rng);
+    h.psi_full_ns = random_number(rng);
+    h.unaccounted_ns = static_cast<std::int64_t>(random_number(rng));
+    h.bpf_run_ns = random_number(rng);
     ASSERT_EQ(to_json_line(h), reference_line(h)) << "host sample " << i;
   }
 }

@@ -120,8 +120,8 @@ std::string process_line(std::uint32_t pid, std::uint64_t start, const std::stri
   return nlohmann::ordered_json{{"kind", "process"}, {"ts_ns", 1},         {"interval_ns", 2},
                                 {"host", "h"},       {"pid", pid},         {"start_time_ns", start},
                                 {"comm", "sh"},      {"cmdline", cmdline}, {"cgroup", "/a"},
-                                {"cpu_ns", cpu_ns},  {"cpu_pct", 0.25},    {"rss_bytes", 4096},
-                                {"exited", exited}}
+                                {"cpu_ns", cpu_ns},  {"cpu_pct", 0.25},    {"wait_ns", 0},
+                                {"wait_pct", 0.0},   {"rss_bytes", 4096},  {"exited", exited}}
       .dump();
 }
 

@@ -67,16 +67,34 @@ TEST(InfluxFormat, WritesOneProcessPointWithItsTagsAndTypedFields) {
   const auto body = encode_all(f, batch_of(1, {ProcessLine{}.json()}));
   EXPECT_EQ(body,
             "tally_process,cgroup=/system.slice/nginx.service,comm=nginx,host=web-1,pid=812 "
-            "cpu_ns=250000000i,cpu_pct=0.42,rss_bytes=10485760i,"
+            "cpu_ns=250000000i,cpu_pct=0.42,wait_ns=120000000i,wait_pct=0.2,rss_bytes=10485760i,"
             "start_time_ns=1699990000000000000i,interval_ns=60000000000i,exited=false "
             "1700000060000000000\n");
+}
+
+// Container and pod names are tags, in lexical order among the others; the
+// container id is not (every restart would be a new series).
+TEST(InfluxFormat, TagsAPodsProcessWithItsPodNamespaceAndContainer) {
+  ProcessLine p;
+  p.container_id = std::string(64, 'a');
+  p.pod = "web-0";
+  p.pod_namespace = "shop";
+  p.container = "nginx";
+  const auto body = encode_all(InfluxFormat({}), batch_of(1, {p.json()}));
+  EXPECT_EQ(body.rfind("tally_process,cgroup=/system.slice/nginx.service,comm=nginx,"
+                       "container=nginx,host=web-1,namespace=shop,pid=812,pod=web-0 ",
+                       0),
+            0u)
+      << body;
+  EXPECT_EQ(body.find("aaaaaaaa"), std::string::npos);
 }
 
 TEST(InfluxFormat, WritesTheHostPoint) {
   InfluxFormat f({});
   EXPECT_EQ(encode_all(f, batch_of(1, {test::host_line()})),
             "tally_host,host=web-1 busy_ns=12000000000i,cpu_pct=5,ncpu=4i,processes=12i,"
-            "dropped_updates=3i,interval_ns=60000000000i 1700000060000000000\n");
+            "dropped_updates=3i,steal_ns=5000000i,psi_some_ns=7000000i,psi_full_ns=0i,"
+            "unaccounted_ns=-2000i,bpf_run_ns=0i,interval_ns=60000000000i 1700000060000000000\n");
 }
 
 TEST(InfluxFormat, SendsTheCommandLineOnlyWhenAskedEscaped) {

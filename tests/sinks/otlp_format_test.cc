@@ -93,8 +93,35 @@ TEST(OtlpFormat, AnExitedProcessReportsCpuButNoMemory) {
   p.rss_bytes = 0;
   const json j = encode(OtlpFormat(options()), {p.json()});
   const json& metrics = j["resourceMetrics"][0]["scopeMetrics"][0]["metrics"];
-  ASSERT_EQ(metrics.size(), 1u);
+  ASSERT_EQ(metrics.size(), 2u);
   EXPECT_EQ(metrics[0]["name"], "process.cpu.time");
+  EXPECT_EQ(metrics[1]["name"], "tally.process.cpu.wait_time");
+}
+
+TEST(OtlpFormat, RunQueueWaitIsADeltaSumInSeconds) {
+  const json j = encode(OtlpFormat(options()), {ProcessLine{}.json()});
+  const json& m = j["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][2];
+  EXPECT_EQ(m["name"], "tally.process.cpu.wait_time");
+  EXPECT_EQ(m["sum"]["aggregationTemporality"], 1);
+  EXPECT_DOUBLE_EQ(m["sum"]["dataPoints"][0]["asDouble"].get<double>(), 0.12);
+}
+
+TEST(OtlpFormat, APodsProcessCarriesTheContainerAndK8sResourceAttributes) {
+  ProcessLine p;
+  p.container_id = std::string(64, 'a');
+  p.pod = "web-0";
+  p.pod_namespace = "shop";
+  p.container = "nginx";
+  const json j = encode(OtlpFormat(options()), {p.json()});
+  const json& resource = j["resourceMetrics"][0]["resource"];
+  EXPECT_EQ(attribute(resource, "container.id"), json({{"stringValue", std::string(64, 'a')}}));
+  EXPECT_EQ(attribute(resource, "container.runtime"), json({{"stringValue", "containerd"}}));
+  EXPECT_EQ(attribute(resource, "k8s.pod.name"), json({{"stringValue", "web-0"}}));
+  EXPECT_EQ(attribute(resource, "k8s.namespace.name"), json({{"stringValue", "shop"}}));
+  EXPECT_EQ(attribute(resource, "k8s.container.name"), json({{"stringValue", "nginx"}}));
+  // Outside a pod none of them is sent empty.
+  const json plain = encode(OtlpFormat(options()), {ProcessLine{}.json()});
+  EXPECT_TRUE(attribute(plain["resourceMetrics"][0]["resource"], "k8s.pod.name").is_null());
 }
 
 TEST(OtlpFormat, SendsTheCommandLineWhenEnabled) {
@@ -116,8 +143,14 @@ TEST(OtlpFormat, TheHostSampleIsAHostResource) {
   EXPECT_TRUE(attribute(rm["resource"], "process.pid").is_null());
   std::vector<std::string> names;
   for (const auto& m : rm["scopeMetrics"][0]["metrics"]) names.push_back(m["name"]);
-  EXPECT_EQ(names, (std::vector<std::string>{"system.cpu.logical.count", "tally.host.cpu.busy_time",
-                                             "tally.host.processes", "tally.dropped_updates"}));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "system.cpu.logical.count", "tally.host.cpu.busy_time",
+                       "tally.host.processes", "tally.dropped_updates", "tally.host.cpu.steal_time",
+                       "tally.host.cpu.pressure.some", "tally.host.cpu.pressure.full",
+                       "tally.host.cpu.unaccounted_time", "tally.bpf.run_time"}));
+  EXPECT_DOUBLE_EQ(
+      rm["scopeMetrics"][0]["metrics"][7]["gauge"]["dataPoints"][0]["asDouble"].get<double>(),
+      -2e-6);
   EXPECT_EQ(rm["scopeMetrics"][0]["metrics"][1]["sum"]["dataPoints"][0]["asDouble"], 12.0);
   EXPECT_EQ(rm["scopeMetrics"][0]["metrics"][2]["gauge"]["dataPoints"][0]["asInt"], "12");
 }

@@ -23,6 +23,9 @@ struct ProcessLine {
   double cpu_pct = 0.42;
   std::uint64_t rss_bytes = 10485760;
   bool exited = false;
+  std::uint64_t wait_ns = 120000000;  // 0.2% of the interval
+  // A pod's process when set.
+  std::string pod, pod_namespace, container, container_id;
 
   std::string json() const {
     nlohmann::ordered_json j;
@@ -35,8 +38,19 @@ struct ProcessLine {
     j["comm"] = comm;
     j["cmdline"] = cmdline;
     j["cgroup"] = cgroup;
+    if (!container_id.empty()) {
+      j["container_id"] = container_id;
+      j["container_runtime"] = "containerd";
+    }
+    if (!pod.empty()) {
+      j["pod"] = pod;
+      j["namespace"] = pod_namespace;
+      j["container"] = container;
+    }
     j["cpu_ns"] = cpu_ns;
     j["cpu_pct"] = cpu_pct;
+    j["wait_ns"] = wait_ns;
+    j["wait_pct"] = 0.2;
     j["rss_bytes"] = rss_bytes;
     j["exited"] = exited;
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -46,7 +60,8 @@ struct ProcessLine {
 inline std::string host_line(std::uint64_t ts_ns = 1700000060000000000ULL) {
   return R"({"kind":"host","ts_ns":)" + std::to_string(ts_ns) +
          R"(,"interval_ns":60000000000,"host":"web-1","ncpu":4,"busy_ns":12000000000,)"
-         R"("cpu_pct":5.0,"processes":12,"dropped_updates":3})";
+         R"("cpu_pct":5.0,"processes":12,"dropped_updates":3,"steal_ns":5000000,)"
+         R"("psi_some_ns":7000000,"psi_full_ns":0,"unaccounted_ns":-2000,"bpf_run_ns":0})";
 }
 
 inline queue::Batch batch_of(std::uint64_t seq, const std::vector<std::string>& lines) {

@@ -15,12 +15,18 @@
 //                      and exits; {"children":[{"pid":P,"cpu_ns":N},...]}
 //   reuse MS           two children with the same pid (via ns_last_pid, root)
 //                      {"children":[...]} with both, or {"error":...}
+//   contend N MS CPU   forks N children pinned to CPU, each spinning for MS ms
+//                      of wall time, so they queue for that CPU; the parent
+//                      reads each dead child's schedstat before reaping it:
+//                      {"children":[{"pid":P,"cpu_ns":N,"wait_ns":W},...]}
+//                      (wait_ns: run_delay, the kernel's run-queue wait)
 //   spin SECONDS       a busy loop that never yields, then exits
 //   idle SECONDS       sleeps (a live process with no CPU)
 //   named NAME S [ARG...]  sets its comm to NAME (prctl PR_SET_NAME, any
 //                      bytes: escape sequences too), then spins S seconds;
 //                      the ARGs only make its cmdline
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -105,10 +111,51 @@ void print_children(const std::vector<Child>& children) {
   fputs(out.c_str(), stdout);
 }
 
+// Children pinned to one CPU that spin for ms of wall time each. Their
+// final run time and run-queue wait are read from /proc/PID/schedstat while
+// they are zombies (waitid WNOWAIT): the kernel's totals after their last
+// switch, which is what tally's exit records hold too.
+std::string contend(int n, long ms, int cpu) {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < n; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (sched_setaffinity(0, sizeof set, &set) != 0) _exit(3);
+      const unsigned long long end =
+          clock_ns(CLOCK_MONOTONIC) + static_cast<unsigned long long>(ms) * 1000000ULL;
+      volatile unsigned long long x = 0;
+      while (clock_ns(CLOCK_MONOTONIC) < end) {
+        for (int j = 0; j < 20000; ++j) x = x + static_cast<unsigned long long>(j);
+      }
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  std::string out = "{\"children\":[";
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    siginfo_t info{};
+    waitid(P_PID, static_cast<id_t>(pids[i]), &info, WEXITED | WNOWAIT);
+    unsigned long long run = 0, wait = 0;
+    const std::string path = "/proc/" + std::to_string(pids[i]) + "/schedstat";
+    if (FILE* f = fopen(path.c_str(), "r")) {
+      if (fscanf(f, "%llu %llu", &run, &wait) != 2) run = wait = 0;
+      fclose(f);
+    }
+    waitpid(pids[i], nullptr, 0);
+    if (i) out += ',';
+    out += "{\"pid\":" + std::to_string(pids[i]) + ",\"cpu_ns\":" + std::to_string(run) +
+           ",\"wait_ns\":" + std::to_string(wait) + "}";
+  }
+  return out + "]}\n";
+}
+
 int usage() {
   fputs(
       "usage: tally_test_burner burn MS | threads N MS | children N MS | reuse MS | "
-      "spin S | idle S | named NAME S [ARG...]\n",
+      "contend N MS CPU | spin S | idle S | named NAME S [ARG...]\n",
       stderr);
   return 2;
 }
@@ -137,6 +184,8 @@ int main(int argc, char** argv) {
     std::vector<Child> children;
     for (int i = 0; i < n; ++i) children.push_back(run_child(ms));
     print_children(children);
+  } else if (mode == "contend" && argc >= 5) {
+    fputs(contend(std::atoi(argv[2]), std::atol(argv[3]), std::atoi(argv[4])).c_str(), stdout);
   } else if (mode == "reuse") {
     const long ms = std::atol(argv[2]);
     Child first = run_child(ms);

@@ -26,6 +26,10 @@ struct ProcessReading {
   // the process's start, whichever is later). Readings may lag; consumers
   // clamp so that reported totals never go backwards.
   std::uint64_t cpu_ns = 0;
+  // Cumulative run-queue wait of its threads (time runnable without a CPU),
+  // over the same span and with the same lag rules; 0 where the backend
+  // cannot see it.
+  std::uint64_t wait_ns = 0;
   bool exited = false;
   std::uint32_t ppid = 0;        // known for exited processes
   std::string exit_comm;         // comm at exit (bpf backend), empty otherwise
@@ -36,6 +40,9 @@ struct HostReading {
   std::uint32_t ncpu = 0;
   std::uint64_t busy_ns = 0;  // cumulative, all CPUs
   std::uint64_t idle_ns = 0;  // cumulative, all CPUs
+  // Cumulative run time of the backend's own kernel programs, from the
+  // kernel's BPF statistics (0 while kernel.bpf_stats_enabled is off).
+  std::uint64_t own_run_ns = 0;
 };
 
 struct Snapshot {
@@ -52,6 +59,7 @@ struct Snapshot {
 struct BackendInfo {
   std::string name;                   // "bpf" or "procfs"
   std::string attach_mode;            // "tp_btf", "raw_tp", or "" for procfs
+  bool counts_wait = false;           // wait_ns is measured (else always 0)
   std::vector<std::string> programs;  // attached program names
   std::uint64_t map_capacity = 0;     // procs map entries (bpf)
   std::uint64_t map_used = 0;         // entries in use at the last read

@@ -18,7 +18,7 @@ namespace tally::accounting {
 static_assert(sizeof(tally_cpu_state) == 64, "one cache line per CPU");
 static_assert(sizeof(tally_slot) == 32, "two slots per cache line");
 static_assert(sizeof(tally_proc_key) == 16);
-static_assert(sizeof(tally_proc) == 40);
+static_assert(sizeof(tally_proc) == 48);
 static_assert(sizeof(tally_exec) == 16 + TALLY_COMM_LEN + TALLY_ARGS_LEN);
 
 namespace {
@@ -115,11 +115,17 @@ Status BpfBackend::read_procs(std::vector<ProcessReading>& exited) {
         continue;
       }
       Tracked& t = it != tracked_.end() ? it->second : tracked_[key];
-      if (t.spilled != v.spilled_ns || it == tracked_.end()) {
+      if (t.spilled != v.spilled_ns || t.spilled_wait != v.spilled_wait_ns ||
+          it == tracked_.end()) {
         t.spilled = v.spilled_ns;
+        t.spilled_wait = v.spilled_wait_ns;
         touch(key);
       }
-      if (v.flags & TALLY_PROC_EXITED) {
+      // Reported once its last switch was charged (FINAL), so that the exit
+      // line holds all of its time; a read later regardless, in case the
+      // mark never comes (a thread of the process still to switch out).
+      if ((v.flags & TALLY_PROC_EXITED) &&
+          ((v.flags & TALLY_PROC_FINAL) || ++t.exit_reads_unfinished > 1)) {
         ProcessReading r;
         r.key = key;
         r.exited = true;
@@ -146,14 +152,24 @@ void BpfBackend::scan_slots() {
     if (tgid == 0) continue;  // never used, or being rewritten right now
     TALLY_COMPILER_BARRIER();
     const std::uint64_t start = s.start_ns;
-    const std::uint64_t gen = s.gen;
+    const std::uint32_t gen = s.gen;
     const std::uint64_t cpu_ns = s.cpu_ns;
+    const std::uint64_t wait_ns = s.wait_ns;
     TALLY_COMPILER_BARRIER();
     if (s.tgid != tgid || s.start_ns != start || s.gen != gen) continue;  // rewritten while read
     if (prev.gen == gen && prev.tgid == tgid && prev.start_ns == start) {
-      if (cpu_ns <= prev.cpu_ns) continue;
-      touch(ProcessKey{tgid, start}).slot_sum += cpu_ns - prev.cpu_ns;
-      prev.cpu_ns = cpu_ns;
+      // Both only grow while the slot keeps its owner; a read that caught
+      // one store but not the other is completed by the next read.
+      if (cpu_ns <= prev.cpu_ns && wait_ns <= prev.wait_ns) continue;
+      Tracked& t = touch(ProcessKey{tgid, start});
+      if (cpu_ns > prev.cpu_ns) {
+        t.slot_sum += cpu_ns - prev.cpu_ns;
+        prev.cpu_ns = cpu_ns;
+      }
+      if (wait_ns > prev.wait_ns) {
+        t.wait_slot_sum += wait_ns - prev.wait_ns;
+        prev.wait_ns = wait_ns;
+      }
       continue;
     }
     if (prev.tgid != 0) {  // evicted: its time went to procs
@@ -161,18 +177,82 @@ void BpfBackend::scan_slots() {
       if (it != tracked_.end()) {
         Tracked& old = it->second;
         old.slot_sum -= std::min<std::uint64_t>(old.slot_sum, prev.cpu_ns);
+        old.wait_slot_sum -= std::min<std::uint64_t>(old.wait_slot_sum, prev.wait_ns);
         if (old.residency > 0) --old.residency;
+        // A dead process's last slot just went: its time was spilled into
+        // procs, maybe after this read's procs pass. Keep it known for two
+        // more reads, so that spill is found and deleted as the residue of
+        // a reported process, not taken for a new one.
+        if (old.dead && old.residency == 0) old.idle_reads = 0;
+        // The eviction spilled that time into procs, maybe after procs was
+        // read: catch_up_spills() reads it again after the scan.
         if (!old.dead) touch(it->first);
       }
     }
     Tracked& t = touch(ProcessKey{tgid, start});
     t.slot_sum += cpu_ns;
+    t.wait_slot_sum += wait_ns;
     ++t.residency;
     prev.tgid = tgid;
     prev.start_ns = start;
     prev.cpu_ns = cpu_ns;
+    prev.wait_ns = wait_ns;
     prev.gen = gen;
   }
+}
+
+void BpfBackend::catch_up_spills() {
+  const int fd = bpf_map__fd(programs_.skel->maps.procs);
+  __u32 in_batch = 0, out_batch = 0;
+  bool first = true;
+  for (;;) {
+    __u32 count = static_cast<__u32>(batch_keys_.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    const int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch,
+                                         batch_keys_.data(), batch_values_.data(), &count, &opts);
+    const int saved_errno = errno;
+    if (err && saved_errno == ENOSPC && count == 0) {
+      batch_keys_.resize(batch_keys_.size() * 2);
+      batch_values_.resize(batch_values_.size() * 2);
+      continue;
+    }
+    if (err && saved_errno != ENOENT) return;  // the next read catches up instead
+    for (__u32 i = 0; i < count; ++i) {
+      // A process first seen here spilled from a slot the scan never saw
+      // it in (it started and lost its slot during this read).
+      auto [it, added] =
+          tracked_.try_emplace(ProcessKey{batch_keys_[i].tgid, batch_keys_[i].start_ns});
+      if (it->second.dead) continue;
+      Tracked& t = it->second;
+      if (batch_values_[i].spilled_ns > t.spilled ||
+          batch_values_[i].spilled_wait_ns > t.spilled_wait) {
+        // What it spilled since procs was read came from slots the scan
+        // subtracted or never saw, unless a slot the scan counted has been
+        // taken since: then that time would count twice, and waits for the
+        // next read instead.
+        if (t.residency != 0 && !counted_slots_intact(it->first)) continue;
+        t.spilled = std::max<std::uint64_t>(t.spilled, batch_values_[i].spilled_ns);
+        t.spilled_wait = std::max<std::uint64_t>(t.spilled_wait, batch_values_[i].spilled_wait_ns);
+        touch(it->first);
+      }
+    }
+    if (err) break;
+    in_batch = out_batch;
+    first = false;
+  }
+}
+
+bool BpfBackend::counted_slots_intact(const ProcessKey& key) const {
+  const volatile tally_slot* slots = slots_.as<tally_slot>();
+  for (std::size_t i = 0; i < prev_slots_.size(); ++i) {
+    const tally_slot& counted = prev_slots_[i];
+    if (counted.tgid != key.tgid || counted.start_ns != key.start_ns) continue;
+    if (slots[i].tgid != counted.tgid || slots[i].start_ns != counted.start_ns ||
+        slots[i].gen != counted.gen) {
+      return false;
+    }
+  }
+  return true;
 }
 
 void BpfBackend::read_cpus(Snapshot& snap) {
@@ -237,11 +317,13 @@ Result<Snapshot> BpfBackend::read() {
   std::vector<ProcessReading> exited;
   if (auto st = read_procs(exited); !st.ok()) return st.error();
   scan_slots();
+  catch_up_spills();
   read_cpus(snap);
   snap.host.ncpu = static_cast<std::uint32_t>(sysconf(_SC_NPROCESSORS_ONLN));
   if (reads_ % 16 == 0) collect_orphans(exited);
 
   auto total_of = [](const Tracked& t) { return t.spilled + t.slot_sum; };
+  auto wait_of = [](const Tracked& t) { return t.spilled_wait + t.wait_slot_sum; };
 
   std::sort(changed_.begin(), changed_.end(), [](const ProcessKey& a, const ProcessKey& b) {
     return a.tgid != b.tgid ? a.tgid < b.tgid : a.start_ns < b.start_ns;
@@ -252,6 +334,7 @@ Result<Snapshot> BpfBackend::read() {
   for (auto& r : exited) {
     Tracked& t = tracked_[r.key];
     r.cpu_ns = total_of(t);
+    r.wait_ns = wait_of(t);
     attach_exec_info(r, true);
     t.dead = true;
     tally_proc_key k{};
@@ -267,6 +350,7 @@ Result<Snapshot> BpfBackend::read() {
     ProcessReading r;
     r.key = key;
     r.cpu_ns = total_of(t);
+    r.wait_ns = wait_of(t);
     if (exec_seen_changed_) attach_exec_info(r, false);
     snap.processes.push_back(std::move(r));
   }
@@ -284,14 +368,16 @@ Result<Snapshot> BpfBackend::read() {
     }
   }
 
-  std::uint64_t misses = 0;
+  std::uint64_t misses = 0, run_ns = 0;
   for (bpf_program* p : programs_.programs) {
     bpf_prog_info info{};
     __u32 len = sizeof info;
     if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) {
       misses += info.recursion_misses;
+      run_ns += info.run_time_ns;
     }
   }
+  snap.host.own_run_ns = run_ns;
   recursion_misses_ = misses;
   snap.dropped_total += misses;
   return snap;
@@ -301,6 +387,7 @@ BackendInfo BpfBackend::info() const {
   BackendInfo info;
   info.name = "bpf";
   info.attach_mode = programs_.mode;
+  info.counts_wait = programs_.counts_wait;
   for (bpf_program* p : programs_.programs) info.programs.emplace_back(bpf_program__name(p));
   info.map_capacity = bpf_map__max_entries(programs_.skel->maps.procs);
   info.map_used = procs_used_;

@@ -28,12 +28,15 @@ class BpfBackend final : public Backend {
   // Per-process bookkeeping, so each read costs work in proportion to what
   // changed, not to the size of the slot arrays.
   struct Tracked {
-    std::uint64_t slot_sum = 0;    // sum of this process's slot values (all CPUs)
-    std::uint64_t spilled = 0;     // procs[key].spilled_ns at the last read
-    std::uint32_t residency = 0;   // slots currently holding this key
-    std::uint64_t exec_ns = 0;     // last exec reported
-    std::uint32_t idle_reads = 0;  // reads since its total last changed
-    bool dead = false;             // exit reported; ignore leftover slot time
+    std::uint64_t slot_sum = 0;       // sum of this process's slot values (all CPUs)
+    std::uint64_t spilled = 0;        // procs[key].spilled_ns at the last read
+    std::uint64_t wait_slot_sum = 0;  // the same two for run-queue wait
+    std::uint64_t spilled_wait = 0;
+    std::uint32_t residency = 0;              // slots currently holding this key
+    std::uint64_t exec_ns = 0;                // last exec reported
+    std::uint32_t idle_reads = 0;             // reads since its total last changed
+    bool dead = false;                        // exit reported; ignore leftover slot time
+    std::uint32_t exit_reads_unfinished = 0;  // reads that saw EXITED without FINAL
   };
 
   explicit BpfBackend(LoadedPrograms programs, MappedRegion cpus, MappedRegion slots);
@@ -46,6 +49,13 @@ class BpfBackend final : public Backend {
   void attach_exec_info(ProcessReading& r, bool exited);
   void collect_orphans(std::vector<ProcessReading>& exited);
   Tracked& touch(const ProcessKey& key);
+  // After the slot scan: spills made since procs was read (slots taken
+  // meanwhile, whose time the scan subtracted or never saw), and exits.
+  void catch_up_spills();
+  // Whether every slot the last scan counted for the process still has it
+  // (same owner, same generation): walks the slot copy, so only for the
+  // rare process that spilled during a read.
+  bool counted_slots_intact(const ProcessKey& key) const;
 
   LoadedPrograms programs_;
   MappedRegion cpus_;

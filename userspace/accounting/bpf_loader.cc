@@ -15,6 +15,7 @@
 
 #include "cpu_account.skel.h"
 #include "tally/log.h"
+#include "tally/time_util.h"
 
 namespace tally::accounting {
 
@@ -112,6 +113,8 @@ Result<LoadedPrograms> load_with_mode(const BpfLoadOptions& options, bool use_bt
 
   // Read-only config and sizes must be set between open and load.
   skel->rodata->nslots = options.slots_per_cpu;
+  skel->rodata->load_mono_ns = monotonic_ns();
+  skel->rodata->count_wait = use_btf && options.run_queue_wait;
   const std::pair<bpf_map*, std::uint32_t> sizes[] = {
       {skel->maps.cpus, out.possible_cpus},
       {skel->maps.slots, out.possible_cpus * options.slots_per_cpu},
@@ -130,6 +133,9 @@ Result<LoadedPrograms> load_with_mode(const BpfLoadOptions& options, bool use_bt
                               skel->progs.tally_exec_raw};
   for (auto* p : btf_progs) bpf_program__set_autoload(p, use_btf);
   for (auto* p : raw_progs) bpf_program__set_autoload(p, !use_btf);
+  // Only the tp_btf switch program uses it; raw_tp serves kernels that may
+  // not have task storage for tracing programs.
+  bpf_map__set_autocreate(skel->maps.thread_waits, use_btf && options.run_queue_wait);
   out.mode = use_btf ? "tp_btf" : "raw_tp";
 
   take_libbpf_log();
@@ -139,6 +145,7 @@ Result<LoadedPrograms> load_with_mode(const BpfLoadOptions& options, bool use_bt
                          take_libbpf_log());
   }
   out.sync_fd = bpf_program__fd(skel->progs.tally_sync);
+  out.counts_wait = use_btf && options.run_queue_wait;
   for (auto* p : use_btf ? btf_progs : raw_progs) {
     bpf_link* link = bpf_program__attach(p);
     if (!link) {

@@ -26,6 +26,7 @@ struct BpfLoadOptions {
   std::uint32_t slots_per_cpu = 1024;   // power of two
   std::uint32_t max_processes = 16384;  // procs map entries
   std::uint32_t exec_cache = 4096;      // execs LRU entries
+  bool run_queue_wait = true;           // charge run-queue wait (tp_btf only)
 };
 
 struct SkeletonDeleter {
@@ -44,6 +45,7 @@ struct LoadedPrograms {
   std::vector<bpf_program*> programs;  // the attached ones
   int sync_fd = -1;                    // tally_sync: run on each CPU before a read
   std::string mode;                    // "tp_btf" or "raw_tp"
+  bool counts_wait = false;            // run-queue wait is charged
   std::uint32_t possible_cpus = 0;
   std::uint32_t slots_per_cpu = 0;
 

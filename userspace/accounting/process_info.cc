@@ -18,6 +18,7 @@ ProcessInfoCache::Entry& ProcessInfoCache::load(const ProcessReading& r) {
     e.info.comm = procfs::read_comm(r.key.tgid);
     e.info.cmdline = cmdline_of(r.key.tgid);
     e.info.cgroup = procfs::read_cgroup(r.key.tgid);
+    e.info.container = container_from_cgroup(e.info.cgroup);
     e.info.from_proc = true;
   } else if (r.exec) {
     e.info.comm = r.exec->comm;
@@ -56,7 +57,10 @@ ProcessInfo ProcessInfoCache::exited(const ProcessReading& r) {
   } else if (r.exec) {
     info.comm = r.exec->comm;
     info.cmdline = cmdline_from(r.exec->args);
-    if (it != cache_.end()) info.cgroup = it->second.info.cgroup;
+    if (it != cache_.end()) {
+      info.cgroup = it->second.info.cgroup;
+      info.container = it->second.info.container;
+    }
   } else {
     info.cmdline = parent_cmdline(r.ppid);
   }

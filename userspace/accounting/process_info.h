@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "accounting/backend.h"
+#include "accounting/container_ref.h"
 #include "accounting/procfs.h"
 
 namespace tally::accounting {
@@ -20,6 +21,7 @@ struct ProcessInfo {
   std::string comm;
   std::string cmdline;  // display form: arguments separated by spaces
   std::string cgroup;
+  ContainerRef container;          // what the cgroup path says
   std::uint64_t exec_mono_ns = 0;  // exec the names belong to
   bool from_proc = false;          // read from /proc (else from kernel records)
 };

@@ -67,8 +67,7 @@ std::optional<std::uint64_t> parse_statm_resident_pages(std::string_view text) {
 }
 
 std::string parse_cgroup(std::string_view text) {
-  std::string_view v2;
-  std::string_view v1_cpu;
+  std::string_view v2, v1_cpu, v1_systemd;
   bool any_v1 = false;
   while (!text.empty()) {
     auto nl = text.find('\n');
@@ -89,13 +88,20 @@ std::string parse_cgroup(std::string_view text) {
     std::string_view rest = controllers;
     while (!rest.empty()) {
       auto comma = rest.find(',');
-      if (rest.substr(0, comma) == "cpu") v1_cpu = path;
+      const std::string_view controller = rest.substr(0, comma);
+      if (controller == "cpu") v1_cpu = path;
+      if (controller == "name=systemd") v1_systemd = path;
       rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     }
   }
   if (!any_v1) return std::string(v2);
-  if (!v1_cpu.empty()) return std::string(v1_cpu);
-  return std::string(v2);
+  // A hybrid host: the unified tree names the process's place when systemd
+  // or a runtime put it there; where it says only "/", the v1 hierarchies
+  // still do (docs/container.md, "Which cgroup").
+  for (const std::string_view p : {v2, v1_cpu, v1_systemd}) {
+    if (!p.empty() && p != "/") return std::string(p);
+  }
+  return std::string(!v2.empty() ? v2 : v1_cpu);
 }
 
 std::string cmdline_for_display(std::string_view raw, std::size_t max_bytes) {
@@ -231,5 +237,57 @@ std::uint64_t boot_time_epoch_ns() {
 }
 
 std::optional<std::uint64_t> read_forks_total() { return proc_stat_value("processes"); }
+
+std::optional<std::uint64_t> parse_steal_ticks(std::string_view text) {
+  // "cpu  user nice system idle iowait irq softirq steal guest guest_nice"
+  if (text.substr(0, 4) != "cpu ") return std::nullopt;
+  std::string_view rest = text.substr(4, text.find('\n') - 4);
+  std::uint64_t v = 0;
+  for (int field = 1; field <= 8; ++field) {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    const auto end = rest.find(' ');
+    if (!parse_decimal(rest.substr(0, end), v)) return std::nullopt;
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+  }
+  return v;
+}
+
+std::optional<std::uint64_t> read_steal_ns() {
+  std::string text;
+  if (!read_small_file("/proc/stat", text, 4096)) return std::nullopt;
+  auto ticks = parse_steal_ticks(text);
+  if (!ticks) return std::nullopt;
+  return *ticks * ns_per_tick();
+}
+
+std::optional<PressureTotals> parse_pressure(std::string_view text) {
+  // some avg10=0.00 avg60=0.00 avg300=0.00 total=12345
+  // full avg10=0.00 avg60=0.00 avg300=0.00 total=0
+  PressureTotals out;
+  bool some = false;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    const auto at = line.find(" total=");
+    if (at == std::string_view::npos) continue;
+    std::uint64_t v = 0;
+    if (!parse_decimal(line.substr(at + 7), v)) return std::nullopt;
+    if (line.substr(0, 5) == "some ") {
+      out.some_us = v;
+      some = true;
+    } else if (line.substr(0, 5) == "full ") {
+      out.full_us = v;
+    }
+  }
+  if (!some) return std::nullopt;
+  return out;
+}
+
+std::optional<PressureTotals> read_pressure(const char* path) {
+  std::string text;
+  if (!read_small_file(path, text, 4096)) return std::nullopt;
+  return parse_pressure(text);
+}
 
 }  // namespace tally::accounting::procfs

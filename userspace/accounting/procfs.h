@@ -30,8 +30,9 @@ Result<Stat> parse_stat(std::string_view text);
 std::optional<std::uint64_t> parse_schedstat_runtime(std::string_view text);
 // Second field of /proc/PID/statm, in pages.
 std::optional<std::uint64_t> parse_statm_resident_pages(std::string_view text);
-// The cgroup to report: the v2 path on a pure cgroup2 host, else the v1 path
-// of the hierarchy holding the cpu controller, else the v2 path; "" if none.
+// The cgroup to report: the v2 path on a pure cgroup2 host; on a hybrid or
+// v1 host the first of the v2 path, the v1 cpu controller's path and the v1
+// name=systemd path that is more than "/"; else "/" (or "" if none).
 std::string parse_cgroup(std::string_view text);
 // Command-line bytes kept per process by default ([agent] max_cmdline_bytes).
 // A process can have megabytes of arguments; tallyd holds, stores and ships
@@ -72,5 +73,20 @@ bool is_same_incarnation(std::uint32_t pid, std::uint64_t start_ns);
 std::uint64_t boot_time_epoch_ns();
 // Cumulative forks since boot (/proc/stat "processes").
 std::optional<std::uint64_t> read_forks_total();
+
+// Steal time of all CPUs, in clock ticks: the 8th number of /proc/stat's
+// "cpu" line (time a hypervisor ran something else while this VM's CPU
+// had work).
+std::optional<std::uint64_t> parse_steal_ticks(std::string_view proc_stat);
+std::optional<std::uint64_t> read_steal_ns();
+
+// Totals of a PSI file (/proc/pressure/cpu, a cgroup's cpu.pressure), in
+// µs: "some" and "full" (full is 0 where the kernel does not report it).
+struct PressureTotals {
+  std::uint64_t some_us = 0;
+  std::uint64_t full_us = 0;
+};
+std::optional<PressureTotals> parse_pressure(std::string_view text);
+std::optional<PressureTotals> read_pressure(const char* path);
 
 }  // namespace tally::accounting::procfs

@@ -28,6 +28,7 @@ Result<IntervalSamples> Sampler::sample() {
   const IntervalDeltas deltas = accountant_.account(*snap);
 
   IntervalSamples out;
+  std::uint64_t accounted_ns = 0;
   const std::uint64_t boot_epoch_ns = procfs::boot_time_epoch_ns();
   out.processes.reserve(deltas.processes.size());
   for (const ProcessDelta& d : deltas.processes) {
@@ -40,19 +41,16 @@ Result<IntervalSamples> Sampler::sample() {
     s.start_time_ns = boot_epoch_ns + r.key.start_ns;
     s.cpu_ns = d.cpu_ns;
     s.cpu_pct = percent(d.cpu_ns, deltas.interval_ns);
+    s.wait_ns = d.wait_ns;
+    s.wait_pct = percent(d.wait_ns, deltas.interval_ns);
     s.exited = r.exited;
     if (r.exited) {
-      ProcessInfo info = names_.exited(r);
-      s.comm = std::move(info.comm);
-      s.cmdline = std::move(info.cmdline);
-      s.cgroup = std::move(info.cgroup);
+      set_names(s, names_.exited(r));
     } else {
-      const ProcessInfo& info = names_.live(r);
-      s.comm = info.comm;
-      s.cmdline = info.cmdline;
-      s.cgroup = info.cgroup;
+      set_names(s, names_.live(r));
       s.rss_bytes = procfs::read_rss_bytes(r.key.tgid).value_or(0);
     }
+    accounted_ns += s.cpu_ns;
     out.processes.push_back(std::move(s));
   }
   names_.end_interval();
@@ -70,7 +68,33 @@ Result<IntervalSamples> Sampler::sample() {
   h.cpu_pct = host_percent(deltas.busy_ns, deltas.interval_ns, deltas.ncpu);
   h.processes = static_cast<std::uint32_t>(out.processes.size());
   h.dropped_updates = deltas.dropped;
+  h.unaccounted_ns =
+      static_cast<std::int64_t>(deltas.busy_ns) - static_cast<std::int64_t>(accounted_ns);
+  h.bpf_run_ns = deltas.own_run_ns;
+  const HostCounters now{procfs::read_steal_ns(), procfs::read_pressure("/proc/pressure/cpu")};
+  if (last_host_counters_) {
+    const HostCounters& was = *last_host_counters_;
+    const auto grown = [](std::uint64_t now_v, std::uint64_t was_v) {
+      return now_v > was_v ? now_v - was_v : 0;
+    };
+    if (now.steal_ns && was.steal_ns) h.steal_ns = grown(*now.steal_ns, *was.steal_ns);
+    if (now.pressure && was.pressure) {
+      h.psi_some_ns = grown(now.pressure->some_us, was.pressure->some_us) * 1000;
+      h.psi_full_ns = grown(now.pressure->full_us, was.pressure->full_us) * 1000;
+    }
+  }
+  last_host_counters_ = now;
   return out;
+}
+
+void Sampler::set_names(ProcessSample& s, const ProcessInfo& info) {
+  s.comm = info.comm;
+  s.cmdline = info.cmdline;
+  s.cgroup = info.cgroup;
+  s.container_id = info.container.id;
+  s.container_runtime = info.container.runtime;
+  s.pod_uid = info.container.pod_uid;
+  s.pod_qos = info.container.qos;
 }
 
 void Sampler::add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns,
@@ -94,9 +118,7 @@ void Sampler::add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns,
     s.host = options_.host;
     s.pid = pid;
     s.start_time_ns = boot_epoch_ns + r.key.start_ns;
-    s.comm = info.comm;
-    s.cmdline = info.cmdline;
-    s.cgroup = info.cgroup;
+    set_names(s, info);
     s.rss_bytes = procfs::read_rss_bytes(pid).value_or(0);
     out.processes.push_back(std::move(s));
   }

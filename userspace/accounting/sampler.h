@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,11 +34,19 @@ class Sampler {
  private:
   void add_idle_processes(samples::IntervalSamples& out, std::uint64_t ts_ns,
                           std::uint64_t interval_ns);
+  static void set_names(samples::ProcessSample& s, const ProcessInfo& info);
+
+  // Host counters read from /proc at each sample, for their deltas.
+  struct HostCounters {
+    std::optional<std::uint64_t> steal_ns;
+    std::optional<procfs::PressureTotals> pressure;
+  };
 
   Backend& backend_;
   SamplerOptions options_;
   IntervalAccountant accountant_;
   ProcessInfoCache names_;
+  std::optional<HostCounters> last_host_counters_;
 };
 
 }  // namespace tally::accounting

@@ -52,6 +52,13 @@ struct AgentConfig {
   std::uint32_t slots_per_cpu = 1024;
   std::uint32_t max_processes = 16384;
   std::uint32_t exec_cache = 4096;
+  bool run_queue_wait = true;  // per-process run-queue wait (tp_btf only)
+  bool kubernetes = false;     // pod names from the kubelet
+  // [kubelet]: agent/kubelet_pods.h
+  std::string kubelet_url = "https://127.0.0.1:10250/pods";
+  std::string kubelet_token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+  std::string kubelet_ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+  bool kubelet_tls_verify = true;
   // [outbox]
   std::string outbox_path = "/var/lib/tally/outbox.db";
   std::uint64_t outbox_cap_mib = 256;

@@ -12,9 +12,12 @@
 
 #include "accounting/procfs.h"
 #include "agent/config_file.h"
+#include "agent/kubelet_pods.h"
 #include "agent/restart_needed.h"
 #include "agent/sink_formats.h"
 #include "agent/start_up_pages.h"
+#include "agent/token_file.h"
+#include "agent/top_rows.h"
 #include "samples/json_line.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
@@ -26,19 +29,6 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-Result<std::string> read_token(const std::string& path) {
-  if (path.empty()) return std::string();
-  std::string token;
-  if (!accounting::procfs::read_small_file(path.c_str(), token)) {
-    return errno_error(fmt::format("read token file {}", path));
-  }
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  if (token.empty()) return Error::format("token file {} is empty", path);
-  return token;
-}
 
 // Runs `io` until it is stopped. A handler that throws is a bug in tallyd,
 // but one bad input must not end sampling, storing or the control socket:
@@ -189,6 +179,16 @@ int Daemon::run() {
   // always has one to read.
   snapshot_ = std::make_shared<const StatusSnapshot>(take_snapshot());
   for (auto& s : shippers_) s->start();
+  if (config_.kubernetes) {
+    KubeletOptions k;
+    k.url = config_.kubelet_url;
+    k.token_file = config_.kubelet_token_file;
+    k.ca_file = config_.kubelet_ca_file;
+    k.tls_verify = config_.kubelet_tls_verify;
+    if (!k.tls_verify) log::warning("kubelet: tls_verify = false, its certificate is not checked");
+    kubelet_ = std::make_unique<KubeletPods>(std::move(k));
+    kubelet_->start();
+  }
   store_work_.emplace(store_io_.get_executor());
   store_thread_ = std::thread([this] { run_until_stopped(store_io_, "store", internal_errors_); });
 
@@ -222,10 +222,13 @@ void Daemon::take_sample(bool final) {
     return;
   }
   ++intervals_;
+  if (kubelet_) kubelet_->annotate(samples->processes);
   last_sample_ns_ = samples->host.ts_ns;
   dropped_total_ += samples->host.dropped_updates;
   recent_drops_.push_back(samples->host.dropped_updates);
   if (recent_drops_.size() > 10) recent_drops_.pop_front();
+  recent_books_.push_back({samples->host.busy_ns, samples->host.unaccounted_ns});
+  if (recent_books_.size() > 10) recent_books_.pop_front();
   if (exporter_) {
     totals_.add_interval(samples->processes);
     // Exits the backend did not report: gone from /proc means gone.
@@ -446,7 +449,7 @@ void Daemon::handle_request(const control::Request& request, ControlServer::Resp
   if (std::holds_alternative<control::StatusRequest>(request)) {
     respond(control::make_ok(status_json()));
   } else if (const auto* top = std::get_if<control::TopRequest>(&request)) {
-    respond(control::make_ok(top_json(static_cast<std::size_t>(top->n))));
+    respond(control::make_ok(top_json(static_cast<std::size_t>(top->n), top->by)));
   } else if (const auto* f = std::get_if<control::FlushRequest>(&request)) {
     flush(std::chrono::seconds(f->timeout_s), std::move(respond));
   }
@@ -477,36 +480,31 @@ void Daemon::flush(std::chrono::seconds timeout, ControlServer::Respond respond)
   });
 }
 
-nlohmann::json Daemon::top_json(std::size_t n) const {
-  std::vector<const samples::ProcessSample*> sorted;
+nlohmann::json Daemon::top_json(std::size_t n, control::TopGrouping by) const {
+  TopRows top;
+  std::uint64_t interval_ns = 0;
   if (last_interval_) {
-    for (const auto& p : last_interval_->processes) sorted.push_back(&p);
+    interval_ns = last_interval_->host.interval_ns;
+    top = top_rows(last_interval_->processes, interval_ns, n, by);
   }
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->cpu_ns > b->cpu_ns; });
-  nlohmann::json procs = nlohmann::json::array();
-  // The answer must fit in one response line (control::kMaxResponseBytes),
-  // or the client refuses all of it: rows past that are counted, not sent.
-  constexpr std::size_t kBudget = control::kMaxResponseBytes - 4096;
-  std::size_t bytes = 0;
-  std::size_t omitted = 0;
-  for (std::size_t i = 0; i < sorted.size() && i < n; ++i) {
-    const auto& p = *sorted[i];
-    nlohmann::json row = {{"pid", p.pid},         {"comm", p.comm},     {"cmdline", p.cmdline},
-                          {"cpu_pct", p.cpu_pct}, {"cpu_ns", p.cpu_ns}, {"rss_bytes", p.rss_bytes},
-                          {"exited", p.exited}};
-    const std::size_t size =
-        row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size() + 1;
-    if (bytes + size > kBudget) {
-      omitted = std::min(sorted.size(), n) - i;
-      break;
-    }
-    bytes += size;
-    procs.push_back(std::move(row));
+  nlohmann::json out = {
+      {"ts_ns", last_sample_ns_},
+      {"interval_s", config_.interval_s},
+      {"by", by == control::TopGrouping::process     ? "process"
+             : by == control::TopGrouping::cgroup    ? "cgroup"
+             : by == control::TopGrouping::container ? "container"
+                                                     : "pod"},
+      {by == control::TopGrouping::process ? "processes" : "groups", std::move(top.rows)},
+      {"omitted", top.omitted}};
+  if (last_interval_) {
+    const samples::HostSample& h = last_interval_->host;
+    out["host"] = {{"cpu_pct", h.cpu_pct},
+                   {"ncpu", h.ncpu},
+                   {"processes", h.processes},
+                   {"psi_some_pct", samples::percent(h.psi_some_ns, h.interval_ns)},
+                   {"steal_pct", samples::host_percent(h.steal_ns, h.interval_ns, h.ncpu)}};
   }
-  return {{"ts_ns", last_sample_ns_},
-          {"interval_s", config_.interval_s},
-          {"processes", procs},
-          {"omitted", omitted}};
+  return out;
 }
 
 }  // namespace tally::agent

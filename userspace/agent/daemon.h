@@ -37,6 +37,7 @@
 #include "agent/agent_options.h"
 #include "agent/control_server.h"
 #include "agent/exposition.h"
+#include "agent/kubelet_pods.h"
 #include "agent/privileges.h"
 #include "agent/process_totals.h"
 #include "agent/prometheus_exporter.h"
@@ -102,7 +103,7 @@ class Daemon {
   nlohmann::json sampling_status(std::vector<std::string>& degraded) const;
   void service_status(nlohmann::json& s) const;  // control socket, exporter
   nlohmann::json self_status(std::vector<std::string>& degraded) const;
-  nlohmann::json top_json(std::size_t n) const;
+  nlohmann::json top_json(std::size_t n, control::TopGrouping by) const;
   void flush(std::chrono::seconds timeout, ControlServer::Respond respond);
 
   Status make_shippers();
@@ -132,6 +133,7 @@ class Daemon {
   // Prometheus exporter (main thread), when --prometheus-listen is given.
   ProcessTotals totals_;
   std::optional<PrometheusExporter> exporter_;
+  std::unique_ptr<KubeletPods> kubelet_;  // with kubernetes = true
 
   // The latest status snapshot (main thread); never null once run() starts.
   std::shared_ptr<const StatusSnapshot> snapshot_;
@@ -144,6 +146,11 @@ class Daemon {
   std::uint64_t intervals_ = 0;
   std::uint64_t dropped_total_ = 0;
   std::deque<std::uint64_t> recent_drops_;  // per interval, last 10
+  struct Books {
+    std::uint64_t busy_ns = 0;
+    std::int64_t unaccounted_ns = 0;
+  };
+  std::deque<Books> recent_books_;  // per interval, last 10
   // The last interval sampled; the store thread holds it while it encodes.
   std::shared_ptr<const samples::IntervalSamples> last_interval_;
   // Written by the store thread, read by the main thread after a post().

@@ -30,6 +30,17 @@ void sink_sample(std::string& out, std::string_view name, const std::string& sin
   fmt::format_to(std::back_inserter(out), "\"}} {}\n", value);
 }
 
+// One sample per process shown, with its labels.
+template <typename Value>
+void process_family(std::string& out, std::string_view name, std::string_view type,
+                    std::string_view help, const std::vector<const ProcessTotal*>& shown,
+                    const std::vector<std::string>& label_sets, Value value) {
+  family(out, name, type, help);
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "{}{} {}\n", name, label_sets[i], value(*shown[i]));
+  }
+}
+
 }  // namespace
 
 void append_label_value(std::string& out, std::string_view value) {
@@ -69,18 +80,18 @@ std::string render_exposition(const std::vector<ProcessTotal>& processes, const 
 
   std::string out;
   out.reserve(256 + shown.size() * 160);
-  family(out, "tally_process_cpu_seconds_total", "counter",
-         "CPU time used by the process (all threads) since tallyd first saw it.");
-  for (std::size_t i = 0; i < shown.size(); ++i) {
-    fmt::format_to(std::back_inserter(out), "tally_process_cpu_seconds_total{} {}\n", label_sets[i],
-                   static_cast<double>(shown[i]->cpu_ns) / 1e9);
-  }
-  family(out, "tally_process_resident_memory_bytes", "gauge",
-         "Resident memory of the process at the last interval in which it used CPU.");
-  for (std::size_t i = 0; i < shown.size(); ++i) {
-    fmt::format_to(std::back_inserter(out), "tally_process_resident_memory_bytes{} {}\n",
-                   label_sets[i], shown[i]->rss_bytes);
-  }
+  process_family(out, "tally_process_cpu_seconds_total", "counter",
+                 "CPU time used by the process (all threads) since tallyd first saw it.", shown,
+                 label_sets,
+                 [](const ProcessTotal& p) { return static_cast<double>(p.cpu_ns) / 1e9; });
+  process_family(out, "tally_process_cpu_wait_seconds_total", "counter",
+                 "Time the process's threads were runnable but waited for a CPU, since tallyd "
+                 "first saw it.",
+                 shown, label_sets,
+                 [](const ProcessTotal& p) { return static_cast<double>(p.wait_ns) / 1e9; });
+  process_family(out, "tally_process_resident_memory_bytes", "gauge",
+                 "Resident memory of the process at the last interval in which it used CPU.", shown,
+                 label_sets, [](const ProcessTotal& p) { return p.rss_bytes; });
 
   single(out, "tally_outbox_pending_batches", "gauge",
          "Batches in the outbox that some sink has not acknowledged.", h.outbox_pending_batches);

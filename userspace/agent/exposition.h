@@ -35,6 +35,7 @@ inline constexpr const char* kExpositionContentType = "text/plain; version=0.0.4
 
 // Metric families, each with HELP and TYPE:
 //   tally_process_cpu_seconds_total{pid,comm}       counter
+//   tally_process_cpu_wait_seconds_total{pid,comm}  counter
 //   tally_process_resident_memory_bytes{pid,comm}   gauge
 //   tally_outbox_pending_batches, tally_outbox_stored_bytes,
 //   tally_samples_committed_total, tally_dropped_updates_total,

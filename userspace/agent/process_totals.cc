@@ -13,6 +13,7 @@ void ProcessTotals::add_interval(std::span<const samples::ProcessSample> samples
     t.start_time_ns = s.start_time_ns;
     t.comm = s.comm;  // exec can rename a process: the latest name wins
     t.cpu_ns += s.cpu_ns;
+    t.wait_ns += s.wait_ns;
     if (!s.exited) t.rss_bytes = s.rss_bytes;  // 0 after exit says nothing useful
     if (s.exited && !t.exited) e.exited_at = interval_;
     t.exited = t.exited || s.exited;

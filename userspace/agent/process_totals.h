@@ -29,6 +29,7 @@ struct ProcessTotal {
   std::uint64_t start_time_ns = 0;
   std::string comm;
   std::uint64_t cpu_ns = 0;     // sum of every interval's cpu_ns since first seen
+  std::uint64_t wait_ns = 0;    // and of its run-queue wait
   std::uint64_t rss_bytes = 0;  // from the latest sample
   bool exited = false;
 };

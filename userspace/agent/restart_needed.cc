@@ -19,8 +19,8 @@ constexpr Group kGroups[] = {
      }},
     {"[bpf]",
      [](const AgentConfig& a, const AgentConfig& b) {
-       return std::tie(a.slots_per_cpu, a.max_processes, a.exec_cache) !=
-              std::tie(b.slots_per_cpu, b.max_processes, b.exec_cache);
+       return std::tie(a.slots_per_cpu, a.max_processes, a.exec_cache, a.run_queue_wait) !=
+              std::tie(b.slots_per_cpu, b.max_processes, b.exec_cache, b.run_queue_wait);
      }},
     {"[outbox]",
      [](const AgentConfig& a, const AgentConfig& b) {
@@ -48,6 +48,13 @@ constexpr Group kGroups[] = {
      [](const AgentConfig& a, const AgentConfig& b) {
        return std::tie(a.prometheus_listen, a.prometheus_top, a.prometheus_min_cpu_ms) !=
               std::tie(b.prometheus_listen, b.prometheus_top, b.prometheus_min_cpu_ms);
+     }},
+    {"kubernetes",
+     [](const AgentConfig& a, const AgentConfig& b) {
+       return std::tie(a.kubernetes, a.kubelet_url, a.kubelet_token_file, a.kubelet_ca_file,
+                       a.kubelet_tls_verify) != std::tie(b.kubernetes, b.kubelet_url,
+                                                         b.kubelet_token_file, b.kubelet_ca_file,
+                                                         b.kubelet_tls_verify);
      }},
 };
 

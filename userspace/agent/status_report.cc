@@ -164,6 +164,7 @@ nlohmann::json Daemon::backend_status() const {
           {"map_capacity", info.map_capacity},
           {"map_used", info.map_used},
           {"recursion_misses", info.recursion_misses},
+          {"counts_wait", info.counts_wait},
           {"unseen_exits", info.unseen_exits}};
 }
 
@@ -188,6 +189,31 @@ nlohmann::json Daemon::sampling_status(std::vector<std::string>& degraded) const
                     recent_drops, recent_drops_.size()));
   }
   if (append_failing_) degraded.push_back("outbox append failing: " + last_append_error_);
+
+  // The books: CPU the host was busy for that no process line carries, over
+  // the last intervals. Beyond a thousandth of the busy time (and a
+  // millisecond, so an idle host's rounding is not news), something is lost.
+  std::uint64_t busy = 0;
+  std::int64_t unaccounted = 0;
+  for (const auto& b : recent_books_) {
+    busy += b.busy_ns;
+    unaccounted += b.unaccounted_ns;
+  }
+  const std::uint64_t magnitude =
+      static_cast<std::uint64_t>(unaccounted < 0 ? -unaccounted : unaccounted);
+  out["books"] = {
+      {"intervals", recent_books_.size()},
+      {"busy_ns", busy},
+      {"unaccounted_ns", unaccounted},
+      {"unaccounted_pct",
+       busy > 0 ? static_cast<double>(unaccounted) * 100.0 / static_cast<double>(busy) : 0.0}};
+  if (magnitude * 1000 > busy && magnitude > 1'000'000) {
+    degraded.push_back(fmt::format(
+        "books do not balance: {:.3f} ms of {:.3f} ms busy CPU in the last {} intervals is in no "
+        "process line",
+        static_cast<double>(unaccounted) / 1e6, static_cast<double>(busy) / 1e6,
+        recent_books_.size()));
+  }
   return out;
 }
 
@@ -261,6 +287,22 @@ nlohmann::json Daemon::status_json() {
   s["sinks"] = sinks_status(snapshot.sinks, degraded);
   service_status(s);
   s["self"] = self_status(degraded);
+  if (kubelet_) {
+    const KubeletPods::Stats k = kubelet_->stats();
+    s["kubernetes"] = {{"pods", k.pods},
+                       {"fetches", k.fetches},
+                       {"failures", k.failures},
+                       {"failing_streak", k.failing_streak},
+                       {"misses", k.misses},
+                       {"last_success_ns", k.last_success_ns},
+                       {"last_error", k.last_error}};
+    // A failing kubelet loses no sample (they carry pod ids), but the names
+    // people look for are missing: worth a reason once it is not a blip.
+    if (k.failing_streak >= 3) {
+      degraded.push_back(fmt::format("kubelet pods: {} fetches failed in a row: {}",
+                                     k.failing_streak, k.last_error));
+    }
+  }
   s["health"] = {{"status", degraded.empty() ? "healthy" : "degraded"}, {"reasons", degraded}};
   return s;
 }

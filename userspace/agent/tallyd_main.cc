@@ -27,6 +27,7 @@ std::unique_ptr<Backend> make_backend(const AgentConfig& c) {
     bpf.slots_per_cpu = c.slots_per_cpu;
     bpf.max_processes = c.max_processes;
     bpf.exec_cache = c.exec_cache;
+    bpf.run_queue_wait = c.run_queue_wait;
     auto backend = tally::accounting::BpfBackend::create(bpf);
     if (backend.ok()) {
       auto info = (*backend)->info();

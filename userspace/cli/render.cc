@@ -1,5 +1,7 @@
 #include "cli/render.h"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "cli/terminal_text.h"
@@ -73,7 +75,9 @@ void render_backend_and_sampling(std::string& out, const Json& s, std::uint64_t 
   std::string programs;
   for (const auto& p : list(b, "programs")) programs += (programs.empty() ? "" : ", ") + text(p);
   if (str(b, "name") == "bpf") {
-    line(out, "backend", fmt::format("bpf ({}): {}", str(b, "attach_mode"), programs));
+    line(out, "backend",
+         fmt::format("bpf ({}): {}; run-queue wait {}", str(b, "attach_mode"), programs,
+                     member(b, "counts_wait") == true ? "measured" : "not measured"));
   } else {
     line(out, "backend",
          fmt::format("procfs polling (misses short-lived processes; {} forks unseen)",
@@ -89,6 +93,22 @@ void render_backend_and_sampling(std::string& out, const Json& s, std::uint64_t 
          fmt::format("kernel map {}/{} entries, {} updates dropped ({} recently), {} missed runs",
                      u64(b, "map_used"), u64(b, "map_capacity"), u64(m, "dropped_updates_total"),
                      u64(m, "dropped_updates_recent"), u64(b, "recursion_misses")));
+  }
+  const Json& books = object(m, "books");
+  if (books.is_object() && u64(books, "intervals") > 0) {
+    line(out, "",
+         fmt::format("books: {:+.3f} ms of {:.3f} ms busy CPU in no process line ({:+.3f}%) over "
+                     "the last {} intervals",
+                     number(books, "unaccounted_ns") / 1e6,
+                     static_cast<double>(u64(books, "busy_ns")) / 1e6,
+                     number(books, "unaccounted_pct"), u64(books, "intervals")));
+  }
+  const Json& k = object(s, "kubernetes");
+  if (k.is_object() && !k.empty()) {
+    line(out, "kubelet",
+         fmt::format("{} pods known; {} fetches, {} failed{}", u64(k, "pods"), u64(k, "fetches"),
+                     u64(k, "failures"),
+                     str(k, "last_error").empty() ? "" : "; last error: " + str(k, "last_error")));
   }
 }
 
@@ -225,17 +245,32 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
 }
 
 std::string render_top(const nlohmann::json& top, std::size_t width) {
-  std::string out =
-      fmt::format("{:>7} {:<16} {:>6} {:>10}  {}\n", "PID", "COMMAND", "%CPU", "RSS", "CMDLINE");
-  for (const auto& p : list(top, "processes")) {
-    std::string row =
-        fmt::format("{:>7} {:<16} {:>6.1f} {:>10}  ", u64(p, "pid"), cut(str(p, "comm"), 16),
-                    number(p, "cpu_pct"), human_bytes(u64(p, "rss_bytes")));
-    std::string cmdline = str(p, "cmdline");
-    if (cmdline.empty()) cmdline = "[" + str(p, "comm") + "]";
-    row += cmdline;
-    if (width > 0) row = cut(std::move(row), width);
-    out += row + "\n";
+  const auto fit = [width](std::string row) {
+    return (width > 0 ? cut(std::move(row), width) : std::move(row)) + "\n";
+  };
+  const std::string by = str(top, "by");
+  std::string out;
+  if (!by.empty() && by != "process") {
+    std::string title = by;
+    for (char& c : title) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    out += fit(fmt::format("{:>6} {:>6} {:>6} {:>10}  {}", "PROCS", "%CPU", "%WAIT", "RSS", title));
+    for (const auto& g : list(top, "groups")) {
+      out += fit(fmt::format("{:>6} {:>6.1f} {:>6.1f} {:>10}  {}", u64(g, "processes"),
+                             number(g, "cpu_pct"), number(g, "wait_pct"),
+                             human_bytes(u64(g, "rss_bytes")), str(g, "group")));
+    }
+  } else {
+    out += fit(fmt::format("{:>7} {:<16} {:>6} {:>6} {:>10} {:<20}  {}", "PID", "COMMAND", "%CPU",
+                           "%WAIT", "RSS", "CONTAINER", "CMDLINE"));
+    for (const auto& p : list(top, "processes")) {
+      std::string container = str(p, "container");
+      if (container.empty()) container = "-";
+      std::string cmdline = str(p, "cmdline");
+      if (cmdline.empty()) cmdline = "[" + str(p, "comm") + "]";
+      out += fit(fmt::format("{:>7} {:<16} {:>6.1f} {:>6.1f} {:>10} {:<20}  {}", u64(p, "pid"),
+                             cut(str(p, "comm"), 16), number(p, "cpu_pct"), number(p, "wait_pct"),
+                             human_bytes(u64(p, "rss_bytes")), cut(container, 20), cmdline));
+    }
   }
   if (const std::uint64_t omitted = u64(top, "omitted"); omitted > 0) {
     out += fmt::format(

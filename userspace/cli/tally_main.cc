@@ -41,6 +41,7 @@ struct Invocation {
   std::string socket = tally::control::kDefaultSocket;
   bool json = false;
   int top_n = tally::control::kTopN.fallback;
+  std::string top_by = "process";
   int flush_timeout = tally::control::kFlushTimeout.fallback;
   CLI::App* status = nullptr;
   CLI::App* top = nullptr;
@@ -54,13 +55,20 @@ void add_commands(CLI::App& app, Invocation& inv) {
                                   "Exit code 0 healthy, 1 degraded, 2 unreachable.");
   inv.status->add_flag("--json", inv.json, "Print the raw JSON");
 
-  inv.top = app.add_subcommand(
-      "top",
-      "Processes with most CPU in the last interval.\nExamples: tally top; tally top -n 3 --json");
+  inv.top =
+      app.add_subcommand("top",
+                         "Processes with most CPU in the last interval, or their sums per group.\n"
+                         "Examples: tally top; tally top -n 3 --json; tally top --by container");
   inv.top
       ->add_option("-n", inv.top_n,
                    "How many processes (" + range_text(tally::control::kTopN) + ")")
       ->check(CLI::Range(tally::control::kTopN.min, tally::control::kTopN.max))
+      ->capture_default_str();
+  inv.top
+      ->add_option(
+          "--by", inv.top_by,
+          std::string("One row per process, or per group (") + tally::control::kTopGroupings + ")")
+      ->check(CLI::IsMember({"process", "cgroup", "container", "pod"}))
       ->capture_default_str();
   inv.top->add_flag("--json", inv.json, "Print the raw JSON");
 
@@ -86,7 +94,7 @@ int ask(const Invocation& inv) {
   if (*inv.status) {
     request = tally::control::make_request("status");
   } else if (*inv.top) {
-    request = tally::control::make_request("top", {{"n", inv.top_n}});
+    request = tally::control::make_request("top", {{"n", inv.top_n}, {"by", inv.top_by}});
   } else {
     request = tally::control::make_request("flush", {{"timeout_s", inv.flush_timeout}});
     timeout = std::chrono::seconds(inv.flush_timeout + 10);

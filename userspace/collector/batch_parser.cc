@@ -85,7 +85,9 @@ class BatchSax {
   bool number_integer(std::int64_t i) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, i);
-    return scalar(JsonValue{Type::negative_integer}, std::string_view(buf, r.ptr - buf));
+    JsonValue v{Type::negative_integer};
+    v.number = static_cast<std::uint64_t>(i);
+    return scalar(std::move(v), std::string_view(buf, r.ptr - buf));
   }
   bool number_unsigned(std::uint64_t u) {
     char buf[24];

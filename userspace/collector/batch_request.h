@@ -34,6 +34,15 @@ struct StoredSample {
   std::uint64_t busy_ns = 0;                   // host samples only
   std::uint32_t processes = 0;                 // host samples only
   std::uint64_t dropped_updates = 0;           // host samples only
+  // This release's fields (samples::Form::current): process wait_ns; host
+  // steal_ns to bpf_run_ns. `extended` says the sample carried them.
+  std::uint64_t wait_ns = 0;
+  std::uint64_t steal_ns = 0;
+  std::uint64_t psi_some_ns = 0;
+  std::uint64_t psi_full_ns = 0;
+  std::int64_t unaccounted_ns = 0;
+  std::uint64_t bpf_run_ns = 0;
+  bool extended = false;
   // Whether `json` is exactly what tallyd's writer makes of the fields
   // above (and the names stood where it puts them, or were left out): then
   // the store keeps the fields only (sample_chunk.h).

@@ -53,6 +53,13 @@ std::optional<std::string> check_field(const JsonValue* v, FieldType t) {
         return fmt::format("{} is out of range (at most 4294967295)", v->number);
       }
       return std::nullopt;
+    case FieldType::i64:
+      if (v->type == T::negative_integer) return std::nullopt;
+      if (v->type != T::unsigned_integer) return mismatch("integer", *v);
+      if (v->number > kMaxStoredInteger) {
+        return fmt::format("{} is out of range (at most {})", v->number, kMaxStoredInteger);
+      }
+      return std::nullopt;
     case FieldType::number:
       if (v->type != T::unsigned_integer && v->type != T::negative_integer &&
           v->type != T::fractional) {

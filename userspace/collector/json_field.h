@@ -29,7 +29,7 @@ struct JsonValue {
 
   Type type = Type::null;
   bool boolean = false;
-  std::uint64_t number = 0;  // unsigned_integer
+  std::uint64_t number = 0;  // unsigned_integer; negative_integer: two's complement
   std::string text;          // string
 };
 
@@ -37,6 +37,7 @@ enum class FieldType {
   u64,     // unsigned integer, 0 to 2^64-1
   i64max,  // unsigned integer that the collector stores: 0 to 2^63-1 (SQLite INTEGER)
   u32,     // unsigned integer, 0 to 2^32-1
+  i64,     // integer, -2^63 to 2^63-1 (a negative one's number holds its two's complement)
   number,  // any JSON number
   string,
   boolean,

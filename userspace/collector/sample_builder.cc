@@ -1,5 +1,7 @@
 #include "collector/sample_builder.h"
 
+#include <span>
+
 #include <fmt/format.h>
 
 #include "collector/json_text.h"
@@ -9,10 +11,37 @@ namespace tally::collector {
 
 namespace {
 
-constexpr std::array<std::string_view, SampleBuilder::kFieldCount> kNames = {
-    "kind",    "ts_ns",     "interval_ns",    "host",    "pid",       "start_time_ns", "comm",
-    "cmdline", "cgroup",    "cpu_ns",         "cpu_pct", "rss_bytes", "exited",        "ncpu",
-    "busy_ns", "processes", "dropped_updates"};
+constexpr std::array<std::string_view, SampleBuilder::kFieldCount> kNames = {"kind",
+                                                                             "ts_ns",
+                                                                             "interval_ns",
+                                                                             "host",
+                                                                             "pid",
+                                                                             "start_time_ns",
+                                                                             "comm",
+                                                                             "cmdline",
+                                                                             "cgroup",
+                                                                             "cpu_ns",
+                                                                             "cpu_pct",
+                                                                             "rss_bytes",
+                                                                             "exited",
+                                                                             "ncpu",
+                                                                             "busy_ns",
+                                                                             "processes",
+                                                                             "dropped_updates",
+                                                                             "container_id",
+                                                                             "container_runtime",
+                                                                             "pod_uid",
+                                                                             "pod_qos",
+                                                                             "pod",
+                                                                             "namespace",
+                                                                             "container",
+                                                                             "wait_ns",
+                                                                             "wait_pct",
+                                                                             "steal_ns",
+                                                                             "psi_some_ns",
+                                                                             "psi_full_ns",
+                                                                             "unaccounted_ns",
+                                                                             "bpf_run_ns"};
 
 struct Rule {
   SampleBuilder::Field field;
@@ -37,9 +66,41 @@ constexpr Rule kHostRules[] = {
     {SampleBuilder::kBusyNs, FieldType::u64},    {SampleBuilder::kCpuPct, FieldType::number},
     {SampleBuilder::kProcesses, FieldType::u32}, {SampleBuilder::kDroppedUpdates, FieldType::u64}};
 
+// Optional fields: checked only when present.
+constexpr Rule kOptionalProcessRules[] = {{SampleBuilder::kContainerId, FieldType::string},
+                                          {SampleBuilder::kContainerRuntime, FieldType::string},
+                                          {SampleBuilder::kPodUid, FieldType::string},
+                                          {SampleBuilder::kPodQos, FieldType::string},
+                                          {SampleBuilder::kPod, FieldType::string},
+                                          {SampleBuilder::kNamespace, FieldType::string},
+                                          {SampleBuilder::kContainer, FieldType::string},
+                                          {SampleBuilder::kWaitNs, FieldType::i64max},
+                                          {SampleBuilder::kWaitPct, FieldType::number}};
+
+constexpr Rule kOptionalHostRules[] = {{SampleBuilder::kStealNs, FieldType::u64},
+                                       {SampleBuilder::kPsiSomeNs, FieldType::u64},
+                                       {SampleBuilder::kPsiFullNs, FieldType::u64},
+                                       {SampleBuilder::kUnaccountedNs, FieldType::i64},
+                                       {SampleBuilder::kBpfRunNs, FieldType::u64}};
+
+// A process's names: what it is, not what it did in the interval. Stored
+// once per process (the names row), and left out of version 2 samples.
 bool is_name(int field) {
-  return field == SampleBuilder::kComm || field == SampleBuilder::kCmdline ||
-         field == SampleBuilder::kCgroup;
+  switch (field) {
+    case SampleBuilder::kComm:
+    case SampleBuilder::kCmdline:
+    case SampleBuilder::kCgroup:
+    case SampleBuilder::kContainerId:
+    case SampleBuilder::kContainerRuntime:
+    case SampleBuilder::kPodUid:
+    case SampleBuilder::kPodQos:
+    case SampleBuilder::kPod:
+    case SampleBuilder::kNamespace:
+    case SampleBuilder::kContainer:
+      return true;
+    default:
+      return false;
+  }
 }
 
 int find_field(std::string_view k) {
@@ -170,6 +231,13 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
   };
   Status checked = is_process ? check(kProcessRules) : check(kHostRules);
   if (!checked.ok()) return checked.error();
+  for (const Rule& r : is_process ? std::span<const Rule>(kOptionalProcessRules)
+                                  : std::span<const Rule>(kOptionalHostRules)) {
+    if (!seen_[r.field]) continue;
+    if (auto problem = check_field(&values_[r.field], r.type)) {
+      return Error::format("{}: {}", kNames[r.field], *problem);
+    }
+  }
 
   StoredSample s;
   s.index = index;
@@ -182,6 +250,8 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
     s.cpu_ns = values_[kCpuNs].number;
     s.rss_bytes = values_[kRssBytes].number;
     s.exited = values_[kExited].boolean;
+    s.extended = seen_[kWaitNs];
+    s.wait_ns = values_[kWaitNs].number;
     s.names = std::move(names_);
     // Names left out are spliced back as the last members.
     s.names_at = names_at_.value_or(json_.size() - 1);
@@ -190,6 +260,12 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
     s.busy_ns = values_[kBusyNs].number;
     s.processes = static_cast<std::uint32_t>(values_[kProcesses].number);
     s.dropped_updates = values_[kDroppedUpdates].number;
+    s.extended = seen_[kStealNs];
+    s.steal_ns = values_[kStealNs].number;
+    s.psi_some_ns = values_[kPsiSomeNs].number;
+    s.psi_full_ns = values_[kPsiFullNs].number;
+    s.unaccounted_ns = static_cast<std::int64_t>(values_[kUnaccountedNs].number);
+    s.bpf_run_ns = values_[kBpfRunNs].number;
   }
   s.json = std::move(json_);
   s.canonical = is_canonical(s);

@@ -44,6 +44,21 @@ class SampleBuilder {
     kBusyNs,
     kProcesses,
     kDroppedUpdates,
+    // Fields of a later release: never required.
+    kContainerId,
+    kContainerRuntime,
+    kPodUid,
+    kPodQos,
+    kPod,
+    kNamespace,
+    kContainer,
+    kWaitNs,
+    kWaitPct,
+    kStealNs,
+    kPsiSomeNs,
+    kPsiFullNs,
+    kUnaccountedNs,
+    kBpfRunNs,
     kFieldCount
   };
 

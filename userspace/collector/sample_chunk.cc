@@ -15,7 +15,10 @@ namespace tally::collector {
 
 namespace {
 
-constexpr std::uint8_t kFormat = 2;
+// Format 3 added tag bit 7 and the values it brings; format 2 chunks (no
+// bit 7) are read as they are.
+constexpr std::uint8_t kFormat = 3;
+constexpr std::uint8_t kOldestFormat = 2;
 constexpr std::uint8_t kRaw = 0;
 constexpr std::uint8_t kZstd = 1;
 constexpr int kZstdLevel = 3;
@@ -32,7 +35,11 @@ enum Tag : std::uint64_t {
   kNewInterval = 1u << 4,
   kRssBytes = 1u << 5,
   kVerbatim = 1u << 6,
-  kAllTags = (1u << 7) - 1,
+  // The sample has this release's fields (samples::Form::current): a
+  // process's wait_ns follows its cpu_ns, a host's steal, pressure,
+  // unaccounted (zigzag) and BPF run time follow dropped_updates.
+  kExtended = 1u << 7,
+  kAllTags = (1u << 8) - 1,
 };
 
 // One stream per kind of value, so that each holds numbers alike (the tags
@@ -56,6 +63,7 @@ std::uint64_t tag_of(const ChunkSample& s, const Context& c) {
   if (c.first || s.interval_ns != c.interval_ns) tag |= kNewInterval;
   if (s.is_process && s.rss_bytes % kPage != 0) tag |= kRssBytes;
   if (s.verbatim) tag |= kVerbatim;
+  if (s.extended) tag |= kExtended;
   return tag;
 }
 
@@ -72,12 +80,19 @@ void encode_sample(std::array<std::string, kStreams>& out, const ChunkSample& s,
     varint::append(out[kNames], varint::zigzag(s.names_id - c.names_id));
     c.names_id = s.names_id;
     varint::append(out[kCpu], s.cpu_ns);
+    if (tag & kExtended) varint::append(out[kCpu], s.wait_ns);
     varint::append(out[kRss], (tag & kRssBytes) ? s.rss_bytes : s.rss_bytes / kPage);
   } else {
     varint::append(out[kHostFields], s.ncpu);
     varint::append(out[kHostFields], s.busy_ns);
     varint::append(out[kHostFields], s.processes);
     varint::append(out[kHostFields], s.dropped_updates);
+    if (tag & kExtended) {
+      for (const std::uint64_t v : {s.steal_ns, s.psi_some_ns, s.psi_full_ns,
+                                    varint::zigzag(s.unaccounted_ns), s.bpf_run_ns}) {
+        varint::append(out[kHostFields], v);
+      }
+    }
   }
   if (tag & kVerbatim) {
     varint::append(out[kVerbatimText], s.names_at);
@@ -98,12 +113,14 @@ std::optional<std::uint32_t> u32(std::optional<std::uint64_t> v) {
 
 // Reads one sample; nullopt when a stream ends early or holds a value that
 // no encoder writes.
-std::optional<ChunkSample> decode_sample(Readers& in, Context& c) {
+std::optional<ChunkSample> decode_sample(Readers& in, Context& c, std::uint8_t format) {
   auto tag = in[kTags].next();
   if (!tag || (*tag & ~std::uint64_t{kAllTags}) != 0) return std::nullopt;
+  if (format < 3 && (*tag & kExtended)) return std::nullopt;
   if (c.first && (*tag & (kNewTs | kNewInterval)) != (kNewTs | kNewInterval)) return std::nullopt;
   ChunkSample s;
   s.is_process = (*tag & kHost) == 0;
+  s.extended = (*tag & kExtended) != 0;
   s.ts_ns = c.ts_ns;
   s.interval_ns = c.interval_ns;
   if (*tag & kNewTs) {
@@ -129,6 +146,11 @@ std::optional<ChunkSample> decode_sample(Readers& in, Context& c) {
     if (s.names_id <= 0) return std::nullopt;
     c.names_id = s.names_id;
     s.cpu_ns = *cpu;
+    if (s.extended) {
+      auto wait = in[kCpu].next();
+      if (!wait) return std::nullopt;
+      s.wait_ns = *wait;
+    }
     if (!(*tag & kRssBytes) && *rss > std::numeric_limits<std::uint64_t>::max() / kPage) {
       return std::nullopt;
     }
@@ -144,6 +166,19 @@ std::optional<ChunkSample> decode_sample(Readers& in, Context& c) {
     s.busy_ns = *busy;
     s.processes = *processes;
     s.dropped_updates = *dropped;
+    if (s.extended) {
+      std::array<std::uint64_t, 5> more{};
+      for (auto& v : more) {
+        auto read = in[kHostFields].next();
+        if (!read) return std::nullopt;
+        v = *read;
+      }
+      s.steal_ns = more[0];
+      s.psi_some_ns = more[1];
+      s.psi_full_ns = more[2];
+      s.unaccounted_ns = varint::unzigzag(more[3]);
+      s.bpf_run_ns = more[4];
+    }
   }
   if (*tag & kVerbatim) {
     auto at = in[kVerbatimText].next();
@@ -191,12 +226,19 @@ ChunkSample fields_of(const StoredSample& s, std::int64_t names_id) {
     c.rss_bytes = s.rss_bytes;
     c.exited = s.exited;
     c.names_at_end = s.names.empty();
+    c.wait_ns = s.wait_ns;
   } else {
     c.ncpu = s.ncpu;
     c.busy_ns = s.busy_ns;
     c.processes = s.processes;
     c.dropped_updates = s.dropped_updates;
+    c.steal_ns = s.steal_ns;
+    c.psi_some_ns = s.psi_some_ns;
+    c.psi_full_ns = s.psi_full_ns;
+    c.unaccounted_ns = s.unaccounted_ns;
+    c.bpf_run_ns = s.bpf_run_ns;
   }
+  c.extended = s.extended;
   return c;
 }
 
@@ -238,10 +280,10 @@ std::string encode_chunk(std::span<const ChunkSample> samples) {
 }
 
 Result<std::vector<ChunkSample>> decode_chunk(std::string_view blob) {
-  if (blob.size() < 2 || static_cast<std::uint8_t>(blob[0]) != kFormat) {
-    return Error::format("sample chunk: unknown format {} (this collector reads {})",
-                         blob.empty() ? -1 : static_cast<int>(static_cast<std::uint8_t>(blob[0])),
-                         kFormat);
+  const std::uint8_t format = blob.empty() ? 0 : static_cast<std::uint8_t>(blob[0]);
+  if (blob.size() < 2 || format < kOldestFormat || format > kFormat) {
+    return Error::format("sample chunk: unknown format {} (this collector reads {} to {})",
+                         blob.empty() ? -1 : static_cast<int>(format), kOldestFormat, kFormat);
   }
   std::string inflated;
   std::string_view body = blob.substr(2);
@@ -270,7 +312,7 @@ Result<std::vector<ChunkSample>> decode_chunk(std::string_view blob) {
   out.reserve(*count);
   Context c;
   for (std::uint64_t i = 0; i < *count; ++i) {
-    auto s = decode_sample(streams, c);
+    auto s = decode_sample(streams, c, format);
     if (!s) return Error::format("sample chunk: sample {} of {} is damaged", i, *count);
     out.push_back(std::move(*s));
   }
@@ -281,6 +323,10 @@ Result<std::vector<ChunkSample>> decode_chunk(std::string_view blob) {
 }
 
 namespace {
+
+samples::Form form_of(const ChunkSample& s) {
+  return s.extended ? samples::Form::current : samples::Form::first_release;
+}
 
 // What tallyd writes for these fields: a process's line without its names.
 std::string canonical_json(const ChunkSample& s, std::string_view host, std::uint32_t pid,
@@ -295,7 +341,12 @@ std::string canonical_json(const ChunkSample& s, std::string_view host, std::uin
     h.cpu_pct = samples::host_percent(h.busy_ns, h.interval_ns, h.ncpu);
     h.processes = s.processes;
     h.dropped_updates = s.dropped_updates;
-    return samples::to_json_line(h);
+    h.steal_ns = s.steal_ns;
+    h.psi_some_ns = s.psi_some_ns;
+    h.psi_full_ns = s.psi_full_ns;
+    h.unaccounted_ns = s.unaccounted_ns;
+    h.bpf_run_ns = s.bpf_run_ns;
+    return samples::to_json_line(h, form_of(s));
   }
   samples::ProcessSample p;
   p.ts_ns = s.ts_ns;
@@ -307,7 +358,9 @@ std::string canonical_json(const ChunkSample& s, std::string_view host, std::uin
   p.cpu_pct = samples::percent(p.cpu_ns, p.interval_ns);
   p.rss_bytes = s.rss_bytes;
   p.exited = s.exited;
-  return samples::to_json_line(p, samples::Names::left_out);
+  p.wait_ns = s.wait_ns;
+  p.wait_pct = samples::percent(p.wait_ns, p.interval_ns);
+  return samples::to_json_line(p, samples::Names::left_out, form_of(s));
 }
 
 // Where tallyd writes a process's names in a line without them.

@@ -15,18 +15,20 @@
 // spelling, key order, unknown fields) keeps its text as well ("verbatim"),
 // beside the integers the queries use.
 //
-// Format (version 2): a version byte, a coding byte (0 as is, 1 zstd), then
+// Format (version 3; version 2 is read too): a version byte, a coding byte (0 as is, 1 zstd), then
 // the sample count and seven streams, each its length and its bytes; every
 // number a varint (tally/varint.h). Per sample, in order:
 //   tags      bit 0 host sample (else process)   1 exited       2 names at end
 //             3 ts differs from the previous sample's (always on the first)
 //             4 interval differs likewise        5 RSS in bytes (else 4 KiB pages)
 //             6 verbatim text follows
+//             7 extended: this release's fields follow (format 3)
 //   times     [ts_ns: the first absolute, then a zigzag delta] [interval_ns]
 //   names     process: the names row as a zigzag delta from the previous one
-//   cpu       process: cpu_ns
+//   cpu       process: cpu_ns [wait_ns]
 //   rss       process: RSS in pages or bytes
-//   host      host: ncpu, busy_ns, processes, dropped_updates
+//   host      host: ncpu, busy_ns, processes, dropped_updates [steal_ns,
+//             psi_some_ns, psi_full_ns, zigzag unaccounted_ns, bpf_run_ns]
 //   verbatim  [names_at, length, bytes]
 // Streams of like values (an interval's tags and name deltas are nearly all
 // the same) are what zstd (level 3) compresses well: measured on four hosts
@@ -60,11 +62,20 @@ struct ChunkSample {
   bool exited = false;
   // Received without names (protocol version 2): served with them at the end.
   bool names_at_end = false;
+  std::uint64_t wait_ns = 0;
   // Host samples.
   std::uint32_t ncpu = 0;
   std::uint64_t busy_ns = 0;
   std::uint32_t processes = 0;
   std::uint64_t dropped_updates = 0;
+  std::uint64_t steal_ns = 0;
+  std::uint64_t psi_some_ns = 0;
+  std::uint64_t psi_full_ns = 0;
+  std::int64_t unaccounted_ns = 0;
+  std::uint64_t bpf_run_ns = 0;
+  // Written with this release's fields (wait_ns; steal_ns to bpf_run_ns);
+  // else as the first release wrote it, without them.
+  bool extended = false;
   // The sample's JSON as received, names taken out, when tallyd's writer
   // would not write it so; names_at is where the names go back.
   std::optional<std::string> verbatim;

@@ -37,6 +37,10 @@ bool read(dom::object o, std::string_view key, bool& out) {
   return o[key].get_bool().get(out) == simdjson::SUCCESS;
 }
 
+bool read(dom::object o, std::string_view key, std::int64_t& out) {
+  return o[key].get_int64().get(out) == simdjson::SUCCESS;
+}
+
 bool read_u32(dom::object o, std::string_view key, std::uint32_t& out) {
   std::uint64_t v = 0;
   if (!read(o, key, v) || v > std::numeric_limits<std::uint32_t>::max()) return false;
@@ -60,6 +64,42 @@ class Matcher {
   std::size_t at_ = 0;
 };
 
+samples::Form form(bool extended) {
+  return extended ? samples::Form::current : samples::Form::first_release;
+}
+
+// A host sample: fills `s` and matches the text as read_sample() does.
+bool read_host_sample(dom::object o, Matcher& body, StoredSample& s, std::string_view host) {
+  samples::HostSample h;
+  if (!read_u32(o, "ncpu", h.ncpu) || !read(o, "busy_ns", h.busy_ns) ||
+      !read_u32(o, "processes", h.processes) || !read(o, "dropped_updates", h.dropped_updates)) {
+    return false;
+  }
+  // An older tallyd's line ends at dropped_updates.
+  s.extended = read(o, "steal_ns", h.steal_ns);
+  if (s.extended &&
+      (!read(o, "psi_some_ns", h.psi_some_ns) || !read(o, "psi_full_ns", h.psi_full_ns) ||
+       !read(o, "unaccounted_ns", h.unaccounted_ns) || !read(o, "bpf_run_ns", h.bpf_run_ns))) {
+    return false;
+  }
+  h.ts_ns = s.ts_ns;
+  h.interval_ns = s.interval_ns;
+  h.host = host;
+  h.cpu_pct = samples::host_percent(h.busy_ns, h.interval_ns, h.ncpu);
+  s.ncpu = h.ncpu;
+  s.busy_ns = h.busy_ns;
+  s.processes = h.processes;
+  s.dropped_updates = h.dropped_updates;
+  s.steal_ns = h.steal_ns;
+  s.psi_some_ns = h.psi_some_ns;
+  s.psi_full_ns = h.psi_full_ns;
+  s.unaccounted_ns = h.unaccounted_ns;
+  s.bpf_run_ns = h.bpf_run_ns;
+  s.json = samples::to_json_line(h, form(s.extended));
+  s.canonical = true;
+  return body.expect(s.json);
+}
+
 // Fills `s` from the sample and matches the text against the sample as
 // tallyd writes it. False when a field is missing, of another type or out
 // of the protocol's range, or when the text is written otherwise.
@@ -70,24 +110,7 @@ bool read_sample(dom::object o, Matcher& body, StoredSample& s) {
     return false;
   }
   s.host = host;
-  if (kind == "host") {
-    samples::HostSample h;
-    if (!read_u32(o, "ncpu", h.ncpu) || !read(o, "busy_ns", h.busy_ns) ||
-        !read_u32(o, "processes", h.processes) || !read(o, "dropped_updates", h.dropped_updates)) {
-      return false;
-    }
-    h.ts_ns = s.ts_ns;
-    h.interval_ns = s.interval_ns;
-    h.host = host;
-    h.cpu_pct = samples::host_percent(h.busy_ns, h.interval_ns, h.ncpu);
-    s.ncpu = h.ncpu;
-    s.busy_ns = h.busy_ns;
-    s.processes = h.processes;
-    s.dropped_updates = h.dropped_updates;
-    s.json = samples::to_json_line(h);
-    s.canonical = true;
-    return body.expect(s.json);
-  }
+  if (kind == "host") return read_host_sample(o, body, s, host);
   if (kind != "process") return false;
   samples::ProcessSample p;
   std::uint64_t start = 0, cpu = 0;
@@ -96,6 +119,7 @@ bool read_sample(dom::object o, Matcher& body, StoredSample& s) {
       cpu > kI64Max) {
     return false;
   }
+  s.extended = read(o, "wait_ns", p.wait_ns);
   std::string_view comm, cmdline, cgroup;
   const bool has_names = read(o, "comm", comm);
   if (has_names && (!read(o, "cmdline", cmdline) || !read(o, "cgroup", cgroup))) return false;
@@ -110,14 +134,31 @@ bool read_sample(dom::object o, Matcher& body, StoredSample& s) {
   s.cpu_ns = cpu;
   s.rss_bytes = p.rss_bytes;
   s.exited = p.exited;
-  s.json = samples::to_json_line(p, samples::Names::left_out);
+  s.wait_ns = p.wait_ns;
+  p.wait_pct = samples::percent(p.wait_ns, p.interval_ns);
+  s.json = samples::to_json_line(p, samples::Names::left_out, form(s.extended));
   // tallyd writes the names just before cpu_ns; the store keeps them apart.
   const std::size_t at = s.json.find(",\"cpu_ns\":");
   if (has_names) {
     p.comm = comm;
     p.cmdline = cmdline;
     p.cgroup = cgroup;
-    const std::string line = samples::to_json_line(p);
+    // Container and pod fields are names too, each written only when set.
+    if (s.extended) {
+      const std::pair<std::string_view, std::string*> optional[] = {
+          {"container_id", &p.container_id},
+          {"container_runtime", &p.container_runtime},
+          {"pod_uid", &p.pod_uid},
+          {"pod_qos", &p.pod_qos},
+          {"pod", &p.pod},
+          {"namespace", &p.pod_namespace},
+          {"container", &p.container}};
+      for (const auto& [key, field] : optional) {
+        std::string_view v;
+        if (read(o, key, v)) *field = v;
+      }
+    }
+    const std::string line = samples::to_json_line(p, samples::Names::included, form(s.extended));
     if (!body.expect(line)) return false;
     // The names members as written: between the start time and cpu_ns.
     s.names = line.substr(at + 1, line.size() - s.json.size() - 1);

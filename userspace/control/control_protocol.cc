@@ -29,9 +29,9 @@ struct FieldValue {
 };
 
 // The fields any command reads; everything else in a request is skipped.
-enum Field : std::size_t { kVersion, kCommand, kN, kTimeoutS, kFieldCount };
+enum Field : std::size_t { kVersion, kCommand, kN, kTimeoutS, kBy, kFieldCount };
 constexpr std::array<std::string_view, kFieldCount> kFieldNames{"version", "command", "n",
-                                                                "timeout_s"};
+                                                                "timeout_s", "by"};
 
 // Reads a request with nlohmann's SAX parser, keeping only the top-level
 // members named in kFieldNames: memory stays bounded by the line, and
@@ -195,16 +195,34 @@ Status check_version(const FieldValue& v) {
   return ok_status();
 }
 
-// The command named, cut for the error message (it is the peer's text),
-// never inside a UTF-8 sequence.
-std::string shown_command(const std::string& name) {
+// The peer's text, cut for an error message, never inside a UTF-8 sequence.
+std::string shown_text(const std::string& name) {
   if (name.size() <= 32) return name;
   std::size_t end = 32;
   while (end > 0 && (static_cast<unsigned char>(name[end]) & 0xC0) == 0x80) --end;
   return name.substr(0, end) + "...";
 }
 
+Result<TopGrouping> top_grouping(const FieldValue& v) {
+  if (auto once = given_once(v, "by"); !once.ok()) return once.error();
+  if (v.type == FieldValue::Type::absent) return TopGrouping::process;
+  if (v.type == FieldValue::Type::string) {
+    if (auto g = parse_top_grouping(v.text)) return *g;
+  }
+  return Error::format(
+      "field \"by\" must be one of {}; got {}", kTopGroupings,
+      v.type == FieldValue::Type::string ? fmt::format("\"{}\"", shown_text(v.text)) : describe(v));
+}
+
 }  // namespace
+
+std::optional<TopGrouping> parse_top_grouping(std::string_view name) {
+  if (name == "process") return TopGrouping::process;
+  if (name == "cgroup") return TopGrouping::cgroup;
+  if (name == "container") return TopGrouping::container;
+  if (name == "pod") return TopGrouping::pod;
+  return std::nullopt;
+}
 
 std::string_view command_name(const Request& request) {
   struct Name {
@@ -239,14 +257,16 @@ Result<Request> parse_request(std::string_view line) {
   if (command.text == "top") {
     auto n = whole_number(reader.field(kN), kTopN);
     if (!n.ok()) return n.error();
-    return Request(TopRequest{*n});
+    auto by = top_grouping(reader.field(kBy));
+    if (!by.ok()) return by.error();
+    return Request(TopRequest{*n, *by});
   }
   if (command.text == "flush") {
     auto timeout = whole_number(reader.field(kTimeoutS), kFlushTimeout);
     if (!timeout.ok()) return timeout.error();
     return Request(FlushRequest{*timeout});
   }
-  return Error::format("unknown command \"{}\" (accepted: {})", shown_command(command.text),
+  return Error::format("unknown command \"{}\" (accepted: {})", shown_text(command.text),
                        kCommands);
 }
 

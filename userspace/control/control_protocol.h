@@ -13,6 +13,8 @@
 //   command    required; a string: "status", "top" or "flush".
 //   n          top only, optional: how many processes, a whole number from
 //              1 to 10000 (kTopN); 10 when absent.
+//   by         top only, optional: "process" (default), "cgroup", "container"
+//              or "pod": one row per process, or per group of processes.
 //   timeout_s  flush only, optional: seconds to wait, a whole number from 1
 //              to 3600 (kFlushTimeout); 30 when absent.
 // "Whole number" means a JSON integer: 10.0, "10", null, true, arrays and
@@ -31,6 +33,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -58,8 +61,13 @@ inline constexpr WholeNumberField kTopN{"n", 1, 10000, 10};
 inline constexpr WholeNumberField kFlushTimeout{"timeout_s", 1, 3600, 30};
 
 struct StatusRequest {};
+enum class TopGrouping { process, cgroup, container, pod };
+inline constexpr const char* kTopGroupings = "process, cgroup, container, pod";
+std::optional<TopGrouping> parse_top_grouping(std::string_view name);
+
 struct TopRequest {
   int n = kTopN.fallback;
+  TopGrouping by = TopGrouping::process;
 };
 struct FlushRequest {
   int timeout_s = kFlushTimeout.fallback;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "samples/json_line_reader.h"
+#include "tally/varint.h"
 
 namespace tally::samples {
 namespace {
@@ -67,26 +68,19 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
-// Reads n numbers into out, or says which one was wrong.
+// Reads N numbers into out, or says which one was wrong. The first
+// `required` must be there; the rest are fields added later, which records
+// stored by an older tallyd end before (they read as 0).
 template <std::size_t N>
-Status numbers(Reader& in, std::array<std::uint64_t, N>& out) {
+Status numbers(Reader& in, std::array<std::uint64_t, N>& out, std::size_t required = N) {
   for (std::size_t i = 0; i < N; ++i) {
+    if (i >= required && in.done()) return ok_status();
     auto v = in.number();
     if (!v) return v.error().context(fmt::format("field {}", i + 1));
     out[i] = *v;
   }
   if (!in.done()) return Error("bytes after the last field");
   return ok_status();
-}
-
-// Enough to notice an exec: std::hash of each name, combined so that the
-// same bytes split differently between the names give another digest.
-std::uint64_t names_digest(const ProcessSample& s) {
-  const std::hash<std::string_view> hash;
-  std::uint64_t h = hash(s.comm);
-  h = h * 0x9e3779b97f4a7c15ULL + hash(s.cmdline);
-  h = h * 0x9e3779b97f4a7c15ULL + hash(s.cgroup);
-  return h;
 }
 
 }  // namespace
@@ -125,7 +119,7 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
   out.records.reserve(interval.processes.size() + 1);
   for (const ProcessSample& s : interval.processes) {
     Known& known = known_[{s.pid, s.start_time_ns}];
-    const std::uint64_t digest = names_digest(s);
+    const std::uint64_t digest = names_digest(s);  // samples/sample.h
     if (known.key == 0 || known.names_digest != digest) {
       // New, or renamed by an exec: a new key, so that batches stored
       // before keep the names they were committed with.
@@ -137,6 +131,10 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
       put(entry, s.comm);
       put(entry, s.cmdline);
       put(entry, s.cgroup);
+      for (const std::string* name : {&s.container_id, &s.container_runtime, &s.pod_uid, &s.pod_qos,
+                                      &s.pod, &s.pod_namespace, &s.container}) {
+        put(entry, *name);
+      }
       dict.added.emplace_back(known.key, std::move(entry));
     }
     const std::uint64_t sample_header = header_key(s.ts_ns, s.interval_ns, s.host);
@@ -146,6 +144,7 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
     put(record, known.key);
     put(record, s.cpu_ns);
     put(record, pages ? s.rss_bytes / kPage : s.rss_bytes);
+    put(record, s.wait_ns);
     out.records.push_back(std::move(record));
     if (s.exited) {
       dict.retired.push_back(known.key);
@@ -158,6 +157,11 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
   put(record, host.busy_ns);
   put(record, host.processes);
   put(record, host.dropped_updates);
+  put(record, host.steal_ns);
+  put(record, host.psi_some_ns);
+  put(record, host.psi_full_ns);
+  put(record, varint::zigzag(host.unaccounted_ns));
+  put(record, host.bpf_run_ns);
   out.records.push_back(std::move(record));
   return out;
 }
@@ -182,13 +186,26 @@ Result<const CompactDecoder::Names*> CompactDecoder::names(std::uint64_t key) {
   auto comm = in.text();
   auto cmdline = in.text();
   auto cgroup = in.text();
-  if (!pid || !start || !comm || !cmdline || !cgroup || !in.done()) {
+  if (!pid || !start || !comm || !cmdline || !cgroup) {
     return Error::format("dictionary entry {} is damaged", key);
   }
+  Names n;
+  n.pid = static_cast<std::uint32_t>(*pid);
+  n.start_time_ns = *start;
+  n.comm = std::move(*comm);
+  n.cmdline = std::move(*cmdline);
+  n.cgroup = std::move(*cgroup);
+  // Container and pod fields: absent from entries of an older tallyd.
+  for (std::string* name : {&n.container_id, &n.container_runtime, &n.pod_uid, &n.pod_qos, &n.pod,
+                            &n.pod_namespace, &n.container}) {
+    if (in.done()) break;
+    auto text = in.text();
+    if (!text) return Error::format("dictionary entry {} is damaged", key);
+    *name = std::move(*text);
+  }
+  if (!in.done()) return Error::format("dictionary entry {} is damaged", key);
   if (names_.size() >= kNamesCached) names_.clear();
-  auto [it, added] =
-      names_.emplace(key, Names{static_cast<std::uint32_t>(*pid), *start, std::move(*comm),
-                                std::move(*cmdline), std::move(*cgroup)});
+  auto [it, added] = names_.emplace(key, std::move(n));
   return &it->second;
 }
 
@@ -218,8 +235,8 @@ Result<Sample> CompactDecoder::decode_record(std::string_view record) {
   if (!read_tag) return read_tag.error();
   const char tag = *read_tag;
   if (tag == 'h') {
-    std::array<std::uint64_t, 5> f{};
-    TALLY_TRY(numbers(in, f));
+    std::array<std::uint64_t, 10> f{};
+    TALLY_TRY(numbers(in, f, 5));
     auto header_entry = header(f[0]);
     if (!header_entry) return header_entry.error();
     const Header* h = *header_entry;
@@ -232,14 +249,19 @@ Result<Sample> CompactDecoder::decode_record(std::string_view record) {
     s.cpu_pct = host_percent(s.busy_ns, s.interval_ns, s.ncpu);
     s.processes = static_cast<std::uint32_t>(f[3]);
     s.dropped_updates = f[4];
+    s.steal_ns = f[5];
+    s.psi_some_ns = f[6];
+    s.psi_full_ns = f[7];
+    s.unaccounted_ns = varint::unzigzag(f[8]);
+    s.bpf_run_ns = f[9];
     return Sample(std::move(s));
   }
   if (std::string_view("pxPX").find(tag) == std::string_view::npos) {
     return Error::format("unknown tag {:#04x}", tag);
   }
   const bool pages = tag == 'p' || tag == 'x';
-  std::array<std::uint64_t, 4> f{};
-  TALLY_TRY(numbers(in, f));
+  std::array<std::uint64_t, 5> f{};
+  TALLY_TRY(numbers(in, f, 4));
   auto header_entry = header(f[0]);
   if (!header_entry) return header_entry.error();
   const Header* h = *header_entry;
@@ -255,8 +277,17 @@ Result<Sample> CompactDecoder::decode_record(std::string_view record) {
   s.comm = n->comm;
   s.cmdline = n->cmdline;
   s.cgroup = n->cgroup;
+  s.container_id = n->container_id;
+  s.container_runtime = n->container_runtime;
+  s.pod_uid = n->pod_uid;
+  s.pod_qos = n->pod_qos;
+  s.pod = n->pod;
+  s.pod_namespace = n->pod_namespace;
+  s.container = n->container;
   s.cpu_ns = f[2];
   s.cpu_pct = percent(s.cpu_ns, s.interval_ns);
+  s.wait_ns = f[4];
+  s.wait_pct = percent(s.wait_ns, s.interval_ns);
   s.rss_bytes = pages ? f[3] * kPage : f[3];
   s.exited = tag == 'x' || tag == 'X';
   // No later batch names an exited process; a resend of this one looks its

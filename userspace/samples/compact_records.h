@@ -16,11 +16,17 @@
 // 0x40-0x7F). No byte of a record is below 0x40, so a record never holds the
 // '\n' that separates the outbox's records, and a payload of records never
 // starts with the '{' of a JSON line.
-//   p|x  interval key, process key, cpu_ns, rss in 4 KiB pages (P|X: bytes)
-//   h    interval key, ncpu, busy_ns, processes, dropped_updates
-// Entries: 'n' pid, start_time_ns, comm, cmdline, cgroup (strings as their
-// length and bytes); 'i' ts_ns, interval_ns, host. cpu_pct is not stored:
-// it is recomputed exactly as the sampler computes it.
+//   p|x  interval key, process key, cpu_ns, rss in 4 KiB pages (P|X: bytes),
+//        wait_ns
+//   h    interval key, ncpu, busy_ns, processes, dropped_updates, steal_ns,
+//        psi_some_ns, psi_full_ns, unaccounted_ns (zigzag), bpf_run_ns
+// Entries: 'n' pid, start_time_ns, comm, cmdline, cgroup, container_id,
+// container_runtime, pod_uid, pod_qos, pod, namespace, container (strings as
+// their length and bytes); 'i' ts_ns, interval_ns, host. cpu_pct and
+// wait_pct are not stored: they are recomputed exactly as the sampler
+// computes them. Fields after dropped_updates, cgroup and the RSS came in a
+// later release: records and entries that end before them are read with
+// those fields 0 or empty.
 #pragma once
 
 #include <cstdint>
@@ -96,6 +102,7 @@ class CompactDecoder {
     std::uint32_t pid = 0;
     std::uint64_t start_time_ns = 0;
     std::string comm, cmdline, cgroup;
+    std::string container_id, container_runtime, pod_uid, pod_qos, pod, pod_namespace, container;
   };
   struct Header {
     std::uint64_t ts_ns = 0, interval_ns = 0;

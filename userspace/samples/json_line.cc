@@ -54,6 +54,19 @@ class Line {
     return *this;
   }
 
+  Line& signed_number(std::string_view key, std::int64_t v) {
+    this->key(key);
+    const fmt::format_int digits(v);
+    out_.append(digits.data(), digits.size());
+    return *this;
+  }
+
+  // Written only when not empty: most processes are in no container.
+  Line& optional_text(std::string_view key, std::string_view v) {
+    if (!v.empty()) text(key, v);
+    return *this;
+  }
+
   Line& boolean(std::string_view key, bool v) {
     this->key(key);
     out_ += v ? "true" : "false";
@@ -101,7 +114,8 @@ std::vector<std::string> json_lines(const IntervalSamples& interval) {
   return out;
 }
 
-std::string to_json_line(const ProcessSample& s, Names names) {
+std::string to_json_line(const ProcessSample& s, Names names, Form form) {
+  const bool current = form == Form::current;
   Line line("process");
   line.number("ts_ns", s.ts_ns)
       .number("interval_ns", s.interval_ns)
@@ -110,25 +124,39 @@ std::string to_json_line(const ProcessSample& s, Names names) {
       .number("start_time_ns", s.start_time_ns);
   if (names == Names::included) {
     line.text("comm", s.comm).text("cmdline", s.cmdline).text("cgroup", s.cgroup);
+    if (current) {
+      line.optional_text("container_id", s.container_id)
+          .optional_text("container_runtime", s.container_runtime)
+          .optional_text("pod_uid", s.pod_uid)
+          .optional_text("pod_qos", s.pod_qos)
+          .optional_text("pod", s.pod)
+          .optional_text("namespace", s.pod_namespace)
+          .optional_text("container", s.container);
+    }
   }
-  return line.number("cpu_ns", s.cpu_ns)
-      .number("cpu_pct", s.cpu_pct)
-      .number("rss_bytes", s.rss_bytes)
-      .boolean("exited", s.exited)
-      .done();
+  line.number("cpu_ns", s.cpu_ns).number("cpu_pct", s.cpu_pct);
+  if (current) line.number("wait_ns", s.wait_ns).number("wait_pct", s.wait_pct);
+  return line.number("rss_bytes", s.rss_bytes).boolean("exited", s.exited).done();
 }
 
-std::string to_json_line(const HostSample& s) {
-  return Line("host")
-      .number("ts_ns", s.ts_ns)
+std::string to_json_line(const HostSample& s, Form form) {
+  Line line("host");
+  line.number("ts_ns", s.ts_ns)
       .number("interval_ns", s.interval_ns)
       .text("host", s.host)
       .number("ncpu", std::uint64_t{s.ncpu})
       .number("busy_ns", s.busy_ns)
       .number("cpu_pct", s.cpu_pct)
       .number("processes", std::uint64_t{s.processes})
-      .number("dropped_updates", s.dropped_updates)
-      .done();
+      .number("dropped_updates", s.dropped_updates);
+  if (form == Form::current) {
+    line.number("steal_ns", s.steal_ns)
+        .number("psi_some_ns", s.psi_some_ns)
+        .number("psi_full_ns", s.psi_full_ns)
+        .signed_number("unaccounted_ns", s.unaccounted_ns)
+        .number("bpf_run_ns", s.bpf_run_ns);
+  }
+  return line.done();
 }
 
 std::string to_json_line(const Sample& s) {

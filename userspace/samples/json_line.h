@@ -12,13 +12,21 @@
 
 namespace tally::samples {
 
-// Whether a process line spells out comm, cmdline and cgroup. The native
+// Whether a process line spells out its names: comm, cmdline, cgroup and the
+// container and pod fields that are set. The native
 // format leaves them out once the collector holds them (docs/protocol.md,
 // "Process names").
 enum class Names { included, left_out };
 
-std::string to_json_line(const ProcessSample& s, Names names = Names::included);
-std::string to_json_line(const HostSample& s);
+// Which release's fields a line has. tallyd writes `current`; a collector
+// rebuilding a line received from an older tallyd asks for `first_release`
+// (no wait, container, pod, steal, pressure, unaccounted or BPF run time
+// fields), so that such lines are stored as their numbers too.
+enum class Form { current, first_release };
+
+std::string to_json_line(const ProcessSample& s, Names names = Names::included,
+                         Form form = Form::current);
+std::string to_json_line(const HostSample& s, Form form = Form::current);
 // An UnknownSample is its line, unchanged.
 std::string to_json_line(const Sample& s);
 

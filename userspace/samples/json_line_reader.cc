@@ -20,7 +20,7 @@ struct Fields {
   HostSample host;
 };
 
-enum class Type { unsigned_int, number, string, boolean };
+enum class Type { unsigned_int, signed_int, number, string, boolean };
 
 // The fields of both kinds, in one table: where each goes and what JSON
 // type it must have. `process`/`host`: which kinds require it.
@@ -31,7 +31,9 @@ struct Field {
   bool host;
 };
 
-constexpr std::array<Field, 17> kFields{{
+// Fields added after the first release are never required: lines stored by
+// an older tallyd lack them and read as 0 or empty.
+constexpr std::array<Field, 31> kFields{{
     {"kind", Type::string, true, true},
     {"ts_ns", Type::unsigned_int, true, true},
     {"interval_ns", Type::unsigned_int, true, true},
@@ -49,7 +51,22 @@ constexpr std::array<Field, 17> kFields{{
     {"busy_ns", Type::unsigned_int, false, true},
     {"processes", Type::unsigned_int, false, true},
     {"dropped_updates", Type::unsigned_int, false, true},
+    {"container_id", Type::string, false, false},
+    {"container_runtime", Type::string, false, false},
+    {"pod_uid", Type::string, false, false},
+    {"pod_qos", Type::string, false, false},
+    {"pod", Type::string, false, false},
+    {"namespace", Type::string, false, false},
+    {"container", Type::string, false, false},
+    {"wait_ns", Type::unsigned_int, false, false},
+    {"wait_pct", Type::number, false, false},
+    {"steal_ns", Type::unsigned_int, false, false},
+    {"psi_some_ns", Type::unsigned_int, false, false},
+    {"psi_full_ns", Type::unsigned_int, false, false},
+    {"unaccounted_ns", Type::signed_int, false, false},
+    {"bpf_run_ns", Type::unsigned_int, false, false},
 }};
+static_assert(kFields.size() <= 64, "seen_ has a bit per field");
 
 // Reads a line straight into the sample structs with nlohmann's SAX interface:
 // no DOM, no per-field allocation besides the strings kept. A backlog of a
@@ -66,28 +83,27 @@ class RecordReader : public nlohmann::json_sax<Json> {
     return ok();
   }
   bool number_integer(number_integer_t v) override {
-    // Negative: never valid here.
-    (void)v;
-    return scalar_mismatch();
+    // Negative: valid only for a signed field.
+    if (auto* f = at(Type::signed_int)) set_signed(f->name, v);
+    return ok();
   }
   bool number_unsigned(number_unsigned_t v) override {
     if (depth_ != 1 || current_ < 0) return true;
     const Field& f = kFields[static_cast<std::size_t>(current_)];
     if (f.type == Type::number) {
-      set_double(static_cast<double>(v));
+      set_double(f.name, static_cast<double>(v));
     } else if (f.type == Type::unsigned_int) {
       set_unsigned(f.name, v);
+    } else if (f.type == Type::signed_int && v <= static_cast<std::uint64_t>(INT64_MAX)) {
+      set_signed(f.name, static_cast<std::int64_t>(v));
     } else {
       mismatch(f);
     }
-    seen_ |= 1u << current_;
+    seen_ |= std::uint64_t{1} << current_;
     return ok();
   }
   bool number_float(number_float_t v, const string_t&) override {
-    if (auto* f = at(Type::number)) {
-      (void)f;
-      set_double(v);
-    }
+    if (auto* f = at(Type::number)) set_double(f->name, v);
     return ok();
   }
   bool string(string_t& v) override {
@@ -102,6 +118,20 @@ class RecordReader : public nlohmann::json_sax<Json> {
         r_.process.cmdline = std::move(v);
       else if (f->name == "cgroup")
         r_.process.cgroup = std::move(v);
+      else if (f->name == "container_id")
+        r_.process.container_id = std::move(v);
+      else if (f->name == "container_runtime")
+        r_.process.container_runtime = std::move(v);
+      else if (f->name == "pod_uid")
+        r_.process.pod_uid = std::move(v);
+      else if (f->name == "pod_qos")
+        r_.process.pod_qos = std::move(v);
+      else if (f->name == "pod")
+        r_.process.pod = std::move(v);
+      else if (f->name == "namespace")
+        r_.process.pod_namespace = std::move(v);
+      else if (f->name == "container")
+        r_.process.container = std::move(v);
     }
     return ok();
   }
@@ -148,7 +178,8 @@ class RecordReader : public nlohmann::json_sax<Json> {
     const bool process = r_.kind == Fields::Kind::process;
     for (std::size_t i = 0; i < kFields.size(); ++i) {
       const bool required = process ? kFields[i].process : kFields[i].host;
-      if (required && !(seen_ & (1u << i))) return Error::format("{}: missing", kFields[i].name);
+      if (required && !(seen_ & (std::uint64_t{1} << i)))
+        return Error::format("{}: missing", kFields[i].name);
     }
     return ok_status();
   }
@@ -159,7 +190,7 @@ class RecordReader : public nlohmann::json_sax<Json> {
   const Field* at(Type t) {
     if (depth_ != 1 || current_ < 0) return nullptr;
     const Field& f = kFields[static_cast<std::size_t>(current_)];
-    seen_ |= 1u << current_;
+    seen_ |= std::uint64_t{1} << current_;
     if (f.type != t) {
       mismatch(f);
       return nullptr;
@@ -177,11 +208,19 @@ class RecordReader : public nlohmann::json_sax<Json> {
   }
   void mismatch(const Field& f) {
     if (!problem_.empty()) return;
-    static constexpr const char* kExpected[] = {"an unsigned integer", "a number", "a string",
-                                                "true or false"};
+    static constexpr const char* kExpected[] = {"an unsigned integer", "an integer", "a number",
+                                                "a string", "true or false"};
     problem_ = fmt::format("{}: expected {}", f.name, kExpected[static_cast<int>(f.type)]);
   }
-  void set_double(double v) { r_.process.cpu_pct = v; }
+  void set_double(std::string_view name, double v) {
+    if (name == "wait_pct")
+      r_.process.wait_pct = v;
+    else
+      r_.process.cpu_pct = v;
+  }
+  void set_signed(std::string_view name, std::int64_t v) {
+    if (name == "unaccounted_ns") r_.host.unaccounted_ns = v;
+  }
   void set_unsigned(std::string_view name, std::uint64_t v) {
     if (name == "ts_ns")
       r_.process.ts_ns = v;
@@ -203,6 +242,16 @@ class RecordReader : public nlohmann::json_sax<Json> {
       r_.host.processes = static_cast<std::uint32_t>(v);
     else if (name == "dropped_updates")
       r_.host.dropped_updates = v;
+    else if (name == "wait_ns")
+      r_.process.wait_ns = v;
+    else if (name == "steal_ns")
+      r_.host.steal_ns = v;
+    else if (name == "psi_some_ns")
+      r_.host.psi_some_ns = v;
+    else if (name == "psi_full_ns")
+      r_.host.psi_full_ns = v;
+    else if (name == "bpf_run_ns")
+      r_.host.bpf_run_ns = v;
   }
   bool ok() const { return problem_.empty(); }
 
@@ -210,13 +259,19 @@ class RecordReader : public nlohmann::json_sax<Json> {
   std::string kind_;
   int depth_ = 0;
   int current_ = -1;
-  std::uint32_t seen_ = 0;
+  std::uint64_t seen_ = 0;
   bool object_ = false;
   std::string problem_;
 };
 
 }  // namespace
 
+// g++ 12 at -O2 warns that a string of the moved-from variant "may be used
+// uninitialized" when a ProcessSample this size is moved into the Result: a
+// false positive of g++ 12 with large std::variant alternatives, which -O1
+// does not report.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 Result<Sample> parse_json_line(std::string_view line) {
   Fields r;
   RecordReader reader(r);
@@ -238,5 +293,7 @@ Result<Sample> parse_json_line(std::string_view line) {
   }
   return Sample(UnknownSample{std::string(line)});
 }
+
+#pragma GCC diagnostic pop
 
 }  // namespace tally::samples

@@ -1,9 +1,23 @@
 #include "samples/sample.h"
 
+#include <functional>
+#include <string_view>
+
 #include <algorithm>
 #include <cmath>
 
 namespace tally::samples {
+
+std::uint64_t names_digest(const ProcessSample& s) {
+  const std::hash<std::string_view> hash;
+  std::uint64_t h = 0;
+  for (const std::string* name :
+       {&s.comm, &s.cmdline, &s.cgroup, &s.container_id, &s.container_runtime, &s.pod_uid,
+        &s.pod_qos, &s.pod, &s.pod_namespace, &s.container}) {
+    h = h * 0x9e3779b97f4a7c15ULL + hash(*name);
+  }
+  return h;
+}
 
 double percent(std::uint64_t part_ns, std::uint64_t whole_ns) {
   if (whole_ns == 0) return 0;

@@ -22,8 +22,20 @@ struct ProcessSample {
   std::string comm;
   std::string cmdline;
   std::string cgroup;
+  // What the cgroup path says (accounting/container_ref.h), and what the
+  // kubelet says of the pod; each empty when unknown. Like comm, cmdline
+  // and cgroup they belong to the process, not to the interval ("names").
+  std::string container_id;
+  std::string container_runtime;
+  std::string pod_uid;
+  std::string pod_qos;
+  std::string pod;
+  std::string pod_namespace;  // "namespace" in the protocol
+  std::string container;
   std::uint64_t cpu_ns = 0;     // CPU used in this interval, all threads
   double cpu_pct = 0;           // cpu_ns / interval_ns * 100 (above 100: threads)
+  std::uint64_t wait_ns = 0;    // runnable but without a CPU, all threads
+  double wait_pct = 0;          // wait_ns / interval_ns * 100
   std::uint64_t rss_bytes = 0;  // at interval end; 0 once exited
   bool exited = false;
 };
@@ -37,6 +49,16 @@ struct HostSample {
   double cpu_pct = 0;           // busy_ns / (interval_ns * ncpu) * 100
   std::uint32_t processes = 0;  // process lines in this interval
   std::uint64_t dropped_updates = 0;
+  std::uint64_t steal_ns = 0;  // all CPUs, /proc/stat (a VM whose host was busy)
+  // CPU pressure (/proc/pressure/cpu): time some runnable task waited for a
+  // CPU, and time all non-idle tasks did; 0 where PSI is off.
+  std::uint64_t psi_some_ns = 0;
+  std::uint64_t psi_full_ns = 0;
+  // busy_ns minus the CPU of all process lines: time counted for the host
+  // but for no process (lost updates, or a reading still to catch up).
+  std::int64_t unaccounted_ns = 0;
+  // Run time of tally's own BPF programs (0 unless kernel.bpf_stats_enabled).
+  std::uint64_t bpf_run_ns = 0;
 };
 
 // A stored JSON line of a kind this tallyd does not know (written by a newer
@@ -53,6 +75,12 @@ struct IntervalSamples {
   std::vector<ProcessSample> processes;
   HostSample host;
 };
+
+// A digest of a process's names (comm, cmdline, cgroup, container and pod
+// fields): what encoders compare to notice that an exec or the kubelet
+// changed them. The same bytes split differently between fields give
+// another digest.
+std::uint64_t names_digest(const ProcessSample& s);
 
 // part_ns / whole_ns * 100, rounded to 2 decimals (0 for an empty whole).
 double percent(std::uint64_t part_ns, std::uint64_t whole_ns);

@@ -34,19 +34,25 @@ void tag(std::string& out, std::string_view key, std::string_view value) {
 }
 
 // Tags in lexical key order, as the servers store them, which spares them a
-// sort per point.
+// sort per point. Container and pod names are tags (a pod's processes are
+// queried together); the container id is not, since every restart makes a
+// new one and a tag value is a new series.
 void process_line(std::string& out, const samples::ProcessSample& r, bool start_tag,
                   const InfluxOptions& o) {
   out += "tally_process";
   tag(out, "cgroup", r.cgroup);
   tag(out, "comm", r.comm);
+  tag(out, "container", r.container);
   tag(out, "host", r.host);
+  tag(out, "namespace", r.pod_namespace);
   fmt::format_to(std::back_inserter(out), ",pid={}", r.pid);
+  tag(out, "pod", r.pod);
   if (start_tag) fmt::format_to(std::back_inserter(out), ",start_time={}", r.start_time_ns);
   fmt::format_to(std::back_inserter(out),
-                 " cpu_ns={}i,cpu_pct={},rss_bytes={}i,start_time_ns={}i,interval_ns={}i,exited={}",
-                 r.cpu_ns, r.cpu_pct, r.rss_bytes, r.start_time_ns, r.interval_ns,
-                 r.exited ? "true" : "false");
+                 " cpu_ns={}i,cpu_pct={},wait_ns={}i,wait_pct={},rss_bytes={}i,start_time_ns={}i,"
+                 "interval_ns={}i,exited={}",
+                 r.cpu_ns, r.cpu_pct, r.wait_ns, r.wait_pct, r.rss_bytes, r.start_time_ns,
+                 r.interval_ns, r.exited ? "true" : "false");
   if (o.cmdline && !r.cmdline.empty()) {
     out += ",cmdline=";
     line_protocol::append_string_field(out, r.cmdline);
@@ -59,8 +65,10 @@ void host_line(std::string& out, const samples::HostSample& r, const InfluxOptio
   tag(out, "host", r.host);
   fmt::format_to(std::back_inserter(out),
                  " busy_ns={}i,cpu_pct={},ncpu={}i,processes={}i,dropped_updates={}i,"
+                 "steal_ns={}i,psi_some_ns={}i,psi_full_ns={}i,unaccounted_ns={}i,bpf_run_ns={}i,"
                  "interval_ns={}i {}\n",
-                 r.busy_ns, r.cpu_pct, r.ncpu, r.processes, r.dropped_updates, r.interval_ns,
+                 r.busy_ns, r.cpu_pct, r.ncpu, r.processes, r.dropped_updates, r.steal_ns,
+                 r.psi_some_ns, r.psi_full_ns, r.unaccounted_ns, r.bpf_run_ns, r.interval_ns,
                  scale(r.ts_ns, o.precision));
 }
 

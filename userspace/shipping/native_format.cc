@@ -37,16 +37,6 @@ bool refuses_version(const HttpResponse& response) {
 
 }  // namespace
 
-std::size_t NativeFormat::names_digest(const samples::ProcessSample& p) {
-  const std::hash<std::string_view> hash;
-  std::size_t digest = hash(p.comm);
-  // Combined in order, so the same bytes split differently between the names
-  // give another digest.
-  digest = digest * 31 + hash(p.cmdline);
-  digest = digest * 31 + hash(p.cgroup);
-  return digest;
-}
-
 Result<std::string> NativeFormat::encode(const queue::Batch& batch,
                                          std::span<const samples::Sample> samples,
                                          std::uint32_t first, std::uint32_t count) const {
@@ -87,7 +77,7 @@ Result<std::string> NativeFormat::encode(const queue::Batch& batch,
     // A process's names are left out when the collector holds exactly these.
     const auto* p = std::get_if<samples::ProcessSample>(&sample);
     const auto held = p ? held_.find(ProcessKey{p->pid, p->start_time_ns}) : held_.end();
-    if (held != held_.end() && held->second == names_digest(*p)) {
+    if (held != held_.end() && held->second == samples::names_digest(*p)) {
       body += samples::to_json_line(*p, samples::Names::left_out);
     } else {
       body += samples::to_json_line(sample);
@@ -129,7 +119,7 @@ void NativeFormat::acknowledged(std::span<const samples::Sample> samples, std::u
       held_.erase(key);
     } else {
       if (held_.size() >= kMaxNamesHeld && !held_.contains(key)) held_.clear();
-      held_[key] = names_digest(*p);
+      held_[key] = samples::names_digest(*p);
     }
   }
 }

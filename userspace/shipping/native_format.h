@@ -56,15 +56,12 @@ class NativeFormat final : public SinkFormat {
       return std::hash<std::uint64_t>()(k.start_time_ns * 0x9E3779B97F4A7C15ULL ^ k.pid);
     }
   };
-  // Of comm, cmdline and cgroup: tells an exec's new names from the held ones.
-  static std::size_t names_digest(const samples::ProcessSample& p);
-
   void set_version(int version);
 
   std::string agent_id_, host_;
   int version_ = 0;
   std::string envelope_head_;  // {"version":2,"agent_id":"…","host":"…",
-  std::unordered_map<ProcessKey, std::size_t, KeyHash> held_;  // → names digest
+  std::unordered_map<ProcessKey, std::uint64_t, KeyHash> held_;  // → samples::names_digest
 };
 
 }  // namespace tally::shipping

@@ -130,6 +130,16 @@ void OtlpFormat::process_resource(std::string& out, const samples::ProcessSample
     a.string("process.executable.name", p.comm);
     a.string("process.linux.cgroup", p.cgroup);
     if (options_.cmdline) a.string("process.command_line", p.cmdline);
+    // Semantic conventions' container and k8s resource attributes; a
+    // systemd unit is not a container.
+    if (p.container_runtime != "systemd") {
+      a.string("container.id", p.container_id);
+      a.string("container.runtime", p.container_runtime);
+    }
+    a.string("k8s.pod.uid", p.pod_uid);
+    a.string("k8s.pod.name", p.pod);
+    a.string("k8s.namespace.name", p.pod_namespace);
+    a.string("k8s.container.name", p.container);
   }
   scope_head(out, options_.scope_version);
   bool first_metric = true;
@@ -143,6 +153,9 @@ void OtlpFormat::process_resource(std::string& out, const samples::ProcessSample
            kCumulative, false,
            Point{std::min(p.start_time_ns, p.ts_ns), p.ts_ns, false, 0, p.rss_bytes});
   }
+  metric(out, first_metric, "tally.process.cpu.wait_time", "s",
+         "Time the process's threads were runnable but waited for a CPU in the interval", kDelta,
+         true, Point{start, p.ts_ns, true, seconds(p.wait_ns)});
   out += "]}]}";
 }
 
@@ -167,6 +180,21 @@ void OtlpFormat::host_resource(std::string& out, const samples::HostSample& h) c
   metric(out, first_metric, "tally.dropped_updates", "{update}",
          "CPU-time updates the kernel side could not record in the interval", kDelta, true,
          Point{start, h.ts_ns, false, 0, h.dropped_updates});
+  metric(out, first_metric, "tally.host.cpu.steal_time", "s",
+         "Time the hypervisor ran something else while the host's CPUs had work", kDelta, true,
+         Point{start, h.ts_ns, true, seconds(h.steal_ns)});
+  metric(out, first_metric, "tally.host.cpu.pressure.some", "s",
+         "Time some runnable task waited for a CPU (PSI)", kDelta, true,
+         Point{start, h.ts_ns, true, seconds(h.psi_some_ns)});
+  metric(out, first_metric, "tally.host.cpu.pressure.full", "s",
+         "Time all non-idle tasks waited for a CPU (PSI)", kDelta, true,
+         Point{start, h.ts_ns, true, seconds(h.psi_full_ns)});
+  metric(out, first_metric, "tally.host.cpu.unaccounted_time", "s",
+         "Busy CPU time counted for the host but for no process in the interval", 0, false,
+         Point{start, h.ts_ns, true, static_cast<double>(h.unaccounted_ns) / 1e9});
+  metric(out, first_metric, "tally.bpf.run_time", "s",
+         "Run time of tally's BPF programs in the interval (kernel BPF stats)", kDelta, true,
+         Point{start, h.ts_ns, true, seconds(h.bpf_run_ns)});
   out += "]}]}";
 }
 

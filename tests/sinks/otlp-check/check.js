@@ -160,6 +160,11 @@ for (const file of opt.files) {
         summary.cpu_points++;
         checkSum(`${where} process.cpu.time`, cpu, 's', DELTA, true, 'double');
       }
+      const wait = metrics['tally.process.cpu.wait_time'];
+      if (!wait)
+        problem(where, 'no tally.process.cpu.wait_time');
+      else
+        checkSum(`${where} tally.process.cpu.wait_time`, wait, 's', DELTA, true, 'double');
       const mem = metrics['process.memory.usage'];
       if (mem) {
         summary.memory_points++;
@@ -169,7 +174,9 @@ for (const file of opt.files) {
       summary.host_resources++;
       for (const name
                of ['system.cpu.logical.count', 'tally.host.cpu.busy_time', 'tally.host.processes',
-                   'tally.dropped_updates']) {
+                   'tally.dropped_updates', 'tally.host.cpu.steal_time',
+                   'tally.host.cpu.pressure.some', 'tally.host.cpu.pressure.full',
+                   'tally.host.cpu.unaccounted_time', 'tally.bpf.run_time']) {
         if (!metrics[name]) problem(where, `host resource without ${name}`);
       }
       if (metrics['tally.host.cpu.busy_time'])
@@ -179,9 +186,11 @@ for (const file of opt.files) {
         checkSum(
             `${where} logical.count`, metrics['system.cpu.logical.count'], '{cpu}', CUMULATIVE,
             false, 'int');
-      const g = metrics['tally.host.processes'];
-      if (g && (!g.gauge || g.gauge.dataPoints.length !== 1))
-        problem(where, 'tally.host.processes is not a one-point Gauge');
+      for (const name of ['tally.host.processes', 'tally.host.cpu.unaccounted_time']) {
+        const g = metrics[name];
+        if (g && (!g.gauge || g.gauge.dataPoints.length !== 1))
+          problem(where, `${name} is not a one-point Gauge`);
+      }
     }
   }
 }
