@@ -2,7 +2,8 @@
 // kernel, against reference programs attached to the same events.
 //
 // With run-time stats on (BPF_ENABLE_STATS), loads tally's programs (the
-// real loader, tp_btf) and the baselines of bpf/baseline, drives context
+// real loader, tp_btf; once as shipped and once with run_queue_wait off)
+// and the baselines of bpf/baseline, drives context
 // switches with a pipe ping-pong between two threads pinned to one CPU, and
 // reads each program's run_time_ns / run_cnt. Each program is attached alone
 // for its turn, in rotating order, so none of them pays for the others'
@@ -131,6 +132,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   tally_progs->links.clear();  // attached turn by turn below
+  // The same programs with [bpf] run_queue_wait = false: what charging the
+  // run-queue wait costs.
+  options.run_queue_wait = false;
+  auto no_wait_progs = tally::accounting::load_cpu_account(options);
+  if (!no_wait_progs.ok()) {
+    std::fprintf(stderr, "bpf_switch_cost: %s\n", no_wait_progs.error().message().c_str());
+    return 1;
+  }
+  no_wait_progs->links.clear();
   std::unique_ptr<switch_baselines, BaselinesDeleter> base(switch_baselines__open_and_load());
   if (!base) {
     std::fprintf(stderr, "bpf_switch_cost: load baseline programs failed\n");
@@ -147,8 +157,9 @@ int main(int argc, char** argv) {
       {"empty", base->progs.switch_empty, {}},
       {"ktime", base->progs.switch_ktime, {}},
       {"naive_hash", base->progs.switch_hash, {}},
+      {"tally_no_wait", no_wait_progs->skel->progs.tally_switch_btf, {}},
   };
-  std::vector<double> vs_ktime, vs_empty, hash_vs_ktime;
+  std::vector<double> vs_ktime, vs_empty, hash_vs_ktime, no_wait_vs_ktime;
   for (int r = 0; r < rounds; ++r) {
     for (std::size_t turn = 0; turn < progs.size(); ++turn) {
       Prog& p = progs[(turn + static_cast<std::size_t>(r)) % progs.size()];
@@ -168,6 +179,7 @@ int main(int argc, char** argv) {
     vs_ktime.push_back(progs[0].ns_per_event.back() / progs[2].ns_per_event.back());
     vs_empty.push_back(progs[0].ns_per_event.back() / progs[1].ns_per_event.back());
     hash_vs_ktime.push_back(progs[3].ns_per_event.back() / progs[2].ns_per_event.back());
+    no_wait_vs_ktime.push_back(progs[4].ns_per_event.back() / progs[2].ns_per_event.back());
   }
 
   nlohmann::json out;
@@ -185,6 +197,7 @@ int main(int argc, char** argv) {
   out["ratio"]["tally_vs_ktime"] = summarize(vs_ktime);
   out["ratio"]["tally_vs_empty"] = summarize(vs_empty);
   out["ratio"]["naive_hash_vs_ktime"] = summarize(hash_vs_ktime);
+  out["ratio"]["tally_no_wait_vs_ktime"] = summarize(no_wait_vs_ktime);
   std::puts(out.dump(2).c_str());
   return 0;
 }

@@ -60,10 +60,16 @@ def render(r):
     w("")
     w(f"- tally / ktime-only: **{spread(s['ratio']['tally_vs_ktime'])}** (target ≤ 1.5)")
     w(f"- tally / empty: {spread(s['ratio']['tally_vs_empty'])}")
-    w(f"- naive hash / ktime-only: {spread(s['ratio']['naive_hash_vs_ktime'])}\n")
-    w("tally is cheaper than the ktime-only program because it reads no clock: it charges with "
-      "the scheduler's task clock, already up to date in `prev->se.exec_start`, and adds it to a "
-      "per-CPU direct-mapped slot (no hash lookup, no lock). Kepler's sched_switch probe is "
+    w(f"- naive hash / ktime-only: {spread(s['ratio']['naive_hash_vs_ktime'])}")
+    if "tally_no_wait_vs_ktime" in s["ratio"]:
+        w(f"- tally without run-queue wait (`[bpf] run_queue_wait = false`) / ktime-only: "
+          f"{spread(s['ratio']['tally_no_wait_vs_ktime'])}")
+    w("")
+    w("tally reads no clock: it charges with the scheduler's task clock, already up to date in "
+      "`prev->se.exec_start`, and adds it to a per-CPU direct-mapped slot (no hash lookup, no "
+      "lock); without run-queue wait that is cheaper than reading the clock. Charging each "
+      "thread's run-queue wait adds one task-storage lookup per switch (the thread's last seen "
+      "`sched_info.run_delay`), about a third of a clock read. Kepler's sched_switch probe is "
       "reported at about 3 µs per event.\n")
     w("Reproduce: `sudo build/bench/bpf_switch_cost --rounds 9 --round-trips 200000`\n")
 
