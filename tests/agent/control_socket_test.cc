@@ -253,7 +253,9 @@ TEST_F(ControlSocket, ManyConnectionsHeldOpenDoNotStopTallyStatus) {
   EXPECT_LE(control.value("connections", 999u), 64u) << control;
   EXPECT_GT(control.value("connections_evicted", 0u), 0u) << control;
   EXPECT_LE(open_fds(a.run.process().pid()), baseline + 64 + 4);
-  EXPECT_NE(a.run.process().stderr_text().find("closing the oldest idle ones"), std::string::npos);
+  // stderr is read on a thread of this process: wait for the line, do not race it.
+  EXPECT_TRUE(a.run.process().wait_for_stderr("closing the oldest idle ones", 10s).has_value())
+      << a.run.process().stderr_text();
 }
 
 // Out of descriptors, accept() fails while the listener stays readable:

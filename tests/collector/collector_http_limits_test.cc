@@ -238,9 +238,11 @@ TEST_F(CollectorHttpLimits, IdleConnectionsPastThePerAddressCapAreClosedAtOnce) 
   HttpConnection other(collector_->port(), 10s, "127.0.0.3");
   EXPECT_EQ(other.get("/healthz").status, 200) << "another address is served";
   for (auto& c : held) EXPECT_EQ(c->get("/healthz").status, 200) << "those within the cap too";
-  EXPECT_NE(collector_->process().stderr_text().find(
-                "refusing connections from 127.0.0.2: 8 open from it"),
-            std::string::npos)
+  // The log line is written before the refused socket closes, but this
+  // process reads the collector's stderr on a thread of its own: wait for it.
+  EXPECT_TRUE(collector_->process()
+                  .wait_for_stderr("refusing connections from 127.0.0.2: 8 open from it", 10s)
+                  .has_value())
       << collector_->process().stderr_text();
   expect_still_serving();
 }
