@@ -202,7 +202,7 @@ samples::IntervalSamples RealisticMix::next_interval_samples() {
   h.busy_ns = busy;
   h.cpu_pct = samples::percent(busy, interval_ns * 16);
   h.processes = static_cast<std::uint32_t>(out.size());
-  return samples::IntervalSamples{std::move(out), std::move(h)};
+  return samples::IntervalSamples{std::move(out), {}, std::move(h)};
 }
 
 }  // namespace tally::bench

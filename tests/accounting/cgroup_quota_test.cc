@@ -17,54 +17,21 @@
 #include "accounting/cgroup_stats.h"
 #include "accounting/procfs.h"
 #include "subprocess.h"
+#include "tallyd_run.h"
+#include "test_cgroup.h"
 
 namespace tally::accounting {
 namespace {
 
-bool write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.flush();
-  return static_cast<bool>(out);
-}
-
 TEST(CgroupQuota, AThrottledBurnerShowsItsLimitCpuAndThrottledTime) {
-  if (geteuid() != 0) GTEST_SKIP() << "not root: creating cgroups needs it";
-  const CgroupMounts mounts = read_cgroup_mounts();
-  const std::string name = "/tally-test-" + std::to_string(getpid());
-  std::vector<std::string> dirs;
-  const auto make = [&](const std::string& mount, const std::string& root) {
-    if (mount.empty() || root != "/") return;
-    const std::string dir = mount + name;
-    if (std::find(dirs.begin(), dirs.end(), dir) != dirs.end()) return;
-    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << std::strerror(errno);
-    dirs.push_back(dir);
-  };
-  if (!mounts.v1_cpu.empty()) {
-    // v1 (this project's hybrid machines): the quota on the cpu hierarchy,
-    // usage from cpuacct, and the unified tree too, as runtimes do.
-    make(mounts.v1_cpu, mounts.v1_cpu_root);
-    make(mounts.v1_cpuacct, mounts.v1_cpuacct_root);
-    make(mounts.v2, mounts.v2_root);
-    ASSERT_TRUE(write_file(mounts.v1_cpu + name + "/cpu.cfs_period_us", "100000"));
-    ASSERT_TRUE(write_file(mounts.v1_cpu + name + "/cpu.cfs_quota_us", "20000"));
-  } else {
-    std::string controllers;
-    procfs::read_small_file((mounts.v2 + "/cgroup.controllers").c_str(), controllers);
-    if (mounts.v2.empty() || controllers.find("cpu") == std::string::npos) {
-      GTEST_SKIP() << "no cpu controller in cgroup v1 or v2";
-    }
-    // v2: the controller must be on for the root's children.
-    ASSERT_TRUE(write_file(mounts.v2 + "/cgroup.subtree_control", "+cpu"));
-    make(mounts.v2, mounts.v2_root);
-    ASSERT_TRUE(write_file(mounts.v2 + name + "/cpu.max", "20000 100000"));
-  }
+  test::TestCgroup cgroup(0.2);
+  if (!cgroup.skip_reason().empty()) GTEST_SKIP() << cgroup.skip_reason();
   if (HasFatalFailure()) return;
+  const std::string& name = cgroup.name();
+  const CgroupMounts& mounts = cgroup.mounts();
 
   test::Subprocess burner({BURNER_PATH, "spin", "5"});
-  for (const auto& dir : dirs) {
-    ASSERT_TRUE(write_file(dir + "/cgroup.procs", std::to_string(burner.pid()))) << dir;
-  }
+  cgroup.add(burner.pid());
   std::string text;
   ASSERT_TRUE(
       procfs::read_small_file(("/proc/" + std::to_string(burner.pid()) + "/cgroup").c_str(), text));
@@ -81,7 +48,6 @@ TEST(CgroupQuota, AThrottledBurnerShowsItsLimitCpuAndThrottledTime) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   burner.signal(SIGKILL);
   burner.wait(std::chrono::seconds(10));
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) rmdir(it->c_str());
 
   EXPECT_DOUBLE_EQ(after.limit_cpus, 0.2);
   ASSERT_TRUE(after.throttling_known);
@@ -94,6 +60,62 @@ TEST(CgroupQuota, AThrottledBurnerShowsItsLimitCpuAndThrottledTime) {
   EXPECT_NEAR(cpu, 0.2, 0.03);
   EXPECT_GT(after.nr_throttled - before.nr_throttled, 10u);
   EXPECT_GT(throttled_ms, 500);
+}
+
+// The same cgroup seen by tallyd: its burner's process lines name it, and
+// its cgroup lines carry the limit, the throttling and CPU near 20%, which
+// agree with the BPF count of its one process.
+TEST(CgroupQuota, TallydWritesACgroupLinePerIntervalWithLimitThrottlingAndCpu) {
+  TALLY_REQUIRE_BPF();
+  test::TestCgroup cgroup(0.2);
+  if (!cgroup.skip_reason().empty()) GTEST_SKIP() << cgroup.skip_reason();
+  if (HasFatalFailure()) return;
+
+  test::Subprocess burner({BURNER_PATH, "spin", "30"});
+  cgroup.add(burner.pid());
+  test::TallydRun tallyd({"--interval", "1"});
+  ASSERT_TRUE(tallyd.wait_ready()) << tallyd.process().stderr_text();
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  burner.signal(SIGKILL);
+  burner.wait(std::chrono::seconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(tallyd.stop(), 0) << tallyd.process().stderr_text();
+
+  for (const auto& p : tallyd.process_samples(static_cast<std::uint32_t>(burner.pid()))) {
+    EXPECT_EQ(p.value("cgroup", ""), cgroup.name()) << p;
+  }
+  std::vector<nlohmann::json> lines;
+  for (auto& c : tallyd.samples("cgroup")) {
+    if (c.value("cgroup", "") == cgroup.name()) lines.push_back(std::move(c));
+  }
+  // The first interval is the baseline; then one a second while it burns.
+  ASSERT_GE(lines.size(), 4u) << tallyd.process().stderr_text();
+  // The last line is the interval in which the burner was killed.
+  std::uint64_t cpu = 0, process_cpu = 0, burning_cpu = 0, burning_interval = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto& c = lines[i];
+    std::printf("cgroup line: cpu %.1f%%, throttled %llu of %llu periods, %.0f ms\n",
+                c.value("cpu_pct", -1.0), c.value("nr_throttled", 0ull),
+                c.value("nr_periods", 0ull), c.value("throttled_ns", 0ull) / 1e6);
+    EXPECT_EQ(c.value("processes", 0u), 1u) << c;
+    EXPECT_DOUBLE_EQ(c.value("limit_cpus", -1.0), 0.2) << c;
+    EXPECT_GT(c.value("nr_throttled", 0ull), 0u) << c;
+    EXPECT_GT(c.value("throttled_ns", 0ull), 0u) << c;
+    cpu += c.value("cpu_ns", 0ull);
+    process_cpu += c.value("process_cpu_ns", 0ull);
+    if (i + 1 < lines.size()) {
+      burning_cpu += c.value("cpu_ns", 0ull);
+      burning_interval += c.value("interval_ns", 0ull);
+    }
+  }
+  // While it burned: the cgroup's own usage against the interval time.
+  EXPECT_NEAR(static_cast<double>(burning_cpu) / static_cast<double>(burning_interval), 0.2, 0.03);
+  // Over all lines, against tally's count of its process: each line's two
+  // readings are milliseconds apart, and over the run they agree closely.
+  std::printf("over %zu lines: cgroup usage %.3f ms, its process by BPF %.3f ms\n", lines.size(),
+              cpu / 1e6, process_cpu / 1e6);
+  EXPECT_NEAR(static_cast<double>(process_cpu), static_cast<double>(cpu), 0.03 * cpu)
+      << "BPF count of the burner vs the cgroup's usage";
 }
 
 }  // namespace

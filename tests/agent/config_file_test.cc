@@ -24,10 +24,11 @@ TEST_P(ConfigFileRejects, WithTheExactMessage) {
 INSTANTIATE_TEST_SUITE_P(
     Table, ConfigFileRejects,
     ::testing::Values(
-        BadConfig{"UnknownKey", "[agent]\ninterval = 10\nintervall = 5\n",
-                  "/etc/tally/tally.toml:3: agent.intervall: unknown key (accepted: interval, "
-                  "include_idle, backend, attach, log_level, socket, socket_group, "
-                  "shutdown_timeout, max_cmdline_bytes, kubernetes, drop_privileges)"},
+        BadConfig{
+            "UnknownKey", "[agent]\ninterval = 10\nintervall = 5\n",
+            "/etc/tally/tally.toml:3: agent.intervall: unknown key (accepted: interval, "
+            "include_idle, backend, attach, log_level, socket, socket_group, "
+            "shutdown_timeout, max_cmdline_bytes, kubernetes, cgroup_lines, drop_privileges)"},
         BadConfig{"WrongType", "[agent]\ninterval = \"60\"\n",
                   "/etc/tally/tally.toml:2: agent.interval: expected an integer, got a string "
                   "(\"60\")"},

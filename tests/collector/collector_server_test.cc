@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "samples/json_line.h"
+
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -61,6 +63,52 @@ TEST_F(CollectorServer, StoresABatchAndServesItBack) {
     EXPECT_EQ(samples[i], nlohmann::json::parse(lines_[i])) << i;
   }
   EXPECT_EQ(s.json()["truncated"], false);
+}
+
+// Cgroup lines (protocol version 3) are stored among the batch's samples and
+// served back as received; a version 2 body cannot carry them.
+TEST_F(CollectorServer, StoresCgroupLinesOfVersion3AndServesThemBack) {
+  samples::CgroupSample c;
+  c.ts_ns = 1'700'000'000'000'000'000;
+  c.interval_ns = 60'000'000'000;
+  c.host = "web-1";
+  c.cgroup = "/docker/abc";
+  c.container_id = "abc";
+  c.container_runtime = "docker";
+  c.processes = 2;
+  c.process_cpu_ns = 5'000'000;
+  c.usage_known = c.throttling_known = true;
+  c.cpu_ns = 5'100'000;
+  c.cpu_pct = samples::percent(c.cpu_ns, c.interval_ns);
+  c.nr_periods = 600;
+  c.nr_throttled = 30;
+  c.throttled_ns = 1'500'000'000;
+  c.limit_cpus = 0.5;
+  std::vector<std::string> lines = lines_;
+  lines.insert(lines.begin() + 3, samples::to_json_line(c));
+  std::string body = samples_body("agent-1", "web-1", 1, lines);
+  const std::string v1 = R"("version":1)";
+  body.replace(body.find(v1), v1.size(), R"("version":2)");
+  HttpResponse refused = post(body);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("cgroup lines need protocol version 3"), std::string::npos)
+      << refused.body;
+  body.replace(body.find(R"("version":2)"), v1.size(), R"("version":3)");
+  HttpResponse r = post(body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["stored"], 21);
+  HttpResponse s = get("/v1/samples?host=web-1&limit=100");
+  ASSERT_EQ(s.status, 200) << s.body;
+  auto served = s.json()["samples"];
+  ASSERT_EQ(served.size(), lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(served[i], nlohmann::json::parse(lines[i])) << i;
+  }
+  // Not a process: a pid filter leaves it out.
+  HttpResponse pid = get("/v1/samples?host=web-1&pid=100&limit=100");
+  ASSERT_EQ(pid.status, 200) << pid.body;
+  ASSERT_FALSE(pid.json()["samples"].empty()) << pid.body;
+  for (const auto& sample : pid.json()["samples"]) EXPECT_EQ(sample["kind"], "process");
 }
 
 // Series over HTTP, as the page and a spreadsheet read them. Raw here (a
@@ -221,11 +269,12 @@ INSTANTIATE_TEST_SUITE_P(
                    "host: missing"},
         BadRequest{"WrongType", with_sample_edit("\"cpu_ns\":4000", "\"cpu_ns\":\"4000\""),
                    "samples[3].cpu_ns: expected unsigned integer, got string"},
-        BadRequest{"UnknownKind", with_sample_edit("\"kind\":\"process\"", "\"kind\":\"disk\""),
-                   R"(samples[3].kind: unknown kind "disk" (expected "process" or "host"))"},
+        BadRequest{
+            "UnknownKind", with_sample_edit("\"kind\":\"process\"", "\"kind\":\"disk\""),
+            R"(samples[3].kind: unknown kind "disk" (expected "process", "host" or "cgroup"))"},
         BadRequest{"VersionMismatch",
-                   R"({"version":3,"agent_id":"a","host":"h","seq":1,"kind":"samples"})",
-                   "version: unsupported version 3 (this collector speaks 1 to 2)"}),
+                   R"({"version":4,"agent_id":"a","host":"h","seq":1,"kind":"samples"})",
+                   "version: unsupported version 4 (this collector speaks 1 to 3)"}),
     [](const auto& test_info) { return test_info.param.name; });
 
 TEST_F(CollectorServer, RequiresTheTokenWhenOneIsConfigured) {

@@ -57,6 +57,13 @@ std::vector<ChunkSample> a_mix() {
   h.unaccounted_ns = -8;
   h.bpf_run_ns = 9;
   out.push_back(h);
+  ChunkSample c;  // a cgroup line: its text only
+  c.is_process = false;
+  c.is_cgroup = true;
+  c.ts_ns = h.ts_ns;
+  c.interval_ns = h.interval_ns;
+  c.verbatim = R"({"kind":"cgroup","ts_ns":1,"cgroup":"/a","processes":1})";
+  out.push_back(c);
   return out;
 }
 
@@ -187,7 +194,7 @@ TEST(SampleChunk, AnOlderTallydsLinesAreKeptAsIntegersToo) {
 // A chunk written before format 3 (no extended tag, no wait values) reads.
 TEST(SampleChunk, AFormat2ChunkStillDecodes) {
   auto samples = a_mix();
-  std::erase_if(samples, [](const ChunkSample& s) { return s.extended; });
+  std::erase_if(samples, [](const ChunkSample& s) { return s.extended || s.is_cgroup; });
   for (auto& s : samples) s.verbatim.reset();
   std::string blob = encode_chunk(samples);
   auto decoded = decode_chunk(blob);
@@ -204,6 +211,20 @@ TEST(SampleChunk, AFormat2ChunkStillDecodes) {
   std::string extended = encode_chunk(samples);
   extended[0] = 2;
   EXPECT_FALSE(decode_chunk(extended).ok());
+}
+
+// Cgroup lines came with format 4: a format 3 chunk cannot hold one, and
+// one without its text is damage.
+TEST(SampleChunk, ACgroupLineIsFormat4AndAlwaysHasItsText) {
+  auto samples = a_mix();
+  std::erase_if(samples, [](const ChunkSample& s) { return !s.is_cgroup; });
+  ASSERT_EQ(samples.size(), 1u);
+  std::string blob = encode_chunk(samples);
+  ASSERT_TRUE(decode_chunk(blob).ok());
+  blob[0] = 3;
+  EXPECT_FALSE(decode_chunk(blob).ok());
+  samples[0].verbatim.reset();
+  EXPECT_FALSE(decode_chunk(encode_chunk(samples)).ok());
 }
 
 TEST(SampleChunk, AnyOtherSampleKeepsItsTextExactly) {

@@ -130,7 +130,7 @@ TEST(TallydBody, LeavesEveryOtherBodyToTheFullParser) {
       {"another key order",
        edited(R"({"version":1,"agent_id":"a",)", R"({"agent_id":"a","version":1,)")},
       {"a duplicate key", edited(R"("exited":false})", R"("exited":false,"exited":false})")},
-      {"version 3", edited(R"("version":1,)", R"("version":3,)")},
+      {"version 4", edited(R"("version":1,)", R"("version":4,)")},
       {"seq 0", edited(R"("seq":7,)", R"("seq":0,)")},
       {"seq past 2^63-1", edited(R"("seq":7,)", R"("seq":9223372036854775808,)")},
       {"an empty agent_id", edited(R"("agent_id":"a",)", R"("agent_id":"",)")},
@@ -145,6 +145,61 @@ TEST(TallydBody, LeavesEveryOtherBodyToTheFullParser) {
   for (const auto& [what, body] : others) {
     EXPECT_FALSE(read_tallyd_body(body)) << what;
   }
+}
+
+// Cgroup lines (protocol version 3), as tallyd writes them with and without
+// the figures a host may not offer: read by the fast path as by the full
+// parser, and kept as their text.
+TEST(TallydBody, ReadsCgroupLinesAsTheFullParserDoes) {
+  samples::CgroupSample bare;
+  bare.ts_ns = 1'700'000'000'000'000'000;
+  bare.interval_ns = 60'000'000'000;
+  bare.host = "web-1";
+  bare.cgroup = "/system.slice/nginx.service";
+  bare.container_id = "nginx.service";
+  bare.container_runtime = "systemd";
+  bare.processes = 3;
+  bare.process_cpu_ns = 1'234'567;
+  samples::CgroupSample full = bare;
+  full.cgroup = "/kubepods/burstable/pod1/\"odd\"";
+  full.pod = "web-0";
+  full.pod_namespace = "shop";
+  full.usage_known = full.throttling_known = full.pressure_known = true;
+  full.cpu_ns = 1'300'000;
+  full.cpu_pct = samples::percent(full.cpu_ns, full.interval_ns);
+  full.nr_periods = 600;
+  full.nr_throttled = 12;
+  full.throttled_ns = 80'000'000;
+  full.psi_some_ns = 5;
+  full.psi_full_ns = 2;
+  full.limit_cpus = 0.25;
+  auto lines = test::agent_lines("web-1", 1'700'000'000'000'000'000, 3);
+  lines.insert(lines.begin() + 1, samples::to_json_line(bare));
+  lines.insert(lines.begin() + 2, samples::to_json_line(full));
+  const std::string body = tallyd_body("a", 7, lines, 3);
+  auto fast = read_tallyd_body(body);
+  ASSERT_TRUE(fast.has_value()) << body;
+  const BatchRequest slow = full_parse(body);
+  const auto& a = std::get<SamplesPiece>(fast->body).samples;
+  const auto& b = std::get<SamplesPiece>(slow.body).samples;
+  ASSERT_EQ(a.size(), lines.size());
+  ASSERT_EQ(b.size(), lines.size());
+  for (std::size_t i = 1; i <= 2; ++i) {
+    EXPECT_TRUE(a[i].is_cgroup);
+    EXPECT_TRUE(b[i].is_cgroup);
+    EXPECT_FALSE(a[i].pid.has_value());
+    EXPECT_EQ(a[i].json, lines[i]);
+    EXPECT_EQ(b[i].json, lines[i]) << "the full parser puts the path back where it stood";
+    EXPECT_EQ(a[i].ts_ns, b[i].ts_ns);
+    EXPECT_EQ(a[i].index, b[i].index);
+  }
+  // In a version 2 body a cgroup line is refused by both.
+  const std::string v2 = tallyd_body("a", 7, lines, 2);
+  EXPECT_FALSE(read_tallyd_body(v2));
+  std::istringstream in(v2);
+  auto refused = parse_batch(in);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message(), "samples[1].kind: cgroup lines need protocol version 3");
 }
 
 }  // namespace

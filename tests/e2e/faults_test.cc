@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "e2e_fixture.h"
+#include "test_cgroup.h"
 
 namespace tally::test {
 namespace {
@@ -38,6 +39,11 @@ void phase_until(const char* what, const std::function<std::uint64_t()>& count,
 
 TEST(EndToEnd, EverySampleArrivesExactlyOnceThroughNetworkServerAndAgentFaults) {
   TALLY_REQUIRE_BPF();
+  // A throttled burner in a cgroup of its own all along, so that cgroup
+  // lines (protocol version 3) go through every fault too.
+  TestCgroup cgroup(0.3);
+  Subprocess burner({BURNER_PATH, "spin", "600"});
+  if (cgroup.skip_reason().empty()) cgroup.add(burner.pid());
   ShippingSystem sys;
   sys.start_agent();
   FaultProxy& proxy = sys.proxy();
@@ -75,6 +81,7 @@ TEST(EndToEnd, EverySampleArrivesExactlyOnceThroughNetworkServerAndAgentFaults) 
   EXPECT_EQ(flush.exit_code, 0) << flush.out << flush.err;
   EXPECT_NE(flush.out.find("outbox empty"), std::string::npos) << flush.out;
   ASSERT_EQ(sys.stop_agent(), 0);  // final sample, shipped within the shutdown timeout
+  burner.signal(SIGKILL);
 
   EXPECT_GT(sys.proxy().faulted(), 10u);
   const queue::OutboxStats outbox = sys.outbox_stats();
@@ -95,6 +102,13 @@ TEST(EndToEnd, EverySampleArrivesExactlyOnceThroughNetworkServerAndAgentFaults) 
   const auto stored = sys.stored_samples(committed.size());
   std::printf("committed %zu samples, collector stored %zu\n", committed.size(), stored.size());
   EXPECT_EQ(agent["samples_stored"].get<std::uint64_t>(), committed.size());
+  if (cgroup.skip_reason().empty()) {
+    const auto is_cgroup_line = [](const std::string& line) {
+      return line.find(R"("kind":"cgroup")") != std::string::npos;
+    };
+    EXPECT_GT(std::count_if(committed.begin(), committed.end(), is_cgroup_line), 10)
+        << "the burner's cgroup has a line per interval";
+  }
   const auto not_stored = minus(committed, stored);
   const auto extra = minus(stored, committed);
   EXPECT_TRUE(not_stored.empty()) << not_stored.size() << " committed samples missing, e.g. "

@@ -3,6 +3,7 @@
 // a batch was committed with, and tell the dictionary what it may forget.
 #include "samples/compact_records.h"
 #include "samples/json_line.h"
+#include "samples/json_line_reader.h"
 
 #include <gtest/gtest.h>
 
@@ -310,6 +311,95 @@ TEST(CompactRecords, ThisReleasesFieldsRoundTripAndOlderRecordsReadAsZero) {
   EXPECT_EQ(oh.steal_ns, 0u);
   EXPECT_EQ(oh.unaccounted_ns, 0);
   EXPECT_EQ(oh.busy_ns, interval.host.busy_ns);
+}
+
+}  // namespace
+}  // namespace tally::samples
+
+namespace tally::samples {
+namespace {
+
+CgroupSample cgroup_line(std::mt19937_64& rng, const std::string& path, std::uint64_t ts) {
+  CgroupSample c;
+  c.ts_ns = ts;
+  c.interval_ns = 60'000'000'000;
+  c.host = "web-1";
+  c.cgroup = path;
+  if (rng() % 2) {
+    c.container_id = random_name(rng);
+    c.container_runtime = "docker";
+    c.pod_uid = random_name(rng);
+    c.pod = random_name(rng);
+    c.pod_namespace = "default";
+    c.container = random_name(rng);
+  }
+  c.processes = static_cast<std::uint32_t>(rng() % 50);
+  c.process_cpu_ns = rng() % 100'000'000'000ULL;
+  c.usage_known = rng() % 4 != 0;
+  c.cpu_ns = c.usage_known ? rng() % 100'000'000'000ULL : 0;
+  c.cpu_pct = percent(c.cpu_ns, c.interval_ns);
+  c.throttling_known = rng() % 3 != 0;
+  if (c.throttling_known) {
+    c.nr_periods = rng() % 600;
+    c.nr_throttled = rng() % 600;
+    c.throttled_ns = rng() % 60'000'000'000ULL;
+  }
+  c.pressure_known = rng() % 2 != 0;
+  if (c.pressure_known) {
+    c.psi_some_ns = rng() % 60'000'000'000ULL;
+    c.psi_full_ns = rng() % 60'000'000'000ULL;
+  }
+  // As the sampler rounds it: quota / period to a millionth of a CPU.
+  c.limit_cpus = rng() % 3 == 0 ? 0 : cpus_of_millionths(cpu_millionths((rng() % 64000) / 1000.0));
+  return c;
+}
+
+TEST(CompactRecords, CgroupLinesRoundTripAndTheirEntriesAreRetiredWhenIdle) {
+  std::mt19937_64 rng(11);
+  FakeDictionary dict;
+  CompactEncoder encoder(1);
+  CompactDecoder decoder = dict.decoder();
+  const std::vector<std::string> paths = {"/system.slice/nginx.service", "/docker/abc",
+                                          "/kubepods/burstable/pod1/c1", "/odd \"path\"\n"};
+  for (int round = 0; round < 100; ++round) {
+    const std::uint64_t ts = 1'800'000'000'000'000'000ULL + round * 60'000'000'000ULL;
+    IntervalSamples interval = interval_of({process(7, ts, "web-1")}, ts);
+    // The first path stops after round 50: its entry must be retired.
+    for (std::size_t i = round < 50 ? 0 : 1; i < paths.size(); ++i) {
+      interval.cgroups.push_back(cgroup_line(rng, paths[i], ts));
+    }
+    const CompactInterval compact = encoder.encode(interval);
+    dict.apply(compact.dictionary);
+    ASSERT_EQ(compact.records.size(), interval.processes.size() + interval.cgroups.size() + 1);
+    auto lines = lines_of(decoder.decode(views(compact.records)));
+    ASSERT_TRUE(lines.ok()) << lines.error().message();
+    ASSERT_EQ(*lines, json_lines(interval)) << "round " << round;
+    // Every line reads back from its JSON too (tallyd --stdout readers).
+    for (const auto& line : *lines) {
+      auto parsed = parse_json_line(line);
+      ASSERT_TRUE(parsed.ok()) << parsed.error().message() << ": " << line;
+      EXPECT_EQ(to_json_line(*parsed), line);
+    }
+  }
+  // Names changed most rounds (random container fields): each change is a
+  // new entry, the old one retired; the idle path's last one is retired too.
+  std::size_t live_cgroup_entries = 0;
+  for (const auto& [key, entry] : dict.entries) {
+    if (entry[0] == 'g' && !dict.retired.count(key)) ++live_cgroup_entries;
+  }
+  EXPECT_EQ(live_cgroup_entries, 3u) << "one per path still reported";
+  EXPECT_EQ(encoder.cgroups_known(), 3u);
+}
+
+TEST(CompactRecords, ADamagedCgroupRecordIsAnErrorThatSaysWhich) {
+  FakeDictionary dict;
+  dict.entries[1] = "i";
+  CompactDecoder decoder = dict.decoder();
+  const std::vector<std::string> records = {"c\x41\x42"};  // ends after two fields
+  auto decoded = decoder.decode(views(records));
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.error().message().find("compact record 0"), std::string::npos)
+      << decoded.error().message();
 }
 
 }  // namespace

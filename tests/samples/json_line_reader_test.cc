@@ -1,6 +1,7 @@
 // Reading committed lines back: every field, any key order, and a precise
 // message for what tallyd would never write.
 #include "samples/json_line_reader.h"
+#include "samples/json_line.h"
 
 #include <gtest/gtest.h>
 
@@ -47,7 +48,7 @@ TEST(JsonLineReader, ReadsAHostLineInAnyKeyOrder) {
 }
 
 TEST(JsonLineReader, SkipsUnknownKeysAndKeepsUnknownKindsAsTheirLine) {
-  const std::string future = R"({"kind":"cgroup","ts_ns":1,"extra":{"a":[1,2]}})";
+  const std::string future = R"({"kind":"numa_node","ts_ns":1,"extra":{"a":[1,2]}})";
   auto r = parse_json_line(future);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(std::holds_alternative<UnknownSample>(*r));
@@ -75,6 +76,30 @@ TEST(JsonLineReader, NamesTheFieldThatIsWrongOrMissing) {
     ASSERT_FALSE(r.ok()) << line;
     EXPECT_EQ(r.error().message(), message) << line;
   }
+}
+
+TEST(JsonLineReader, ACgroupLineNeedsItsFieldsAndKeepsWhatItsHostDidNotOffer) {
+  auto partial = parse_json_line(R"({"kind":"cgroup","ts_ns":1,"interval_ns":2,"host":"h"})");
+  ASSERT_FALSE(partial.ok());
+  EXPECT_EQ(partial.error().message(), "cgroup: missing");
+  auto typed = parse_json_line(
+      R"({"kind":"cgroup","ts_ns":1,"interval_ns":2,"host":"h","cgroup":"/a","processes":1,)"
+      R"("process_cpu_ns":5,"nr_periods":"3","limit_cpus":0.0})");
+  ASSERT_FALSE(typed.ok());
+  EXPECT_EQ(typed.error().message(), "nr_periods: expected an unsigned integer");
+  // Without throttling or pressure (a host without a cpu controller or PSI).
+  const std::string line =
+      R"({"kind":"cgroup","ts_ns":1,"interval_ns":2,"host":"h","cgroup":"/a","processes":1,)"
+      R"("process_cpu_ns":5,"cpu_ns":6,"cpu_pct":300.0,"limit_cpus":0.0})";
+  auto r = parse_json_line(line);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  const auto* c = std::get_if<CgroupSample>(&*r);
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->usage_known);
+  EXPECT_FALSE(c->throttling_known);
+  EXPECT_FALSE(c->pressure_known);
+  EXPECT_EQ(c->cpu_ns, 6u);
+  EXPECT_EQ(to_json_line(*r), line);
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ TEST(SampleJson, WithoutNamesLeavesOutExactlyCommCmdlineAndCgroup) {
 }
 
 TEST(SampleJson, AnUnknownSampleIsItsLineUnchanged) {
-  const std::string future = R"({"kind":"cgroup","x":[1]})";
+  const std::string future = R"({"kind":"numa_node","x":[1]})";
   EXPECT_EQ(to_json_line(Sample(UnknownSample{future})), future);
   EXPECT_EQ(to_json_line(Sample(HostSample{})), to_json_line(HostSample{}));
 }

@@ -37,7 +37,7 @@ TEST(NativeFormat, WrapsTheCommittedLinesUnchangedInTheEnvelope) {
   auto body = f.encode(batch, lines, 0, 3);
   ASSERT_TRUE(body.ok());
   auto j = nlohmann::json::parse(*body);
-  EXPECT_EQ(j["version"], 2);
+  EXPECT_EQ(j["version"], 3);
   EXPECT_EQ(j["agent_id"], "agent-1");
   EXPECT_EQ(j["host"], "web \"1\"");
   EXPECT_EQ(j["seq"], 7);
@@ -197,7 +197,7 @@ TEST(NativeFormat, AnAcknowledgedExitAndAForgetSendNamesAgain) {
   ASSERT_EQ(f.judge(unknown).outcome, Outcome::resend_in_full);
   f.adapt_to(unknown);
   EXPECT_EQ(f.names_held(), 0u);
-  EXPECT_EQ(f.version(), 2);
+  EXPECT_EQ(f.version(), 3);
   EXPECT_EQ(samples_sent(f, alive)[1], nlohmann::json::parse(alive[1]));
 }
 
@@ -228,10 +228,11 @@ TEST(NativeFormat, FallsBackToVersion1ForACollectorThatSpeaksOnlyVersion1) {
   NativeFormat f("agent-1", "h");
   std::vector<std::string> alive = {process_line(7, 900, "a", 1)};
   acknowledge(f, alive);
-  // What a collector of the previous release answers.
+  // What a collector of the first release answers: straight to version 1,
+  // since the shipper resends a piece in full only once.
   HttpResponse old_collector;
   old_collector.status = 400;
-  old_collector.body = R"j({"error":"version: unsupported version 2 (this collector speaks 1)"})j";
+  old_collector.body = R"j({"error":"version: unsupported version 3 (this collector speaks 1)"})j";
   ASSERT_EQ(f.judge(old_collector).outcome, Outcome::resend_in_full);
   EXPECT_NE(f.adapt_to(old_collector).find("version 1"), std::string::npos);
   EXPECT_EQ(f.version(), 1);
@@ -244,7 +245,61 @@ TEST(NativeFormat, FallsBackToVersion1ForACollectorThatSpeaksOnlyVersion1) {
   EXPECT_EQ(samples_sent(f, alive)[0], nlohmann::json::parse(alive[0]))
       << "version 1 always carries the names";
   // Refused again in version 1: a real rejection now, not a loop.
+  old_collector.body = R"j({"error":"version: unsupported version 1 (this collector speaks 2)"})j";
   EXPECT_EQ(f.judge(old_collector).outcome, Outcome::reject);
+}
+
+std::string cgroup_line(const std::string& path) {
+  samples::CgroupSample c;
+  c.ts_ns = 1;
+  c.interval_ns = 2;
+  c.host = "h";
+  c.cgroup = path;
+  c.processes = 1;
+  c.process_cpu_ns = 5;
+  return samples::to_json_line(c);
+}
+
+TEST(NativeFormat, Version3CarriesCgroupLinesAndVersion2LeavesThemOutAndCountsThem) {
+  NativeFormat f("agent-1", "h");
+  // A batch of process, cgroup, cgroup, host, process, cgroup, host.
+  const std::vector<std::string> all = {
+      process_line(7, 900, "a", 1), cgroup_line("/a"), cgroup_line("/b"), host_at(1),
+      process_line(8, 900, "b", 1), cgroup_line("/a"), host_at(2)};
+  std::string payload;
+  for (const auto& l : all) payload += (payload.empty() ? "" : "\n") + l;
+  const auto batch = data_batch(4, payload, 7);
+  const auto samples = test::samples_of(payload);
+  auto v3 = nlohmann::json::parse(*f.encode(batch, samples, 2, 4));
+  EXPECT_EQ(v3["version"], 3);
+  EXPECT_EQ(v3["first_index"], 2);
+  EXPECT_EQ(v3["batch_samples"], 7);
+  ASSERT_EQ(v3["samples"].size(), 4u);
+  EXPECT_EQ(v3["samples"][0]["kind"], "cgroup");
+
+  // What a collector of the previous release answers.
+  HttpResponse previous;
+  previous.status = 400;
+  previous.body = R"j({"error":"version: unsupported version 3 (this collector speaks 1 to 2)"})j";
+  ASSERT_EQ(f.judge(previous).outcome, Outcome::resend_in_full);
+  EXPECT_NE(f.adapt_to(previous).find("cgroup lines"), std::string::npos);
+  EXPECT_EQ(f.version(), 2);
+  // Indexes and counts are of the samples sent: 4 of the 7 are not cgroup
+  // lines, and samples 2..5 hold two of them (host 1, process 8).
+  auto v2 = nlohmann::json::parse(*f.encode(batch, samples, 2, 4));
+  EXPECT_EQ(v2["version"], 2);
+  EXPECT_EQ(v2["first_index"], 1);
+  EXPECT_EQ(v2["batch_samples"], 4);
+  ASSERT_EQ(v2["samples"].size(), 2u);
+  EXPECT_EQ(v2["samples"][0]["kind"], "host");
+  EXPECT_EQ(v2["samples"][1]["pid"], 8);
+  // A piece of cgroup lines only is an empty piece, at the index after.
+  auto empty = nlohmann::json::parse(*f.encode(batch, samples, 1, 2));
+  EXPECT_EQ(empty["first_index"], 1);
+  EXPECT_TRUE(empty["samples"].empty());
+  EXPECT_EQ(f.samples_withheld(), 0u) << "counted once acknowledged";
+  f.acknowledged(samples, 0, 7);
+  EXPECT_EQ(f.samples_withheld(), 3u);
 }
 
 TEST(Gzip, RoundTripsThroughZlib) {

@@ -97,6 +97,19 @@ TEST(InfluxFormat, WritesTheHostPoint) {
             "unaccounted_ns=-2000i,bpf_run_ns=0i,interval_ns=60000000000i 1700000060000000000\n");
 }
 
+TEST(InfluxFormat, WritesACgroupPointWithTheFiguresItsHostOffers) {
+  InfluxFormat f({});
+  EXPECT_EQ(encode_all(f, batch_of(1, {test::cgroup_line()})),
+            "tally_cgroup,cgroup=/kubepods/burstable/pod1/abc,container=nginx,host=web-1,"
+            "namespace=shop,pod=web-0 processes=2i,process_cpu_ns=2990000000i,limit_cpus=0.5,"
+            "cpu_ns=3000000000i,cpu_pct=5,nr_periods=600i,nr_throttled=45i,"
+            "throttled_ns=2500000000i,psi_some_ns=4000000000i,psi_full_ns=1000000000i,"
+            "interval_ns=60000000000i 1700000060000000000\n");
+  const std::string bare = encode_all(f, batch_of(1, {test::cgroup_line(true)}));
+  EXPECT_EQ(bare.find("throttled"), std::string::npos) << "unknown is not 0: " << bare;
+  EXPECT_EQ(bare.find("psi_"), std::string::npos) << bare;
+}
+
 TEST(InfluxFormat, SendsTheCommandLineOnlyWhenAskedEscaped) {
   ProcessLine p;
   p.cmdline = "python3 -c \"print(1)\"\nx=1, y";
@@ -153,7 +166,7 @@ TEST(InfluxFormat, ScalesTimestampsToThePrecision) {
 
 TEST(InfluxFormat, SkipsKindsItDoesNotKnow) {
   InfluxFormat f({});
-  EXPECT_EQ(encode_all(f, batch_of(1, {R"({"kind":"cgroup","x":1})"})), "");
+  EXPECT_EQ(encode_all(f, batch_of(1, {R"({"kind":"numa_node","x":1})"})), "");
 }
 
 TEST(InfluxFormat, CannotCarryGapRecords) { EXPECT_FALSE(InfluxFormat({}).sends_gaps()); }

@@ -155,6 +155,32 @@ TEST(OtlpFormat, TheHostSampleIsAHostResource) {
   EXPECT_EQ(rm["scopeMetrics"][0]["metrics"][2]["gauge"]["dataPoints"][0]["asInt"], "12");
 }
 
+TEST(OtlpFormat, ACgroupLineIsAContainerResourceWithItsCgroupMetrics) {
+  const json j = encode(OtlpFormat(options()), {test::cgroup_line()});
+  const json& rm = j["resourceMetrics"][0];
+  EXPECT_EQ(attribute(rm["resource"], "tally.cgroup.path"),
+            json({{"stringValue", "/kubepods/burstable/pod1/abc"}}));
+  EXPECT_EQ(attribute(rm["resource"], "container.id"), json({{"stringValue", "abc"}}));
+  EXPECT_EQ(attribute(rm["resource"], "k8s.pod.name"), json({{"stringValue", "web-0"}}));
+  EXPECT_EQ(attribute(rm["resource"], "k8s.namespace.name"), json({{"stringValue", "shop"}}));
+  EXPECT_EQ(attribute(rm["resource"], "k8s.container.name"), json({{"stringValue", "nginx"}}));
+  std::vector<std::string> names;
+  for (const auto& m : rm["scopeMetrics"][0]["metrics"]) names.push_back(m["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "tally.cgroup.cpu.time", "tally.cgroup.cpu.throttled_time",
+                       "tally.cgroup.cpu.periods", "tally.cgroup.cpu.throttled_periods",
+                       "tally.cgroup.cpu.pressure.some", "tally.cgroup.cpu.pressure.full",
+                       "tally.cgroup.cpu.limit"}));
+  const json& metrics = rm["scopeMetrics"][0]["metrics"];
+  EXPECT_EQ(metrics[0]["sum"]["dataPoints"][0]["asDouble"], 3.0);
+  EXPECT_EQ(metrics[1]["sum"]["dataPoints"][0]["asDouble"], 2.5);
+  EXPECT_EQ(metrics[3]["sum"]["dataPoints"][0]["asInt"], "45");
+  EXPECT_EQ(metrics[6]["gauge"]["dataPoints"][0]["asDouble"], 0.5);
+  // Without the figures, no metric: an unknown is not a zero.
+  const json bare = encode(OtlpFormat(options()), {test::cgroup_line(true)});
+  EXPECT_EQ(bare["resourceMetrics"][0]["scopeMetrics"][0]["metrics"].size(), 2u);
+}
+
 TEST(OtlpFormat, EncodingIsDeterministicAndPiecesSelectTheirLines) {
   OtlpFormat f(options());
   ProcessLine a, b;

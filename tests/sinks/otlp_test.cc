@@ -13,6 +13,7 @@
 
 #include "otlp_receiver.h"
 #include "sink_system.h"
+#include "test_cgroup.h"
 
 namespace tally::test {
 namespace {
@@ -81,10 +82,19 @@ TEST(OtlpSink, WhatTallydSendsDecodesAgainstTheOtlpSchemaAndCarriesEverySample) 
       dir, {"name = \"otel\"\nformat = \"otlp\"\nurl = \"" + plain.url() + "\"\n",
             "name = \"otel-cmdline\"\nformat = \"otlp\"\ncmdline = true\nurl = \"" +
                 with_cmdline.url() + "\"\n"});
+  // A burner in a cgroup of its own, so that cgroup lines go out too (a
+  // limit, so that they carry throttling).
+  // (Without a cpu controller on this machine, no cgroup lines are checked.)
+  TestCgroup cgroup(0.5);
+  const bool with_cgroup = cgroup.skip_reason().empty();
+  Subprocess burner({BURNER_PATH, "spin", "30"});
+  if (with_cgroup) cgroup.add(burner.pid());
   sys.start_agent({"--config", config});
   phase("shipping", 2s);
   sys.burn_odd(200);
   phase("shipping", 2s);
+  burner.signal(SIGKILL);
+  burner.wait(10s);
   sys.flush_and_stop();
 
   ASSERT_FALSE(plain.requests().empty());
@@ -116,6 +126,10 @@ TEST(OtlpSink, WhatTallydSendsDecodesAgainstTheOtlpSchemaAndCarriesEverySample) 
     RunResult check = run(argv, std::chrono::minutes(1));
     std::printf("otlp-check (cmdline %s): %s", cmdline, check.out.c_str());
     EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+    const auto summary = nlohmann::json::parse(check.out, nullptr, false);
+    if (with_cgroup) {
+      EXPECT_GT(summary.value("cgroup_resources", 0), 0) << "the burner's cgroup: " << check.out;
+    }
   }
 
   // Every committed process sample is one cpu point with its value.

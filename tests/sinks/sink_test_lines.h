@@ -64,6 +64,21 @@ inline std::string host_line(std::uint64_t ts_ns = 1700000060000000000ULL) {
          R"("psi_some_ns":7000000,"psi_full_ns":0,"unaccounted_ns":-2000,"bpf_run_ns":0})";
 }
 
+// A container's cgroup line with every figure; `bare`: a host that offers
+// no throttling or pressure figures.
+inline std::string cgroup_line(bool bare = false) {
+  std::string line =
+      R"({"kind":"cgroup","ts_ns":1700000060000000000,"interval_ns":60000000000,"host":"web-1",)"
+      R"("cgroup":"/kubepods/burstable/pod1/abc","container_id":"abc","container_runtime":"cri",)"
+      R"("pod_uid":"pod1","pod":"web-0","namespace":"shop","container":"nginx","processes":2,)"
+      R"("process_cpu_ns":2990000000,"cpu_ns":3000000000,"cpu_pct":5.0)";
+  if (!bare) {
+    line += R"(,"nr_periods":600,"nr_throttled":45,"throttled_ns":2500000000,)"
+            R"("psi_some_ns":4000000000,"psi_full_ns":1000000000)";
+  }
+  return line + R"(,"limit_cpus":0.5})";
+}
+
 inline queue::Batch batch_of(std::uint64_t seq, const std::vector<std::string>& lines) {
   queue::Batch b;
   b.seq = seq;

@@ -17,7 +17,9 @@ ProcessInfoCache::Entry& ProcessInfoCache::load(const ProcessReading& r) {
   if (procfs::is_same_incarnation(r.key.tgid, r.key.start_ns)) {
     e.info.comm = procfs::read_comm(r.key.tgid);
     e.info.cmdline = cmdline_of(r.key.tgid);
-    e.info.cgroup = procfs::read_cgroup(r.key.tgid);
+    const std::string cgroups = procfs::read_cgroup_text(r.key.tgid);
+    e.info.cgroup = procfs::parse_cgroup(cgroups);
+    e.info.cgroup_paths = parse_cgroup_paths(cgroups);
     e.info.container = container_from_cgroup(e.info.cgroup);
     e.info.from_proc = true;
   } else if (r.exec) {
@@ -59,6 +61,7 @@ ProcessInfo ProcessInfoCache::exited(const ProcessReading& r) {
     info.cmdline = cmdline_from(r.exec->args);
     if (it != cache_.end()) {
       info.cgroup = it->second.info.cgroup;
+      info.cgroup_paths = it->second.info.cgroup_paths;
       info.container = it->second.info.container;
     }
   } else {

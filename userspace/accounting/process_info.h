@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "accounting/backend.h"
+#include "accounting/cgroup_stats.h"
 #include "accounting/container_ref.h"
 #include "accounting/procfs.h"
 
@@ -21,6 +22,7 @@ struct ProcessInfo {
   std::string comm;
   std::string cmdline;  // display form: arguments separated by spaces
   std::string cgroup;
+  CgroupPaths cgroup_paths;        // its place in each hierarchy, for cgroup lines
   ContainerRef container;          // what the cgroup path says
   std::uint64_t exec_mono_ns = 0;  // exec the names belong to
   bool from_proc = false;          // read from /proc (else from kernel records)

@@ -202,11 +202,13 @@ std::string read_cmdline(std::uint32_t pid, std::size_t max_bytes) {
   return text;
 }
 
-std::string read_cgroup(std::uint32_t pid) {
+std::string read_cgroup_text(std::uint32_t pid) {
   std::string text;
   if (!read_small_file(proc_path(pid, "cgroup").c_str(), text)) return {};
-  return parse_cgroup(text);
+  return text;
 }
+
+std::string read_cgroup(std::uint32_t pid) { return parse_cgroup(read_cgroup_text(pid)); }
 
 bool is_same_incarnation(std::uint32_t pid, std::uint64_t start_ns) {
   auto st = read_stat(pid);

@@ -63,6 +63,8 @@ std::string read_comm(std::uint32_t pid);
 // tell whether it must cut.
 std::string read_cmdline(std::uint32_t pid, std::size_t max_bytes = kDefaultMaxCmdlineBytes);
 std::string read_cgroup(std::uint32_t pid);
+// /proc/PID/cgroup as it is; empty when unreadable.
+std::string read_cgroup_text(std::uint32_t pid);
 
 // True if /proc/PID is the incarnation started at start_ns (boottime ns),
 // compared at clock-tick resolution.

@@ -20,7 +20,9 @@ Sampler::Sampler(Backend& backend, SamplerOptions options, std::uint64_t start_m
     : backend_(backend),
       options_(std::move(options)),
       accountant_(start_mono_ns),
-      names_(options_.max_cmdline_bytes) {}
+      names_(options_.max_cmdline_bytes) {
+  if (options_.cgroup_lines) cgroups_.emplace(read_cgroup_mounts());
+}
 
 Result<IntervalSamples> Sampler::sample() {
   auto snap = backend_.read();
@@ -56,6 +58,9 @@ Result<IntervalSamples> Sampler::sample() {
   names_.end_interval();
 
   if (options_.include_idle) add_idle_processes(out, deltas.end_realtime_ns, deltas.interval_ns);
+  if (cgroups_) {
+    out.cgroups = cgroups_->end_interval(deltas.end_realtime_ns, deltas.interval_ns, options_.host);
+  }
   std::sort(out.processes.begin(), out.processes.end(),
             [](const ProcessSample& a, const ProcessSample& b) { return a.pid < b.pid; });
 
@@ -95,6 +100,7 @@ void Sampler::set_names(ProcessSample& s, const ProcessInfo& info) {
   s.container_runtime = info.container.runtime;
   s.pod_uid = info.container.pod_uid;
   s.pod_qos = info.container.qos;
+  if (cgroups_) cgroups_->add_process(s, info.cgroup_paths);
 }
 
 void Sampler::add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "accounting/backend.h"
+#include "accounting/cgroup_lines.h"
 #include "accounting/interval_accountant.h"
 #include "accounting/process_info.h"
 #include "samples/sample.h"
@@ -19,6 +20,8 @@ struct SamplerOptions {
   bool include_idle = false;  // --all: also live processes with no CPU
   // Longer command lines are cut and marked (procfs::cmdline_for_display).
   std::size_t max_cmdline_bytes = procfs::kDefaultMaxCmdlineBytes;
+  // A line per cgroup with CPU in the interval (cgroup_lines.h).
+  bool cgroup_lines = true;
 };
 
 class Sampler {
@@ -30,11 +33,13 @@ class Sampler {
 
   std::size_t processes_tracked() const { return accountant_.tracked(); }
   std::size_t names_cached() const { return names_.size(); }
+  std::size_t cgroups_tracked() const { return cgroups_ ? cgroups_->tracked() : 0; }
+  std::uint64_t cgroups_untracked() const { return cgroups_ ? cgroups_->untracked() : 0; }
 
  private:
   void add_idle_processes(samples::IntervalSamples& out, std::uint64_t ts_ns,
                           std::uint64_t interval_ns);
-  static void set_names(samples::ProcessSample& s, const ProcessInfo& info);
+  void set_names(samples::ProcessSample& s, const ProcessInfo& info);
 
   // Host counters read from /proc at each sample, for their deltas.
   struct HostCounters {
@@ -47,6 +52,7 @@ class Sampler {
   IntervalAccountant accountant_;
   ProcessInfoCache names_;
   std::optional<HostCounters> last_host_counters_;
+  std::optional<CgroupLines> cgroups_;
 };
 
 }  // namespace tally::accounting

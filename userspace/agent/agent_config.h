@@ -48,6 +48,7 @@ struct AgentConfig {
   std::uint32_t shutdown_timeout_s = 5;
   std::uint32_t max_cmdline_bytes = 4096;  // longer command lines are cut and marked
   bool drop_privileges = true;             // after start-up: privileges.h
+  bool cgroup_lines = true;                // a line per busy cgroup (accounting/cgroup_lines.h)
   // [bpf]
   std::uint32_t slots_per_cpu = 1024;
   std::uint32_t max_processes = 16384;

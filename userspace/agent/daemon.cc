@@ -54,10 +54,10 @@ Daemon::Daemon(DaemonParts parts)
       signals_(io_, SIGINT, SIGTERM),
       timer_(io_),
       next_deadline_(Clock::now()),
-      sampler_(
-          *parts_.backend,
-          accounting::SamplerOptions{parts_.host, config_.include_idle, config_.max_cmdline_bytes},
-          monotonic_ns()),
+      sampler_(*parts_.backend,
+               accounting::SamplerOptions{parts_.host, config_.include_idle,
+                                          config_.max_cmdline_bytes, config_.cgroup_lines},
+               monotonic_ns()),
       control_(io_,
                [this](const control::Request& r, ControlServer::Respond respond) {
                  handle_request(r, std::move(respond));
@@ -222,7 +222,7 @@ void Daemon::take_sample(bool final) {
     return;
   }
   ++intervals_;
-  if (kubelet_) kubelet_->annotate(samples->processes);
+  if (kubelet_) kubelet_->annotate(*samples);
   last_sample_ns_ = samples->host.ts_ns;
   dropped_total_ += samples->host.dropped_updates;
   recent_drops_.push_back(samples->host.dropped_updates);

@@ -109,6 +109,38 @@ void KubeletPods::start() {
   thread_ = std::thread([this] { run(); });
 }
 
+namespace {
+
+// Names one process or cgroup line from the pod list; false: its pod is
+// not in the list.
+template <typename Line>
+bool name_pod(Line& line, const PodIndex& pods) {
+  const auto pod = pods.find(line.pod_uid);
+  if (pod == pods.end()) return false;
+  line.pod = pod->second.name;
+  line.pod_namespace = pod->second.pod_namespace;
+  if (const auto c = pod->second.containers.find(line.container_id);
+      c != pod->second.containers.end()) {
+    line.container = c->second;
+  }
+  return true;
+}
+
+}  // namespace
+
+void KubeletPods::annotate(samples::IntervalSamples& interval) {
+  annotate(interval.processes);
+  std::shared_ptr<const PodIndex> pods;
+  {
+    std::lock_guard lock(mutex_);
+    pods = pods_;
+  }
+  // The processes asked for a refetch already where a pod was missing.
+  for (samples::CgroupSample& c : interval.cgroups) {
+    if (!c.pod_uid.empty()) name_pod(c, *pods);
+  }
+}
+
 void KubeletPods::annotate(std::vector<samples::ProcessSample>& processes) {
   std::shared_ptr<const PodIndex> pods;
   {
@@ -118,17 +150,7 @@ void KubeletPods::annotate(std::vector<samples::ProcessSample>& processes) {
   std::uint64_t misses = 0;
   for (samples::ProcessSample& p : processes) {
     if (p.pod_uid.empty()) continue;
-    const auto pod = pods->find(p.pod_uid);
-    if (pod == pods->end()) {
-      ++misses;
-      continue;
-    }
-    p.pod = pod->second.name;
-    p.pod_namespace = pod->second.pod_namespace;
-    if (const auto c = pod->second.containers.find(p.container_id);
-        c != pod->second.containers.end()) {
-      p.container = c->second;
-    }
+    if (!name_pod(p, *pods)) ++misses;
   }
   if (misses == 0) return;
   {

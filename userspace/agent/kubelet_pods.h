@@ -70,6 +70,8 @@ class KubeletPods {
   // Sets pod, namespace and container on each process whose pod UID the
   // list holds; for one it does not hold, asks for a fetch.
   void annotate(std::vector<samples::ProcessSample>& processes);
+  // The interval's process lines, and its cgroup lines of the same pods.
+  void annotate(samples::IntervalSamples& interval);
 
   struct Stats {
     std::uint64_t fetches = 0;

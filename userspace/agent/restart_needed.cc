@@ -29,6 +29,8 @@ constexpr Group kGroups[] = {
                                                       b.batch_max_samples, b.batch_max_kib,
                                                       b.batch_max_age_s);
      }},
+    {"cgroup_lines",
+     [](const AgentConfig& a, const AgentConfig& b) { return a.cgroup_lines != b.cgroup_lines; }},
     {"include_idle",
      [](const AgentConfig& a, const AgentConfig& b) { return a.include_idle != b.include_idle; }},
     {"max_cmdline_bytes",

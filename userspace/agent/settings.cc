@@ -74,6 +74,11 @@ const std::vector<Setting> kSettings{
      .help = "Name each process's pod, namespace and container from the node's kubelet "
              "([kubelet])",
      .field = &A::kubernetes},
+    {.table = "agent",
+     .key = "cgroup_lines",
+     .help = "A line per cgroup with CPU in the interval: its own usage, throttling, pressure "
+             "and limit",
+     .field = &A::cgroup_lines},
     // The flag is the opposite, --keep-privileges (agent_options.cc).
     {.table = "agent",
      .key = "drop_privileges",

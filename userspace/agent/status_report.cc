@@ -140,9 +140,16 @@ nlohmann::json sinks_status(const std::vector<shipping::SinkStatus>& statuses,
                      {"gap_samples", st.gap_samples},
                      {"names_resent", st.names_resent},
                      {"partial_successes", st.partial_successes},
-                     {"points_rejected", st.points_rejected}});
+                     {"points_rejected", st.points_rejected},
+                     {"samples_withheld", st.samples_withheld}});
     if (st.state == shipping::SinkState::failing) {
       degraded.push_back(fmt::format("sink {} failing: {}", st.name, st.last_error));
+    }
+    if (st.samples_withheld > 0) {
+      degraded.push_back(
+          fmt::format("sink {}: {} cgroup lines not sent: the server speaks an older protocol "
+                      "(upgrade tally-collector)",
+                      st.name, st.samples_withheld));
     }
     if (st.points_rejected > 0) {
       degraded.push_back(
@@ -177,6 +184,10 @@ nlohmann::json Daemon::sampling_status(std::vector<std::string>& degraded) const
       {"last_sample_ns", last_sample_ns_},
       {"processes_tracked", sampler_.processes_tracked()},
       {"processes_last_interval", last_interval_ ? last_interval_->processes.size() : 0},
+      {"cgroup_lines", config_.cgroup_lines},
+      {"cgroups_last_interval", last_interval_ ? last_interval_->cgroups.size() : 0},
+      {"cgroups_tracked", sampler_.cgroups_tracked()},
+      {"cgroups_untracked", sampler_.cgroups_untracked()},
       {"dropped_updates_total", dropped_total_},
       {"dropped_updates_recent", recent_drops},
       {"samples_committed", samples_committed_},

@@ -86,8 +86,14 @@ void render_backend_and_sampling(std::string& out, const Json& s, std::uint64_t 
 
   const Json& m = object(s, "sampling");
   line(out, "sampling",
-       fmt::format("every {} s, last sample {}; {} processes last interval", u64(m, "interval_s"),
-                   ago(u64(m, "last_sample_ns"), now_ns), u64(m, "processes_last_interval")));
+       fmt::format("every {} s, last sample {}; {} processes, {} cgroups last interval",
+                   u64(m, "interval_s"), ago(u64(m, "last_sample_ns"), now_ns),
+                   u64(m, "processes_last_interval"), u64(m, "cgroups_last_interval")));
+  if (const std::uint64_t untracked = u64(m, "cgroups_untracked"); untracked > 0) {
+    line(out, "",
+         fmt::format("{} cgroup lines not made: more busy cgroups than tally tracks ({})",
+                     untracked, u64(m, "cgroups_tracked")));
+  }
   if (str(b, "name") == "bpf") {
     line(out, "",
          fmt::format("kernel map {}/{} entries, {} updates dropped ({} recently), {} missed runs",
@@ -189,6 +195,10 @@ void render_sinks(std::string& out, const Json& s, std::uint64_t now_ns) {
       line(out, "",
            fmt::format("lost {} samples ({}), {} rejected by the server, {} points it dropped", gap,
                        shipped ? "declared to the server" : "logged here only", rejected, dropped));
+    }
+    if (const std::uint64_t withheld = u64(k, "samples_withheld"); withheld > 0) {
+      line(out, "",
+           fmt::format("{} cgroup lines not sent: the server speaks an older protocol", withheld));
     }
   }
 }

@@ -371,6 +371,13 @@ Result<BatchRequest> BatchSax::finish_samples(BatchRequest req) {
       }
     }
   }
+  if (top_.get(kVersion)->number < 3) {
+    for (std::size_t i = 0; i < samples_.size(); ++i) {
+      if (samples_[i].is_cgroup) {
+        return Error::format("samples[{}].kind: cgroup lines need protocol version 3", i);
+      }
+    }
+  }
   for (StoredSample& s : samples_) s.index += piece.first_index;
   piece.samples = std::move(samples_);
   req.body = std::move(piece);

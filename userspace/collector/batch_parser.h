@@ -23,10 +23,10 @@
 
 namespace tally::collector {
 
-// Versions 1 and 2 are accepted; 2 adds samples that leave their process's
-// names out (docs/protocol.md, "Process names").
+// Versions 1 to 3 are accepted; 2 adds samples that leave their process's
+// names out (docs/protocol.md, "Process names"), 3 cgroup lines.
 inline constexpr int kMinProtocolVersion = 1;
-inline constexpr int kProtocolVersion = 2;
+inline constexpr int kProtocolVersion = 3;
 inline constexpr std::size_t kMaxJsonDepth = 64;
 inline constexpr std::size_t kMaxAgentIdBytes = 256;
 

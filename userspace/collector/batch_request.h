@@ -25,6 +25,8 @@ struct StoredSample {
   std::string host;
   std::uint64_t ts_ns = 0;
   std::uint64_t interval_ns = 0;
+  // A cgroup line (protocol version 3): kept as its text, no pid.
+  bool is_cgroup = false;
   std::optional<std::uint32_t> pid;            // process samples only
   std::optional<std::uint64_t> start_time_ns;  // process samples only
   std::optional<std::uint64_t> cpu_ns;         // process samples only

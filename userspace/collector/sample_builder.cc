@@ -41,7 +41,12 @@ constexpr std::array<std::string_view, SampleBuilder::kFieldCount> kNames = {"ki
                                                                              "psi_some_ns",
                                                                              "psi_full_ns",
                                                                              "unaccounted_ns",
-                                                                             "bpf_run_ns"};
+                                                                             "bpf_run_ns",
+                                                                             "process_cpu_ns",
+                                                                             "nr_periods",
+                                                                             "nr_throttled",
+                                                                             "throttled_ns",
+                                                                             "limit_cpus"};
 
 struct Rule {
   SampleBuilder::Field field;
@@ -82,6 +87,27 @@ constexpr Rule kOptionalHostRules[] = {{SampleBuilder::kStealNs, FieldType::u64}
                                        {SampleBuilder::kPsiFullNs, FieldType::u64},
                                        {SampleBuilder::kUnaccountedNs, FieldType::i64},
                                        {SampleBuilder::kBpfRunNs, FieldType::u64}};
+
+constexpr Rule kCgroupRules[] = {
+    {SampleBuilder::kTsNs, FieldType::i64max},     {SampleBuilder::kIntervalNs, FieldType::u64},
+    {SampleBuilder::kHost, FieldType::string},     {SampleBuilder::kCgroup, FieldType::string},
+    {SampleBuilder::kProcesses, FieldType::u32},   {SampleBuilder::kProcessCpuNs, FieldType::u64},
+    {SampleBuilder::kLimitCpus, FieldType::number}};
+
+constexpr Rule kOptionalCgroupRules[] = {{SampleBuilder::kContainerId, FieldType::string},
+                                         {SampleBuilder::kContainerRuntime, FieldType::string},
+                                         {SampleBuilder::kPodUid, FieldType::string},
+                                         {SampleBuilder::kPodQos, FieldType::string},
+                                         {SampleBuilder::kPod, FieldType::string},
+                                         {SampleBuilder::kNamespace, FieldType::string},
+                                         {SampleBuilder::kContainer, FieldType::string},
+                                         {SampleBuilder::kCpuNs, FieldType::u64},
+                                         {SampleBuilder::kCpuPct, FieldType::number},
+                                         {SampleBuilder::kNrPeriods, FieldType::u64},
+                                         {SampleBuilder::kNrThrottled, FieldType::u64},
+                                         {SampleBuilder::kThrottledNs, FieldType::u64},
+                                         {SampleBuilder::kPsiSomeNs, FieldType::u64},
+                                         {SampleBuilder::kPsiFullNs, FieldType::u64}};
 
 // A process's names: what it is, not what it did in the interval. Stored
 // once per process (the names row), and left out of version 2 samples.
@@ -205,8 +231,10 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
   if (auto problem = check_field(kind, FieldType::string))
     return Error::format("kind: {}", *problem);
   bool is_process = kind->text == "process";
+  if (kind->text == "cgroup") return finish_cgroup(index);
   if (!is_process && kind->text != "host") {
-    return Error::format(R"(kind: unknown kind "{}" (expected "process" or "host"))", kind->text);
+    return Error::format(R"(kind: unknown kind "{}" (expected "process", "host" or "cgroup"))",
+                         kind->text);
   }
 
   // Version 2: a process sample may leave out all three names, to refer to
@@ -269,6 +297,33 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
   }
   s.json = std::move(json_);
   s.canonical = is_canonical(s);
+  return s;
+}
+
+Result<StoredSample> SampleBuilder::finish_cgroup(std::uint64_t index) {
+  for (const Rule& r : kCgroupRules) {
+    const JsonValue* v = seen_[r.field] ? &values_[r.field] : nullptr;
+    if (auto problem = check_field(v, r.type)) {
+      return Error::format("{}: {}", kNames[r.field], *problem);
+    }
+  }
+  for (const Rule& r : kOptionalCgroupRules) {
+    if (!seen_[r.field]) continue;
+    if (auto problem = check_field(&values_[r.field], r.type)) {
+      return Error::format("{}: {}", kNames[r.field], *problem);
+    }
+  }
+  StoredSample s;
+  s.index = index;
+  s.is_cgroup = true;
+  s.host = values_[kHost].text;
+  s.ts_ns = values_[kTsNs].number;
+  s.interval_ns = values_[kIntervalNs].number;
+  // The path and container fields were taken aside as a process's names
+  // would be: a cgroup line keeps them in its text, stored as received.
+  s.json = with_names(json_, names_at_.value_or(0), names_);
+  names_.clear();
+  json_.clear();
   return s;
 }
 

@@ -59,6 +59,12 @@ class SampleBuilder {
     kPsiFullNs,
     kUnaccountedNs,
     kBpfRunNs,
+    // Cgroup lines' own (protocol version 3).
+    kProcessCpuNs,
+    kNrPeriods,
+    kNrThrottled,
+    kThrottledNs,
+    kLimitCpus,
     kFieldCount
   };
 
@@ -73,6 +79,7 @@ class SampleBuilder {
   Result<StoredSample> finish(std::uint64_t index);
 
  private:
+  Result<StoredSample> finish_cgroup(std::uint64_t index);
   void before_value();
   bool at_top() const { return levels_.size() == 1; }
   // Where the current member's text goes: a name member (and anything

@@ -15,9 +15,9 @@ namespace tally::collector {
 
 namespace {
 
-// Format 3 added tag bit 7 and the values it brings; format 2 chunks (no
-// bit 7) are read as they are.
-constexpr std::uint8_t kFormat = 3;
+// Format 3 added tag bit 7 and the values it brings, format 4 bit 8;
+// format 2 chunks (no bit 7) are read as they are.
+constexpr std::uint8_t kFormat = 4;
 constexpr std::uint8_t kOldestFormat = 2;
 constexpr std::uint8_t kRaw = 0;
 constexpr std::uint8_t kZstd = 1;
@@ -39,7 +39,9 @@ enum Tag : std::uint64_t {
   // process's wait_ns follows its cpu_ns, a host's steal, pressure,
   // unaccounted (zigzag) and BPF run time follow dropped_updates.
   kExtended = 1u << 7,
-  kAllTags = (1u << 8) - 1,
+  // A cgroup line (format 4): with kHost and kVerbatim, no host fields.
+  kCgroup = 1u << 8,
+  kAllTags = (1u << 9) - 1,
 };
 
 // One stream per kind of value, so that each holds numbers alike (the tags
@@ -57,6 +59,7 @@ struct Context {
 std::uint64_t tag_of(const ChunkSample& s, const Context& c) {
   std::uint64_t tag = 0;
   if (!s.is_process) tag |= kHost;
+  if (s.is_cgroup) tag |= kCgroup;
   if (s.is_process && s.exited) tag |= kExited;
   if (s.is_process && s.names_at_end) tag |= kNamesAtEnd;
   if (c.first || s.ts_ns != c.ts_ns) tag |= kNewTs;
@@ -82,7 +85,7 @@ void encode_sample(std::array<std::string, kStreams>& out, const ChunkSample& s,
     varint::append(out[kCpu], s.cpu_ns);
     if (tag & kExtended) varint::append(out[kCpu], s.wait_ns);
     varint::append(out[kRss], (tag & kRssBytes) ? s.rss_bytes : s.rss_bytes / kPage);
-  } else {
+  } else if (!s.is_cgroup) {
     varint::append(out[kHostFields], s.ncpu);
     varint::append(out[kHostFields], s.busy_ns);
     varint::append(out[kHostFields], s.processes);
@@ -117,9 +120,13 @@ std::optional<ChunkSample> decode_sample(Readers& in, Context& c, std::uint8_t f
   auto tag = in[kTags].next();
   if (!tag || (*tag & ~std::uint64_t{kAllTags}) != 0) return std::nullopt;
   if (format < 3 && (*tag & kExtended)) return std::nullopt;
+  if ((*tag & kCgroup) && (format < 4 || !(*tag & kHost) || !(*tag & kVerbatim))) {
+    return std::nullopt;
+  }
   if (c.first && (*tag & (kNewTs | kNewInterval)) != (kNewTs | kNewInterval)) return std::nullopt;
   ChunkSample s;
   s.is_process = (*tag & kHost) == 0;
+  s.is_cgroup = (*tag & kCgroup) != 0;
   s.extended = (*tag & kExtended) != 0;
   s.ts_ns = c.ts_ns;
   s.interval_ns = c.interval_ns;
@@ -155,6 +162,8 @@ std::optional<ChunkSample> decode_sample(Readers& in, Context& c, std::uint8_t f
       return std::nullopt;
     }
     s.rss_bytes = (*tag & kRssBytes) ? *rss : *rss * kPage;
+  } else if (s.is_cgroup) {
+    if (*tag & (kExited | kNamesAtEnd | kRssBytes)) return std::nullopt;
   } else {
     if (*tag & (kExited | kNamesAtEnd | kRssBytes)) return std::nullopt;
     auto ncpu = u32(in[kHostFields].next());
@@ -218,6 +227,7 @@ namespace {
 ChunkSample fields_of(const StoredSample& s, std::int64_t names_id) {
   ChunkSample c;
   c.is_process = s.pid.has_value();
+  c.is_cgroup = s.is_cgroup;
   c.ts_ns = s.ts_ns;
   c.interval_ns = s.interval_ns;
   if (c.is_process) {

@@ -15,14 +15,15 @@
 // spelling, key order, unknown fields) keeps its text as well ("verbatim"),
 // beside the integers the queries use.
 //
-// Format (version 3; version 2 is read too): a version byte, a coding byte (0 as is, 1 zstd), then
-// the sample count and seven streams, each its length and its bytes; every
-// number a varint (tally/varint.h). Per sample, in order:
+// Format (version 4; versions 2 and 3 are read too): a version byte, a coding byte (0 as is, 1
+// zstd), then the sample count and seven streams, each its length and its bytes; every number a
+// varint (tally/varint.h). Per sample, in order:
 //   tags      bit 0 host sample (else process)   1 exited       2 names at end
 //             3 ts differs from the previous sample's (always on the first)
 //             4 interval differs likewise        5 RSS in bytes (else 4 KiB pages)
 //             6 verbatim text follows
 //             7 extended: this release's fields follow (format 3)
+//             8 cgroup line (format 4): with bits 0 and 6, kept as its text
 //   times     [ts_ns: the first absolute, then a zigzag delta] [interval_ns]
 //   names     process: the names row as a zigzag delta from the previous one
 //   cpu       process: cpu_ns [wait_ns]
@@ -52,6 +53,7 @@ namespace tally::collector {
 
 struct ChunkSample {
   bool is_process = true;
+  bool is_cgroup = false;  // a cgroup line (not a process, not a host): its text only
   std::uint64_t ts_ns = 0;
   std::uint64_t interval_ns = 0;
   // Process samples. names_id is the names row, which holds the process's

@@ -100,6 +100,50 @@ bool read_host_sample(dom::object o, Matcher& body, StoredSample& s, std::string
   return body.expect(s.json);
 }
 
+// A cgroup line: stored as its text (it is few per interval), after the
+// same check that it is what tallyd writes.
+bool read_cgroup_sample(dom::object o, Matcher& body, StoredSample& s, std::string_view host) {
+  samples::CgroupSample c;
+  std::string_view cgroup;
+  std::uint64_t processes = 0;
+  if (!read(o, "cgroup", cgroup) || !read(o, "processes", processes) ||
+      processes > std::numeric_limits<std::uint32_t>::max() ||
+      !read(o, "process_cpu_ns", c.process_cpu_ns) ||
+      o["limit_cpus"].get_double().get(c.limit_cpus) != simdjson::SUCCESS) {
+    return false;
+  }
+  c.ts_ns = s.ts_ns;
+  c.interval_ns = s.interval_ns;
+  c.host = host;
+  c.cgroup = cgroup;
+  c.processes = static_cast<std::uint32_t>(processes);
+  const std::pair<std::string_view, std::string*> names[] = {
+      {"container_id", &c.container_id},
+      {"container_runtime", &c.container_runtime},
+      {"pod_uid", &c.pod_uid},
+      {"pod_qos", &c.pod_qos},
+      {"pod", &c.pod},
+      {"namespace", &c.pod_namespace},
+      {"container", &c.container}};
+  for (const auto& [key, field] : names) {
+    std::string_view v;
+    if (read(o, key, v)) *field = v;
+  }
+  c.usage_known = read(o, "cpu_ns", c.cpu_ns);
+  c.cpu_pct = samples::percent(c.cpu_ns, c.interval_ns);
+  c.throttling_known = read(o, "nr_periods", c.nr_periods);
+  if (c.throttling_known &&
+      (!read(o, "nr_throttled", c.nr_throttled) || !read(o, "throttled_ns", c.throttled_ns))) {
+    return false;
+  }
+  c.pressure_known = read(o, "psi_some_ns", c.psi_some_ns);
+  if (c.pressure_known && !read(o, "psi_full_ns", c.psi_full_ns)) return false;
+  s.is_cgroup = true;
+  s.json = samples::to_json_line(c);
+  s.canonical = false;
+  return body.expect(s.json);
+}
+
 // Fills `s` from the sample and matches the text against the sample as
 // tallyd writes it. False when a field is missing, of another type or out
 // of the protocol's range, or when the text is written otherwise.
@@ -111,6 +155,7 @@ bool read_sample(dom::object o, Matcher& body, StoredSample& s) {
   }
   s.host = host;
   if (kind == "host") return read_host_sample(o, body, s, host);
+  if (kind == "cgroup") return read_cgroup_sample(o, body, s, host);
   if (kind != "process") return false;
   samples::ProcessSample p;
   std::uint64_t start = 0, cpu = 0;
@@ -214,6 +259,7 @@ std::optional<BatchRequest> read_tallyd_body(std::string_view text) {
     s.index = first_index + piece.samples.size() - 1;
     if (!read_sample(o, body, s)) return std::nullopt;
     if (version < 2 && s.refers_to_names()) return std::nullopt;
+    if (version < 3 && s.is_cgroup) return std::nullopt;
   }
   if (!body.expect("]}") || !body.at_end()) return std::nullopt;
   // Both are at most 2^63-1, so the sum cannot wrap.

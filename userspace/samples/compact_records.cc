@@ -151,6 +151,24 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
       known_.erase({s.pid, s.start_time_ns});
     }
   }
+  for (const CgroupSample& c : interval.cgroups) {
+    std::string record = "c";
+    put(record, header_key(c.ts_ns, c.interval_ns, c.host));
+    put(record, cgroup_key(c, dict));
+    put(record, c.processes);
+    put(record, c.process_cpu_ns);
+    put(record,
+        (c.usage_known ? 1u : 0u) | (c.throttling_known ? 2u : 0u) | (c.pressure_known ? 4u : 0u));
+    put(record, c.cpu_ns);
+    put(record, c.nr_periods);
+    put(record, c.nr_throttled);
+    put(record, c.throttled_ns);
+    put(record, c.psi_some_ns);
+    put(record, c.psi_full_ns);
+    put(record, cpu_millionths(c.limit_cpus));
+    out.records.push_back(std::move(record));
+  }
+  age_cgroups(dict);
   std::string record = "h";
   put(record, interval_key);
   put(record, host.ncpu);
@@ -166,9 +184,44 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
   return out;
 }
 
+std::uint64_t CompactEncoder::cgroup_key(const CgroupSample& s, queue::DictionaryUpdate& dict) {
+  if (cgroups_.size() >= kMaxCgroupsKnown && !cgroups_.count(s.cgroup)) {
+    // A host churning through cgroups: start again rather than grow.
+    for (const auto& [path, known] : cgroups_) dict.retired.push_back(known.key);
+    cgroups_.clear();
+  }
+  KnownCgroup& known = cgroups_[s.cgroup];
+  const std::uint64_t digest = names_digest(s);
+  if (known.key == 0 || known.names_digest != digest) {
+    if (known.key != 0) dict.retired.push_back(known.key);
+    known = KnownCgroup{next_key_++, digest, 0};
+    std::string entry = "g";
+    for (const std::string* name : {&s.cgroup, &s.container_id, &s.container_runtime, &s.pod_uid,
+                                    &s.pod_qos, &s.pod, &s.pod_namespace, &s.container}) {
+      put(entry, *name);
+    }
+    dict.added.emplace_back(known.key, std::move(entry));
+  }
+  known.idle = 0;
+  return known.key;
+}
+
+void CompactEncoder::age_cgroups(queue::DictionaryUpdate& dict) {
+  for (auto it = cgroups_.begin(); it != cgroups_.end();) {
+    if (++it->second.idle > kCgroupIdleIntervals) {
+      dict.retired.push_back(it->second.key);
+      it = cgroups_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void CompactEncoder::not_stored() {
   for (const auto& [process, known] : known_) to_retire_.push_back(known.key);
   known_.clear();
+  for (const auto& [path, known] : cgroups_) to_retire_.push_back(known.key);
+  cgroups_.clear();
 }
 
 Result<const CompactDecoder::Names*> CompactDecoder::names(std::uint64_t key) {
@@ -228,12 +281,64 @@ Result<const CompactDecoder::Header*> CompactDecoder::header(std::uint64_t key) 
   return &it->second;
 }
 
+Result<const CgroupSample*> CompactDecoder::cgroup_names(std::uint64_t key) {
+  if (auto it = cgroups_.find(key); it != cgroups_.end()) return &it->second;
+  auto entry = lookup_(key);
+  if (!entry) return entry.error();
+  if (!*entry) return Error::format("cgroup key {} has no dictionary entry", key);
+  Reader in(**entry);
+  auto tag = in.tag();
+  if (!tag || *tag != 'g') return Error::format("dictionary entry {} is not a cgroup's names", key);
+  CgroupSample c;
+  for (std::string* name : {&c.cgroup, &c.container_id, &c.container_runtime, &c.pod_uid,
+                            &c.pod_qos, &c.pod, &c.pod_namespace, &c.container}) {
+    auto text = in.text();
+    if (!text) return Error::format("dictionary entry {} is damaged", key);
+    *name = std::move(*text);
+  }
+  if (!in.done()) return Error::format("dictionary entry {} is damaged", key);
+  if (cgroups_.size() >= kNamesCached) cgroups_.clear();
+  auto [it, added] = cgroups_.emplace(key, std::move(c));
+  return &it->second;
+}
+
+Result<Sample> CompactDecoder::decode_cgroup(std::string_view record) {
+  Reader in(record.substr(1));
+  std::array<std::uint64_t, 12> f{};
+  TALLY_TRY(numbers(in, f));
+  if (f[4] > 7) return Error::format("field 5: unknown bits {:#x}", f[4]);
+  auto header_entry = header(f[0]);
+  if (!header_entry) return header_entry.error();
+  auto names_entry = cgroup_names(f[1]);
+  if (!names_entry) return names_entry.error();
+  CgroupSample s = **names_entry;
+  const Header* h = *header_entry;
+  s.ts_ns = h->ts_ns;
+  s.interval_ns = h->interval_ns;
+  s.host = h->host;
+  s.processes = static_cast<std::uint32_t>(f[2]);
+  s.process_cpu_ns = f[3];
+  s.usage_known = (f[4] & 1u) != 0;
+  s.throttling_known = (f[4] & 2u) != 0;
+  s.pressure_known = (f[4] & 4u) != 0;
+  s.cpu_ns = f[5];
+  s.cpu_pct = percent(s.cpu_ns, s.interval_ns);
+  s.nr_periods = f[6];
+  s.nr_throttled = f[7];
+  s.throttled_ns = f[8];
+  s.psi_some_ns = f[9];
+  s.psi_full_ns = f[10];
+  s.limit_cpus = cpus_of_millionths(f[11]);
+  return Sample(std::move(s));
+}
+
 Result<Sample> CompactDecoder::decode_record(std::string_view record) {
   if (!is_compact_record(record)) return parse_json_line(record);
   Reader in(record);
   auto read_tag = in.tag();
   if (!read_tag) return read_tag.error();
   const char tag = *read_tag;
+  if (tag == 'c') return decode_cgroup(record);
   if (tag == 'h') {
     std::array<std::uint64_t, 10> f{};
     TALLY_TRY(numbers(in, f, 5));

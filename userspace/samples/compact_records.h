@@ -20,9 +20,14 @@
 //        wait_ns
 //   h    interval key, ncpu, busy_ns, processes, dropped_updates, steal_ns,
 //        psi_some_ns, psi_full_ns, unaccounted_ns (zigzag), bpf_run_ns
+//   c    interval key, cgroup key, processes, process_cpu_ns, known (bit 0
+//        usage, 1 throttling, 2 pressure), cpu_ns, nr_periods, nr_throttled,
+//        throttled_ns, psi_some_ns, psi_full_ns, limit in millionths of a CPU
 // Entries: 'n' pid, start_time_ns, comm, cmdline, cgroup, container_id,
 // container_runtime, pod_uid, pod_qos, pod, namespace, container (strings as
-// their length and bytes); 'i' ts_ns, interval_ns, host. cpu_pct and
+// their length and bytes); 'g' a cgroup's path, container_id,
+// container_runtime, pod_uid, pod_qos, pod, namespace, container; 'i' ts_ns,
+// interval_ns, host. cpu_pct and
 // wait_pct are not stored: they are recomputed exactly as the sampler
 // computes them. Fields after dropped_updates, cgroup and the RSS came in a
 // later release: records and entries that end before them are read with
@@ -65,6 +70,11 @@ class CompactEncoder {
   void not_stored();
 
   std::size_t processes_known() const { return known_.size(); }
+  std::size_t cgroups_known() const { return cgroups_.size(); }
+
+  // A cgroup's entry is retired after this many intervals without a line.
+  static constexpr std::uint32_t kCgroupIdleIntervals = 10;
+  static constexpr std::size_t kMaxCgroupsKnown = 4096;
 
  private:
   // A digest, not the names: the sampler's cache holds those already, and
@@ -74,6 +84,14 @@ class CompactEncoder {
     std::uint64_t names_digest = 0;
   };
   std::map<std::pair<std::uint32_t, std::uint64_t>, Known> known_;  // by (pid, start)
+  struct KnownCgroup {
+    std::uint64_t key = 0;
+    std::uint64_t names_digest = 0;
+    std::uint32_t idle = 0;  // intervals since its last line
+  };
+  std::uint64_t cgroup_key(const CgroupSample& s, queue::DictionaryUpdate& dict);
+  void age_cgroups(queue::DictionaryUpdate& dict);
+  std::unordered_map<std::string, KnownCgroup> cgroups_;  // by path
   std::vector<std::uint64_t> to_retire_;
   std::uint64_t next_key_;
 };
@@ -109,6 +127,8 @@ class CompactDecoder {
     std::string host;
   };
   Result<const Names*> names(std::uint64_t key);
+  Result<const CgroupSample*> cgroup_names(std::uint64_t key);
+  Result<Sample> decode_cgroup(std::string_view record);
   Result<const Header*> header(std::uint64_t key);
   Result<Sample> decode_record(std::string_view record);
 
@@ -119,6 +139,7 @@ class CompactDecoder {
   // processes than the bound).
   std::unordered_map<std::uint64_t, Names> names_;
   std::unordered_map<std::uint64_t, Header> headers_;
+  std::unordered_map<std::uint64_t, CgroupSample> cgroups_;  // names only
 };
 
 }  // namespace tally::samples

@@ -108,8 +108,9 @@ class Line {
 
 std::vector<std::string> json_lines(const IntervalSamples& interval) {
   std::vector<std::string> out;
-  out.reserve(interval.processes.size() + 1);
+  out.reserve(interval.processes.size() + interval.cgroups.size() + 1);
   for (const auto& p : interval.processes) out.push_back(to_json_line(p));
+  for (const auto& c : interval.cgroups) out.push_back(to_json_line(c));
   out.push_back(to_json_line(interval.host));
   return out;
 }
@@ -159,10 +160,37 @@ std::string to_json_line(const HostSample& s, Form form) {
   return line.done();
 }
 
+std::string to_json_line(const CgroupSample& s) {
+  Line line("cgroup");
+  line.number("ts_ns", s.ts_ns)
+      .number("interval_ns", s.interval_ns)
+      .text("host", s.host)
+      .text("cgroup", s.cgroup)
+      .optional_text("container_id", s.container_id)
+      .optional_text("container_runtime", s.container_runtime)
+      .optional_text("pod_uid", s.pod_uid)
+      .optional_text("pod_qos", s.pod_qos)
+      .optional_text("pod", s.pod)
+      .optional_text("namespace", s.pod_namespace)
+      .optional_text("container", s.container)
+      .number("processes", std::uint64_t{s.processes})
+      .number("process_cpu_ns", s.process_cpu_ns);
+  if (s.usage_known) line.number("cpu_ns", s.cpu_ns).number("cpu_pct", s.cpu_pct);
+  if (s.throttling_known) {
+    line.number("nr_periods", s.nr_periods)
+        .number("nr_throttled", s.nr_throttled)
+        .number("throttled_ns", s.throttled_ns);
+  }
+  if (s.pressure_known)
+    line.number("psi_some_ns", s.psi_some_ns).number("psi_full_ns", s.psi_full_ns);
+  return line.number("limit_cpus", s.limit_cpus).done();
+}
+
 std::string to_json_line(const Sample& s) {
   struct Writer {
     std::string operator()(const ProcessSample& p) const { return to_json_line(p); }
     std::string operator()(const HostSample& h) const { return to_json_line(h); }
+    std::string operator()(const CgroupSample& c) const { return to_json_line(c); }
     std::string operator()(const UnknownSample& u) const { return u.json_line; }
   };
   return std::visit(Writer{}, s);

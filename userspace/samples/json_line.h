@@ -27,10 +27,13 @@ enum class Form { current, first_release };
 std::string to_json_line(const ProcessSample& s, Names names = Names::included,
                          Form form = Form::current);
 std::string to_json_line(const HostSample& s, Form form = Form::current);
+// Cgroup lines came with Form::current; the number groups a host does not
+// offer are left out (usage, throttling, pressure).
+std::string to_json_line(const CgroupSample& s);
 // An UnknownSample is its line, unchanged.
 std::string to_json_line(const Sample& s);
 
-// The interval's lines, processes first and the host line last.
+// The interval's lines: processes, then cgroups, and the host line last.
 std::vector<std::string> json_lines(const IntervalSamples& interval);
 
 }  // namespace tally::samples

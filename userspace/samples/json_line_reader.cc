@@ -14,42 +14,47 @@ using Json = nlohmann::json;
 
 // Every field of either kind, flat, as the reader meets them.
 struct Fields {
-  enum class Kind { process, host, other };
+  enum class Kind { process, host, cgroup, other };
   Kind kind = Kind::other;
-  ProcessSample process;  // ts_ns, interval_ns, host and cpu_pct are kept here for both kinds
+  // ts_ns, interval_ns, host, cpu_ns, cpu_pct and the names are kept in
+  // `process` for every kind; processes and pressure in `host`.
+  ProcessSample process;
   HostSample host;
+  CgroupSample cgroup;     // the fields only cgroup lines have
+  std::uint64_t seen = 0;  // a bit per kFields entry
 };
 
 enum class Type { unsigned_int, signed_int, number, string, boolean };
 
 // The fields of both kinds, in one table: where each goes and what JSON
-// type it must have. `process`/`host`: which kinds require it.
+// type it must have. `process`/`host`/`cgroup`: which kinds require it.
 struct Field {
   std::string_view name;
   Type type;
   bool process;
   bool host;
+  bool cgroup = false;
 };
 
 // Fields added after the first release are never required: lines stored by
 // an older tallyd lack them and read as 0 or empty.
-constexpr std::array<Field, 31> kFields{{
-    {"kind", Type::string, true, true},
-    {"ts_ns", Type::unsigned_int, true, true},
-    {"interval_ns", Type::unsigned_int, true, true},
-    {"host", Type::string, true, true},
+constexpr std::array<Field, 36> kFields{{
+    {"kind", Type::string, true, true, true},
+    {"ts_ns", Type::unsigned_int, true, true, true},
+    {"interval_ns", Type::unsigned_int, true, true, true},
+    {"host", Type::string, true, true, true},
     {"pid", Type::unsigned_int, true, false},
     {"start_time_ns", Type::unsigned_int, true, false},
     {"comm", Type::string, true, false},
     {"cmdline", Type::string, true, false},
-    {"cgroup", Type::string, true, false},
+    {"cgroup", Type::string, true, false, true},
     {"cpu_ns", Type::unsigned_int, true, false},
     {"cpu_pct", Type::number, true, true},
     {"rss_bytes", Type::unsigned_int, true, false},
     {"exited", Type::boolean, true, false},
     {"ncpu", Type::unsigned_int, false, true},
     {"busy_ns", Type::unsigned_int, false, true},
-    {"processes", Type::unsigned_int, false, true},
+    {"processes", Type::unsigned_int, false, true, true},
     {"dropped_updates", Type::unsigned_int, false, true},
     {"container_id", Type::string, false, false},
     {"container_runtime", Type::string, false, false},
@@ -65,7 +70,19 @@ constexpr std::array<Field, 31> kFields{{
     {"psi_full_ns", Type::unsigned_int, false, false},
     {"unaccounted_ns", Type::signed_int, false, false},
     {"bpf_run_ns", Type::unsigned_int, false, false},
+    {"process_cpu_ns", Type::unsigned_int, false, false, true},
+    {"nr_periods", Type::unsigned_int, false, false},
+    {"nr_throttled", Type::unsigned_int, false, false},
+    {"throttled_ns", Type::unsigned_int, false, false},
+    {"limit_cpus", Type::number, false, false, true},
 }};
+
+constexpr std::size_t field_index(std::string_view name) {
+  for (std::size_t i = 0; i < kFields.size(); ++i) {
+    if (kFields[i].name == name) return i;
+  }
+  return kFields.size();
+}
 static_assert(kFields.size() <= 64, "seen_ has a bit per field");
 
 // Reads a line straight into the sample structs with nlohmann's SAX interface:
@@ -171,13 +188,17 @@ class RecordReader : public nlohmann::json_sax<Json> {
       r_.kind = Fields::Kind::process;
     } else if (kind_ == "host") {
       r_.kind = Fields::Kind::host;
+    } else if (kind_ == "cgroup") {
+      r_.kind = Fields::Kind::cgroup;
     } else {
       r_.kind = Fields::Kind::other;  // a newer kind: kept as its line
       return ok_status();
     }
-    const bool process = r_.kind == Fields::Kind::process;
+    r_.seen = seen_;
     for (std::size_t i = 0; i < kFields.size(); ++i) {
-      const bool required = process ? kFields[i].process : kFields[i].host;
+      const bool required = r_.kind == Fields::Kind::process ? kFields[i].process
+                            : r_.kind == Fields::Kind::host  ? kFields[i].host
+                                                             : kFields[i].cgroup;
       if (required && !(seen_ & (std::uint64_t{1} << i)))
         return Error::format("{}: missing", kFields[i].name);
     }
@@ -215,6 +236,8 @@ class RecordReader : public nlohmann::json_sax<Json> {
   void set_double(std::string_view name, double v) {
     if (name == "wait_pct")
       r_.process.wait_pct = v;
+    else if (name == "limit_cpus")
+      r_.cgroup.limit_cpus = v;
     else
       r_.process.cpu_pct = v;
   }
@@ -252,6 +275,14 @@ class RecordReader : public nlohmann::json_sax<Json> {
       r_.host.psi_full_ns = v;
     else if (name == "bpf_run_ns")
       r_.host.bpf_run_ns = v;
+    else if (name == "process_cpu_ns")
+      r_.cgroup.process_cpu_ns = v;
+    else if (name == "nr_periods")
+      r_.cgroup.nr_periods = v;
+    else if (name == "nr_throttled")
+      r_.cgroup.nr_throttled = v;
+    else if (name == "throttled_ns")
+      r_.cgroup.throttled_ns = v;
   }
   bool ok() const { return problem_.empty(); }
 
@@ -263,6 +294,33 @@ class RecordReader : public nlohmann::json_sax<Json> {
   bool object_ = false;
   std::string problem_;
 };
+
+bool seen(const Fields& r, std::string_view name) { return (r.seen >> field_index(name)) & 1u; }
+
+CgroupSample cgroup_of(Fields& r) {
+  CgroupSample c = std::move(r.cgroup);
+  ProcessSample& p = r.process;
+  c.ts_ns = p.ts_ns;
+  c.interval_ns = p.interval_ns;
+  c.host = std::move(p.host);
+  c.cgroup = std::move(p.cgroup);
+  c.container_id = std::move(p.container_id);
+  c.container_runtime = std::move(p.container_runtime);
+  c.pod_uid = std::move(p.pod_uid);
+  c.pod_qos = std::move(p.pod_qos);
+  c.pod = std::move(p.pod);
+  c.pod_namespace = std::move(p.pod_namespace);
+  c.container = std::move(p.container);
+  c.processes = r.host.processes;
+  c.usage_known = seen(r, "cpu_ns");
+  c.cpu_ns = p.cpu_ns;
+  c.cpu_pct = p.cpu_pct;
+  c.throttling_known = seen(r, "nr_periods");
+  c.pressure_known = seen(r, "psi_some_ns");
+  c.psi_some_ns = r.host.psi_some_ns;
+  c.psi_full_ns = r.host.psi_full_ns;
+  return c;
+}
 
 }  // namespace
 
@@ -288,6 +346,8 @@ Result<Sample> parse_json_line(std::string_view line) {
       h.cpu_pct = r.process.cpu_pct;
       return Sample(std::move(h));
     }
+    case Fields::Kind::cgroup:
+      return Sample(cgroup_of(r));
     case Fields::Kind::other:
       break;
   }

@@ -61,6 +61,43 @@ struct HostSample {
   std::uint64_t bpf_run_ns = 0;
 };
 
+// A cgroup over one interval, from its own files (accounting/cgroup_stats.h):
+// one line per cgroup whose processes had CPU in the interval, the cgroup
+// being a process line's `cgroup` (a container, a service, a pod's
+// container). Numbers are deltas over the interval; each group of them is
+// written only where the host offers it ("_known").
+struct CgroupSample {
+  std::uint64_t ts_ns = 0;
+  std::uint64_t interval_ns = 0;
+  std::string host;
+  std::string cgroup;  // the path, as in process lines
+  // As in process lines, from the path and the kubelet.
+  std::string container_id;
+  std::string container_runtime;
+  std::string pod_uid;
+  std::string pod_qos;
+  std::string pod;
+  std::string pod_namespace;
+  std::string container;
+  std::uint32_t processes = 0;       // process lines of this interval in it
+  std::uint64_t process_cpu_ns = 0;  // their cpu_ns, summed
+  // The cgroup's own usage (cpu.stat usage_usec or cpuacct.usage), which
+  // also counts its descendants' processes.
+  bool usage_known = false;
+  std::uint64_t cpu_ns = 0;
+  double cpu_pct = 0;
+  // Throttling by a CPU limit (a cpu controller answered).
+  bool throttling_known = false;
+  std::uint64_t nr_periods = 0;
+  std::uint64_t nr_throttled = 0;
+  std::uint64_t throttled_ns = 0;
+  // cpu.pressure (v2): some/full stall time in the interval.
+  bool pressure_known = false;
+  std::uint64_t psi_some_ns = 0;
+  std::uint64_t psi_full_ns = 0;
+  double limit_cpus = 0;  // quota / period: 0.2 is 20% of one CPU; 0 none
+};
+
 // A stored JSON line of a kind this tallyd does not know (written by a newer
 // one before a downgrade). Kept as it was so that the native format forwards
 // it and a batch keeps its sample count; the other formats skip it.
@@ -68,11 +105,12 @@ struct UnknownSample {
   std::string json_line;
 };
 
-using Sample = std::variant<ProcessSample, HostSample, UnknownSample>;
+using Sample = std::variant<ProcessSample, HostSample, CgroupSample, UnknownSample>;
 
 // One interval's samples, as the sampler makes them.
 struct IntervalSamples {
   std::vector<ProcessSample> processes;
+  std::vector<CgroupSample> cgroups;  // by path
   HostSample host;
 };
 
@@ -81,9 +119,15 @@ struct IntervalSamples {
 // changed them. The same bytes split differently between fields give
 // another digest.
 std::uint64_t names_digest(const ProcessSample& s);
+std::uint64_t names_digest(const CgroupSample& s);  // its path, container and pod fields
 
 // part_ns / whole_ns * 100, rounded to 2 decimals (0 for an empty whole).
 double percent(std::uint64_t part_ns, std::uint64_t whole_ns);
+
+// A cgroup's limit in CPUs as the outbox stores it, in millionths of a
+// CPU; the sampler rounds it so, so that it reads back exactly.
+std::uint64_t cpu_millionths(double cpus);
+double cpus_of_millionths(std::uint64_t millionths);
 
 // A host's cpu_pct: busy time over the interval times the CPUs (at least one).
 double host_percent(std::uint64_t busy_ns, std::uint64_t interval_ns, std::uint32_t ncpu);

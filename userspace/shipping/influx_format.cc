@@ -72,6 +72,32 @@ void host_line(std::string& out, const samples::HostSample& r, const InfluxOptio
                  scale(r.ts_ns, o.precision));
 }
 
+// A cgroup's line. Fields the host does not offer are left out rather than
+// written as 0: a missing throttled_ns is not an unthrottled cgroup.
+void cgroup_line(std::string& out, const samples::CgroupSample& r, const InfluxOptions& o) {
+  out += "tally_cgroup";
+  tag(out, "cgroup", r.cgroup);
+  tag(out, "container", r.container);
+  tag(out, "host", r.host);
+  tag(out, "namespace", r.pod_namespace);
+  tag(out, "pod", r.pod);
+  fmt::format_to(std::back_inserter(out), " processes={}i,process_cpu_ns={}i,limit_cpus={}",
+                 r.processes, r.process_cpu_ns, r.limit_cpus);
+  if (r.usage_known) {
+    fmt::format_to(std::back_inserter(out), ",cpu_ns={}i,cpu_pct={}", r.cpu_ns, r.cpu_pct);
+  }
+  if (r.throttling_known) {
+    fmt::format_to(std::back_inserter(out), ",nr_periods={}i,nr_throttled={}i,throttled_ns={}i",
+                   r.nr_periods, r.nr_throttled, r.throttled_ns);
+  }
+  if (r.pressure_known) {
+    fmt::format_to(std::back_inserter(out), ",psi_some_ns={}i,psi_full_ns={}i", r.psi_some_ns,
+                   r.psi_full_ns);
+  }
+  fmt::format_to(std::back_inserter(out), ",interval_ns={}i {}\n", r.interval_ns,
+                 scale(r.ts_ns, o.precision));
+}
+
 }  // namespace
 
 Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
@@ -111,6 +137,8 @@ Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
       process_line(body, *p, start_tag, options_);
     } else if (const auto* h = std::get_if<samples::HostSample>(&sample)) {
       host_line(body, *h, options_);
+    } else if (const auto* c = std::get_if<samples::CgroupSample>(&sample)) {
+      cgroup_line(body, *c, options_);
     }
   }
   return body;

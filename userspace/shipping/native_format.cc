@@ -1,5 +1,7 @@
 #include "shipping/native_format.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +11,17 @@ namespace tally::shipping {
 
 namespace {
 
-constexpr int kVersion = 2;
+// 3: samples may be cgroup lines; 2: process samples may leave out their
+// names; 1: the first.
+constexpr int kVersion = 3;
+
+bool is_cgroup(const samples::Sample& s) {
+  return std::holds_alternative<samples::CgroupSample>(s);
+}
+
+std::size_t cgroups_in(std::span<const samples::Sample> samples) {
+  return static_cast<std::size_t>(std::count_if(samples.begin(), samples.end(), is_cgroup));
+}
 
 }  // namespace
 
@@ -30,9 +42,9 @@ namespace {
 
 // What a collector of an older release answers a version it does not speak
 // (docs/protocol.md, "Versioning"): 400 {"error":"version: unsupported version 2 (…)"}.
-bool refuses_version(const HttpResponse& response) {
-  return response.status == 400 &&
-         response.body.find("version: unsupported version") != std::string::npos;
+bool refuses_version(const HttpResponse& response, int version) {
+  return response.status == 400 && response.body.find(fmt::format("version: unsupported version {}",
+                                                                  version)) != std::string::npos;
 }
 
 }  // namespace
@@ -67,11 +79,19 @@ Result<std::string> NativeFormat::encode(const queue::Batch& batch,
                          count, samples.size());
   }
   body.reserve(body.size() + 128 + static_cast<std::size_t>(count) * 400);
+  // Before version 3 a batch is its samples without the cgroup lines, which
+  // such a collector would refuse: indexes and counts are of what is sent.
+  const bool without_cgroups = version_ < 3;
+  const std::size_t sent_before =
+      without_cgroups ? first - cgroups_in(samples.subspan(0, first)) : first;
+  const std::size_t batch_total =
+      without_cgroups ? samples.size() - cgroups_in(samples) : samples.size();
   fmt::format_to(std::back_inserter(body),
                  R"("seq":{},"kind":"samples","first_index":{},"batch_samples":{},"samples":[)",
-                 batch.seq, first, samples.size());
+                 batch.seq, sent_before, batch_total);
   bool first_sample = true;
   for (const samples::Sample& sample : samples.subspan(first, count)) {
+    if (without_cgroups && is_cgroup(sample)) continue;
     if (!first_sample) body += ',';
     first_sample = false;
     // A process's names are left out when the collector holds exactly these.
@@ -92,16 +112,45 @@ Verdict NativeFormat::judge(const HttpResponse& response) const {
   if (response.status == 409 && response.body.find(R"("unknown_processes")") != std::string::npos) {
     return Verdict{Outcome::resend_in_full, 0, {}};
   }
-  if (version_ > 1 && refuses_version(response)) return Verdict{Outcome::resend_in_full, 0, {}};
+  if (version_ > 1 && refuses_version(response, version_)) {
+    return Verdict{Outcome::resend_in_full, 0, {}};
+  }
   return SinkFormat::judge(response);
 }
 
+namespace {
+
+// The newest version the collector says it speaks: "(this collector speaks
+// 1 to 2)" or, from the first release, "(this collector speaks 1)"; one
+// below `refused` when the message says neither.
+int spoken_version(const std::string& body, int refused) {
+  const std::string_view marker = "this collector speaks ";
+  const auto at = body.find(marker);
+  const auto close = at == std::string::npos ? at : body.find(')', at);
+  if (close != std::string::npos) {
+    const std::string_view said(body.data() + at + marker.size(), close - at - marker.size());
+    const auto space = said.rfind(' ');
+    const std::string_view last = space == std::string_view::npos ? said : said.substr(space + 1);
+    if (last.size() == 1 && last[0] >= '1' && last[0] < '0' + refused) return last[0] - '0';
+  }
+  return refused - 1;
+}
+
+}  // namespace
+
 std::string NativeFormat::adapt_to(const HttpResponse& response) {
   held_.clear();
-  if (version_ > 1 && refuses_version(response)) {
-    set_version(1);
+  // Straight to the version the collector speaks: the shipper resends a
+  // piece in full once only.
+  if (version_ > 1 && refuses_version(response, version_)) {
+    set_version(spoken_version(response.body, version_));
+    if (version_ == 2) {
+      return "the collector speaks protocol version 2 at most: its batches leave out the cgroup "
+             "lines from now on (counted as samples_withheld); upgrade the collector to store "
+             "them";
+    }
     return "the collector speaks protocol version 1 only: sending version 1 (every process name "
-           "in every sample) from now on; upgrade the collector to send less";
+           "in every sample, no cgroup lines) from now on; upgrade the collector to send less";
   }
   return "the collector does not hold process names it acknowledged (a new database?): sending "
          "them again";
@@ -109,8 +158,9 @@ std::string NativeFormat::adapt_to(const HttpResponse& response) {
 
 void NativeFormat::acknowledged(std::span<const samples::Sample> samples, std::uint32_t first,
                                 std::uint32_t count) {
-  if (version_ < 2) return;  // version 1 always sends every name
   if (static_cast<std::size_t>(first) + count > samples.size()) return;
+  if (version_ < 3) withheld_ += cgroups_in(samples.subspan(first, count));
+  if (version_ < 2) return;  // version 1 always sends every name
   for (const samples::Sample& sample : samples.subspan(first, count)) {
     const auto* p = std::get_if<samples::ProcessSample>(&sample);
     if (!p) continue;

@@ -11,6 +11,9 @@
 // piece again with every name in it. A collector of an older release, which
 // refuses version 2 with a 400 naming `version`, gets version 1 from then on
 // (every name in every sample) instead of losing batches to rejections.
+// Version 3 adds cgroup lines (samples::CgroupSample); a collector that
+// refuses it gets version 2, whose batches leave the cgroup lines out: they
+// are counted (samples_withheld) and `tally status` says so.
 #pragma once
 
 #include <cstdint>
@@ -37,9 +40,11 @@ class NativeFormat final : public SinkFormat {
 
   // Processes whose names the collector holds, as far as this agent knows.
   std::size_t names_held() const { return held_.size(); }
-  // 2, or 1 once a collector said it speaks only version 1 (names always
-  // sent); for as long as this process runs.
+  // 3; 2 once a collector said it speaks version 2 at most (no cgroup
+  // lines), 1 once it said version 1 only (names always sent); for as long
+  // as this process runs.
   int version() const { return version_; }
+  std::uint64_t samples_withheld() const override { return withheld_; }
 
   // Past this many processes the memory is cleared rather than grown: names
   // are then sent once more. Processes leave it when their exit is acked.
@@ -60,7 +65,8 @@ class NativeFormat final : public SinkFormat {
 
   std::string agent_id_, host_;
   int version_ = 0;
-  std::string envelope_head_;  // {"version":2,"agent_id":"…","host":"…",
+  std::uint64_t withheld_ = 0;  // cgroup lines acknowledged pieces left out
+  std::string envelope_head_;   // {"version":2,"agent_id":"…","host":"…",
   std::unordered_map<ProcessKey, std::uint64_t, KeyHash> held_;  // → samples::names_digest
 };
 

@@ -198,6 +198,60 @@ void OtlpFormat::host_resource(std::string& out, const samples::HostSample& h) c
   out += "]}]}";
 }
 
+// A cgroup's resource: the semantic conventions' container and k8s
+// attributes where it is a container, the path where it is not (a systemd
+// service). Metrics the host does not offer are left out, not sent as 0.
+void OtlpFormat::cgroup_resource(std::string& out, const samples::CgroupSample& c) const {
+  out += "{\"resource\":{";
+  {
+    Attributes a(out);
+    a.string("host.name", c.host);
+    a.string("host.id", options_.host_id);
+    a.string("tally.cgroup.path", c.cgroup);
+    if (c.container_runtime != "systemd") {
+      a.string("container.id", c.container_id);
+      a.string("container.runtime", c.container_runtime);
+    } else {
+      a.string("tally.cgroup.unit", c.container_id);
+    }
+    a.string("k8s.pod.uid", c.pod_uid);
+    a.string("k8s.pod.name", c.pod);
+    a.string("k8s.namespace.name", c.pod_namespace);
+    a.string("k8s.container.name", c.container);
+  }
+  scope_head(out, options_.scope_version);
+  bool first_metric = true;
+  const std::uint64_t start = interval_start(c.ts_ns, c.interval_ns);
+  if (c.usage_known) {
+    metric(out, first_metric, "tally.cgroup.cpu.time", "s",
+           "CPU time used by the cgroup and its descendants in the interval (cpu.stat)", kDelta,
+           true, Point{start, c.ts_ns, true, seconds(c.cpu_ns)});
+  }
+  if (c.throttling_known) {
+    metric(out, first_metric, "tally.cgroup.cpu.throttled_time", "s",
+           "Time the cgroup's CPU limit held its tasks back in the interval", kDelta, true,
+           Point{start, c.ts_ns, true, seconds(c.throttled_ns)});
+    metric(out, first_metric, "tally.cgroup.cpu.periods", "{period}",
+           "Enforcement periods in which the cgroup had runnable tasks", kDelta, true,
+           Point{start, c.ts_ns, false, 0, c.nr_periods});
+    metric(out, first_metric, "tally.cgroup.cpu.throttled_periods", "{period}",
+           "Enforcement periods in which the cgroup used up its quota", kDelta, true,
+           Point{start, c.ts_ns, false, 0, c.nr_throttled});
+  }
+  if (c.pressure_known) {
+    metric(out, first_metric, "tally.cgroup.cpu.pressure.some", "s",
+           "Time some runnable task of the cgroup waited for a CPU (PSI)", kDelta, true,
+           Point{start, c.ts_ns, true, seconds(c.psi_some_ns)});
+    metric(out, first_metric, "tally.cgroup.cpu.pressure.full", "s",
+           "Time all non-idle tasks of the cgroup waited for a CPU (PSI)", kDelta, true,
+           Point{start, c.ts_ns, true, seconds(c.psi_full_ns)});
+  }
+  metric(out, first_metric, "tally.cgroup.cpu.limit", "{cpu}",
+         "The cgroup's CPU limit (quota / period); 0: none", 0, false,
+         Point{start, c.ts_ns, true, c.limit_cpus});
+  out += "]}]}";
+}
+
 Result<std::string> OtlpFormat::encode(const queue::Batch& batch,
                                        std::span<const samples::Sample> samples,
                                        std::uint32_t first, std::uint32_t count) const {
@@ -218,6 +272,8 @@ Result<std::string> OtlpFormat::encode(const queue::Batch& batch,
     first_resource = false;
     if (const auto* p = std::get_if<samples::ProcessSample>(&sample)) {
       process_resource(out, *p);
+    } else if (const auto* c = std::get_if<samples::CgroupSample>(&sample)) {
+      cgroup_resource(out, *c);
     } else {
       host_resource(out, std::get<samples::HostSample>(sample));
     }

@@ -57,6 +57,7 @@ class OtlpFormat final : public SinkFormat {
  private:
   void process_resource(std::string& out, const samples::ProcessSample& p) const;
   void host_resource(std::string& out, const samples::HostSample& h) const;
+  void cgroup_resource(std::string& out, const samples::CgroupSample& c) const;
 
   OtlpOptions options_;
 };

@@ -272,6 +272,10 @@ void Shipper::on_acknowledged(Delivery& d, const Verdict& verdict) {
     status_.points_rejected += verdict.rejected_points;
   }
   format_->acknowledged(d.samples, first, count);
+  if (const std::uint64_t withheld = format_->samples_withheld(); withheld > 0) {
+    std::lock_guard lock(mu_);
+    status_.samples_withheld = withheld;
+  }
   d.pieces.pop_front();
   d.resent_in_full = false;
   d.samples_sent += count;

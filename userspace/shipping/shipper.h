@@ -94,6 +94,8 @@ struct SinkStatus {
   std::uint64_t names_resent = 0;
   std::uint64_t partial_successes = 0;
   std::uint64_t points_rejected = 0;
+  // Samples the format could not send to this server (SinkFormat::samples_withheld).
+  std::uint64_t samples_withheld = 0;
 };
 
 class Shipper {

@@ -61,6 +61,11 @@ class SinkFormat {
   // what to tell the operator.
   virtual std::string adapt_to(const HttpResponse& /*response*/) { return {}; }
 
+  // Samples of acknowledged pieces that the format left out because the
+  // server cannot take them (native format: cgroup lines for a collector of
+  // protocol version 2); reported in `tally status`.
+  virtual std::uint64_t samples_withheld() const { return 0; }
+
   // False for servers that have no notion of a declared loss: gap batches are
   // then logged and acknowledged locally, and still counted in the outbox.
   virtual bool sends_gaps() const { return true; }

@@ -104,6 +104,7 @@ const summary = {
   cpu_points: 0,
   memory_points: 0,
   host_resources: 0,
+  cgroup_resources: 0,
   cmdline_resources: 0,
   bytes: 0
 };
@@ -170,6 +171,21 @@ for (const file of opt.files) {
         summary.memory_points++;
         checkSum(`${where} process.memory.usage`, mem, 'By', CUMULATIVE, false, 'int');
       }
+    } else if (attrs['tally.cgroup.path']) {
+      summary.cgroup_resources++;
+      if (typeof attrs['tally.cgroup.path'].stringValue !== 'string')
+        problem(where, 'tally.cgroup.path');
+      for (const name of ['tally.cgroup.cpu.time', 'tally.cgroup.cpu.throttled_time',
+                          'tally.cgroup.cpu.pressure.some', 'tally.cgroup.cpu.pressure.full']) {
+        if (metrics[name]) checkSum(`${where} ${name}`, metrics[name], 's', DELTA, true, 'double');
+      }
+      for (const name of ['tally.cgroup.cpu.periods', 'tally.cgroup.cpu.throttled_periods']) {
+        if (metrics[name])
+          checkSum(`${where} ${name}`, metrics[name], '{period}', DELTA, true, 'int');
+      }
+      const limit = metrics['tally.cgroup.cpu.limit'];
+      if (!limit || !limit.gauge || limit.gauge.dataPoints.length !== 1)
+        problem(where, 'tally.cgroup.cpu.limit is not a one-point Gauge');
     } else {
       summary.host_resources++;
       for (const name
