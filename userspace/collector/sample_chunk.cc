@@ -114,6 +114,59 @@ std::optional<std::uint32_t> u32(std::optional<std::uint64_t> v) {
   return static_cast<std::uint32_t>(*v);
 }
 
+// A process sample's values (decode_sample); false: damaged.
+bool read_process_fields(Readers& in, Context& c, std::uint64_t tag, ChunkSample& s) {
+  s.exited = (tag & kExited) != 0;
+  s.names_at_end = (tag & kNamesAtEnd) != 0;
+  auto delta = in[kNames].next();
+  auto cpu = in[kCpu].next();
+  auto rss = in[kRss].next();
+  if (!delta || !cpu || !rss) return false;
+  // Unsigned: a damaged delta wraps instead of overflowing.
+  s.names_id = static_cast<std::int64_t>(static_cast<std::uint64_t>(c.names_id) +
+                                         static_cast<std::uint64_t>(varint::unzigzag(*delta)));
+  if (s.names_id <= 0) return false;
+  c.names_id = s.names_id;
+  s.cpu_ns = *cpu;
+  if (s.extended) {
+    auto wait = in[kCpu].next();
+    if (!wait) return false;
+    s.wait_ns = *wait;
+  }
+  if (!(tag & kRssBytes) && *rss > std::numeric_limits<std::uint64_t>::max() / kPage) {
+    return false;
+  }
+  s.rss_bytes = (tag & kRssBytes) ? *rss : *rss * kPage;
+  return true;
+}
+
+// A host sample's values (decode_sample); false: damaged.
+bool read_host_fields(Readers& in, std::uint64_t tag, ChunkSample& s) {
+  if (tag & (kExited | kNamesAtEnd | kRssBytes)) return false;
+  auto ncpu = u32(in[kHostFields].next());
+  auto busy = in[kHostFields].next();
+  auto processes = u32(in[kHostFields].next());
+  auto dropped = in[kHostFields].next();
+  if (!ncpu || !busy || !processes || !dropped) return false;
+  s.ncpu = *ncpu;
+  s.busy_ns = *busy;
+  s.processes = *processes;
+  s.dropped_updates = *dropped;
+  if (!s.extended) return true;
+  std::array<std::uint64_t, 5> more{};
+  for (auto& v : more) {
+    auto read = in[kHostFields].next();
+    if (!read) return false;
+    v = *read;
+  }
+  s.steal_ns = more[0];
+  s.psi_some_ns = more[1];
+  s.psi_full_ns = more[2];
+  s.unaccounted_ns = varint::unzigzag(more[3]);
+  s.bpf_run_ns = more[4];
+  return true;
+}
+
 // Reads one sample; nullopt when a stream ends early or holds a value that
 // no encoder writes.
 std::optional<ChunkSample> decode_sample(Readers& in, Context& c, std::uint8_t format) {
@@ -140,55 +193,10 @@ std::optional<ChunkSample> decode_sample(Readers& in, Context& c, std::uint8_t f
     if (!v) return std::nullopt;
     s.interval_ns = *v;
   }
-  if (s.is_process) {
-    s.exited = (*tag & kExited) != 0;
-    s.names_at_end = (*tag & kNamesAtEnd) != 0;
-    auto delta = in[kNames].next();
-    auto cpu = in[kCpu].next();
-    auto rss = in[kRss].next();
-    if (!delta || !cpu || !rss) return std::nullopt;
-    // Unsigned: a damaged delta wraps instead of overflowing.
-    s.names_id = static_cast<std::int64_t>(static_cast<std::uint64_t>(c.names_id) +
-                                           static_cast<std::uint64_t>(varint::unzigzag(*delta)));
-    if (s.names_id <= 0) return std::nullopt;
-    c.names_id = s.names_id;
-    s.cpu_ns = *cpu;
-    if (s.extended) {
-      auto wait = in[kCpu].next();
-      if (!wait) return std::nullopt;
-      s.wait_ns = *wait;
-    }
-    if (!(*tag & kRssBytes) && *rss > std::numeric_limits<std::uint64_t>::max() / kPage) {
-      return std::nullopt;
-    }
-    s.rss_bytes = (*tag & kRssBytes) ? *rss : *rss * kPage;
-  } else if (s.is_cgroup) {
-    if (*tag & (kExited | kNamesAtEnd | kRssBytes)) return std::nullopt;
-  } else {
-    if (*tag & (kExited | kNamesAtEnd | kRssBytes)) return std::nullopt;
-    auto ncpu = u32(in[kHostFields].next());
-    auto busy = in[kHostFields].next();
-    auto processes = u32(in[kHostFields].next());
-    auto dropped = in[kHostFields].next();
-    if (!ncpu || !busy || !processes || !dropped) return std::nullopt;
-    s.ncpu = *ncpu;
-    s.busy_ns = *busy;
-    s.processes = *processes;
-    s.dropped_updates = *dropped;
-    if (s.extended) {
-      std::array<std::uint64_t, 5> more{};
-      for (auto& v : more) {
-        auto read = in[kHostFields].next();
-        if (!read) return std::nullopt;
-        v = *read;
-      }
-      s.steal_ns = more[0];
-      s.psi_some_ns = more[1];
-      s.psi_full_ns = more[2];
-      s.unaccounted_ns = varint::unzigzag(more[3]);
-      s.bpf_run_ns = more[4];
-    }
-  }
+  const bool fields_read = s.is_process  ? read_process_fields(in, c, *tag, s)
+                           : s.is_cgroup ? (*tag & (kExited | kNamesAtEnd | kRssBytes)) == 0
+                                         : read_host_fields(in, *tag, s);
+  if (!fields_read) return std::nullopt;
   if (*tag & kVerbatim) {
     auto at = in[kVerbatimText].next();
     auto size = in[kVerbatimText].next();

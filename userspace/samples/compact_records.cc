@@ -83,6 +83,40 @@ Status numbers(Reader& in, std::array<std::uint64_t, N>& out, std::size_t requir
   return ok_status();
 }
 
+std::string host_record(const HostSample& host, std::uint64_t interval_key) {
+  std::string record = "h";
+  put(record, interval_key);
+  put(record, host.ncpu);
+  put(record, host.busy_ns);
+  put(record, host.processes);
+  put(record, host.dropped_updates);
+  put(record, host.steal_ns);
+  put(record, host.psi_some_ns);
+  put(record, host.psi_full_ns);
+  put(record, varint::zigzag(host.unaccounted_ns));
+  put(record, host.bpf_run_ns);
+  return record;
+}
+
+std::string cgroup_record(const CgroupSample& c, std::uint64_t interval_key,
+                          std::uint64_t cgroup_key) {
+  std::string record = "c";
+  put(record, interval_key);
+  put(record, cgroup_key);
+  put(record, c.processes);
+  put(record, c.process_cpu_ns);
+  put(record,
+      (c.usage_known ? 1u : 0u) | (c.throttling_known ? 2u : 0u) | (c.pressure_known ? 4u : 0u));
+  put(record, c.cpu_ns);
+  put(record, c.nr_periods);
+  put(record, c.nr_throttled);
+  put(record, c.throttled_ns);
+  put(record, c.psi_some_ns);
+  put(record, c.psi_full_ns);
+  put(record, cpu_millionths(c.limit_cpus));
+  return record;
+}
+
 }  // namespace
 
 CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
@@ -116,7 +150,7 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
   const HostSample& host = interval.host;
   const std::uint64_t interval_key = header_key(host.ts_ns, host.interval_ns, host.host);
 
-  out.records.reserve(interval.processes.size() + 1);
+  out.records.reserve(interval.processes.size() + interval.cgroups.size() + 1);
   for (const ProcessSample& s : interval.processes) {
     Known& known = known_[{s.pid, s.start_time_ns}];
     const std::uint64_t digest = names_digest(s);  // samples/sample.h
@@ -152,35 +186,11 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
     }
   }
   for (const CgroupSample& c : interval.cgroups) {
-    std::string record = "c";
-    put(record, header_key(c.ts_ns, c.interval_ns, c.host));
-    put(record, cgroup_key(c, dict));
-    put(record, c.processes);
-    put(record, c.process_cpu_ns);
-    put(record,
-        (c.usage_known ? 1u : 0u) | (c.throttling_known ? 2u : 0u) | (c.pressure_known ? 4u : 0u));
-    put(record, c.cpu_ns);
-    put(record, c.nr_periods);
-    put(record, c.nr_throttled);
-    put(record, c.throttled_ns);
-    put(record, c.psi_some_ns);
-    put(record, c.psi_full_ns);
-    put(record, cpu_millionths(c.limit_cpus));
-    out.records.push_back(std::move(record));
+    out.records.push_back(
+        cgroup_record(c, header_key(c.ts_ns, c.interval_ns, c.host), cgroup_key(c, dict)));
   }
   age_cgroups(dict);
-  std::string record = "h";
-  put(record, interval_key);
-  put(record, host.ncpu);
-  put(record, host.busy_ns);
-  put(record, host.processes);
-  put(record, host.dropped_updates);
-  put(record, host.steal_ns);
-  put(record, host.psi_some_ns);
-  put(record, host.psi_full_ns);
-  put(record, varint::zigzag(host.unaccounted_ns));
-  put(record, host.bpf_run_ns);
-  out.records.push_back(std::move(record));
+  out.records.push_back(host_record(host, interval_key));
   return out;
 }
 
