@@ -107,8 +107,9 @@ TEST_F(CollectorServer, StoresCgroupLinesOfVersion3AndServesThemBack) {
   // Not a process: a pid filter leaves it out.
   HttpResponse pid = get("/v1/samples?host=web-1&pid=100&limit=100");
   ASSERT_EQ(pid.status, 200) << pid.body;
-  ASSERT_FALSE(pid.json()["samples"].empty()) << pid.body;
-  for (const auto& sample : pid.json()["samples"]) EXPECT_EQ(sample["kind"], "process");
+  const nlohmann::json of_pid = pid.json()["samples"];
+  ASSERT_FALSE(of_pid.empty()) << pid.body;
+  for (const auto& sample : of_pid) EXPECT_EQ(sample["kind"], "process");
 }
 
 // Series over HTTP, as the page and a spreadsheet read them. Raw here (a

@@ -204,6 +204,21 @@ std::string with_samples(const std::vector<std::string>& samples) {
   return body + "]}";
 }
 
+// A cgroup line (protocol version 3) with one edit, and a body of
+// `version` holding samples.
+std::string cgroup_sample(const std::string& replace_from, const std::string& replace_to) {
+  std::string s = R"({"kind":"cgroup","ts_ns":1,"interval_ns":2,"host":"h","cgroup":"/a",)"
+                  R"("processes":1,"process_cpu_ns":5,"cpu_ns":6,"cpu_pct":0.5,"nr_periods":7,)"
+                  R"("nr_throttled":1,"throttled_ns":8,"limit_cpus":0.5})";
+  if (!replace_from.empty()) s.replace(s.find(replace_from), replace_from.size(), replace_to);
+  return s;
+}
+
+std::string in_version(int version, std::string body) {
+  body.replace(body.find(R"("version":1)"), 11, R"("version":)" + std::to_string(version));
+  return body;
+}
+
 // A successor's gap record whose predecessor member is `predecessor`.
 std::string with_predecessor(const std::string& predecessor) {
   return R"({"version":1,"agent_id":"a","host":"h","seq":1,"kind":"gap","gap":)"
@@ -294,6 +309,33 @@ INSTANTIATE_TEST_SUITE_P(
         BadBody{"UnknownSampleKind", with_samples({R"({"kind":"disk","ts_ns":1})"}),
                 R"(samples[0].kind: unknown kind "disk" (expected "process", "host" or "cgroup"))"},
         BadBody{"MissingSampleKind", with_samples({R"({"ts_ns":1})"}), "samples[0].kind: missing"},
+        BadBody{"CgroupLineInVersion2", in_version(2, with_samples({cgroup_sample("", "")})),
+                "samples[0].kind: cgroup lines need protocol version 3"},
+        BadBody{"CgroupWithoutPath",
+                in_version(3, with_samples({cgroup_sample(R"("cgroup":"/a",)", "")})),
+                "samples[0].cgroup: missing"},
+        BadBody{"CgroupPathNotAString",
+                in_version(3, with_samples({cgroup_sample(R"("cgroup":"/a")", R"("cgroup":7)")})),
+                "samples[0].cgroup: expected string, got unsigned integer"},
+        BadBody{"CgroupProcessesPast32Bits",
+                in_version(3, with_samples({cgroup_sample(R"("processes":1)",
+                                                          R"("processes":4294967296)")})),
+                "samples[0].processes: 4294967296 is out of range (at most 4294967295)"},
+        BadBody{"CgroupNegativeThrottledTime",
+                in_version(3, with_samples({cgroup_sample(R"("throttled_ns":8)",
+                                                          R"("throttled_ns":-8)")})),
+                "samples[0].throttled_ns: expected unsigned integer, got negative integer"},
+        BadBody{"CgroupPeriodsAsText",
+                in_version(3, with_samples({cgroup_sample(R"("nr_periods":7)",
+                                                          R"("nr_periods":"7")")})),
+                "samples[0].nr_periods: expected unsigned integer, got string"},
+        BadBody{"CgroupLimitAsText",
+                in_version(3, with_samples({cgroup_sample(R"("limit_cpus":0.5)",
+                                                          R"("limit_cpus":"0.5")")})),
+                "samples[0].limit_cpus: expected number, got string"},
+        BadBody{"CgroupWithoutLimit",
+                in_version(3, with_samples({cgroup_sample(R"(,"limit_cpus":0.5)", "")})),
+                "samples[0].limit_cpus: missing"},
         BadBody{"DuplicateSampleKey",
                 with_samples({process_sample("\"pid\":3", "\"pid\":3,\"pid\":4")}),
                 "samples[0].pid: duplicate key"},

@@ -300,6 +300,24 @@ TEST(NativeFormat, Version3CarriesCgroupLinesAndVersion2LeavesThemOutAndCountsTh
   EXPECT_EQ(f.samples_withheld(), 0u) << "counted once acknowledged";
   f.acknowledged(samples, 0, 7);
   EXPECT_EQ(f.samples_withheld(), 3u);
+  EXPECT_TRUE(f.withholding());
+
+  // About an hour later it tries version 3 again: an old collector refuses
+  // that body and gets it in version 2; an upgraded one takes it.
+  for (std::uint64_t i = 1; i < NativeFormat::kProbeAfterAcks; ++i) f.acknowledged(samples, 0, 7);
+  EXPECT_EQ(f.version(), 3) << "probing";
+  ASSERT_EQ(f.judge(previous).outcome, Outcome::resend_in_full);
+  f.adapt_to(previous);
+  EXPECT_EQ(f.version(), 2);
+  for (std::uint64_t i = 0; i < NativeFormat::kProbeAfterAcks; ++i) f.acknowledged(samples, 0, 7);
+  EXPECT_EQ(f.version(), 3);
+  HttpResponse upgraded;
+  upgraded.status = 200;
+  ASSERT_EQ(f.judge(upgraded).outcome, Outcome::ack);
+  f.acknowledged(samples, 0, 7);
+  EXPECT_EQ(f.version(), 3) << "the upgraded collector keeps version 3";
+  EXPECT_FALSE(f.withholding());
+  EXPECT_EQ(nlohmann::json::parse(*f.encode(batch, samples, 0, 7))["samples"].size(), 7u);
 }
 
 TEST(Gzip, RoundTripsThroughZlib) {

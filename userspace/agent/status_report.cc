@@ -141,14 +141,15 @@ nlohmann::json sinks_status(const std::vector<shipping::SinkStatus>& statuses,
                      {"names_resent", st.names_resent},
                      {"partial_successes", st.partial_successes},
                      {"points_rejected", st.points_rejected},
-                     {"samples_withheld", st.samples_withheld}});
+                     {"samples_withheld", st.samples_withheld},
+                     {"withholding", st.withholding}});
     if (st.state == shipping::SinkState::failing) {
       degraded.push_back(fmt::format("sink {} failing: {}", st.name, st.last_error));
     }
-    if (st.samples_withheld > 0) {
+    if (st.withholding) {
       degraded.push_back(
           fmt::format("sink {}: {} cgroup lines not sent: the server speaks an older protocol "
-                      "(upgrade tally-collector)",
+                      "(upgrade tally-collector; tallyd tries the newer protocol hourly)",
                       st.name, st.samples_withheld));
     }
     if (st.points_rejected > 0) {

@@ -159,7 +159,16 @@ std::string NativeFormat::adapt_to(const HttpResponse& response) {
 void NativeFormat::acknowledged(std::span<const samples::Sample> samples, std::uint32_t first,
                                 std::uint32_t count) {
   if (static_cast<std::size_t>(first) + count > samples.size()) return;
-  if (version_ < 3) withheld_ += cgroups_in(samples.subspan(first, count));
+  if (version_ < kVersion) {
+    withheld_ += cgroups_in(samples.subspan(first, count));
+    if (++acks_since_fallback_ >= kProbeAfterAcks) {
+      // Try the newest version again with the next body (see the header).
+      acks_since_fallback_ = 0;
+      held_.clear();
+      set_version(kVersion);
+      return;
+    }
+  }
   if (version_ < 2) return;  // version 1 always sends every name
   for (const samples::Sample& sample : samples.subspan(first, count)) {
     const auto* p = std::get_if<samples::ProcessSample>(&sample);

@@ -13,7 +13,11 @@
 // (every name in every sample) instead of losing batches to rejections.
 // Version 3 adds cgroup lines (samples::CgroupSample); a collector that
 // refuses it gets version 2, whose batches leave the cgroup lines out: they
-// are counted (samples_withheld) and `tally status` says so.
+// are counted (samples_withheld) and `tally status` says so. Every
+// kProbeAfterAcks acknowledged requests an agent on an older version tries
+// the newest again, so that an upgraded collector is noticed without a
+// restart: an old one refuses that body, which is then resent in the older
+// version (one extra request).
 #pragma once
 
 #include <cstdint>
@@ -45,10 +49,13 @@ class NativeFormat final : public SinkFormat {
   // as this process runs.
   int version() const { return version_; }
   std::uint64_t samples_withheld() const override { return withheld_; }
+  bool withholding() const override { return version_ < 3; }
 
   // Past this many processes the memory is cleared rather than grown: names
   // are then sent once more. Processes leave it when their exit is acked.
   static constexpr std::size_t kMaxNamesHeld = 65536;
+  // About an hour of 60-second batches.
+  static constexpr std::uint64_t kProbeAfterAcks = 60;
 
  private:
   struct ProcessKey {
@@ -66,7 +73,8 @@ class NativeFormat final : public SinkFormat {
   std::string agent_id_, host_;
   int version_ = 0;
   std::uint64_t withheld_ = 0;  // cgroup lines acknowledged pieces left out
-  std::string envelope_head_;   // {"version":2,"agent_id":"…","host":"…",
+  std::uint64_t acks_since_fallback_ = 0;
+  std::string envelope_head_;  // {"version":2,"agent_id":"…","host":"…",
   std::unordered_map<ProcessKey, std::uint64_t, KeyHash> held_;  // → samples::names_digest
 };
 

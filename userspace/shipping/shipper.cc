@@ -275,6 +275,7 @@ void Shipper::on_acknowledged(Delivery& d, const Verdict& verdict) {
   if (const std::uint64_t withheld = format_->samples_withheld(); withheld > 0) {
     std::lock_guard lock(mu_);
     status_.samples_withheld = withheld;
+    status_.withholding = format_->withholding();
   }
   d.pieces.pop_front();
   d.resent_in_full = false;

@@ -96,6 +96,7 @@ struct SinkStatus {
   std::uint64_t points_rejected = 0;
   // Samples the format could not send to this server (SinkFormat::samples_withheld).
   std::uint64_t samples_withheld = 0;
+  bool withholding = false;  // and still does
 };
 
 class Shipper {

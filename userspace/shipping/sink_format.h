@@ -65,6 +65,9 @@ class SinkFormat {
   // server cannot take them (native format: cgroup lines for a collector of
   // protocol version 2); reported in `tally status`.
   virtual std::uint64_t samples_withheld() const { return 0; }
+  // Whether it is leaving samples out now (until it sees the server can
+  // take them).
+  virtual bool withholding() const { return false; }
 
   // False for servers that have no notion of a declared loss: gap batches are
   // then logged and acknowledged locally, and still counted in the outbox.
