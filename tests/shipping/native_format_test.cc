@@ -309,8 +309,11 @@ TEST(NativeFormat, Version3CarriesCgroupLinesAndVersion2LeavesThemOutAndCountsTh
   ASSERT_EQ(f.judge(previous).outcome, Outcome::resend_in_full);
   f.adapt_to(previous);
   EXPECT_EQ(f.version(), 2);
-  for (std::uint64_t i = 0; i < NativeFormat::kProbeAfterAcks; ++i) f.acknowledged(samples, 0, 7);
-  EXPECT_EQ(f.version(), 3);
+  // Never between two pieces of one batch: they must agree on its form.
+  for (std::uint64_t i = 0; i < NativeFormat::kProbeAfterAcks; ++i) f.acknowledged(samples, 0, 3);
+  EXPECT_EQ(f.version(), 2) << "not after a batch's first piece";
+  f.acknowledged(samples, 3, 4);
+  EXPECT_EQ(f.version(), 3) << "after its last";
   HttpResponse upgraded;
   upgraded.status = 200;
   ASSERT_EQ(f.judge(upgraded).outcome, Outcome::ack);

@@ -161,7 +161,11 @@ void NativeFormat::acknowledged(std::span<const samples::Sample> samples, std::u
   if (static_cast<std::size_t>(first) + count > samples.size()) return;
   if (version_ < kVersion) {
     withheld_ += cgroups_in(samples.subspan(first, count));
-    if (++acks_since_fallback_ >= kProbeAfterAcks) {
+    ++acks_since_fallback_;
+    // Only after a batch's last piece: the pieces of one batch must agree
+    // on its form (first_index, batch_samples), or the collector refuses
+    // the rest of it.
+    if (acks_since_fallback_ >= kProbeAfterAcks && first + count == samples.size()) {
       // Try the newest version again with the next body (see the header).
       acks_since_fallback_ = 0;
       held_.clear();

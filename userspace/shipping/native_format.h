@@ -14,10 +14,10 @@
 // Version 3 adds cgroup lines (samples::CgroupSample); a collector that
 // refuses it gets version 2, whose batches leave the cgroup lines out: they
 // are counted (samples_withheld) and `tally status` says so. Every
-// kProbeAfterAcks acknowledged requests an agent on an older version tries
-// the newest again, so that an upgraded collector is noticed without a
-// restart: an old one refuses that body, which is then resent in the older
-// version (one extra request).
+// kProbeAfterAcks acknowledged requests, at the end of a batch, an agent on
+// an older version tries the newest again, so that an upgraded collector is
+// noticed without a restart: an old one refuses that body, which is then
+// resent in the older version (one extra request).
 #pragma once
 
 #include <cstdint>
