@@ -24,13 +24,7 @@ void CgroupLines::add_process(const samples::ProcessSample& p, const CgroupPaths
   if (added) {
     it->second.paths = paths;
     line.cgroup = it->first;
-    line.container_id = p.container_id;
-    line.container_runtime = p.container_runtime;
-    line.pod_uid = p.pod_uid;
-    line.pod_qos = p.pod_qos;
-    line.pod = p.pod;
-    line.pod_namespace = p.pod_namespace;
-    line.container = p.container;
+    samples::copy_container_fields(p, line);
   }
   ++line.processes;
   line.process_cpu_ns += p.cpu_ns;

@@ -47,9 +47,13 @@ Result<IntervalSamples> Sampler::sample() {
     s.wait_pct = percent(d.wait_ns, deltas.interval_ns);
     s.exited = r.exited;
     if (r.exited) {
-      set_names(s, names_.exited(r));
+      const ProcessInfo info = names_.exited(r);
+      set_names(s, info);
+      count_in_cgroup(s, info);
     } else {
-      set_names(s, names_.live(r));
+      const ProcessInfo& info = names_.live(r);
+      set_names(s, info);
+      count_in_cgroup(s, info);
       s.rss_bytes = procfs::read_rss_bytes(r.key.tgid).value_or(0);
     }
     accounted_ns += s.cpu_ns;
@@ -100,6 +104,9 @@ void Sampler::set_names(ProcessSample& s, const ProcessInfo& info) {
   s.container_runtime = info.container.runtime;
   s.pod_uid = info.container.pod_uid;
   s.pod_qos = info.container.qos;
+}
+
+void Sampler::count_in_cgroup(const ProcessSample& s, const ProcessInfo& info) {
   if (cgroups_) cgroups_->add_process(s, info.cgroup_paths);
 }
 
@@ -125,6 +132,7 @@ void Sampler::add_idle_processes(IntervalSamples& out, std::uint64_t ts_ns,
     s.pid = pid;
     s.start_time_ns = boot_epoch_ns + r.key.start_ns;
     set_names(s, info);
+    count_in_cgroup(s, info);
     s.rss_bytes = procfs::read_rss_bytes(pid).value_or(0);
     out.processes.push_back(std::move(s));
   }

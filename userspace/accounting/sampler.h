@@ -39,7 +39,9 @@ class Sampler {
  private:
   void add_idle_processes(samples::IntervalSamples& out, std::uint64_t ts_ns,
                           std::uint64_t interval_ns);
-  void set_names(samples::ProcessSample& s, const ProcessInfo& info);
+  static void set_names(samples::ProcessSample& s, const ProcessInfo& info);
+  // Adds a process line to its cgroup's line (with cgroup_lines on).
+  void count_in_cgroup(const samples::ProcessSample& s, const ProcessInfo& info);
 
   // Host counters read from /proc at each sample, for their deltas.
   struct HostCounters {

@@ -109,6 +109,21 @@ constexpr Rule kOptionalCgroupRules[] = {{SampleBuilder::kContainerId, FieldType
                                          {SampleBuilder::kPsiSomeNs, FieldType::u64},
                                          {SampleBuilder::kPsiFullNs, FieldType::u64}};
 
+// Checks each rule's field: a missing one breaks a required rule and passes
+// an optional one. The error is the first problem, "field: problem".
+Status check_rules(std::span<const Rule> rules, bool required,
+                   const std::array<bool, SampleBuilder::kFieldCount>& seen,
+                   const std::array<JsonValue, SampleBuilder::kFieldCount>& values) {
+  for (const Rule& r : rules) {
+    if (!seen[r.field] && !required) continue;
+    const JsonValue* v = seen[r.field] ? &values[r.field] : nullptr;
+    if (auto problem = check_field(v, r.type)) {
+      return Error::format("{}: {}", kNames[r.field], *problem);
+    }
+  }
+  return ok_status();
+}
+
 // A process's names: what it is, not what it did in the interval. Stored
 // once per process (the names row), and left out of version 2 samples.
 bool is_name(int field) {
@@ -259,13 +274,9 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
   };
   Status checked = is_process ? check(kProcessRules) : check(kHostRules);
   if (!checked.ok()) return checked.error();
-  for (const Rule& r : is_process ? std::span<const Rule>(kOptionalProcessRules)
-                                  : std::span<const Rule>(kOptionalHostRules)) {
-    if (!seen_[r.field]) continue;
-    if (auto problem = check_field(&values_[r.field], r.type)) {
-      return Error::format("{}: {}", kNames[r.field], *problem);
-    }
-  }
+  TALLY_TRY(check_rules(is_process ? std::span<const Rule>(kOptionalProcessRules)
+                                   : std::span<const Rule>(kOptionalHostRules),
+                        false, seen_, values_));
 
   StoredSample s;
   s.index = index;
@@ -301,18 +312,8 @@ Result<StoredSample> SampleBuilder::finish(std::uint64_t index) {
 }
 
 Result<StoredSample> SampleBuilder::finish_cgroup(std::uint64_t index) {
-  for (const Rule& r : kCgroupRules) {
-    const JsonValue* v = seen_[r.field] ? &values_[r.field] : nullptr;
-    if (auto problem = check_field(v, r.type)) {
-      return Error::format("{}: {}", kNames[r.field], *problem);
-    }
-  }
-  for (const Rule& r : kOptionalCgroupRules) {
-    if (!seen_[r.field]) continue;
-    if (auto problem = check_field(&values_[r.field], r.type)) {
-      return Error::format("{}: {}", kNames[r.field], *problem);
-    }
-  }
+  TALLY_TRY(check_rules(kCgroupRules, true, seen_, values_));
+  TALLY_TRY(check_rules(kOptionalCgroupRules, false, seen_, values_));
   StoredSample s;
   s.index = index;
   s.is_cgroup = true;

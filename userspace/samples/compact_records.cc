@@ -165,10 +165,7 @@ CompactInterval CompactEncoder::encode(const IntervalSamples& interval) {
       put(entry, s.comm);
       put(entry, s.cmdline);
       put(entry, s.cgroup);
-      for (const std::string* name : {&s.container_id, &s.container_runtime, &s.pod_uid, &s.pod_qos,
-                                      &s.pod, &s.pod_namespace, &s.container}) {
-        put(entry, *name);
-      }
+      for (const std::string* name : container_fields(s)) put(entry, *name);
       dict.added.emplace_back(known.key, std::move(entry));
     }
     const std::uint64_t sample_header = header_key(s.ts_ns, s.interval_ns, s.host);
@@ -206,10 +203,8 @@ std::uint64_t CompactEncoder::cgroup_key(const CgroupSample& s, queue::Dictionar
     if (known.key != 0) dict.retired.push_back(known.key);
     known = KnownCgroup{next_key_++, digest, 0};
     std::string entry = "g";
-    for (const std::string* name : {&s.cgroup, &s.container_id, &s.container_runtime, &s.pod_uid,
-                                    &s.pod_qos, &s.pod, &s.pod_namespace, &s.container}) {
-      put(entry, *name);
-    }
+    put(entry, s.cgroup);
+    for (const std::string* name : container_fields(s)) put(entry, *name);
     dict.added.emplace_back(known.key, std::move(entry));
   }
   known.idle = 0;
@@ -259,8 +254,7 @@ Result<const CompactDecoder::Names*> CompactDecoder::names(std::uint64_t key) {
   n.cmdline = std::move(*cmdline);
   n.cgroup = std::move(*cgroup);
   // Container and pod fields: absent from entries of an older tallyd.
-  for (std::string* name : {&n.container_id, &n.container_runtime, &n.pod_uid, &n.pod_qos, &n.pod,
-                            &n.pod_namespace, &n.container}) {
+  for (std::string* name : container_fields(n)) {
     if (in.done()) break;
     auto text = in.text();
     if (!text) return Error::format("dictionary entry {} is damaged", key);
@@ -300,8 +294,10 @@ Result<const CgroupSample*> CompactDecoder::cgroup_names(std::uint64_t key) {
   auto tag = in.tag();
   if (!tag || *tag != 'g') return Error::format("dictionary entry {} is not a cgroup's names", key);
   CgroupSample c;
-  for (std::string* name : {&c.cgroup, &c.container_id, &c.container_runtime, &c.pod_uid,
-                            &c.pod_qos, &c.pod, &c.pod_namespace, &c.container}) {
+  auto path = in.text();
+  if (!path) return Error::format("dictionary entry {} is damaged", key);
+  c.cgroup = std::move(*path);
+  for (std::string* name : container_fields(c)) {
     auto text = in.text();
     if (!text) return Error::format("dictionary entry {} is damaged", key);
     *name = std::move(*text);

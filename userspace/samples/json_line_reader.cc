@@ -304,13 +304,7 @@ CgroupSample cgroup_of(Fields& r) {
   c.interval_ns = p.interval_ns;
   c.host = std::move(p.host);
   c.cgroup = std::move(p.cgroup);
-  c.container_id = std::move(p.container_id);
-  c.container_runtime = std::move(p.container_runtime);
-  c.pod_uid = std::move(p.pod_uid);
-  c.pod_qos = std::move(p.pod_qos);
-  c.pod = std::move(p.pod);
-  c.pod_namespace = std::move(p.pod_namespace);
-  c.container = std::move(p.container);
+  copy_container_fields(p, c);
   c.processes = r.host.processes;
   c.usage_known = seen(r, "cpu_ns");
   c.cpu_ns = p.cpu_ns;

@@ -1,6 +1,7 @@
 #include "samples/sample.h"
 
 #include <functional>
+#include <initializer_list>
 #include <string_view>
 
 #include <algorithm>
@@ -8,26 +9,27 @@
 
 namespace tally::samples {
 
-std::uint64_t names_digest(const ProcessSample& s) {
+namespace {
+
+// Chains a hash through each name, then through the container and pod fields.
+template <typename Line>
+std::uint64_t digest(std::initializer_list<const std::string*> names, const Line& line) {
   const std::hash<std::string_view> hash;
   std::uint64_t h = 0;
-  for (const std::string* name :
-       {&s.comm, &s.cmdline, &s.cgroup, &s.container_id, &s.container_runtime, &s.pod_uid,
-        &s.pod_qos, &s.pod, &s.pod_namespace, &s.container}) {
+  for (const std::string* name : names) h = h * 0x9e3779b97f4a7c15ULL + hash(*name);
+  for (const std::string* name : container_fields(line)) {
     h = h * 0x9e3779b97f4a7c15ULL + hash(*name);
   }
   return h;
 }
 
-std::uint64_t names_digest(const CgroupSample& s) {
-  const std::hash<std::string_view> hash;
-  std::uint64_t h = 0;
-  for (const std::string* name : {&s.cgroup, &s.container_id, &s.container_runtime, &s.pod_uid,
-                                  &s.pod_qos, &s.pod, &s.pod_namespace, &s.container}) {
-    h = h * 0x9e3779b97f4a7c15ULL + hash(*name);
-  }
-  return h;
+}  // namespace
+
+std::uint64_t names_digest(const ProcessSample& s) {
+  return digest({&s.comm, &s.cmdline, &s.cgroup}, s);
 }
+
+std::uint64_t names_digest(const CgroupSample& s) { return digest({&s.cgroup}, s); }
 
 std::uint64_t cpu_millionths(double cpus) {
   if (!(cpus > 0)) return 0;

@@ -6,6 +6,7 @@
 // Field names are part of the protocol (docs/protocol.md).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <variant>
@@ -113,6 +114,21 @@ struct IntervalSamples {
   std::vector<CgroupSample> cgroups;  // by path
   HostSample host;
 };
+
+// The container and pod fields that process and cgroup lines share, in the
+// order the protocol lists them: the one list every codec walks.
+template <typename Line>
+auto container_fields(Line& line) {
+  return std::array{&line.container_id, &line.container_runtime, &line.pod_uid,  &line.pod_qos,
+                    &line.pod,          &line.pod_namespace,     &line.container};
+}
+
+template <typename From, typename To>
+void copy_container_fields(const From& from, To& to) {
+  const auto source = container_fields(from);
+  const auto target = container_fields(to);
+  for (std::size_t i = 0; i < source.size(); ++i) *target[i] = *source[i];
+}
 
 // A digest of a process's names (comm, cmdline, cgroup, container and pod
 // fields): what encoders compare to notice that an exec or the kubelet

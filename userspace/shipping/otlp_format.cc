@@ -118,6 +118,20 @@ std::uint64_t interval_start(std::uint64_t ts_ns, std::uint64_t interval_ns) {
   return ts_ns > interval_ns ? ts_ns - interval_ns : 0;
 }
 
+// The semantic conventions' container and k8s resource attributes of a
+// process or cgroup line; a systemd unit is not a container.
+template <typename Line>
+void container_attributes(Attributes& a, const Line& line) {
+  if (line.container_runtime != "systemd") {
+    a.string("container.id", line.container_id);
+    a.string("container.runtime", line.container_runtime);
+  }
+  a.string("k8s.pod.uid", line.pod_uid);
+  a.string("k8s.pod.name", line.pod);
+  a.string("k8s.namespace.name", line.pod_namespace);
+  a.string("k8s.container.name", line.container);
+}
+
 }  // namespace
 
 void OtlpFormat::process_resource(std::string& out, const samples::ProcessSample& p) const {
@@ -130,16 +144,7 @@ void OtlpFormat::process_resource(std::string& out, const samples::ProcessSample
     a.string("process.executable.name", p.comm);
     a.string("process.linux.cgroup", p.cgroup);
     if (options_.cmdline) a.string("process.command_line", p.cmdline);
-    // Semantic conventions' container and k8s resource attributes; a
-    // systemd unit is not a container.
-    if (p.container_runtime != "systemd") {
-      a.string("container.id", p.container_id);
-      a.string("container.runtime", p.container_runtime);
-    }
-    a.string("k8s.pod.uid", p.pod_uid);
-    a.string("k8s.pod.name", p.pod);
-    a.string("k8s.namespace.name", p.pod_namespace);
-    a.string("k8s.container.name", p.container);
+    container_attributes(a, p);
   }
   scope_head(out, options_.scope_version);
   bool first_metric = true;
@@ -208,16 +213,8 @@ void OtlpFormat::cgroup_resource(std::string& out, const samples::CgroupSample& 
     a.string("host.name", c.host);
     a.string("host.id", options_.host_id);
     a.string("tally.cgroup.path", c.cgroup);
-    if (c.container_runtime != "systemd") {
-      a.string("container.id", c.container_id);
-      a.string("container.runtime", c.container_runtime);
-    } else {
-      a.string("tally.cgroup.unit", c.container_id);
-    }
-    a.string("k8s.pod.uid", c.pod_uid);
-    a.string("k8s.pod.name", c.pod);
-    a.string("k8s.namespace.name", c.pod_namespace);
-    a.string("k8s.container.name", c.container);
+    if (c.container_runtime == "systemd") a.string("tally.cgroup.unit", c.container_id);
+    container_attributes(a, c);
   }
   scope_head(out, options_.scope_version);
   bool first_metric = true;
