@@ -99,11 +99,13 @@ TEST(CgroupQuota, TallydWritesACgroupLinePerIntervalWithLimitThrottlingAndCpu) {
                 c.value("nr_periods", 0ull), c.value("throttled_ns", 0ull) / 1e6);
     EXPECT_EQ(c.value("processes", 0u), 1u) << c;
     EXPECT_DOUBLE_EQ(c.value("limit_cpus", -1.0), 0.2) << c;
-    EXPECT_GT(c.value("nr_throttled", 0ull), 0u) << c;
-    EXPECT_GT(c.value("throttled_ns", 0ull), 0u) << c;
     cpu += c.value("cpu_ns", 0ull);
     process_cpu += c.value("process_cpu_ns", 0ull);
+    // The kill may come early in the last interval, before the burner used
+    // its quota: throttling is checked in the intervals it burned through.
     if (i + 1 < lines.size()) {
+      EXPECT_GT(c.value("nr_throttled", 0ull), 0u) << c;
+      EXPECT_GT(c.value("throttled_ns", 0ull), 0u) << c;
       burning_cpu += c.value("cpu_ns", 0ull);
       burning_interval += c.value("interval_ns", 0ull);
     }
