@@ -8,6 +8,9 @@
 // Both run in the same process on the same batch, so their ratio holds on
 // any machine:
 //   build/bench/sink_encode_bench --benchmark_repetitions=5
+// Beside them, what remote write costs on the same batch (protobuf, with the
+// counters it keeps), and what processes = "top" costs or saves each format
+// (the rollups: a sort of the interval, groups by cgroup and comm).
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +24,8 @@
 #include "samples/json_line_reader.h"
 #include "shipping/influx_format.h"
 #include "shipping/otlp_format.h"
+#include "shipping/remote_write_format.h"
+#include "shipping/snappy_block.h"
 
 namespace {
 
@@ -95,6 +100,13 @@ void run(benchmark::State& state, const Format& format, bool via_lines) {
   state.counters["body_bytes"] = static_cast<double>(bytes);
 }
 
+tally::shipping::RollupOptions top20() {
+  tally::shipping::RollupOptions o;
+  o.top = true;
+  o.top_n = 20;
+  return o;
+}
+
 tally::shipping::OtlpOptions otlp_options() {
   tally::shipping::OtlpOptions o;
   o.host_id = "3f1c2a9e4b7d4c1e9a550d3e6f1b2c4d";
@@ -114,10 +126,44 @@ void BM_OtlpViaJsonLines1000(benchmark::State& state) {
 void BM_OtlpFromSamples1000(benchmark::State& state) {
   run(state, tally::shipping::OtlpFormat(otlp_options()), false);
 }
+void BM_InfluxTop1000(benchmark::State& state) {
+  tally::shipping::InfluxOptions o;
+  o.rollup = top20();
+  run(state, tally::shipping::InfluxFormat(o), false);
+}
+void BM_RemoteWriteFromSamples1000(benchmark::State& state) {
+  run(state, tally::shipping::RemoteWriteFormat({}, {}), false);
+}
+void BM_RemoteWriteTop1000(benchmark::State& state) {
+  tally::shipping::RemoteWriteOptions o;
+  o.rollup = top20();
+  run(state, tally::shipping::RemoteWriteFormat(o, {}), false);
+}
+// The compression each protocol wants, on its own body of the same batch.
+void BM_SnappyOfRemoteWriteBody(benchmark::State& state) {
+  const StoredBatch& stored = stored_batch();
+  const std::vector<std::string_view> records(stored.records.begin(), stored.records.end());
+  auto decoder = decoder_of(stored);
+  const std::vector<Sample> samples = std::move(*decoder.decode(records));
+  const std::string body = *tally::shipping::RemoteWriteFormat({}, {}).encode(
+      stored.batch, samples, 0, static_cast<std::uint32_t>(samples.size()));
+  std::size_t out = 0;
+  for (auto _ : state) {
+    std::string block = tally::shipping::snappy_compress(body);
+    out = block.size();
+    benchmark::DoNotOptimize(block);
+  }
+  state.counters["body_bytes"] = static_cast<double>(body.size());
+  state.counters["compressed_bytes"] = static_cast<double>(out);
+}
 BENCHMARK(BM_InfluxViaJsonLines1000);
 BENCHMARK(BM_InfluxFromSamples1000);
 BENCHMARK(BM_OtlpViaJsonLines1000);
 BENCHMARK(BM_OtlpFromSamples1000);
+BENCHMARK(BM_InfluxTop1000);
+BENCHMARK(BM_RemoteWriteFromSamples1000);
+BENCHMARK(BM_RemoteWriteTop1000);
+BENCHMARK(BM_SnappyOfRemoteWriteBody);
 
 }  // namespace
 

@@ -21,6 +21,17 @@ BatchPlan plan_batches(std::span<const StagedChunk> chunks, const BatchLimits& l
     current = PlannedBatch{next, 0, 0};
   };
   for (std::size_t c = 0; c < chunks.size(); ++c) {
+    // An append (a chunk) that fits in a batch of its own is not split over
+    // two: one interval's lines stay in one batch, so that encoders that
+    // need a whole interval (top processes, remainders) see it whole.
+    if (current.count > 0 && !chunks[c].lines.empty()) {
+      const std::uint64_t chunk_bytes = joined_size_of(std::span(chunks[c].lines));
+      const bool fits_alone =
+          chunks[c].lines.size() <= limits.max_samples && chunk_bytes <= limits.max_bytes;
+      const bool fits_here = current.count + chunks[c].lines.size() <= limits.max_samples &&
+                             current.bytes + 1 + chunk_bytes <= limits.max_bytes;
+      if (fits_alone && !fits_here) close_current({c, 0});
+    }
     for (std::size_t l = 0; l < chunks[c].lines.size(); ++l) {
       const std::uint64_t len = chunks[c].lines[l].size();
       if (current.count > 0) {

@@ -39,6 +39,8 @@ struct BatchPlan {
 
 // Cuts the chunks into batches of at most limits.max_samples samples and
 // limits.max_bytes payload bytes (a single larger sample is a batch alone).
+// A chunk (one append: one interval) that fits in a batch is never split:
+// the batch before it is formed early instead.
 // A batch that reached a limit is always formed; the trailing partial batch
 // is formed only when `flush` (the age limit passed), otherwise it is `rest`.
 BatchPlan plan_batches(std::span<const StagedChunk> chunks, const BatchLimits& limits, bool flush);

@@ -46,10 +46,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "string (\"yes\")"},
         BadConfig{"UnknownTable", "[agnet]\ninterval = 5\n",
                   "/etc/tally/tally.toml:1: agnet: unknown table (accepted: [agent], [bpf], "
-                  "[outbox], [prometheus], [[sink]])"},
+                  "[outbox], [prometheus], [kubelet], [[sink]], [[group]])"},
         BadConfig{"TopLevelKey", "interval = 5\n",
                   "/etc/tally/tally.toml:1: interval: unknown key (accepted: [agent], [bpf], "
-                  "[outbox], [prometheus], [[sink]])"},
+                  "[outbox], [prometheus], [kubelet], [[sink]], [[group]])"},
         BadConfig{"SyntaxError", "[agent]\ninterval = = 5\n",
                   "/etc/tally/tally.toml:2:12: invalid TOML: Error while parsing value: could not "
                   "determine value type"},
@@ -60,7 +60,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "/etc/tally/tally.toml:1: sink[0].url: missing (every sink needs a url)"},
         BadConfig{"SinkBadFormat", "[[sink]]\nurl = \"http://x\"\nformat = \"xml\"\n",
                   "/etc/tally/tally.toml:3: sink[0].format: \"xml\" is not accepted (accepted: "
-                  "native, influx, otlp)"},
+                  "native, influx, otlp, remote_write)"},
         BadConfig{"DuplicateSinkNames",
                   "[[sink]]\nurl = \"http://a\"\n[[sink]]\nurl = \"http://b\"\n",
                   "/etc/tally/tally.toml:3: sink[1].name: \"default\" is used twice (names must "
@@ -68,10 +68,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"GzipLevel", "[[sink]]\nurl = \"http://a\"\ngzip_level = 11\n",
                   "/etc/tally/tally.toml:3: sink[0].gzip_level: 11 is out of range (accepted: 0 "
                   "to 9)"},
-        BadConfig{"SinkUnknownKey", "[[sink]]\nurl = \"http://a\"\ndb = \"x\"\n",
-                  "/etc/tally/tally.toml:3: sink[0].db: unknown key (accepted: name, format, url, "
-                  "token_file, ca_file, connect_timeout, timeout, backoff_base_ms, backoff_cap, "
-                  "gzip_level, database, precision, cmdline)"},
+        BadConfig{
+            "SinkUnknownKey", "[[sink]]\nurl = \"http://a\"\ndb = \"x\"\n",
+            "/etc/tally/tally.toml:3: sink[0].db: unknown key (accepted: name, format, url, "
+            "token_file, ca_file, connect_timeout, timeout, backoff_base_ms, backoff_cap, "
+            "gzip_level, database, precision, cmdline, processes, top_n, min_cpu_pct, max_groups, "
+            "username, password_file)"},
         BadConfig{"DatabaseWithoutInflux", "[[sink]]\nurl = \"http://a\"\ndatabase = \"tally\"\n",
                   "/etc/tally/tally.toml:3: sink[0].database: only for format = \"influx\""},
         BadConfig{"PrecisionWithoutInflux",
@@ -99,6 +101,49 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"PrometheusTopZero", "[prometheus]\ntop = 0\n",
                   "/etc/tally/tally.toml:2: prometheus.top: 0 is out of range (accepted: 1 to "
                   "100000)"},
+        BadConfig{"TopNForNative", "[[sink]]\nurl = \"http://a\"\ntop_n = 5\n",
+                  "/etc/tally/tally.toml:3: sink[0].top_n: only for the time-series formats "
+                  "(influx, otlp, remote_write); the native sink ships every process"},
+        BadConfig{"BadProcesses",
+                  "[[sink]]\nformat = \"influx\"\nurl = \"http://a\"\nprocesses = \"some\"\n",
+                  "/etc/tally/tally.toml:4: sink[0].processes: \"some\" is not accepted "
+                  "(accepted: all, top)"},
+        BadConfig{"MinCpuPctNotANumber",
+                  "[[sink]]\nformat = \"otlp\"\nurl = \"http://a\"\nmin_cpu_pct = \"5\"\n",
+                  "/etc/tally/tally.toml:4: sink[0].min_cpu_pct: expected a number, got a string "
+                  "(\"5\")"},
+        BadConfig{"MinCpuPctNegative",
+                  "[[sink]]\nformat = \"otlp\"\nurl = \"http://a\"\nmin_cpu_pct = -0.5\n",
+                  "/etc/tally/tally.toml:4: sink[0].min_cpu_pct: -0.5 is out of range (accepted: "
+                  "0 to 100000)"},
+        BadConfig{"UsernameWithoutPassword",
+                  "[[sink]]\nformat = \"remote_write\"\nurl = \"http://a\"\nusername = \"u\"\n",
+                  "/etc/tally/tally.toml:4: sink[0].username: basic auth needs both username and "
+                  "password_file"},
+        BadConfig{"PasswordForInflux",
+                  "[[sink]]\nformat = \"influx\"\nurl = \"http://a\"\npassword_file = \"/p\"\n",
+                  "/etc/tally/tally.toml:4: sink[0].password_file: only for format = "
+                  "\"remote_write\""},
+        BadConfig{"BasicAndBearer",
+                  "[[sink]]\nformat = \"remote_write\"\nurl = \"http://a\"\nusername = \"u\"\n"
+                  "password_file = \"/p\"\ntoken_file = \"/t\"\n",
+                  "/etc/tally/tally.toml:5: sink[0].password_file: give token_file (bearer) or "
+                  "username and password_file (basic), not both"},
+        BadConfig{"GroupWithoutPattern", "[[group]]\nname = \"web\"\n",
+                  "/etc/tally/tally.toml:1: group[0] (\"web\"): give exactly one of comm, cmdline "
+                  "or cgroup (a regular expression), not 0"},
+        BadConfig{"GroupTwoPatterns", "[[group]]\nname = \"web\"\ncomm = \"a\"\ncgroup = \"b\"\n",
+                  "/etc/tally/tally.toml:1: group[0] (\"web\"): give exactly one of comm, cmdline "
+                  "or cgroup (a regular expression), not 2"},
+        BadConfig{"GroupWithoutName", "[[group]]\ncomm = \"a\"\n",
+                  "/etc/tally/tally.toml:1: group[0].name: missing (a group's name is its label "
+                  "value)"},
+        BadConfig{"GroupUnknownKey", "[[group]]\nname = \"a\"\nexe = \"a\"\n",
+                  "/etc/tally/tally.toml:3: group[0].exe: unknown key (accepted: name, comm, "
+                  "cmdline, cgroup)"},
+        BadConfig{"GroupBadRegex", "[[group]]\nname = \"a\"\ncmdline = \"(x\"\n",
+                  "/etc/tally/tally.toml: group 1 (\"a\"): cmdline pattern \"(x\" does not "
+                  "compile: missing ): (x"},
         BadConfig{"PrometheusUnknownKey", "[prometheus]\nport = 9464\n",
                   "/etc/tally/tally.toml:2: prometheus.port: unknown key (accepted: listen, top, "
                   "min_cpu_ms)"}),
@@ -145,6 +190,22 @@ cmdline = true
 name = "otel"
 format = "otlp"
 url = "https://otel:4318/v1/metrics"
+[[sink]]
+name = "mimir"
+format = "remote_write"
+url = "https://mimir/api/v1/push"
+processes = "top"
+top_n = 30
+min_cpu_pct = 2.5
+max_groups = 20
+username = "tenant"
+password_file = "/etc/tally/mimir-password"
+[[group]]
+name = "web"
+comm = "^(nginx|httpd)$"
+[[group]]
+name = "jobs"
+cmdline = "--batch"
 [prometheus]
 listen = "127.0.0.1:9464"
 top = 50
@@ -159,7 +220,17 @@ min_cpu_ms = 100
   EXPECT_EQ(c->max_processes, 65536u);
   EXPECT_EQ(c->outbox_cap_mib, 64u);
   EXPECT_EQ(c->batch_max_age_s, 120u);
-  ASSERT_EQ(c->sinks.size(), 4u);
+  ASSERT_EQ(c->sinks.size(), 5u);
+  EXPECT_EQ(c->sinks[4].format, "remote_write");
+  EXPECT_EQ(c->sinks[4].processes, "top");
+  EXPECT_EQ(c->sinks[4].top_n, 30u);
+  EXPECT_EQ(c->sinks[4].min_cpu_pct, 2.5);
+  EXPECT_EQ(c->sinks[4].max_groups, 20u);
+  EXPECT_EQ(c->sinks[4].username, "tenant");
+  EXPECT_EQ(c->sinks[3].processes, "all");
+  ASSERT_EQ(c->groups.size(), 2u);
+  EXPECT_EQ(c->groups[0], (GroupConfig{"web", "comm", "^(nginx|httpd)$"}));
+  EXPECT_EQ(c->groups[1], (GroupConfig{"jobs", "cmdline", "--batch"}));
   EXPECT_EQ(c->sinks[0].name, "collector");
   EXPECT_EQ(c->sinks[0].format, "native");
   EXPECT_EQ(c->sinks[0].timeout_s, 10u);

@@ -35,7 +35,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{"UnknownAttachMode", {"--attach", "kprobe"}, "--attach"},
         BadFlag{"SlotsNotAPowerOfTwo", {"--slots-per-cpu", "1000"}, "power of two"},
         BadFlag{"TooFewProcesses", {"--max-processes", "10"}, "--max-processes"},
-        BadFlag{"UnknownFormat", {"--format", "prometheus"}, "{native,influx,otlp}"},
+        BadFlag{"UnknownFormat", {"--format", "prometheus"}, "{native,influx,otlp,remote_write}"},
         BadFlag{
             "PrometheusListenWithoutHost", {"--prometheus-listen", "9464"}, "--prometheus-listen"},
         BadFlag{"PrometheusListenWithoutPort",

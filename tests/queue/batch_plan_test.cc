@@ -20,13 +20,31 @@ BatchLimits limits(std::uint32_t samples, std::uint64_t bytes) {
 }
 
 TEST(BatchPlan, FormsFullBatchesAndKeepsTheRestStagedWithoutFlush) {
-  const std::vector<StagedChunk> chunks = {chunk({"a", "b", "c"}), chunk({"d", "e"})};
+  const std::vector<StagedChunk> chunks = {chunk({"a", "b", "c"}), chunk({"d"})};
   const BatchPlan plan = plan_batches(chunks, limits(2, 1000), /*flush=*/false);
   ASSERT_EQ(plan.batches.size(), 2u);
   EXPECT_EQ(join_batch(chunks, plan.batches[0]), "a\nb");
   EXPECT_EQ(join_batch(chunks, plan.batches[1]), "c\nd");
-  EXPECT_EQ(plan.rest, (ChunkPos{1, 1}));
+  EXPECT_EQ(plan.rest, (ChunkPos{2, 0}));
+  EXPECT_EQ(plan.rest_samples, 0u);
+}
+
+TEST(BatchPlan, AnAppendThatFitsInABatchIsNotSplitOverTwo) {
+  // {d, e} fits a batch of 2 but not beside "c": "c" goes alone, early.
+  const std::vector<StagedChunk> chunks = {chunk({"a", "b", "c"}), chunk({"d", "e"}), chunk({"f"})};
+  const BatchPlan plan = plan_batches(chunks, limits(2, 1000), /*flush=*/false);
+  ASSERT_EQ(plan.batches.size(), 3u);
+  EXPECT_EQ(join_batch(chunks, plan.batches[0]), "a\nb");  // too big for one: split
+  EXPECT_EQ(join_batch(chunks, plan.batches[1]), "c");
+  EXPECT_EQ(join_batch(chunks, plan.batches[2]), "d\ne");
+  EXPECT_EQ(plan.rest, (ChunkPos{2, 0}));
   EXPECT_EQ(plan.rest_samples, 1u);
+  // The byte limit counts the same way.
+  const std::vector<StagedChunk> by_bytes = {chunk({"aaaa"}), chunk({"bbbb", "cccc"})};
+  const BatchPlan b = plan_batches(by_bytes, limits(100, 10), /*flush=*/true);
+  ASSERT_EQ(b.batches.size(), 2u);
+  EXPECT_EQ(join_batch(by_bytes, b.batches[0]), "aaaa");
+  EXPECT_EQ(join_batch(by_bytes, b.batches[1]), "bbbb\ncccc");
 }
 
 TEST(BatchPlan, FlushFormsTheTrailingPartialBatch) {

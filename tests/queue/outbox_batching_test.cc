@@ -134,17 +134,19 @@ TEST(OutboxBatching, SampleLimitFormsStagedBatchesBeforeTheAgeLimit) {
   options.batch.max_samples = 5;
   auto outbox = open_or_die(options);
   ASSERT_TRUE(outbox->append(make_samples(3, "a"), kT0));
+  // 3 more would pass 5: the first append is formed alone, the second is
+  // kept whole (an interval is not split over two batches).
   auto r = outbox->append(make_samples(3, "b"), kT0 + kSecond);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->batches_formed, 1u);
-  EXPECT_EQ(outbox->stats(kT0)->staged_samples, 1u);
-  // The leftover keeps the age of its own append, not the first one's.
+  EXPECT_EQ(outbox->stats(kT0)->staged_samples, 3u);
+  // The staged ones keep the age of their own append, not the first one's.
   EXPECT_EQ(outbox->append(make_samples(1, "c"), kT0 + 3600 * kSecond)->batches_formed, 0u);
   EXPECT_EQ(outbox->append(make_samples(1, "d"), kT0 + 3601 * kSecond)->batches_formed, 1u);
   const auto batches = drain(*outbox, "collector");
   ASSERT_EQ(batches.size(), 2u);
-  EXPECT_EQ(batches[0].sample_count, 5u);
-  EXPECT_EQ(batches[1].sample_count, 3u);
+  EXPECT_EQ(batches[0].sample_count, 3u);
+  EXPECT_EQ(batches[1].sample_count, 5u);
 }
 
 TEST(OutboxBatching, StagedSamplesSurviveAReopen) {

@@ -193,3 +193,50 @@ TEST(InfluxFormat, BuildsTheWriteUrlWithDatabaseAndPrecision) {
 
 }  // namespace
 }  // namespace tally::shipping
+
+namespace tally::shipping {
+namespace {
+
+TEST(InfluxFormat, TopShipsTheBusiestThenTheExactRemainderAndTheGroups) {
+  test::ProcessLine a, b, c;
+  a.pid = 1;
+  a.cpu_ns = 900;
+  a.wait_ns = 9;
+  b.pid = 2;
+  b.cpu_ns = 50;
+  b.wait_ns = 5;
+  b.comm = "sh";
+  c.pid = 3;
+  c.cpu_ns = 30;
+  c.wait_ns = 3;
+  c.comm = "sh";
+  std::string host = test::host_line();
+  host.replace(host.find("\"processes\":12"), 14, "\"processes\":3");
+  InfluxOptions o;
+  o.rollup.top = true;
+  o.rollup.top_n = 1;
+  const std::string body =
+      encode_all(InfluxFormat(o), test::batch_of(1, {a.json(), b.json(), c.json(), host}));
+  EXPECT_NE(
+      body.find("tally_process,cgroup=/system.slice/nginx.service,comm=nginx,host=web-1,pid=1 "),
+      std::string::npos)
+      << body;
+  EXPECT_EQ(body.find(",pid=2 "), std::string::npos) << body;
+  EXPECT_NE(body.find("tally_other,host=web-1 cpu_ns=80i,wait_ns=8i,processes=2i,"
+                      "interval_ns=60000000000i 1700000060000000000\n"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("tally_group,by=comm,group=sh,host=web-1 cpu_ns=80i,wait_ns=8i,"
+                      "rss_bytes=20971520i,processes=2i,other_cpu_ns=80i,other_wait_ns=8i,"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("tally_group,by=comm,group=nginx,host=web-1 cpu_ns=900i,wait_ns=9i,"
+                      "rss_bytes=10485760i,processes=1i,other_cpu_ns=0i,"),
+            std::string::npos);
+  EXPECT_NE(body.find("tally_group,by=cgroup,group=/system.slice/nginx.service,host=web-1 "
+                      "cpu_ns=980i,"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace tally::shipping

@@ -155,6 +155,47 @@ TEST(OtlpFormat, TheHostSampleIsAHostResource) {
   EXPECT_EQ(rm["scopeMetrics"][0]["metrics"][2]["gauge"]["dataPoints"][0]["asInt"], "12");
 }
 
+TEST(OtlpFormat, TopSendsTheBusiestThenARemainderResourceAndAResourcePerGroup) {
+  ProcessLine busy, idle;
+  busy.pid = 1;
+  busy.cpu_ns = 3'000'000'000;
+  idle.pid = 2;
+  idle.cpu_ns = 500'000'000;
+  idle.comm = "sh";
+  std::string host = test::host_line();
+  host.replace(host.find("\"processes\":12"), 14, "\"processes\":2");
+  OtlpOptions o = options();
+  o.rollup.top = true;
+  o.rollup.top_n = 1;
+  const json j = encode(OtlpFormat(o), {busy.json(), idle.json(), host});
+  std::vector<json> processes, remainders, groups;
+  for (const auto& rm : j["resourceMetrics"]) {
+    if (!attribute(rm["resource"], "process.pid").is_null()) processes.push_back(rm);
+    if (!attribute(rm["resource"], "tally.remainder").is_null()) remainders.push_back(rm);
+    if (!attribute(rm["resource"], "tally.group.by").is_null()) groups.push_back(rm);
+  }
+  ASSERT_EQ(processes.size(), 1u);
+  EXPECT_EQ(attribute(processes[0]["resource"], "process.pid"), json({{"intValue", "1"}}));
+  ASSERT_EQ(remainders.size(), 1u);
+  EXPECT_EQ(attribute(remainders[0]["resource"], "tally.remainder"), json({{"boolValue", true}}));
+  const json& other = remainders[0]["scopeMetrics"][0]["metrics"];
+  EXPECT_EQ(other[0]["name"], "tally.other.cpu.time");
+  EXPECT_EQ(other[0]["sum"]["dataPoints"][0]["asDouble"], 0.5);
+  EXPECT_EQ(other[0]["sum"]["aggregationTemporality"], 1);  // delta
+  EXPECT_EQ(other[2]["gauge"]["dataPoints"][0]["asInt"], "1");
+  // One cgroup, two comms.
+  ASSERT_EQ(groups.size(), 3u);
+  double comm_total = 0, comm_other = 0;
+  for (const auto& g : groups) {
+    if (attribute(g["resource"], "tally.group.by") != json({{"stringValue", "comm"}})) continue;
+    const json& metrics = g["scopeMetrics"][0]["metrics"];
+    comm_total += metrics[0]["sum"]["dataPoints"][0]["asDouble"].get<double>();
+    comm_other += metrics[2]["sum"]["dataPoints"][0]["asDouble"].get<double>();
+  }
+  EXPECT_DOUBLE_EQ(comm_total, 3.5);
+  EXPECT_DOUBLE_EQ(comm_other, 0.5);
+}
+
 TEST(OtlpFormat, ACgroupLineIsAContainerResourceWithItsCgroupMetrics) {
   const json j = encode(OtlpFormat(options()), {test::cgroup_line()});
   const json& rm = j["resourceMetrics"][0];

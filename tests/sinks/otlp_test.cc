@@ -130,6 +130,9 @@ TEST(OtlpSink, WhatTallydSendsDecodesAgainstTheOtlpSchemaAndCarriesEverySample) 
     if (with_cgroup) {
       EXPECT_GT(summary.value("cgroup_resources", 0), 0) << "the burner's cgroup: " << check.out;
     }
+    // The rollups: a remainder and groups beside every host resource.
+    EXPECT_GT(summary.value("remainder_resources", 0), 0) << check.out;
+    EXPECT_GT(summary.value("group_resources", 0), 0) << check.out;
   }
 
   // Every committed process sample is one cpu point with its value.

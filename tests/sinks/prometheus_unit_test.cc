@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/exposition.h"
+#include "agent/group_totals.h"
 #include "agent/listen_address.h"
 #include "agent/process_totals.h"
 
@@ -116,6 +117,44 @@ TEST(PrometheusExposition, APidReusedUnderTheSameNameShowsTheLiveProcess) {
             std::string::npos)
       << page;
   EXPECT_EQ(page.find(" 9\n"), std::string::npos);
+}
+
+samples::IntervalSamples interval_of(std::vector<samples::ProcessSample> processes) {
+  samples::IntervalSamples in;
+  for (auto& p : processes) {
+    p.ts_ns = 2'000'000'000;
+    p.interval_ns = 1'000'000'000;
+    p.start_time_ns = 0;
+  }
+  in.processes = std::move(processes);
+  in.host.ts_ns = 2'000'000'000;
+  in.host.interval_ns = 1'000'000'000;
+  return in;
+}
+
+TEST(PrometheusExposition, GroupsAndAllProcessesAreCumulativeSumsOfEveryLine) {
+  auto rules =
+      shipping::GroupMatcher::compile({{"burners", shipping::GroupRule::Field::comm, "^burn$"}});
+  ASSERT_TRUE(rules.ok());
+  GroupTotals g(50, std::move(*rules));
+  g.add_interval(interval_of({sample(1, 1'000'000'000), sample(2, 500'000'000, false, "sh")}));
+  g.add_interval(interval_of({sample(1, 250'000'000)}));
+  EXPECT_EQ(g.all_cpu_ns(), 1'750'000'000u);
+  const std::string page = render_exposition({}, {}, &g);
+  EXPECT_NE(page.find("# TYPE tally_group_cpu_seconds_total counter\n"), std::string::npos);
+  EXPECT_NE(page.find("tally_processes_cpu_seconds_total 1.75\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("tally_group_cpu_seconds_total{by=\"comm\",group=\"burn\"} 1.25\n"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("tally_group_cpu_seconds_total{by=\"comm\",group=\"sh\"} 0.5\n"),
+            std::string::npos);
+  EXPECT_NE(page.find("tally_group_cpu_seconds_total{by=\"group\",group=\"burners\"} 1.25\n"),
+            std::string::npos);
+  EXPECT_NE(page.find("tally_group_cpu_seconds_total{by=\"group\",group=\"(unmatched)\"} 0.5\n"),
+            std::string::npos);
+  // sh had no line in the last interval: its gauges say 0 now.
+  EXPECT_NE(page.find("tally_group_processes{by=\"comm\",group=\"sh\"} 0\n"), std::string::npos);
+  EXPECT_NE(page.find("tally_group_processes{by=\"comm\",group=\"burn\"} 1\n"), std::string::npos);
 }
 
 TEST(PrometheusListenAddress, AcceptsIpv4AndBracketedIpv6WithAPort) {

@@ -103,6 +103,19 @@ class SinkSystem {
     agent_.reset();
   }
 
+  // SIGKILL: no flush, no clean close. The lines it printed were committed
+  // and are kept; start_agent() starts it again on the same outbox.
+  void kill_agent() {
+    agent_->process().signal(SIGKILL);
+    agent_->process().wait(30s);
+    agent_->process().join_output();
+    for (const auto& line : agent_->process().lines()) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded()) committed_.push_back(std::move(j));
+    }
+    agent_.reset();
+  }
+
   queue::OutboxStats outbox_stats() { return read_outbox_stats(dir_ / "outbox.db"); }
 
   const std::vector<nlohmann::json>& committed() const { return committed_; }

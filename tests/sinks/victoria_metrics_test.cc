@@ -7,68 +7,17 @@
 
 #include "line_protocol_expect.h"
 #include "sink_system.h"
+#include "tsdb_servers.h"
 
 namespace tally::test {
 namespace {
-
-class VictoriaMetrics {
- public:
-  explicit VictoriaMetrics(TempDir& dir)
-      : port_(free_port()),
-        server_("victoria-metrics",
-                {find_program("victoria-metrics"), "-storageDataPath=" + (dir / "vm"),
-                 "-httpListenAddr=127.0.0.1:" + std::to_string(port_),
-                 // Retries re-send points; dedup keeps one per series and ms.
-                 "-dedup.minScrapeInterval=1ms", "-loggerLevel=ERROR", "-retentionPeriod=1y"},
-                url("/health")) {}
-
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::uint16_t port() const { return port_; }
-  ServerRun& server() { return server_; }
-
-  // metric{labels} -> timestamp (ms) -> values, for every tally_ series.
-  std::map<std::string, std::map<std::int64_t, std::vector<double>>> export_all() {
-    EXPECT_EQ(http_get(url("/internal/force_flush")).status, 200);
-    // An explicit end: the default leaves out the last seconds' samples.
-    const std::uint64_t end_s = realtime_ns() / 1'000'000'000ULL + 3600;
-    const HttpResult r =
-        http_get(url("/api/v1/export?match[]=" + url_encode("{__name__=~\"tally_.*\"}") +
-                     "&start=0&end=" + std::to_string(end_s)));
-    EXPECT_EQ(r.status, 200) << r.body;
-    std::map<std::string, std::map<std::int64_t, std::vector<double>>> out;
-    std::stringstream lines(r.body);
-    std::string line;
-    while (std::getline(lines, line)) {
-      const auto j = nlohmann::json::parse(line);
-      std::map<std::string, std::string> labels;
-      std::string name;
-      for (const auto& [k, v] : j["metric"].items()) {
-        if (k == "__name__")
-          name = v;
-        else
-          labels[k] = v;
-      }
-      auto& series = out[series_key(name, labels)];
-      for (std::size_t i = 0; i < j["timestamps"].size(); ++i) {
-        series[j["timestamps"][i].get<std::int64_t>()].push_back(j["values"][i].get<double>());
-      }
-    }
-    return out;
-  }
-
- private:
-  std::uint16_t port_;
-  ServerRun server_;
-};
 
 TEST(VictoriaMetricsSink, EveryCommittedSampleIsStoredExactlyOnceThroughFaultsAndARestart) {
   TALLY_REQUIRE_BPF();
   ASSERT_FALSE(find_program("victoria-metrics").empty())
       << "victoria-metrics is not installed (scripts/bootstrap installs it)";
   TempDir dir;
-  VictoriaMetrics vm(dir);
+  VictoriaMetricsServer vm(dir);
   ASSERT_TRUE(vm.server().start()) << vm.server().error();
   SinkSystem sys(dir, vm.port());
   sys.start_agent({"--endpoint", sys.proxy_url("/write"), "--format", "influx"});
@@ -102,7 +51,7 @@ TEST(VictoriaMetricsSink, EveryCommittedSampleIsStoredExactlyOnceThroughFaultsAn
 
   // Every committed sample, each field checked, exactly once.
   const auto expected = expected_points(sys.committed(), TagDialect::victoria_metrics);
-  auto stored = vm.export_all();
+  auto stored = vm.stored();
   std::map<std::string, std::size_t> expected_per_metric;
   std::size_t checked = 0, missing = 0, duplicated = 0, wrong = 0;
   bool saw_odd_name = false;

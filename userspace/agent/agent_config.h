@@ -16,7 +16,7 @@ using accounting::AttachMode;
 // outbox, keyed by name, so a name must stay stable across restarts.
 struct SinkConfig {
   std::string name = "default";
-  std::string format = "native";  // native | influx | otlp
+  std::string format = "native";  // native | influx | otlp | remote_write
   std::string url;
   std::string token_file;  // file holding a bearer token; never the token itself
   std::string ca_file;     // extra CA bundle for https; verification is always on
@@ -32,8 +32,26 @@ struct SinkConfig {
   // format = "influx" or "otlp": send the command line (off: it can hold
   // secrets, and the OpenTelemetry conventions say not to by default).
   bool cmdline = false;
+  // Time-series formats (influx, otlp, remote_write): every process, or the
+  // top ones plus the exact remainder (shipping/interval_rollup.h).
+  std::string processes = "all";
+  std::uint32_t top_n = 20;
+  double min_cpu_pct = 0;
+  std::uint32_t max_groups = 50;
+  // format = "remote_write": HTTP basic auth (the password in a file).
+  std::string username;
+  std::string password_file;
 
   bool operator==(const SinkConfig&) const = default;
+};
+
+// A [[group]] table: processes whose `field` (comm, cmdline, cgroup)
+// matches `pattern` (RE2) are in group `name`; the first match wins.
+struct GroupConfig {
+  std::string name;
+  std::string field;
+  std::string pattern;
+  bool operator==(const GroupConfig&) const = default;
 };
 
 struct AgentConfig {
@@ -68,6 +86,8 @@ struct AgentConfig {
   std::uint32_t batch_max_age_s = 0;  // 0: a batch per interval
   // [[sink]]
   std::vector<SinkConfig> sinks;
+  // [[group]]: rollups every time-series sink and /metrics ship
+  std::vector<GroupConfig> groups;
   // [prometheus]
   std::string prometheus_listen;  // "IP:PORT"; empty: no exporter
   std::uint32_t prometheus_top = 500;

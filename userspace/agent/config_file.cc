@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -12,6 +13,7 @@
 
 #include "agent/listen_address.h"
 #include "agent/settings.h"
+#include "agent/sink_formats.h"
 
 namespace tally::agent {
 
@@ -74,6 +76,22 @@ class TableReader {
       return error(*n, key, fmt::format("{} is out of range (accepted: {} to {})", *v, min, max));
     }
     out = static_cast<T>(*v);
+    return ok_status();
+  }
+
+  // A number that may have a fraction (0.5); integers are accepted as well.
+  Status number(std::string_view key, std::uint64_t min, std::uint64_t max, double& out) {
+    const toml::node* n = find(key);
+    if (!n) return ok_status();
+    std::optional<double> v = n->value_exact<double>();
+    if (!v) {
+      if (auto i = n->value_exact<std::int64_t>()) v = static_cast<double>(*i);
+    }
+    if (!v) return error(*n, key, fmt::format("expected a number, got {}", type_name(*n)));
+    if (!(*v >= static_cast<double>(min) && *v <= static_cast<double>(max))) {
+      return error(*n, key, fmt::format("{} is out of range (accepted: {} to {})", *v, min, max));
+    }
+    out = *v;
     return ok_status();
   }
 
@@ -183,6 +201,8 @@ Status read_setting(TableReader& r, const Setting& setting, Config& config) {
               auto a = parse_listen_address(v);
               return a.ok() ? std::string() : a.error().message();
             });
+          } else if constexpr (std::is_same_v<T, double>) {
+            return r.number(key, setting.min, setting.max, value);
           } else {
             return r.integer(key, setting.min, setting.max, value);
           }
@@ -211,6 +231,66 @@ Status read_sink(TableReader& r, SinkConfig& s) {
   if (s.format == "native" && r.given("cmdline")) {
     return r.error_at("cmdline",
                       "only for format = \"influx\" or \"otlp\" (native always sends it)");
+  }
+  // The native sink ships every process: tally-collector stores them all.
+  for (std::string_view key : {"processes", "top_n", "min_cpu_pct", "max_groups"}) {
+    if (s.format == "native" && r.given(key)) {
+      return r.error_at(key,
+                        "only for the time-series formats (influx, otlp, remote_write); "
+                        "the native sink ships every process");
+    }
+  }
+  const bool remote_write = s.format == "remote_write";
+  for (std::string_view key : {"username", "password_file"}) {
+    if (!remote_write && r.given(key)) return r.error_at(key, "only for format = \"remote_write\"");
+  }
+  if (r.given("username") != r.given("password_file")) {
+    return r.error_at(r.given("username") ? "username" : "password_file",
+                      "basic auth needs both username and password_file");
+  }
+  if (r.given("password_file") && r.given("token_file")) {
+    return r.error_at("password_file",
+                      "give token_file (bearer) or username and password_file "
+                      "(basic), not both");
+  }
+  return ok_status();
+}
+
+// [[group]] tables: a name and exactly one pattern (comm, cmdline or cgroup).
+Status read_groups(const toml::node& node, std::string_view source,
+                   std::vector<GroupConfig>& groups) {
+  const toml::array* arr = node.as_array();
+  if (!arr || !arr->is_array_of_tables()) {
+    return Error::format("{}:{}: group: expected [[group]] tables, got {}", source,
+                         node.source().begin.line, type_name(node));
+  }
+  groups.clear();
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const toml::table& t = *arr->get(i)->as_table();
+    const auto line = arr->get(i)->source().begin.line;
+    TableReader r(t, fmt::format("group[{}].", i), source);
+    GroupConfig g;
+    std::string comm, cmdline, cgroup;
+    TALLY_TRY(r.string("name", g.name));
+    TALLY_TRY(r.string("comm", comm));
+    TALLY_TRY(r.string("cmdline", cmdline));
+    TALLY_TRY(r.string("cgroup", cgroup));
+    TALLY_TRY(r.finish());
+    if (g.name.empty()) {
+      return Error::format("{}:{}: group[{}].name: missing (a group's name is its label value)",
+                           source, line, i);
+    }
+    const int patterns =
+        (r.given("comm") ? 1 : 0) + (r.given("cmdline") ? 1 : 0) + (r.given("cgroup") ? 1 : 0);
+    if (patterns != 1) {
+      return Error::format(
+          "{}:{}: group[{}] (\"{}\"): give exactly one of comm, cmdline or cgroup "
+          "(a regular expression), not {}",
+          source, line, i, g.name, patterns);
+    }
+    g.field = r.given("comm") ? "comm" : r.given("cmdline") ? "cmdline" : "cgroup";
+    g.pattern = r.given("comm") ? comm : r.given("cmdline") ? cmdline : cgroup;
+    groups.push_back(std::move(g));
   }
   return ok_status();
 }
@@ -273,15 +353,23 @@ Result<AgentConfig> parse_config(std::string_view text, std::string_view source,
       }
       continue;
     }
+    if (k == "group") {
+      TALLY_TRY(read_groups(node, source, c.groups));
+      continue;
+    }
     const toml::table* table = node.as_table();
     const auto& tables = setting_tables();
     if (!table || std::find(tables.begin(), tables.end(), k) == tables.end()) {
       return Error::format(
-          "{}:{}: {}: unknown {} (accepted: [agent], [bpf], [outbox], [prometheus], [[sink]])",
+          "{}:{}: {}: unknown {} (accepted: [agent], [bpf], [outbox], [prometheus], [kubelet], "
+          "[[sink]], [[group]])",
           source, line, k, table ? "table" : "key");
     }
     TableReader r(*table, std::string(k) + ".", source);
     TALLY_TRY(read_table(r, k, c));
+  }
+  if (auto groups = compile_groups(c.groups); !groups.ok()) {
+    return Error::format("{}: {}", source, groups.error().message());
   }
   return check_powers_of_two(c, source);
 }

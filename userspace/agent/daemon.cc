@@ -88,6 +88,15 @@ Status Daemon::make_shippers() {
     if (!sink.token_file.empty()) {
       o.reload_token = [path = sink.token_file] { return read_token(path); };
     }
+    if (!sink.password_file.empty()) {
+      auto basic = read_basic_auth(sink.username, sink.password_file);
+      if (!basic.ok()) return basic.error().context(fmt::format("sink {}", sink.name));
+      o.basic_auth = *basic;
+      o.basic_auth_from_reload = true;
+      o.reload_token = [user = sink.username, path = sink.password_file] {
+        return read_basic_auth(user, path);
+      };
+    }
     o.http.connect_timeout = std::chrono::seconds(sink.connect_timeout_s);
     o.http.timeout = std::chrono::seconds(sink.timeout_s);
     o.http.ca_file = sink.ca_file;
@@ -95,8 +104,11 @@ Status Daemon::make_shippers() {
     o.backoff.cap = std::chrono::seconds(sink.backoff_cap_s);
     o.gzip_level = sink.gzip_level;
     o.on_progress = [this] { request_snapshot(); };
-    auto format = make_sink_format(sink, SinkIdentity{parts_.outbox->agent_id(), parts_.host,
-                                                      parts_.host_id, std::string(kVersion)});
+    auto format = make_sink_format(
+        sink,
+        SinkIdentity{parts_.outbox->agent_id(), parts_.host, parts_.host_id, std::string(kVersion),
+                     sink_state_path(config_.outbox_path, sink.name)},
+        config_.groups);
     if (!format.ok()) return format.error();
     shippers_.push_back(std::make_unique<shipping::Shipper>(*parts_.outbox, std::move(o),
                                                             std::move(format).value()));
@@ -104,10 +116,16 @@ Status Daemon::make_shippers() {
   return ok_status();
 }
 
+// Groups per dimension on /metrics (the sinks have their own max_groups).
+constexpr std::uint32_t kExporterMaxGroups = 50;
+
 Status Daemon::start_exporter() {
   if (config_.prometheus_listen.empty()) return ok_status();
   auto address = parse_listen_address(config_.prometheus_listen);
   if (!address.ok()) return address.error().context("prometheus exporter");
+  auto groups = compile_groups(config_.groups);
+  if (!groups.ok()) return groups.error().context("prometheus exporter");
+  group_totals_.emplace(kExporterMaxGroups, std::move(*groups));
   exporter_.emplace(io_, [this] { return render_metrics(); });
   if (auto st = exporter_->listen(*address); !st.ok()) return st;
   log::info("prometheus exporter listening on {} (GET /metrics; top {} processes)",
@@ -142,7 +160,7 @@ std::string Daemon::render_metrics() {
   auto processes = totals_.scrape();
   h.processes_tracked = totals_.tracked();
   h.processes_omitted = totals_.omitted_last_scrape();
-  return render_exposition(processes, h);
+  return render_exposition(processes, h, group_totals_ ? &*group_totals_ : nullptr);
 }
 
 int Daemon::run() {
@@ -231,6 +249,7 @@ void Daemon::take_sample(bool final) {
   if (recent_books_.size() > 10) recent_books_.pop_front();
   if (exporter_) {
     totals_.add_interval(samples->processes);
+    if (group_totals_) group_totals_->add_interval(*samples);
     // Exits the backend did not report: gone from /proc means gone.
     totals_.sweep([](std::uint32_t pid, std::uint64_t) {
       std::error_code ignored;  // not the throwing overload: an odd /proc entry is not fatal

@@ -37,6 +37,7 @@
 #include "agent/agent_options.h"
 #include "agent/control_server.h"
 #include "agent/exposition.h"
+#include "agent/group_totals.h"
 #include "agent/kubelet_pods.h"
 #include "agent/privileges.h"
 #include "agent/process_totals.h"
@@ -132,6 +133,7 @@ class Daemon {
 
   // Prometheus exporter (main thread), when --prometheus-listen is given.
   ProcessTotals totals_;
+  std::optional<GroupTotals> group_totals_;  // with the exporter
   std::optional<PrometheusExporter> exporter_;
   std::unique_ptr<KubeletPods> kubelet_;  // with kubernetes = true
 

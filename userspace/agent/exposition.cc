@@ -58,7 +58,43 @@ void append_label_value(std::string& out, std::string_view value) {
   }
 }
 
-std::string render_exposition(const std::vector<ProcessTotal>& processes, const ExporterHealth& h) {
+namespace {
+
+// The rollups: per group, and every process line together.
+void group_families(std::string& out, const GroupTotals& g) {
+  family(out, "tally_processes_cpu_seconds_total", "counter",
+         "CPU time of every process line since tallyd started (shown on this page or not).");
+  fmt::format_to(std::back_inserter(out), "tally_processes_cpu_seconds_total {}\n",
+                 static_cast<double>(g.all_cpu_ns()) / 1e9);
+  const auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                        auto value) {
+    family(out, name, type, help);
+    for (const auto& [key, t] : g.groups()) {
+      out += name;
+      out += "{by=\"";
+      append_label_value(out, t.by);
+      out += "\",group=\"";
+      append_label_value(out, t.name);
+      fmt::format_to(std::back_inserter(out), "\"}} {}\n", value(t));
+    }
+  };
+  each("tally_group_cpu_seconds_total", "counter",
+       "CPU time of the group's processes since tallyd started (by cgroup, comm, [[group]]).",
+       [](const GroupTotal& t) { return static_cast<double>(t.cpu_ns) / 1e9; });
+  each("tally_group_cpu_wait_seconds_total", "counter",
+       "Run-queue wait of the group's processes since tallyd started.",
+       [](const GroupTotal& t) { return static_cast<double>(t.wait_ns) / 1e9; });
+  each("tally_group_processes", "gauge", "The group's processes with a line in the last interval.",
+       [&](const GroupTotal& t) { return g.current(t) ? t.processes : 0; });
+  each("tally_group_resident_memory_bytes", "gauge",
+       "Resident memory of the group's processes with a line in the last interval.",
+       [&](const GroupTotal& t) { return g.current(t) ? t.rss_bytes : 0; });
+}
+
+}  // namespace
+
+std::string render_exposition(const std::vector<ProcessTotal>& processes, const ExporterHealth& h,
+                              const GroupTotals* groups) {
   // Live processes first, so a pid reused under the same name keeps the
   // series of the process that is still running.
   std::vector<const ProcessTotal*> shown;
@@ -92,6 +128,7 @@ std::string render_exposition(const std::vector<ProcessTotal>& processes, const 
   process_family(out, "tally_process_resident_memory_bytes", "gauge",
                  "Resident memory of the process at the last interval in which it used CPU.", shown,
                  label_sets, [](const ProcessTotal& p) { return p.rss_bytes; });
+  if (groups != nullptr) group_families(out, *groups);
 
   single(out, "tally_outbox_pending_batches", "gauge",
          "Batches in the outbox that some sink has not acknowledged.", h.outbox_pending_batches);

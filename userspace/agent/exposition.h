@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/group_totals.h"
 #include "agent/process_totals.h"
 
 namespace tally::agent {
@@ -45,8 +46,9 @@ inline constexpr const char* kExpositionContentType = "text/plain; version=0.0.4
 //   tally_sink_pending_batches{sink}
 // Two processes with the same pid and name (one exited, its pid reused by
 // the other) would be one series: the live one is shown.
+// groups: the group rollups and the total of all process lines; null: none.
 std::string render_exposition(const std::vector<ProcessTotal>& processes,
-                              const ExporterHealth& health);
+                              const ExporterHealth& health, const GroupTotals* groups = nullptr);
 
 // A label value: UTF-8 (bad bytes become U+FFFD) with \, " and newline escaped.
 void append_label_value(std::string& out, std::string_view value);

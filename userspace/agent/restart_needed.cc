@@ -46,6 +46,7 @@ constexpr Group kGroups[] = {
        return std::tie(a.socket_path, a.socket_group) != std::tie(b.socket_path, b.socket_group);
      }},
     {"sinks", [](const AgentConfig& a, const AgentConfig& b) { return a.sinks != b.sinks; }},
+    {"groups", [](const AgentConfig& a, const AgentConfig& b) { return a.groups != b.groups; }},
     {"[prometheus]",
      [](const AgentConfig& a, const AgentConfig& b) {
        return std::tie(a.prometheus_listen, a.prometheus_top, a.prometheus_min_cpu_ms) !=

@@ -191,9 +191,10 @@ const std::vector<Setting> kSettings{
      .key = "format",
      .flag = "--format",
      .help = "Protocol of --endpoint: native (tally-collector), influx (InfluxDB line "
-             "protocol: VictoriaMetrics, InfluxDB 1.x), otlp (OTLP/HTTP JSON)",
+             "protocol: VictoriaMetrics, InfluxDB 1.x), otlp (OTLP/HTTP JSON), remote_write "
+             "(Prometheus remote write: Prometheus, Mimir, Thanos, VictoriaMetrics)",
      .field = &S::format,
-     .choices = {"native", "influx", "otlp"}},
+     .choices = {"native", "influx", "otlp", "remote_write"}},
     {.table = "sink",
      .key = "url",
      .flag = "--endpoint",
@@ -258,6 +259,40 @@ const std::vector<Setting> kSettings{
      .key = "cmdline",
      .help = "Send command lines (format influx or otlp; native always does)",
      .field = &S::cmdline},
+    {.table = "sink",
+     .key = "processes",
+     .flag = "--processes",
+     .help = "Time-series sinks: ship every process (all) or the top ones plus the exact "
+             "remainder (top)",
+     .field = &S::processes,
+     .choices = {"all", "top"}},
+    {.table = "sink",
+     .key = "top_n",
+     .flag = "--top-n",
+     .help = "With processes = top: processes shipped per interval, by CPU",
+     .field = &S::top_n,
+     .min = 1,
+     .max = 100000},
+    {.table = "sink",
+     .key = "min_cpu_pct",
+     .help = "With processes = top: also ship any process at or above this CPU % (0: off)",
+     .field = &S::min_cpu_pct,
+     .min = 0,
+     .max = 100000},
+    {.table = "sink",
+     .key = "max_groups",
+     .help = "Time-series sinks: groups per dimension (cgroup, comm, group); the rest are summed",
+     .field = &S::max_groups,
+     .min = 1,
+     .max = 100000},
+    {.table = "sink",
+     .key = "username",
+     .help = "HTTP basic auth user (format remote_write; with password_file)",
+     .field = &S::username},
+    {.table = "sink",
+     .key = "password_file",
+     .help = "File with the HTTP basic auth password (format remote_write)",
+     .field = &S::password_file},
 };
 
 }  // namespace
@@ -282,6 +317,8 @@ std::string setting_default(const Setting& setting) {
           return fmt::format("\"{}\"", value);
         } else if constexpr (std::is_same_v<T, AttachMode>) {
           return fmt::format("\"{}\"", attach_mode_name(value));
+        } else if constexpr (std::is_same_v<T, double>) {
+          return fmt::format("{}", value);
         } else {
           return std::to_string(value);
         }

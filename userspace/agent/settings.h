@@ -20,7 +20,8 @@ namespace tally::agent {
 using SettingField =
     std::variant<std::uint32_t AgentConfig::*, std::uint64_t AgentConfig::*, bool AgentConfig::*,
                  std::string AgentConfig::*, AttachMode AgentConfig::*, std::uint32_t SinkConfig::*,
-                 int SinkConfig::*, bool SinkConfig::*, std::string SinkConfig::*>;
+                 int SinkConfig::*, bool SinkConfig::*, std::string SinkConfig::*,
+                 double SinkConfig::*>;
 
 // SettingStruct<decltype(member)>::type: AgentConfig or SinkConfig.
 template <typename Member>

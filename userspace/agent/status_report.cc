@@ -142,7 +142,10 @@ nlohmann::json sinks_status(const std::vector<shipping::SinkStatus>& statuses,
                      {"partial_successes", st.partial_successes},
                      {"points_rejected", st.points_rejected},
                      {"samples_withheld", st.samples_withheld},
-                     {"withholding", st.withholding}});
+                     {"withholding", st.withholding},
+                     {"old_samples_refused", st.old_samples_refused},
+                     {"old_data_reason", st.old_data_reason},
+                     {"old_data_refused_ns", st.old_data_refused_ns}});
     if (st.state == shipping::SinkState::failing) {
       degraded.push_back(fmt::format("sink {} failing: {}", st.name, st.last_error));
     }
@@ -151,6 +154,12 @@ nlohmann::json sinks_status(const std::vector<shipping::SinkStatus>& statuses,
           fmt::format("sink {}: {} cgroup lines not sent: the server speaks an older protocol "
                       "(upgrade tally-collector; tallyd tries the newer protocol hourly)",
                       st.name, st.samples_withheld));
+    }
+    if (st.old_samples_refused > 0) {
+      degraded.push_back(fmt::format(
+          "sink {}: the server refused {} samples as too old ({}); they are dead-lettered. "
+          "After an outage it needs an out-of-order window (docs/sinks.md, \"Backfill\")",
+          st.name, st.old_samples_refused, st.old_data_reason));
     }
     if (st.points_rejected > 0) {
       degraded.push_back(

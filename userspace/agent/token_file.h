@@ -12,4 +12,8 @@ namespace tally::agent {
 // be read or holds nothing.
 Result<std::string> read_token(const std::string& path);
 
+// HTTP basic auth credentials, base64("user:password"), the password read
+// from `password_file` as read_token reads a token.
+Result<std::string> read_basic_auth(const std::string& user, const std::string& password_file);
+
 }  // namespace tally::agent

@@ -200,6 +200,11 @@ void render_sinks(std::string& out, const Json& s, std::uint64_t now_ns) {
       line(out, "",
            fmt::format("{} cgroup lines not sent: the server speaks an older protocol", withheld));
     }
+    if (const std::uint64_t old = u64(k, "old_samples_refused"); old > 0) {
+      line(out, "",
+           fmt::format("{} samples refused as too old {}: {}", old,
+                       ago(u64(k, "old_data_refused_ns"), now_ns), str(k, "old_data_reason")));
+    }
   }
 }
 

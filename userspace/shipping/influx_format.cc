@@ -98,6 +98,27 @@ void cgroup_line(std::string& out, const samples::CgroupSample& r, const InfluxO
                  scale(r.ts_ns, o.precision));
 }
 
+// The interval's remainder and groups (interval_rollup.h).
+void rollup_lines(std::string& out, const IntervalRollup& r, const InfluxOptions& o) {
+  const std::uint64_t ts = scale(r.ts_ns, o.precision);
+  out += "tally_other";
+  tag(out, "host", r.host);
+  fmt::format_to(std::back_inserter(out),
+                 " cpu_ns={}i,wait_ns={}i,processes={}i,interval_ns={}i {}\n", r.other.cpu_ns,
+                 r.other.wait_ns, r.other.processes, r.interval_ns, ts);
+  for (const GroupRollup& g : r.groups) {
+    out += "tally_group";
+    tag(out, "by", g.by);
+    tag(out, "group", g.name);
+    tag(out, "host", r.host);
+    fmt::format_to(std::back_inserter(out),
+                   " cpu_ns={}i,wait_ns={}i,rss_bytes={}i,processes={}i,other_cpu_ns={}i,"
+                   "other_wait_ns={}i,interval_ns={}i {}\n",
+                   g.total.cpu_ns, g.total.wait_ns, g.total.rss_bytes, g.total.processes,
+                   g.other.cpu_ns, g.other.wait_ns, r.interval_ns, ts);
+  }
+}
+
 }  // namespace
 
 Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
@@ -128,15 +149,23 @@ Result<std::string> InfluxFormat::encode(const queue::Batch& batch,
     }
   }
 
+  RollupOptions rollup = options_.rollup;
+  rollup.groups = &groups_;
+  const RollupPlan plan = plan_rollups(samples, rollup);
   std::string body;
   body.reserve(count * 256);
-  for (const samples::Sample& sample : samples.subspan(first, count)) {
+  for (std::uint32_t i = first; i < first + count; ++i) {
+    const samples::Sample& sample = samples[i];
+    if (!plan.sent[i]) continue;
     if (const auto* p = std::get_if<samples::ProcessSample>(&sample)) {
       const bool start_tag =
           std::binary_search(reused.begin(), reused.end(), std::make_pair(p->ts_ns, p->pid));
       process_line(body, *p, start_tag, options_);
     } else if (const auto* h = std::get_if<samples::HostSample>(&sample)) {
       host_line(body, *h, options_);
+      if (plan.at_host[i] != nullptr && plan.at_host[i]->complete) {
+        rollup_lines(body, *plan.at_host[i], options_);
+      }
     } else if (const auto* c = std::get_if<samples::CgroupSample>(&sample)) {
       cgroup_line(body, *c, options_);
     }

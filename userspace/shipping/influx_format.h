@@ -19,6 +19,7 @@
 
 #include <string>
 
+#include "shipping/interval_rollup.h"
 #include "shipping/sink_format.h"
 
 namespace tally::shipping {
@@ -28,11 +29,17 @@ enum class TimePrecision { ns, us, ms, s };
 struct InfluxOptions {
   TimePrecision precision = TimePrecision::ns;
   bool cmdline = false;  // send the command line as a string field
+  RollupOptions rollup;  // which processes (rollup.groups: set per encode)
 };
 
+// With the rollups (interval_rollup.h), per interval:
+//   tally_other,host=… cpu_ns=…i,wait_ns=…i,processes=…i,interval_ns=…i <ts>
+//   tally_group,by=…,group=…,host=… cpu_ns=…i,wait_ns=…i,rss_bytes=…i,
+//       processes=…i,other_cpu_ns=…i,other_wait_ns=…i,interval_ns=…i <ts>
 class InfluxFormat final : public SinkFormat {
  public:
-  explicit InfluxFormat(InfluxOptions options) : options_(options) {}
+  explicit InfluxFormat(InfluxOptions options, GroupMatcher groups = {})
+      : options_(options), groups_(std::move(groups)) {}
 
   std::string_view name() const override { return "influx"; }
   std::string_view content_type() const override { return "text/plain; charset=utf-8"; }
@@ -46,6 +53,7 @@ class InfluxFormat final : public SinkFormat {
 
  private:
   InfluxOptions options_;
+  GroupMatcher groups_;
 };
 
 // "ns", "us", "ms", "s"; nullopt otherwise.

@@ -48,6 +48,10 @@ class Attributes {
     append_string(out_, value);
     out_ += "}}";
   }
+  void boolean(std::string_view key, bool value) {
+    begin(key);
+    out_ += value ? "{\"boolValue\":true}}" : "{\"boolValue\":false}}";
+  }
   // int64 as a decimal string (OTLP/JSON).
   void integer(std::string_view key, std::uint64_t value) {
     begin(key);
@@ -249,6 +253,57 @@ void OtlpFormat::cgroup_resource(std::string& out, const samples::CgroupSample& 
   out += "]}]}";
 }
 
+void OtlpFormat::rollup_resources(std::string& out, const IntervalRollup& r) const {
+  const std::uint64_t start = interval_start(r.ts_ns, r.interval_ns);
+  out += ",{\"resource\":{";
+  {
+    Attributes a(out);
+    a.string("host.name", r.host);
+    a.string("host.id", options_.host_id);
+    a.boolean("tally.remainder", true);
+  }
+  scope_head(out, options_.scope_version);
+  bool first_metric = true;
+  metric(out, first_metric, "tally.other.cpu.time", "s",
+         "CPU time in the interval of the processes not sent on their own", kDelta, true,
+         Point{start, r.ts_ns, true, seconds(r.other.cpu_ns)});
+  metric(out, first_metric, "tally.other.cpu.wait_time", "s",
+         "Run-queue wait in the interval of the processes not sent on their own", kDelta, true,
+         Point{start, r.ts_ns, true, seconds(r.other.wait_ns)});
+  metric(out, first_metric, "tally.other.processes", "{process}",
+         "Processes of the interval not sent on their own", 0, false,
+         Point{start, r.ts_ns, false, 0, r.other.processes});
+  out += "]}]}";
+  for (const GroupRollup& g : r.groups) {
+    out += ",{\"resource\":{";
+    {
+      Attributes a(out);
+      a.string("host.name", r.host);
+      a.string("host.id", options_.host_id);
+      a.string("tally.group.by", g.by);
+      a.string("tally.group.name", g.name);
+    }
+    scope_head(out, options_.scope_version);
+    first_metric = true;
+    metric(out, first_metric, "tally.group.cpu.time", "s",
+           "CPU time of the group's processes in the interval", kDelta, true,
+           Point{start, r.ts_ns, true, seconds(g.total.cpu_ns)});
+    metric(out, first_metric, "tally.group.cpu.wait_time", "s",
+           "Run-queue wait of the group's processes in the interval", kDelta, true,
+           Point{start, r.ts_ns, true, seconds(g.total.wait_ns)});
+    metric(out, first_metric, "tally.group.other.cpu.time", "s",
+           "CPU time of the group's processes not sent on their own", kDelta, true,
+           Point{start, r.ts_ns, true, seconds(g.other.cpu_ns)});
+    metric(out, first_metric, "tally.group.processes", "{process}",
+           "Processes of the group with a line in the interval", 0, false,
+           Point{start, r.ts_ns, false, 0, g.total.processes});
+    metric(out, first_metric, "tally.group.memory.usage", "By",
+           "Resident memory of the group's processes at the interval's end", 0, false,
+           Point{start, r.ts_ns, false, 0, g.total.rss_bytes});
+    out += "]}]}";
+  }
+}
+
 Result<std::string> OtlpFormat::encode(const queue::Batch& batch,
                                        std::span<const samples::Sample> samples,
                                        std::uint32_t first, std::uint32_t count) const {
@@ -262,9 +317,13 @@ Result<std::string> OtlpFormat::encode(const queue::Batch& batch,
   std::string out;
   out.reserve(static_cast<std::size_t>(count) * 900);
   out += "{\"resourceMetrics\":[";
+  RollupOptions rollup = options_.rollup;
+  rollup.groups = &groups_;
+  const RollupPlan plan = plan_rollups(samples, rollup);
   bool first_resource = true;
-  for (const samples::Sample& sample : samples.subspan(first, count)) {
-    if (std::holds_alternative<samples::UnknownSample>(sample)) continue;
+  for (std::uint32_t i = first; i < first + count; ++i) {
+    const samples::Sample& sample = samples[i];
+    if (std::holds_alternative<samples::UnknownSample>(sample) || !plan.sent[i]) continue;
     if (!first_resource) out += ',';
     first_resource = false;
     if (const auto* p = std::get_if<samples::ProcessSample>(&sample)) {
@@ -273,6 +332,9 @@ Result<std::string> OtlpFormat::encode(const queue::Batch& batch,
       cgroup_resource(out, *c);
     } else {
       host_resource(out, std::get<samples::HostSample>(sample));
+      if (plan.at_host[i] != nullptr && plan.at_host[i]->complete) {
+        rollup_resources(out, *plan.at_host[i]);
+      }
     }
   }
   out += "]}";

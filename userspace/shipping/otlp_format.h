@@ -26,6 +26,7 @@
 
 #include <string>
 
+#include "shipping/interval_rollup.h"
 #include "shipping/sink_format.h"
 
 namespace tally::shipping {
@@ -34,11 +35,22 @@ struct OtlpOptions {
   std::string host_id;        // /etc/machine-id; empty: attribute omitted
   std::string scope_version;  // tally's version, for the instrumentation scope
   bool cmdline = false;       // send process.command_line
+  RollupOptions rollup;       // which processes (rollup.groups: set per encode)
 };
+
+// With the rollups (interval_rollup.h), per interval, beside the host:
+//   a resource (host.name, host.id, tally.remainder = true) with
+//     tally.other.cpu.time, tally.other.cpu.wait_time (delta, "s"),
+//     tally.other.processes (gauge): the processes not sent on their own;
+//   a resource per group (host.name, host.id, tally.group.by,
+//   tally.group.name) with tally.group.cpu.time, .cpu.wait_time,
+//   .other.cpu.time (delta, "s"), tally.group.processes (gauge) and
+//   tally.group.memory.usage ("By").
 
 class OtlpFormat final : public SinkFormat {
  public:
-  explicit OtlpFormat(OtlpOptions options) : options_(std::move(options)) {}
+  explicit OtlpFormat(OtlpOptions options, GroupMatcher groups = {})
+      : options_(std::move(options)), groups_(std::move(groups)) {}
 
   std::string_view name() const override { return "otlp"; }
   std::string_view content_type() const override { return "application/json"; }
@@ -58,8 +70,10 @@ class OtlpFormat final : public SinkFormat {
   void process_resource(std::string& out, const samples::ProcessSample& p) const;
   void host_resource(std::string& out, const samples::HostSample& h) const;
   void cgroup_resource(std::string& out, const samples::CgroupSample& c) const;
+  void rollup_resources(std::string& out, const IntervalRollup& r) const;
 
   OtlpOptions options_;
+  GroupMatcher groups_;
 };
 
 }  // namespace tally::shipping

@@ -146,18 +146,20 @@ Shipper::Step Shipper::step() {
 Result<HttpResponse> Shipper::send(const Delivery& d, std::uint32_t first, std::uint32_t count) {
   auto body = format_->encode(d.batch, d.samples, first, count);
   if (!body.ok()) return body.error();
-  auto compressed = gzip_compress(*body, options_.gzip_level);
+  auto compressed = format_->compress(*body, options_.gzip_level);
   if (!compressed.ok()) return compressed.error();
 
-  std::vector<std::string> headers;
+  std::vector<std::string> headers = format_->extra_headers();
   headers.push_back(fmt::format("Content-Type: {}", format_->content_type()));
-  headers.emplace_back("Content-Encoding: gzip");
+  headers.push_back(fmt::format("Content-Encoding: {}", format_->content_encoding()));
   headers.push_back(
       first == 0 && count == d.size()
           ? fmt::format("Idempotency-Key: {}:{}", options_.agent_id, d.batch.seq)
           : fmt::format("Idempotency-Key: {}:{}:{}", options_.agent_id, d.batch.seq, first));
   if (!options_.bearer_token.empty()) {
     headers.push_back("Authorization: Bearer " + options_.bearer_token);
+  } else if (!options_.basic_auth.empty()) {
+    headers.push_back("Authorization: Basic " + options_.basic_auth);
   }
   auto response = http_->post(options_.url, *compressed, headers);
   std::lock_guard lock(mu_);
@@ -255,7 +257,7 @@ Shipper::Step Shipper::send_pieces(Delivery& d) {
       case Outcome::reject:
         break;
     }
-    if (auto stop = on_rejected(d, *response)) return *stop;
+    if (auto stop = on_rejected(d, *response, verdict.old_data)) return *stop;
   }
   return on_delivered(d);
 }
@@ -330,7 +332,15 @@ void Shipper::split_front(Delivery& d) {
   d.pieces.emplace_front(first, half);
 }
 
-std::optional<Shipper::Step> Shipper::on_rejected(Delivery& d, const HttpResponse& response) {
+void Shipper::count_old_data(const std::string& message, std::uint32_t count, std::uint64_t now) {
+  std::lock_guard lock(mu_);
+  status_.old_samples_refused += count;
+  status_.old_data_reason = message;
+  status_.old_data_refused_ns = now;
+}
+
+std::optional<Shipper::Step> Shipper::on_rejected(Delivery& d, const HttpResponse& response,
+                                                  bool old_data) {
   const auto [first, count] = d.pieces.front();
   const int code = static_cast<int>(response.status);
   const std::string message = http_error(response.status, response.body);
@@ -342,8 +352,11 @@ std::optional<Shipper::Step> Shipper::on_rejected(Delivery& d, const HttpRespons
       log::warning("sink {}: {}", options_.sink, st.error().message());
       return Step::error;
     }
-    log::warning("sink {}: batch {} rejected by {} ({}); dead-lettered, continuing with the next",
-                 options_.sink, seq, shown_url_, message);
+    format_->dead_lettered(d.samples, 0, count);
+    log::warning("sink {}: batch {} rejected by {} ({}){}; dead-lettered, continuing with the next",
+                 options_.sink, seq, shown_url_, message,
+                 old_data ? " as too old for the server" : "");
+    if (old_data) count_old_data(message, count, d.now_ns);
     std::lock_guard lock(mu_);
     ++status_.batches_rejected;
     status_.samples_rejected += count;
@@ -357,8 +370,10 @@ std::optional<Shipper::Step> Shipper::on_rejected(Delivery& d, const HttpRespons
     log::warning("sink {}: {}", options_.sink, st.error().message());
     return Step::error;
   }
+  format_->dead_lettered(d.samples, first, count);
   log::warning("sink {}: samples {}..{} of batch {} rejected ({}); dead-lettered", options_.sink,
                first, first + count - 1, seq, message);
+  if (old_data) count_old_data(message, count, d.now_ns);
   {
     std::lock_guard lock(mu_);
     status_.samples_rejected += count;
@@ -429,6 +444,13 @@ void Shipper::reload_token() {
     return;
   }
   last_token_error_.clear();
+  if (options_.basic_auth_from_reload) {
+    if (*token == options_.basic_auth) return;
+    options_.basic_auth = std::move(*token);
+    log::info("sink {}: the password file holds a new password; sending with it from now on",
+              options_.sink);
+    return;
+  }
   if (*token == options_.bearer_token) return;
   options_.bearer_token = std::move(*token);
   log::info("sink {}: the token file holds a new token; sending with it from now on",

@@ -44,6 +44,10 @@ struct ShipperOptions {
   std::string url;
   std::string agent_id;
   std::string bearer_token;  // empty: no Authorization header
+  // base64 of "user:password" for HTTP basic auth, used when bearer_token is
+  // empty; with basic_auth_from_reload, reload_token gives this instead.
+  std::string basic_auth;
+  bool basic_auth_from_reload = false;
   // Reads the token again (the sink's token file) when the server refuses
   // the credentials, so a rotated token is picked up without a restart.
   // Empty: the token never changes.
@@ -97,6 +101,11 @@ struct SinkStatus {
   // Samples the format could not send to this server (SinkFormat::samples_withheld).
   std::uint64_t samples_withheld = 0;
   bool withholding = false;  // and still does
+  // Samples the server refused for their age (remote write after a long
+  // outage: "out of order", "out of bounds"), dead-lettered, and why.
+  std::uint64_t old_samples_refused = 0;
+  std::string old_data_reason;
+  std::uint64_t old_data_refused_ns = 0;
 };
 
 class Shipper {
@@ -149,7 +158,8 @@ class Shipper {
   void on_resend_in_full(Delivery& d, const HttpResponse& response);
   Step on_retry(Delivery& d, const HttpResponse& response);
   void split_front(Delivery& d);
-  std::optional<Step> on_rejected(Delivery& d, const HttpResponse& response);
+  std::optional<Step> on_rejected(Delivery& d, const HttpResponse& response, bool old_data);
+  void count_old_data(const std::string& message, std::uint32_t count, std::uint64_t now);
   Step on_delivered(Delivery& d);
   // One HTTP request for samples [first, first + count) of the delivery.
   Result<HttpResponse> send(const Delivery& d, std::uint32_t first, std::uint32_t count);

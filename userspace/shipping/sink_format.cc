@@ -1,6 +1,12 @@
 #include "shipping/sink_format.h"
 
+#include "shipping/gzip.h"
+
 namespace tally::shipping {
+
+Result<std::string> SinkFormat::compress(std::string_view body, int level) const {
+  return gzip_compress(body, level);
+}
 
 Outcome SinkFormat::classify(long status) const {
   if (status >= 200 && status < 300) return Outcome::ack;

@@ -34,6 +34,9 @@ struct Verdict {
   Outcome outcome = Outcome::retry;
   std::uint64_t rejected_points = 0;  // points the server said it dropped
   std::string warning;                // non-empty: log it (once per request)
+  // A rejection because of the samples' age (remote write "out of order",
+  // "out of bounds" after a long outage): counted apart in `tally status`.
+  bool old_data = false;
 };
 
 class SinkFormat {
@@ -42,6 +45,11 @@ class SinkFormat {
 
   virtual std::string_view name() const = 0;
   virtual std::string_view content_type() const = 0;
+  // How bodies are compressed (Content-Encoding), and the compression.
+  virtual std::string_view content_encoding() const { return "gzip"; }
+  virtual Result<std::string> compress(std::string_view body, int level) const;
+  // Headers the protocol wants beside Content-Type and Content-Encoding.
+  virtual std::vector<std::string> extra_headers() const { return {}; }
 
   // The request body (before compression) for samples [first, first + count)
   // of a data batch, whose samples are given (decoded from the outbox), or
@@ -56,6 +64,10 @@ class SinkFormat {
   // The server acknowledged samples [first, first + count) of a data batch.
   virtual void acknowledged(std::span<const samples::Sample> /*samples*/, std::uint32_t /*first*/,
                             std::uint32_t /*count*/) {}
+  // The server refused samples [first, first + count) for good: they are
+  // dead-lettered. Formats that keep sums over batches still count them.
+  virtual void dead_lettered(std::span<const samples::Sample> /*samples*/, std::uint32_t /*first*/,
+                             std::uint32_t /*count*/) {}
   // The server answered resend_in_full (judge()): whatever acknowledged()
   // learned is no longer true, or the server needs an older form. Returns
   // what to tell the operator.

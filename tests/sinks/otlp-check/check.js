@@ -105,6 +105,8 @@ const summary = {
   memory_points: 0,
   host_resources: 0,
   cgroup_resources: 0,
+  remainder_resources: 0,
+  group_resources: 0,
   cmdline_resources: 0,
   bytes: 0
 };
@@ -186,6 +188,37 @@ for (const file of opt.files) {
       const limit = metrics['tally.cgroup.cpu.limit'];
       if (!limit || !limit.gauge || limit.gauge.dataPoints.length !== 1)
         problem(where, 'tally.cgroup.cpu.limit is not a one-point Gauge');
+    } else if (attrs['tally.remainder']) {
+      // The processes not sent on their own (interval_rollup.h).
+      summary.remainder_resources++;
+      if (attrs['tally.remainder'].boolValue !== true) problem(where, 'tally.remainder');
+      for (const name of ['tally.other.cpu.time', 'tally.other.cpu.wait_time']) {
+        if (!metrics[name])
+          problem(where, `remainder resource without ${name}`);
+        else
+          checkSum(`${where} ${name}`, metrics[name], 's', DELTA, true, 'double');
+      }
+      const g = metrics['tally.other.processes'];
+      if (!g || !g.gauge || g.gauge.dataPoints.length !== 1)
+        problem(where, 'tally.other.processes is not a one-point Gauge');
+    } else if (attrs['tally.group.by']) {
+      summary.group_resources++;
+      if (!['cgroup', 'comm', 'group'].includes(attrs['tally.group.by'].stringValue))
+        problem(where, `tally.group.by ${JSON.stringify(attrs['tally.group.by'])}`);
+      if (!attrs['tally.group.name'] || typeof attrs['tally.group.name'].stringValue !== 'string')
+        problem(where, 'tally.group.name');
+      for (const name of ['tally.group.cpu.time', 'tally.group.cpu.wait_time',
+                          'tally.group.other.cpu.time']) {
+        if (!metrics[name])
+          problem(where, `group resource without ${name}`);
+        else
+          checkSum(`${where} ${name}`, metrics[name], 's', DELTA, true, 'double');
+      }
+      for (const name of ['tally.group.processes', 'tally.group.memory.usage']) {
+        const g = metrics[name];
+        if (!g || !g.gauge || g.gauge.dataPoints.length !== 1)
+          problem(where, `${name} is not a one-point Gauge`);
+      }
     } else {
       summary.host_resources++;
       for (const name

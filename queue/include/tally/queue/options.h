@@ -11,7 +11,8 @@ namespace tally::queue {
 
 // When staged samples are formed into a batch. A batch is formed as soon as
 // one limit is reached; a single append larger than the limits is split over
-// several batches.
+// several batches. An append that fits in one batch is kept whole: the batch
+// before it is formed early rather than take part of it.
 struct BatchLimits {
   // At most this many samples per batch. Must be >= 1.
   std::uint32_t max_samples = 10000;
