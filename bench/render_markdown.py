@@ -261,6 +261,22 @@ def render(r):
             w(f"| {name} | {x['via_json_lines_us']:,.0f} | {x['from_samples_us']:,.0f} | "
               f"**{x['ratio']:.2f}×** |")
         w("\nReproduce: `build/bench/sink_encode_bench --benchmark_repetitions=9`\n")
+        if "series_formats" in s:
+            w("#### Remote write, and shipping the top processes\n")
+            w("The same interval through the time-series formats as they ship by default "
+              "(`processes = \"all\"`) and with `processes = \"top\"` (`top_n = 20`: 20 "
+              "processes, the remainder, and the group rollups by cgroup and comm), against "
+              "influx's *from samples* in the same run. Remote write also keeps its counters "
+              "(a copy per batch) and builds a protobuf message.\n")
+            w("| format | µs per interval | × influx, all | body bytes before compression |")
+            w("|---|---|---|---|")
+            for name, x in s["series_formats"].items():
+                w(f"| {name} | {x['us']:,.0f} | {x['ratio_to_influx_all']:.2f} | "
+                  f"{x['body_bytes']:,} |")
+            if "snappy" in s:
+                n = s["snappy"]
+                w(f"\nSnappy of the remote write body (all): {n['body_bytes']:,} → "
+                  f"{n['compressed_bytes']:,} bytes in {n['us']:,.0f} µs.\n")
 
     s = rows["drain"]
     w("### Draining a 24-hour backlog\n")

@@ -392,12 +392,34 @@ def row_sink_encode(build, quick):
             continue
         scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b["time_unit"]]
         runs.setdefault(b["run_name"], []).append(b["real_time"] * scale)
+    body_bytes = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "iteration" and "body_bytes" in b:
+            body_bytes[b["run_name"]] = int(b["body_bytes"])
     out = {"unit": "us", "times": {k: summary(v) for k, v in runs.items()}, "speedup": {}}
     for fmt_name, label in (("Influx", "influx"), ("Otlp", "otlp")):
         before = statistics.median(runs[f"BM_{fmt_name}ViaJsonLines1000"])
         after = statistics.median(runs[f"BM_{fmt_name}FromSamples1000"])
         out["speedup"][label] = {"via_json_lines_us": before, "from_samples_us": after,
                                  "ratio": before / after}
+    # Remote write and processes = "top", against influx from samples (the
+    # cheapest format) in the same run.
+    base = statistics.median(runs["BM_InfluxFromSamples1000"])
+    out["series_formats"] = {}
+    for run, label in (("BM_InfluxFromSamples1000", "influx, all"),
+                       ("BM_InfluxTop1000", "influx, top 20"),
+                       ("BM_RemoteWriteFromSamples1000", "remote_write, all"),
+                       ("BM_RemoteWriteTop1000", "remote_write, top 20")):
+        t = statistics.median(runs[run])
+        out["series_formats"][label] = {"us": t, "ratio_to_influx_all": t / base,
+                                        "body_bytes": body_bytes.get(run, 0)}
+    snappy = [b for b in data["benchmarks"]
+                            if b.get("run_name") == "BM_SnappyOfRemoteWriteBody"
+                            and b.get("run_type") == "iteration"]
+    if snappy:
+        out["snappy"] = {"us": statistics.median(runs["BM_SnappyOfRemoteWriteBody"]),
+                         "body_bytes": int(snappy[0]["body_bytes"]),
+                         "compressed_bytes": int(snappy[0]["compressed_bytes"])}
     return out
 
 

@@ -50,6 +50,23 @@ TEST(Render, TakesAnyJsonWithoutThrowing) {
   }
 }
 
+TEST(Render, ASinkThatRefusedOldDataSaysHowManyAndTheServersWordsSafely) {
+  const nlohmann::json status = {{"sinks",
+                                  {{{"name", "prom"},
+                                    {"format", "remote_write"},
+                                    {"url", "http://prom:9090/api/v1/write"},
+                                    {"state", "healthy"},
+                                    {"samples_rejected", std::uint64_t{120}},
+                                    {"old_samples_refused", std::uint64_t{120}},
+                                    {"old_data_refused_ns", std::uint64_t{1'000'000'000}},
+                                    {"old_data_reason", "HTTP 400: out of bounds\x1b[2J"}}}}};
+  const std::string out = render_status(status, 61'000'000'000);
+  EXPECT_NE(out.find("120 samples refused as too old 1 min ago: HTTP 400: out of bounds\\x1b[2J"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos);
+}
+
 TEST(Render, JsonOutputIsAsciiAndValid) {
   const nlohmann::json r = {{"comm", "\x1b[2J\xc2\x9b\x7f caf\xc3\xa9"}};
   const std::string out = render_json(r);
