@@ -168,6 +168,30 @@ TEST(IntervalRollup, AProcessYoungerThanTheIntervalHasNoSeriesOfItsOwnInTop) {
   EXPECT_EQ(roll_up(s, RollupOptions{})[0].shipped.size(), 2u);
 }
 
+TEST(IntervalRollup, WithTopAStormOfNewProgramsMakesNoGroupsOfTheirOwn) {
+  std::vector<Sample> s;
+  std::vector<ProcessSample> lines{process(kT0, 1, 10, "sshd", "/system.slice/ssh.service")};
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    ProcessSample p =
+        process(kT0, 100 + i, 1000, "job-" + std::to_string(i), "/jobs/" + std::to_string(i));
+    p.start_time_ns = kT0 - kInterval / 3;  // born in the interval
+    lines.push_back(p);
+  }
+  add_interval(s, kT0, lines);
+  RollupOptions o;
+  o.top = true;
+  const IntervalRollup r = roll_up(s, o)[0];
+  std::vector<std::string> comms, cgroups;
+  for (const auto& g : r.groups) (g.by == "comm" ? comms : cgroups).push_back(g.name);
+  EXPECT_EQ(comms, (std::vector<std::string>{"sshd", std::string(kMoreGroups)}));
+  EXPECT_EQ(cgroups,
+            (std::vector<std::string>{"/system.slice/ssh.service", std::string(kMoreGroups)}));
+  EXPECT_EQ(r.groups.back().total.cpu_ns, 5000u);
+  expect_books_balance(s, r, nullptr);
+  // With processes = all, every group has its name.
+  EXPECT_EQ(roll_up(s, RollupOptions{})[0].groups.size(), 12u);
+}
+
 TEST(IntervalRollup, OnePerPidShipsTheLiveProcessOfAReusedPid) {
   std::vector<Sample> s;
   ProcessSample exited = process(kT0, 42, 500, "old");

@@ -228,11 +228,23 @@ TEST(RemoteWriteSink, PrometheusWithTopProcessesKeepsEveryIntervalsBooksThroughF
       host = j["host"];
     }
   }
+  // With top, a comm has a group of its own only when one of its processes
+  // lived through the interval; the others are summed in "(other groups)".
+  std::map<std::uint64_t, std::set<std::string>> old_comms;
+  for (const auto& j : sys.committed()) {
+    if (j["kind"] == "process" &&
+        j["start_time_ns"].get<std::uint64_t>() + j["interval_ns"].get<std::uint64_t>() <=
+            j["ts_ns"].get<std::uint64_t>()) {
+      old_comms[j["ts_ns"]].insert(utf8_sanitized(j["comm"].get<std::string>()));
+    }
+  }
   for (const auto& j : sys.committed()) {
     if (j["kind"] != "process") continue;
     auto& t = intervals[j["ts_ns"]];
     t.all_ns += j["cpu_ns"].get<std::uint64_t>();
-    t.by_comm[utf8_sanitized(j["comm"].get<std::string>())] += j["cpu_ns"].get<std::uint64_t>();
+    const std::string comm = utf8_sanitized(j["comm"].get<std::string>());
+    t.by_comm[old_comms[j["ts_ns"]].count(comm) ? comm : "(other groups)"] +=
+        j["cpu_ns"].get<std::uint64_t>();
     lines_at[j["ts_ns"]].push_back(&j);
   }
   const StoredSeries stored = prom.stored();
@@ -265,7 +277,7 @@ TEST(RemoteWriteSink, PrometheusWithTopProcessesKeepsEveryIntervalsBooksThroughF
       }
       sum += *inc.value;
       ++shipped;
-      shipped_by_comm[utf8_sanitized((*j)["comm"].get<std::string>())] += *inc.value;
+      shipped_by_comm[utf8_sanitized((*j)["comm"].get<std::string>())] += *inc.value;  // old: named
     }
     max_processes = std::max(max_processes, shipped);
     // Every process line together is the host's process CPU.
@@ -460,15 +472,28 @@ TEST(RemoteWriteSink, AForkStormMakesNoProcessSeriesOfItsOwnWithTop) {
     if (j["kind"] == "process") pids.insert(j["pid"].get<std::uint64_t>());
   }
   EXPECT_GT(pids.size(), 10000u);  // processes = "all" would make this many series
-  const std::size_t process_series = vm.series_count("tally_process_cpu_seconds_total");
-  const std::size_t all_series = vm.series_count("tally_.*");
-  // Bounded by the top N and the long-lived processes that rose into it,
-  // not by the fork rate; groups by max_groups (10 per dimension, plus the
-  // summed rest): 3 counters + 2 gauges each.
-  EXPECT_LE(process_series, static_cast<std::size_t>(kTopN) + 15) << "of " << pids.size();
-  EXPECT_LE(all_series, 3 * (kTopN + 15) + 5 * 2 * 11 + 3 + 8 + 10 * 8) << "of " << pids.size();
+  // The storm's children, as the burner lists them.
+  std::set<std::string> children;
+  const nlohmann::json listed = nlohmann::json::parse(storm.out, nullptr, false);
+  ASSERT_TRUE(listed.contains("children")) << storm.out.substr(0, 200);
+  for (const auto& c : listed["children"]) {
+    children.insert(std::to_string(c["pid"].get<std::uint64_t>()));
+  }
+  ASSERT_EQ(children.size(), 10000u);
+  const nlohmann::json process_series = vm.series("tally_process_cpu_seconds_total");
+  std::size_t child_series = 0;
+  for (const auto& labels : process_series) {
+    if (children.count(labels.value("pid", ""))) ++child_series;
+  }
+  const std::size_t all_series = vm.series("tally_.*").size();
+  // No child has a series of its own, whatever the fork rate. What series
+  // there are come from the top N and the long-lived processes that rose
+  // into it (on a busy CI machine, compilers of a few seconds: 29 once),
+  // and from the groups, bounded by max_groups: far fewer than processes.
+  EXPECT_EQ(child_series, 0u);
+  EXPECT_LT(all_series, 1000u) << "of " << pids.size() << " processes";
   std::printf("[%zu processes committed; %zu process series, %zu series in all]\n", pids.size(),
-              process_series, all_series);
+              process_series.size(), all_series);
 }
 
 }  // namespace

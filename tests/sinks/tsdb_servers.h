@@ -92,15 +92,15 @@ class VictoriaMetricsServer final : public RemoteWriteServer {
     return out;
   }
 
-  // Distinct series whose name matches `name_regex`.
-  std::size_t series_count(const std::string& name_regex) {
+  // The label sets of the distinct series whose name matches `name_regex`.
+  nlohmann::json series(const std::string& name_regex) {
     EXPECT_EQ(http_get(url("/internal/force_flush")).status, 200);
     const HttpResult r =
         http_get(url("/api/v1/series?match[]=" + url_encode("{__name__=~\"" + name_regex + "\"}") +
                      "&start=0&end=" + std::to_string(realtime_ns() / 1'000'000'000ULL + 3600)));
     EXPECT_EQ(r.status, 200) << r.body;
     const auto j = nlohmann::json::parse(r.body, nullptr, false);
-    return j.is_discarded() ? 0 : j["data"].size();
+    return j.is_discarded() ? nlohmann::json::array() : j["data"];
   }
 
  private:

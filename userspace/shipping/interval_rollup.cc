@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <utility>
 
 #include <re2/re2.h>
@@ -66,6 +67,11 @@ namespace {
 
 using samples::ProcessSample;
 
+// Started before the interval did (so not one of a fork storm's).
+bool lived_through_interval(const ProcessSample& p) {
+  return p.start_time_ns + p.interval_ns <= p.ts_ns;
+}
+
 // Which of the interval's processes get a series: all, or the top_n by CPU
 // (ties by pid, then start time, so the choice never depends on order) plus
 // those at or above min_cpu_pct, of those that lived through the whole
@@ -98,8 +104,7 @@ std::vector<bool> choose(std::span<const samples::Sample> samples,
   // storm would otherwise put fresh pids in the top every interval, each a
   // new series. Its CPU is in the remainder and in its groups.
   for (std::size_t k = 0; k < lines.size(); ++k) {
-    const ProcessSample& p = process(lines[k]);
-    if (p.start_time_ns + p.interval_ns > p.ts_ns) eligible[k] = false;
+    if (!lived_through_interval(process(lines[k]))) eligible[k] = false;
   }
   std::vector<std::size_t> order;
   for (std::size_t k = 0; k < lines.size(); ++k) {
@@ -121,18 +126,25 @@ std::vector<bool> choose(std::span<const samples::Sample> samples,
 }
 
 // One dimension's groups: the max_groups busiest by name, the rest summed.
+// With `established`, only the groups it holds may have a name of their own.
 void add_dimension(std::string_view by, std::map<std::string, GroupRollup>& named,
-                   std::uint32_t max_groups, std::vector<GroupRollup>& out) {
+                   std::uint32_t max_groups, const std::set<std::string>* established,
+                   std::vector<GroupRollup>& out) {
   std::vector<GroupRollup*> order;
   order.reserve(named.size());
-  for (auto& [name, g] : named) order.push_back(&g);
+  std::vector<GroupRollup*> young;
+  for (auto& [name, g] : named) {
+    (established == nullptr || established->count(name) ? order : young).push_back(&g);
+  }
   std::stable_sort(order.begin(), order.end(), [](const GroupRollup* a, const GroupRollup* b) {
     return a->total.cpu_ns > b->total.cpu_ns;  // stable: ties stay in name order
   });
   GroupRollup more{by, std::string(kMoreGroups), {}, {}};
   std::vector<GroupRollup> kept;
+  order.insert(order.end(), young.begin(), young.end());
+  const std::size_t named_slots = std::min<std::size_t>(max_groups, order.size() - young.size());
   for (std::size_t r = 0; r < order.size(); ++r) {
-    if (r < max_groups) {
+    if (r < named_slots) {
       kept.push_back(std::move(*order[r]));
       continue;
     }
@@ -178,8 +190,18 @@ IntervalRollup roll_up_interval(std::span<const samples::Sample> samples,
   }
   const std::vector<bool> chosen = choose(samples, lines, o);
   std::map<std::string, GroupRollup> by_cgroup, by_comm, by_rule;
+  // With top, a cgroup or comm has a series of its own only once a process
+  // of it lived through an interval: a storm of new programs or containers
+  // is summed into kMoreGroups instead of making series. The [[group]]
+  // names are the operator's, a fixed set.
+  std::set<std::string> old_cgroups, old_comms;
   for (std::size_t k = 0; k < lines.size(); ++k) {
     const auto& p = std::get<ProcessSample>(samples[lines[k]]);
+    const std::string_view cgroup = p.cgroup.empty() ? kNoCgroup : std::string_view(p.cgroup);
+    if (lived_through_interval(p)) {
+      old_cgroups.emplace(cgroup);
+      old_comms.emplace(p.comm);
+    }
     r.all.add(p);
     if (chosen[k]) {
       r.shipped.push_back(lines[k]);
@@ -195,13 +217,13 @@ IntervalRollup roll_up_interval(std::span<const samples::Sample> samples,
       it->second.total.add(p);
       if (!chosen[k]) it->second.other.add(p);
     };
-    account(by_cgroup, "cgroup", p.cgroup.empty() ? kNoCgroup : std::string_view(p.cgroup));
+    account(by_cgroup, "cgroup", cgroup);
     account(by_comm, "comm", p.comm);
     if (o.groups != nullptr && !o.groups->empty()) account(by_rule, "group", o.groups->group_of(p));
   }
-  add_dimension("cgroup", by_cgroup, o.max_groups, r.groups);
-  add_dimension("comm", by_comm, o.max_groups, r.groups);
-  add_dimension("group", by_rule, o.max_groups, r.groups);
+  add_dimension("cgroup", by_cgroup, o.max_groups, o.top ? &old_cgroups : nullptr, r.groups);
+  add_dimension("comm", by_comm, o.max_groups, o.top ? &old_comms : nullptr, r.groups);
+  add_dimension("group", by_rule, o.max_groups, nullptr, r.groups);
   return r;
 }
 

@@ -15,8 +15,10 @@
 // unaccounted_ns).
 //
 // Groups per dimension are bounded (max_groups, by CPU in the interval, ties
-// by name); the rest of a dimension is summed into kMoreGroups, so a host
-// that runs a new comm every second still makes a bounded number of series.
+// by name); the rest of a dimension is summed into kMoreGroups. With top, a
+// cgroup or comm gets a name of its own only once one of its processes lived
+// through an interval, so a host that runs a new program (or container)
+// every second makes no new series for them either.
 //
 // Pure functions of their inputs: the same samples give the same rollups, so
 // a request sent again carries the same points.
