@@ -70,7 +70,8 @@ void expect_books_balance(const std::vector<Sample>& samples, const IntervalRoll
     const bool is_shipped = shipped_set.count(i) > 0;
     (is_shipped ? shipped : other).add(p);
     std::vector<std::pair<std::string, std::string>> keys{
-        {"cgroup", p.cgroup.empty() ? std::string(kNoCgroup) : p.cgroup}, {"comm", p.comm}};
+        {"cgroup", p.cgroup.empty() ? std::string(kNoName) : p.cgroup},
+        {"comm", p.comm.empty() ? std::string(kNoName) : p.comm}};
     if (groups != nullptr && !groups->empty()) keys.emplace_back("group", groups->group_of(p));
     for (const auto& key : keys) {
       by_group[key].first.add(p);
@@ -250,7 +251,7 @@ TEST(IntervalRollup, RandomIntervalsBalanceToTheNanosecond) {
                                         {"db", GroupRule::Field::cgroup, "postgres"}});
   ASSERT_TRUE(matcher.ok()) << matcher.error().message();
   std::mt19937_64 rng(20261204);
-  const std::vector<std::string> comms{"nginx", "httpd", "sh", "postgres", "cc1plus", "x"};
+  const std::vector<std::string> comms{"nginx", "httpd", "sh", "postgres", "cc1plus", "x", ""};
   const std::vector<std::string> cgroups{"/system.slice/nginx.service", "/system.slice/postgres",
                                          "/user.slice", "", "/kubepods/pod1/c1"};
   for (int round = 0; round < 300; ++round) {

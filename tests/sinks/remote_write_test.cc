@@ -235,14 +235,16 @@ TEST(RemoteWriteSink, PrometheusWithTopProcessesKeepsEveryIntervalsBooksThroughF
     if (j["kind"] == "process" &&
         j["start_time_ns"].get<std::uint64_t>() + j["interval_ns"].get<std::uint64_t>() <=
             j["ts_ns"].get<std::uint64_t>()) {
-      old_comms[j["ts_ns"]].insert(utf8_sanitized(j["comm"].get<std::string>()));
+      const std::string comm = utf8_sanitized(j["comm"].get<std::string>());
+      old_comms[j["ts_ns"]].insert(comm.empty() ? "(none)" : comm);
     }
   }
   for (const auto& j : sys.committed()) {
     if (j["kind"] != "process") continue;
     auto& t = intervals[j["ts_ns"]];
     t.all_ns += j["cpu_ns"].get<std::uint64_t>();
-    const std::string comm = utf8_sanitized(j["comm"].get<std::string>());
+    std::string comm = utf8_sanitized(j["comm"].get<std::string>());
+    if (comm.empty()) comm = "(none)";  // a process gone before its name was read
     t.by_comm[old_comms[j["ts_ns"]].count(comm) ? comm : "(other groups)"] +=
         j["cpu_ns"].get<std::uint64_t>();
     lines_at[j["ts_ns"]].push_back(&j);
@@ -277,7 +279,8 @@ TEST(RemoteWriteSink, PrometheusWithTopProcessesKeepsEveryIntervalsBooksThroughF
       }
       sum += *inc.value;
       ++shipped;
-      shipped_by_comm[utf8_sanitized((*j)["comm"].get<std::string>())] += *inc.value;  // old: named
+      const std::string comm = utf8_sanitized((*j)["comm"].get<std::string>());
+      shipped_by_comm[comm.empty() ? "(none)" : comm] += *inc.value;  // old: named
     }
     max_processes = std::max(max_processes, shipped);
     // Every process line together is the host's process CPU.

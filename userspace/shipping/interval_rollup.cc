@@ -197,10 +197,11 @@ IntervalRollup roll_up_interval(std::span<const samples::Sample> samples,
   std::set<std::string> old_cgroups, old_comms;
   for (std::size_t k = 0; k < lines.size(); ++k) {
     const auto& p = std::get<ProcessSample>(samples[lines[k]]);
-    const std::string_view cgroup = p.cgroup.empty() ? kNoCgroup : std::string_view(p.cgroup);
+    const std::string_view cgroup = p.cgroup.empty() ? kNoName : std::string_view(p.cgroup);
+    const std::string_view comm = p.comm.empty() ? kNoName : std::string_view(p.comm);
     if (lived_through_interval(p)) {
       old_cgroups.emplace(cgroup);
-      old_comms.emplace(p.comm);
+      old_comms.emplace(comm);
     }
     r.all.add(p);
     if (chosen[k]) {
@@ -218,7 +219,7 @@ IntervalRollup roll_up_interval(std::span<const samples::Sample> samples,
       if (!chosen[k]) it->second.other.add(p);
     };
     account(by_cgroup, "cgroup", cgroup);
-    account(by_comm, "comm", p.comm);
+    account(by_comm, "comm", comm);
     if (o.groups != nullptr && !o.groups->empty()) account(by_rule, "group", o.groups->group_of(p));
   }
   add_dimension("cgroup", by_cgroup, o.max_groups, o.top ? &old_cgroups : nullptr, r.groups);

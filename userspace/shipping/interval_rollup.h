@@ -75,7 +75,9 @@ class GroupMatcher {
 
 inline constexpr std::string_view kUnmatched = "(unmatched)";
 inline constexpr std::string_view kMoreGroups = "(other groups)";
-inline constexpr std::string_view kNoCgroup = "(none)";
+// The group of processes with no cgroup or no comm (an exit before it was
+// read): a label value must not be empty, or the label would be dropped.
+inline constexpr std::string_view kNoName = "(none)";
 
 struct RollupOptions {
   bool top = false;  // processes = "top"; false: "all"
