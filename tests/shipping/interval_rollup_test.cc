@@ -153,6 +153,20 @@ TEST(IntervalRollup, MinCpuPctShipsABusyProcessBeyondTheTopN) {
   EXPECT_EQ(roll_up(s, o)[0].shipped, (std::vector<std::uint32_t>{0, 1}));
 }
 
+TEST(IntervalRollup, AProcessStartedJustBeforeTheIntervalCountsAsYoung) {
+  // Start times are known to a second (btime is in whole seconds): one that
+  // seems to have started a second before the interval may have started in it.
+  std::vector<Sample> s;
+  ProcessSample edge = process(kT0, 7, kInterval);
+  edge.start_time_ns = kT0 - kInterval - 1'000'000'000;
+  ProcessSample old = process(kT0, 8, 10);
+  old.start_time_ns = kT0 - kInterval - 2'000'000'000;
+  add_interval(s, kT0, {edge, old});
+  RollupOptions o;
+  o.top = true;
+  EXPECT_EQ(roll_up(s, o)[0].shipped, (std::vector<std::uint32_t>{1}));
+}
+
 TEST(IntervalRollup, AProcessYoungerThanTheIntervalHasNoSeriesOfItsOwnInTop) {
   std::vector<Sample> s;
   ProcessSample young = process(kT0, 7, kInterval);  // the busiest, but born in the interval
@@ -292,7 +306,7 @@ TEST(IntervalRollup, RandomIntervalsBalanceToTheNanosecond) {
         for (std::uint32_t i : r.shipped) least_shipped = std::min(least_shipped, at(s, i).cpu_ns);
         for (std::uint32_t i : r.lines) {
           const ProcessSample& p = at(s, i);
-          const bool old_enough = p.start_time_ns + p.interval_ns <= p.ts_ns;
+          const bool old_enough = p.start_time_ns + p.interval_ns + 2'000'000'000 <= p.ts_ns;
           if (old_enough && std::find(r.shipped.begin(), r.shipped.end(), i) == r.shipped.end() &&
               r.shipped.size() == o.top_n && o.top_n > 0) {
             EXPECT_LE(p.cpu_ns, least_shipped);

@@ -67,9 +67,17 @@ namespace {
 
 using samples::ProcessSample;
 
+// A process's start time is the boot time (/proc/stat's btime, in whole
+// seconds) plus its start in ns since boot: up to a second early. A process
+// must have started this much before its interval to count as older than
+// it, so that no process born in the interval passes for an old one. A
+// clock step (settimeofday) can still move every start time; that changes
+// which processes get a series, never the totals.
+constexpr std::uint64_t kStartTimeSlackNs = 2'000'000'000;
+
 // Started before the interval did (so not one of a fork storm's).
 bool lived_through_interval(const ProcessSample& p) {
-  return p.start_time_ns + p.interval_ns <= p.ts_ns;
+  return p.start_time_ns + p.interval_ns + kStartTimeSlackNs <= p.ts_ns;
 }
 
 // Which of the interval's processes get a series: all, or the top_n by CPU

@@ -5,7 +5,8 @@
 // A TSDB pays per series, and every short-lived process with a pid label is a
 // new one. With processes = "top" a sink ships, per interval and host, the
 // top_n processes by CPU plus any at or above min_cpu_pct, of those that
-// lived through the whole interval (so a fork storm makes no new series);
+// lived through the whole interval (started at least 2 s before it: start
+// times are known to a second), so a fork storm makes no new series;
 // everything else is summed into the remainder ("other"), host-wide and per
 // group. Nothing is
 // dropped: per interval
