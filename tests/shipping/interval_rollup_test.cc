@@ -87,13 +87,8 @@ void expect_books_balance(const std::vector<Sample>& samples, const IntervalRoll
   // into kMoreGroups are exactly their members.
   std::map<std::string_view, Usage> dimension_total, dimension_other;
   for (const GroupRollup& g : r.groups) {
-    for (auto [sum, part] : {std::pair{&dimension_total[g.by], &g.total},
-                             std::pair{&dimension_other[g.by], &g.other}}) {
-      sum->cpu_ns += part->cpu_ns;
-      sum->wait_ns += part->wait_ns;
-      sum->rss_bytes += part->rss_bytes;
-      sum->processes += part->processes;
-    }
+    dimension_total[g.by].add(g.total);
+    dimension_other[g.by].add(g.other);
     if (g.name == kMoreGroups) continue;
     const auto& [total, rest] = by_group.at({std::string(g.by), g.name});
     EXPECT_EQ(g.total, total) << g.by << " " << g.name;

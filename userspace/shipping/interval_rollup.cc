@@ -63,6 +63,13 @@ void Usage::add(const samples::ProcessSample& p) {
   ++processes;
 }
 
+void Usage::add(const Usage& other) {
+  cpu_ns += other.cpu_ns;
+  wait_ns += other.wait_ns;
+  rss_bytes += other.rss_bytes;
+  processes += other.processes;
+}
+
 namespace {
 
 using samples::ProcessSample;
@@ -157,12 +164,8 @@ void add_dimension(std::string_view by, std::map<std::string, GroupRollup>& name
       continue;
     }
     const GroupRollup& g = *order[r];
-    for (auto [sum, part] : {std::pair{&more.total, &g.total}, std::pair{&more.other, &g.other}}) {
-      sum->cpu_ns += part->cpu_ns;
-      sum->wait_ns += part->wait_ns;
-      sum->rss_bytes += part->rss_bytes;
-      sum->processes += part->processes;
-    }
+    more.total.add(g.total);
+    more.other.add(g.other);
   }
   std::sort(kept.begin(), kept.end(),
             [](const GroupRollup& a, const GroupRollup& b) { return a.name < b.name; });

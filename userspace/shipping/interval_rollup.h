@@ -98,6 +98,7 @@ struct Usage {
   std::uint64_t rss_bytes = 0;
   std::uint32_t processes = 0;
   void add(const samples::ProcessSample& p);
+  void add(const Usage& other);
   friend bool operator==(const Usage&, const Usage&) = default;
 };
 
