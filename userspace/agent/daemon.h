@@ -35,6 +35,7 @@
 #include "accounting/sampler.h"
 #include "agent/agent_config.h"
 #include "agent/agent_options.h"
+#include "agent/book_balance.h"
 #include "agent/control_server.h"
 #include "agent/exposition.h"
 #include "agent/group_totals.h"
@@ -104,7 +105,7 @@ class Daemon {
   nlohmann::json sampling_status(std::vector<std::string>& degraded) const;
   void service_status(nlohmann::json& s) const;  // control socket, exporter
   nlohmann::json self_status(std::vector<std::string>& degraded) const;
-  nlohmann::json top_json(std::size_t n, control::TopGrouping by) const;
+  nlohmann::json top_json(const control::TopRequest& request);
   void flush(std::chrono::seconds timeout, ControlServer::Respond respond);
 
   Status make_shippers();
@@ -148,11 +149,7 @@ class Daemon {
   std::uint64_t intervals_ = 0;
   std::uint64_t dropped_total_ = 0;
   std::deque<std::uint64_t> recent_drops_;  // per interval, last 10
-  struct Books {
-    std::uint64_t busy_ns = 0;
-    std::int64_t unaccounted_ns = 0;
-  };
-  std::deque<Books> recent_books_;  // per interval, last 10
+  std::deque<IntervalBooks> recent_books_;  // per interval, last 10
   // The last interval sampled; the store thread holds it while it encodes.
   std::shared_ptr<const samples::IntervalSamples> last_interval_;
   // Written by the store thread, read by the main thread after a post().

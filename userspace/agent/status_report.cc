@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "accounting/procfs.h"
+#include "agent/book_balance.h"
 #include "agent/daemon.h"
 #include "tally/time_util.h"
 #include "tally/version.h"
@@ -212,27 +213,21 @@ nlohmann::json Daemon::sampling_status(std::vector<std::string>& degraded) const
   if (append_failing_) degraded.push_back("outbox append failing: " + last_append_error_);
 
   // The books: CPU the host was busy for that no process line carries, over
-  // the last intervals. Beyond a thousandth of the busy time (and a
-  // millisecond, so an idle host's rounding is not news), something is lost.
-  std::uint64_t busy = 0;
-  std::int64_t unaccounted = 0;
-  for (const auto& b : recent_books_) {
-    busy += b.busy_ns;
-    unaccounted += b.unaccounted_ns;
-  }
-  const std::uint64_t magnitude =
-      static_cast<std::uint64_t>(unaccounted < 0 ? -unaccounted : unaccounted);
+  // the last intervals; beyond the time still on its way, something is lost.
+  const BookBalance books = judge_books(recent_books_);
   out["books"] = {
       {"intervals", recent_books_.size()},
-      {"busy_ns", busy},
-      {"unaccounted_ns", unaccounted},
-      {"unaccounted_pct",
-       busy > 0 ? static_cast<double>(unaccounted) * 100.0 / static_cast<double>(busy) : 0.0}};
-  if (magnitude * 1000 > busy && magnitude > 1'000'000) {
+      {"busy_ns", books.busy_ns},
+      {"unaccounted_ns", books.unaccounted_ns},
+      {"settled_unaccounted_ns", books.settled_ns},
+      {"unaccounted_pct", books.busy_ns > 0 ? static_cast<double>(books.unaccounted_ns) * 100.0 /
+                                                  static_cast<double>(books.busy_ns)
+                                            : 0.0}};
+  if (!books.balanced) {
     degraded.push_back(fmt::format(
         "books do not balance: {:.3f} ms of {:.3f} ms busy CPU in the last {} intervals is in no "
         "process line",
-        static_cast<double>(unaccounted) / 1e6, static_cast<double>(busy) / 1e6,
+        static_cast<double>(books.settled_ns) / 1e6, static_cast<double>(books.busy_ns) / 1e6,
         recent_books_.size()));
   }
   return out;
