@@ -20,7 +20,7 @@ RUN apt-get update \
       libbpf-dev libelf-dev zlib1g-dev linux-libc-dev \
       libsqlite3-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev libssl-dev libseccomp-dev libboost-dev \
       nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev libsimdjson-dev \
-      libprotobuf-dev protobuf-compiler libsnappy-dev libre2-dev \
+      libprotobuf-dev protobuf-compiler libsnappy-dev libre2-dev libncurses-dev \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
 COPY . /src
 # -O2 as in the RelWithDebInfo build the tests run, minus the debug info the
@@ -51,7 +51,7 @@ LABEL org.opencontainers.image.title="tally" \
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libbpf1 libelf1 zlib1g libzstd1 libdeflate0 libsqlite3-0 libcurl4 libseccomp2 libfmt9 libtomlplusplus3 \
-      libsimdjson14 libssl3 libprotobuf32 libsnappy1v5 libre2-9 \
+      libsimdjson14 libssl3 libprotobuf32 libsnappy1v5 libre2-9 libncursesw6 libtinfo6 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
            /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log \

@@ -2,12 +2,15 @@
 // that add up to the processes they hold.
 #include "agent/top_rows.h"
 
+#include <tuple>
+
 #include <gtest/gtest.h>
 
 namespace tally::agent {
 namespace {
 
 using control::TopGrouping;
+using control::TopSort;
 
 samples::ProcessSample process(std::uint32_t pid, std::uint64_t cpu_ns, std::uint64_t wait_ns) {
   samples::ProcessSample p;
@@ -69,6 +72,59 @@ TEST(TopRows, GroupsAddUpAndSortByCpu) {
   EXPECT_EQ(by_process.rows[0]["pid"], 5u);
   EXPECT_DOUBLE_EQ(by_process.rows[0]["wait_pct"].get<double>(), 5.0);
   EXPECT_EQ(by_process.rows[1]["pid"], 4u);
+}
+
+std::vector<std::uint32_t> pids(const TopRows& top) {
+  std::vector<std::uint32_t> out;
+  for (const auto& r : top.rows) out.push_back(r["pid"].get<std::uint32_t>());
+  return out;
+}
+
+std::vector<std::string> groups(const TopRows& top) {
+  std::vector<std::string> out;
+  for (const auto& r : top.rows) out.push_back(r["group"].get<std::string>());
+  return out;
+}
+
+// The sort key decides which n rows are sent, not only their order.
+TEST(TopRows, SortKeysPickAndOrderTheRows) {
+  std::vector<samples::ProcessSample> ps;
+  // pid: cpu ms, wait ms, rss MiB, container
+  const std::tuple<std::uint32_t, int, int, int, const char*> table[] = {
+      {40, 900, 10, 1, ""},
+      {7, 100, 300, 50, "web.service"},
+      {300, 500, 20, 200, "db.service"},
+      {12, 500, 0, 2, "api.service"},
+  };
+  for (const auto& [pid, cpu, wait, rss, unit] : table) {
+    auto p = process(pid, cpu * 1'000'000ULL, wait * 1'000'000ULL);
+    p.rss_bytes = static_cast<std::uint64_t>(rss) << 20;
+    if (*unit) {
+      p.container_runtime = "systemd";
+      p.container_id = unit;
+    }
+    ps.push_back(p);
+  }
+  const auto top = [&](TopSort sort, std::size_t n) {
+    return top_rows(ps, 1'000'000'000, n, TopGrouping::process, sort);
+  };
+  // Ties (500 ms) go to the lowest pid.
+  EXPECT_EQ(pids(top(TopSort::cpu, 10)), (std::vector<std::uint32_t>{40, 12, 300, 7}));
+  EXPECT_EQ(pids(top(TopSort::rss, 2)), (std::vector<std::uint32_t>{300, 7}));
+  EXPECT_EQ(pids(top(TopSort::pid, 3)), (std::vector<std::uint32_t>{7, 12, 40}));
+  EXPECT_EQ(pids(top(TopSort::wait, 10)), (std::vector<std::uint32_t>{7, 300, 40, 12}));
+  // By name; the process in no container last.
+  EXPECT_EQ(pids(top(TopSort::container, 10)), (std::vector<std::uint32_t>{12, 300, 7, 40}));
+
+  // Group rows: figures as for processes; pid and container by name, "-" last.
+  const auto by_container = [&](TopSort sort) {
+    return groups(top_rows(ps, 1'000'000'000, 10, TopGrouping::container, sort));
+  };
+  EXPECT_EQ(by_container(TopSort::rss),
+            (std::vector<std::string>{"db.service", "web.service", "api.service", "-"}));
+  EXPECT_EQ(by_container(TopSort::pid),
+            (std::vector<std::string>{"api.service", "db.service", "web.service", "-"}));
+  EXPECT_EQ(by_container(TopSort::container), by_container(TopSort::pid));
 }
 
 }  // namespace

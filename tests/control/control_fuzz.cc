@@ -5,8 +5,9 @@
 // Input layout: byte 0 picks the path, the rest is the text:
 //   0  a request line for parse_request
 //   1  a response line for parse_response, then its result rendered
-//   2  JSON rendered directly as a status, top and flush result (the
-//      renderers reached without the response envelope)
+//   2  JSON rendered directly as a status, top (one-shot and live screen)
+//      and flush result (the renderers reached without the response
+//      envelope)
 //   3  text for printable()
 // Beyond "no crash, no leak, no UB" it checks the contracts: an accepted
 // request is within the field rules; a refusal has a message that travels
@@ -22,6 +23,7 @@
 
 #include "cli/render.h"
 #include "cli/terminal_text.h"
+#include "cli/top_screen.h"
 #include "control/control_protocol.h"
 
 namespace {
@@ -86,6 +88,10 @@ void render_all(const nlohmann::json& result) {
   check_terminal_safe(tally::cli::render_status(result, 1'700'000'000'000'000'000ULL));
   check_terminal_safe(tally::cli::render_top(result, 0));
   check_terminal_safe(tally::cli::render_top(result, 40));
+  for (const auto& line : tally::cli::top_screen(result, "", "", 60, 20)) {
+    check_terminal_safe(line.text);
+    check(line.text.size() <= 60);  // C locale: a byte a column
+  }
   check_terminal_safe(tally::cli::render_flush(result));
   (void)tally::cli::reports_healthy(result);
   (void)tally::cli::flush_emptied(result);

@@ -78,6 +78,41 @@ TEST(ParseRequest, TopTakesAGroupingAndRefusesAnyOther) {
   EXPECT_FALSE(parse_request(R"({"version":1,"command":"top","by":"pod","by":"pod"})").ok());
 }
 
+TEST(ParseRequest, TopTakesASortKeyAndRefusesAnyOther) {
+  auto sorted = parse_request(R"({"version":1,"command":"top","sort":"pid"})");
+  ASSERT_TRUE(sorted.ok()) << sorted.error().message();
+  EXPECT_EQ(std::get<TopRequest>(*sorted).sort, TopSort::pid);
+  EXPECT_EQ(std::get<TopRequest>(*parse_request(R"({"version":1,"command":"top"})")).sort,
+            TopSort::cpu);
+  for (const char* name : {"cpu", "rss", "pid", "wait", "container"}) {
+    SCOPED_TRACE(name);
+    const auto parsed = parse_top_sort(name);
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(top_sort_name(*parsed), name);
+  }
+  const std::pair<const char*, const char*> wrong[] = {
+      {R"("PID")", R"(got "PID")"},   {R"("")", R"(got "")"}, {"0", "got 0"},
+      {"true", "got true"},           {"null", "got null"},   {R"({"by":"pid"})", "got an object"},
+      {R"(" cpu")", R"(got " cpu")"},
+  };
+  for (const auto& [value, says] : wrong) {
+    SCOPED_TRACE(value);
+    auto r = parse_request(std::string(R"({"version":1,"command":"top","sort":)") + value + "}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(
+        r.error().message(),
+        std::string(R"(field "sort" must be one of cpu, rss, pid, wait, container; )") + says);
+  }
+  // A peer's long value is cut in the message; a second sort is refused.
+  auto long_value = parse_request(std::string(R"({"version":1,"command":"top","sort":")") +
+                                  std::string(3000, 'x') + "\"}");
+  ASSERT_FALSE(long_value.ok());
+  EXPECT_LT(long_value.error().message().size(), 200u);
+  EXPECT_FALSE(parse_request(R"({"version":1,"command":"top","sort":"pid","sort":"pid"})").ok());
+  // Flush and status ignore it, as they ignore n.
+  EXPECT_TRUE(parse_request(R"({"version":1,"command":"status","sort":7})").ok());
+}
+
 TEST(ParseRequest, RefusesBadEnvelopes) {
   const std::pair<std::string, std::string> cases[] = {
       {"", "not valid JSON"},

@@ -468,7 +468,7 @@ void Daemon::handle_request(const control::Request& request, ControlServer::Resp
   if (std::holds_alternative<control::StatusRequest>(request)) {
     respond(control::make_ok(status_json()));
   } else if (const auto* top = std::get_if<control::TopRequest>(&request)) {
-    respond(control::make_ok(top_json(static_cast<std::size_t>(top->n), top->by)));
+    respond(control::make_ok(top_json(*top)));
   } else if (const auto* f = std::get_if<control::FlushRequest>(&request)) {
     flush(std::chrono::seconds(f->timeout_s), std::move(respond));
   }
@@ -499,12 +499,53 @@ void Daemon::flush(std::chrono::seconds timeout, ControlServer::Respond respond)
   });
 }
 
-nlohmann::json Daemon::top_json(std::size_t n, control::TopGrouping by) const {
+namespace {
+
+// A string of the status cut to `bytes`, never inside a UTF-8 sequence.
+std::string cut_text(const nlohmann::json& v, std::size_t bytes) {
+  if (!v.is_string()) return {};
+  std::string s = v.get<std::string>();
+  if (s.size() <= bytes) return s;
+  std::size_t end = bytes;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  s.resize(end);
+  return s + "...";
+}
+
+// What the live `tally top` screen shows of the status in its header: the
+// health and its first reason, the outbox depth, each sink's state. Taken
+// from status_json() so that there is one definition of "healthy"; small,
+// so that it never crowds rows out of the answer.
+nlohmann::json agent_summary(const nlohmann::json& status) {
+  const nlohmann::json& reasons = status["health"]["reasons"];
+  nlohmann::json sinks = nlohmann::json::array();
+  for (const auto& k : status["sinks"]) {
+    if (sinks.size() == 8) break;  // kept within what top_rows leaves over
+    sinks.push_back({{"name", cut_text(k["name"], 64)}, {"state", k["state"]}});
+  }
+  nlohmann::json outbox = {
+      {"pending_batches", status["outbox"].value("pending_batches", std::uint64_t{0})}};
+  if (status["outbox"].contains("error")) {
+    outbox["error"] = cut_text(status["outbox"]["error"], 256);
+  }
+  return {{"host", status["host"]},
+          {"health", status["health"]["status"]},
+          {"reasons", reasons.size()},
+          {"first_reason", reasons.empty() ? std::string() : cut_text(reasons[0], 256)},
+          {"outbox", std::move(outbox)},
+          {"sinks", std::move(sinks)}};
+}
+
+}  // namespace
+
+nlohmann::json Daemon::top_json(const control::TopRequest& request) {
+  const control::TopGrouping by = request.by;
   TopRows top;
   std::uint64_t interval_ns = 0;
   if (last_interval_) {
     interval_ns = last_interval_->host.interval_ns;
-    top = top_rows(last_interval_->processes, interval_ns, n, by);
+    top = top_rows(last_interval_->processes, interval_ns, static_cast<std::size_t>(request.n), by,
+                   request.sort);
   }
   nlohmann::json out = {
       {"ts_ns", last_sample_ns_},
@@ -513,8 +554,10 @@ nlohmann::json Daemon::top_json(std::size_t n, control::TopGrouping by) const {
              : by == control::TopGrouping::cgroup    ? "cgroup"
              : by == control::TopGrouping::container ? "container"
                                                      : "pod"},
+      {"sort", control::top_sort_name(request.sort)},
       {by == control::TopGrouping::process ? "processes" : "groups", std::move(top.rows)},
-      {"omitted", top.omitted}};
+      {"omitted", top.omitted},
+      {"agent", agent_summary(status_json())}};
   if (last_interval_) {
     const samples::HostSample& h = last_interval_->host;
     out["host"] = {{"cpu_pct", h.cpu_pct},

@@ -22,7 +22,8 @@ std::string container_label(const samples::ProcessSample& p);
 // any container or pod share one "-" row).
 std::string group_key(const samples::ProcessSample& p, control::TopGrouping by);
 
-// Rows sorted by CPU, at most n of them, each a JSON object. Process rows:
+// Rows in `sort` order (control_protocol.h says which comes first), at most
+// n of them, each a JSON object. Process rows:
 // pid, comm, cmdline, container, cpu_pct, cpu_ns, wait_pct, wait_ns,
 // rss_bytes, exited. Group rows: group, processes, cpu_pct, cpu_ns,
 // wait_pct, wait_ns, rss_bytes. `omitted` counts rows left out because the
@@ -32,6 +33,7 @@ struct TopRows {
   std::size_t omitted = 0;
 };
 TopRows top_rows(const std::vector<samples::ProcessSample>& processes, std::uint64_t interval_ns,
-                 std::size_t n, control::TopGrouping by);
+                 std::size_t n, control::TopGrouping by,
+                 control::TopSort sort = control::TopSort::cpu);
 
 }  // namespace tally::agent

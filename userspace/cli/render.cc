@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/lenient_json.h"
 #include "cli/terminal_text.h"
 #include "tally/time_util.h"
 
@@ -11,54 +12,7 @@ namespace tally::cli {
 
 namespace {
 
-using Json = nlohmann::json;
-
-// Readers that take whatever tallyd sent: a member that is missing or of
-// another type reads as empty, never throws. Every string goes through
-// printable(): it may hold what a process chose to call itself.
-const Json& member(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  const auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-const Json& list(const Json& j, const char* key) {
-  static const Json kEmpty = Json::array();
-  const Json& v = member(j, key);
-  return v.is_array() ? v : kEmpty;
-}
-
-const Json& object(const Json& j, const char* key) {
-  static const Json kEmpty = Json::object();
-  const Json& v = member(j, key);
-  return v.is_object() ? v : kEmpty;
-}
-
-std::uint64_t u64(const Json& j, const char* key) {
-  const Json& v = member(j, key);
-  return v.is_number_unsigned() ? v.get<std::uint64_t>() : 0;
-}
-
-double number(const Json& j, const char* key) {
-  const Json& v = member(j, key);
-  return v.is_number() ? v.get<double>() : 0.0;
-}
-
-std::string text(const Json& v) {
-  return v.is_string() ? printable(v.get_ref<const std::string&>()) : std::string();
-}
-
-std::string str(const Json& j, const char* key) { return text(member(j, key)); }
-
-// At most `bytes` bytes of s, never ending inside a UTF-8 sequence.
-std::string cut(std::string s, std::size_t bytes) {
-  if (s.size() <= bytes) return s;
-  std::size_t end = bytes;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  s.resize(end);
-  return s;
-}
+using namespace lenient;
 
 std::string ago(std::uint64_t then_ns, std::uint64_t now_ns) {
   if (then_ns == 0) return "never";
@@ -259,33 +213,47 @@ std::string render_status(const nlohmann::json& s, std::uint64_t now_ns) {
   return out;
 }
 
-std::string render_top(const nlohmann::json& top, std::size_t width) {
-  const auto fit = [width](std::string row) {
-    return (width > 0 ? cut(std::move(row), width) : std::move(row)) + "\n";
-  };
+std::vector<std::string> top_table(const nlohmann::json& top, bool with_container) {
+  std::vector<std::string> out;
   const std::string by = str(top, "by");
-  std::string out;
   if (!by.empty() && by != "process") {
     std::string title = by;
     for (char& c : title) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    out += fit(fmt::format("{:>6} {:>6} {:>6} {:>10}  {}", "PROCS", "%CPU", "%WAIT", "RSS", title));
+    out.push_back(
+        fmt::format("{:>6} {:>6} {:>6} {:>10}  {}", "PROCS", "%CPU", "%WAIT", "RSS", title));
     for (const auto& g : list(top, "groups")) {
-      out += fit(fmt::format("{:>6} {:>6.1f} {:>6.1f} {:>10}  {}", u64(g, "processes"),
-                             number(g, "cpu_pct"), number(g, "wait_pct"),
-                             human_bytes(u64(g, "rss_bytes")), str(g, "group")));
+      out.push_back(fmt::format("{:>6} {:>6.1f} {:>6.1f} {:>10}  {}", u64(g, "processes"),
+                                number(g, "cpu_pct"), number(g, "wait_pct"),
+                                human_bytes(u64(g, "rss_bytes")), str(g, "group")));
     }
+    return out;
+  }
+  if (with_container) {
+    out.push_back(fmt::format("{:>7} {:<16} {:>6} {:>6} {:>10} {:<20}  {}", "PID", "COMMAND",
+                              "%CPU", "%WAIT", "RSS", "CONTAINER", "CMDLINE"));
   } else {
-    out += fit(fmt::format("{:>7} {:<16} {:>6} {:>6} {:>10} {:<20}  {}", "PID", "COMMAND", "%CPU",
-                           "%WAIT", "RSS", "CONTAINER", "CMDLINE"));
-    for (const auto& p : list(top, "processes")) {
-      std::string container = str(p, "container");
-      if (container.empty()) container = "-";
-      std::string cmdline = str(p, "cmdline");
-      if (cmdline.empty()) cmdline = "[" + str(p, "comm") + "]";
-      out += fit(fmt::format("{:>7} {:<16} {:>6.1f} {:>6.1f} {:>10} {:<20}  {}", u64(p, "pid"),
-                             cut(str(p, "comm"), 16), number(p, "cpu_pct"), number(p, "wait_pct"),
-                             human_bytes(u64(p, "rss_bytes")), cut(container, 20), cmdline));
-    }
+    out.push_back(fmt::format("{:>7} {:<16} {:>6} {:>6} {:>10}  {}", "PID", "COMMAND", "%CPU",
+                              "%WAIT", "RSS", "CMDLINE"));
+  }
+  for (const auto& p : list(top, "processes")) {
+    std::string container = str(p, "container");
+    if (container.empty()) container = "-";
+    std::string cmdline = str(p, "cmdline");
+    if (cmdline.empty()) cmdline = "[" + str(p, "comm") + "]";
+    const std::string figures =
+        fmt::format("{:>7} {:<16} {:>6.1f} {:>6.1f} {:>10}", u64(p, "pid"), cut(str(p, "comm"), 16),
+                    number(p, "cpu_pct"), number(p, "wait_pct"), human_bytes(u64(p, "rss_bytes")));
+    out.push_back(with_container
+                      ? fmt::format("{} {:<20}  {}", figures, cut(container, 20), cmdline)
+                      : fmt::format("{}  {}", figures, cmdline));
+  }
+  return out;
+}
+
+std::string render_top(const nlohmann::json& top, std::size_t width) {
+  std::string out;
+  for (std::string& row : top_table(top, true)) {
+    out += (width > 0 ? cut(std::move(row), width) : std::move(row)) + "\n";
   }
   if (const std::uint64_t omitted = u64(top, "omitted"); omitted > 0) {
     out += fmt::format(

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,11 @@ std::string render_status(const nlohmann::json& status, std::uint64_t now_ns);
 // `tally top`: like top's first screen; cmdline cut to `width` columns
 // (0: no limit).
 std::string render_top(const nlohmann::json& top, std::size_t width);
+
+// The column titles, then one line per row, of `tally top`, uncut: what
+// render_top prints, for a screen that fits them its own way. Without
+// with_container, process rows leave the CONTAINER column out.
+std::vector<std::string> top_table(const nlohmann::json& top, bool with_container);
 
 // `tally flush`: what went; and whether the outbox is empty now.
 std::string render_flush(const nlohmann::json& flush);

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/control_client.h"
+#include "cli/live_top.h"
 #include "cli/render.h"
 #include "cli/terminal_text.h"
 #include "control/control_protocol.h"
@@ -42,6 +44,9 @@ struct Invocation {
   bool json = false;
   int top_n = tally::control::kTopN.fallback;
   std::string top_by = "process";
+  std::string top_sort = "cpu";
+  bool top_once = false;
+  CLI::Option* top_n_option = nullptr;
   int flush_timeout = tally::control::kFlushTimeout.fallback;
   CLI::App* status = nullptr;
   CLI::App* top = nullptr;
@@ -55,21 +60,34 @@ void add_commands(CLI::App& app, Invocation& inv) {
                                   "Exit code 0 healthy, 1 degraded, 2 unreachable.");
   inv.status->add_flag("--json", inv.json, "Print the raw JSON");
 
-  inv.top =
-      app.add_subcommand("top",
-                         "Processes with most CPU in the last interval, or their sums per group.\n"
-                         "Examples: tally top; tally top -n 3 --json; tally top --by container");
-  inv.top
-      ->add_option("-n", inv.top_n,
-                   "How many processes (" + range_text(tally::control::kTopN) + ")")
-      ->check(CLI::Range(tally::control::kTopN.min, tally::control::kTopN.max))
-      ->capture_default_str();
+  inv.top = app.add_subcommand(
+      "top",
+      "Processes with most CPU in the last interval, or their sums per group.\n"
+      "On a terminal: a screen refreshed at every interval until q or Ctrl-C, with\n"
+      "tallyd's health, outbox and sinks on top; keys P, M, N, W, C sort by CPU,\n"
+      "RSS, PID, wait, container. Piped, or with --once or --json: printed once.\n"
+      "-n is how many processes, as it always was (not top's number of refreshes).\n"
+      "Examples: tally top; tally top --sort rss; tally top -n 3 --once;\n"
+      "          tally top -n 3 --json; tally top --by container");
+  inv.top_n_option = inv.top
+                         ->add_option("-n", inv.top_n,
+                                      "How many processes (" + range_text(tally::control::kTopN) +
+                                          "); on the live screen, at most as many as fit")
+                         ->check(CLI::Range(tally::control::kTopN.min, tally::control::kTopN.max))
+                         ->capture_default_str();
   inv.top
       ->add_option(
           "--by", inv.top_by,
           std::string("One row per process, or per group (") + tally::control::kTopGroupings + ")")
       ->check(CLI::IsMember({"process", "cgroup", "container", "pod"}))
       ->capture_default_str();
+  inv.top
+      ->add_option("--sort", inv.top_sort,
+                   std::string("Which rows come first (") + tally::control::kTopSorts +
+                       "): most CPU, RSS or wait, lowest PID, container name")
+      ->check(CLI::IsMember({"cpu", "rss", "pid", "wait", "container"}, CLI::ignore_case))
+      ->capture_default_str();
+  inv.top->add_flag("--once", inv.top_once, "Print once and exit, also on a terminal");
   inv.top->add_flag("--json", inv.json, "Print the raw JSON");
 
   inv.flush = app.add_subcommand("flush",
@@ -94,7 +112,8 @@ int ask(const Invocation& inv) {
   if (*inv.status) {
     request = tally::control::make_request("status");
   } else if (*inv.top) {
-    request = tally::control::make_request("top", {{"n", inv.top_n}, {"by", inv.top_by}});
+    request = tally::control::make_request(
+        "top", {{"n", inv.top_n}, {"by", inv.top_by}, {"sort", inv.top_sort}});
   } else {
     request = tally::control::make_request("flush", {{"timeout_s", inv.flush_timeout}});
     timeout = std::chrono::seconds(inv.flush_timeout + 10);
@@ -117,6 +136,26 @@ int ask(const Invocation& inv) {
   if (*inv.status) return tally::cli::reports_healthy(r) ? 0 : 1;
   if (*inv.flush) return tally::cli::flush_emptied(r) ? 0 : 1;
   return 0;
+}
+
+// `tally top` on a terminal, unless asked to print once: the live screen.
+bool wants_live_top(const Invocation& inv) {
+  return *inv.top && !inv.json && !inv.top_once && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+}
+
+// The live screen; the exit code, or nullopt to print once instead (a
+// terminal ncurses does not know).
+std::optional<int> live_top(const Invocation& inv) {
+  tally::cli::LiveTopOptions options;
+  options.socket = inv.socket;
+  options.by = inv.top_by;
+  options.sort =
+      tally::control::parse_top_sort(inv.top_sort).value_or(tally::control::TopSort::cpu);
+  if (inv.top_n_option->count() > 0) options.max_rows = inv.top_n;
+  const tally::cli::LiveTopOutcome outcome = tally::cli::run_live_top(options);
+  if (outcome.no_terminal) return std::nullopt;
+  if (!outcome.error.empty()) return fail(outcome.error, outcome.exit_code);
+  return outcome.exit_code;
 }
 
 }  // namespace
@@ -147,6 +186,9 @@ int main(int argc, char** argv) {
       return app.exit(e);
     }
     return fail(std::string(e.what()) + " (see tally --help)", 2);
+  }
+  if (wants_live_top(inv)) {
+    if (const auto code = live_top(inv)) return *code;
   }
   return ask(inv);
 }

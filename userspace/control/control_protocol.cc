@@ -29,9 +29,9 @@ struct FieldValue {
 };
 
 // The fields any command reads; everything else in a request is skipped.
-enum Field : std::size_t { kVersion, kCommand, kN, kTimeoutS, kBy, kFieldCount };
-constexpr std::array<std::string_view, kFieldCount> kFieldNames{"version", "command", "n",
-                                                                "timeout_s", "by"};
+enum Field : std::size_t { kVersion, kCommand, kN, kTimeoutS, kBy, kSort, kFieldCount };
+constexpr std::array<std::string_view, kFieldCount> kFieldNames{"version",   "command", "n",
+                                                                "timeout_s", "by",      "sort"};
 
 // Reads a request with nlohmann's SAX parser, keeping only the top-level
 // members named in kFieldNames: memory stays bounded by the line, and
@@ -214,7 +214,41 @@ Result<TopGrouping> top_grouping(const FieldValue& v) {
       v.type == FieldValue::Type::string ? fmt::format("\"{}\"", shown_text(v.text)) : describe(v));
 }
 
+Result<TopSort> top_sort(const FieldValue& v) {
+  if (auto once = given_once(v, "sort"); !once.ok()) return once.error();
+  if (v.type == FieldValue::Type::absent) return TopSort::cpu;
+  if (v.type == FieldValue::Type::string) {
+    if (auto s = parse_top_sort(v.text)) return *s;
+  }
+  return Error::format(
+      "field \"sort\" must be one of {}; got {}", kTopSorts,
+      v.type == FieldValue::Type::string ? fmt::format("\"{}\"", shown_text(v.text)) : describe(v));
+}
+
 }  // namespace
+
+std::optional<TopSort> parse_top_sort(std::string_view name) {
+  for (TopSort s : {TopSort::cpu, TopSort::rss, TopSort::pid, TopSort::wait, TopSort::container}) {
+    if (name == top_sort_name(s)) return s;
+  }
+  return std::nullopt;
+}
+
+std::string_view top_sort_name(TopSort sort) {
+  switch (sort) {
+    case TopSort::cpu:
+      return "cpu";
+    case TopSort::rss:
+      return "rss";
+    case TopSort::pid:
+      return "pid";
+    case TopSort::wait:
+      return "wait";
+    case TopSort::container:
+      return "container";
+  }
+  return "cpu";
+}
 
 std::optional<TopGrouping> parse_top_grouping(std::string_view name) {
   if (name == "process") return TopGrouping::process;
@@ -259,7 +293,9 @@ Result<Request> parse_request(std::string_view line) {
     if (!n.ok()) return n.error();
     auto by = top_grouping(reader.field(kBy));
     if (!by.ok()) return by.error();
-    return Request(TopRequest{*n, *by});
+    auto sort = top_sort(reader.field(kSort));
+    if (!sort.ok()) return sort.error();
+    return Request(TopRequest{*n, *by, *sort});
   }
   if (command.text == "flush") {
     auto timeout = whole_number(reader.field(kTimeoutS), kFlushTimeout);

@@ -15,6 +15,12 @@
 //              1 to 10000 (kTopN); 10 when absent.
 //   by         top only, optional: "process" (default), "cgroup", "container"
 //              or "pod": one row per process, or per group of processes.
+//   sort       top only, optional: which rows come first, and so which n are
+//              sent: "cpu" (default; most first), "rss" (most first), "wait"
+//              (most run-queue wait first), "pid" (lowest first) or
+//              "container" (by container name, processes in none last).
+//              Group rows have no pid: "pid" sorts them by name, as
+//              "container" does. Ties go to the most CPU.
 //   timeout_s  flush only, optional: seconds to wait, a whole number from 1
 //              to 3600 (kFlushTimeout); 30 when absent.
 // "Whole number" means a JSON integer: 10.0, "10", null, true, arrays and
@@ -65,9 +71,15 @@ enum class TopGrouping { process, cgroup, container, pod };
 inline constexpr const char* kTopGroupings = "process, cgroup, container, pod";
 std::optional<TopGrouping> parse_top_grouping(std::string_view name);
 
+enum class TopSort { cpu, rss, pid, wait, container };
+inline constexpr const char* kTopSorts = "cpu, rss, pid, wait, container";
+std::optional<TopSort> parse_top_sort(std::string_view name);
+std::string_view top_sort_name(TopSort sort);
+
 struct TopRequest {
   int n = kTopN.fallback;
   TopGrouping by = TopGrouping::process;
+  TopSort sort = TopSort::cpu;
 };
 struct FlushRequest {
   int timeout_s = kFlushTimeout.fallback;
