@@ -57,15 +57,19 @@ class RemoteWriteServer {
 
 class VictoriaMetricsServer final : public RemoteWriteServer {
  public:
-  explicit VictoriaMetricsServer(TempDir& dir)
+  // `extra_args` are appended to its command line (e.g. -promscrape.config);
+  // `name` tells two of them apart in one TempDir.
+  explicit VictoriaMetricsServer(TempDir& dir, const std::vector<std::string>& extra_args = {},
+                                 const std::string& name = "vm")
       : port_(free_port()),
         server_("victoria-metrics",
-                {find_program("victoria-metrics"), "-storageDataPath=" + (dir / "vm"),
-                 "-httpListenAddr=127.0.0.1:" + std::to_string(port_),
-                 // Retries re-send samples; dedup keeps one per series and ms.
-                 "-dedup.minScrapeInterval=1ms", "-loggerLevel=ERROR", "-retentionPeriod=1y",
-                 // Old samples are accepted as they are (the backlog case).
-                 "-search.disableCache"},
+                with({find_program("victoria-metrics"), "-storageDataPath=" + (dir / name),
+                      "-httpListenAddr=127.0.0.1:" + std::to_string(port_),
+                      // Retries re-send samples; dedup keeps one per series and ms.
+                      "-dedup.minScrapeInterval=1ms", "-loggerLevel=ERROR", "-retentionPeriod=1y",
+                      // Old samples are accepted as they are (the backlog case).
+                      "-search.disableCache"},
+                     extra_args),
                 "http://127.0.0.1:" + std::to_string(port_) + "/health") {}
 
   std::string write_path() const override { return "/api/v1/write"; }
@@ -104,6 +108,12 @@ class VictoriaMetricsServer final : public RemoteWriteServer {
   }
 
  private:
+  static std::vector<std::string> with(std::vector<std::string> args,
+                                       const std::vector<std::string>& more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  }
+
   std::uint16_t port_;
   ServerRun server_;
 };
@@ -115,7 +125,9 @@ struct PrometheusSetup {
 
 class PrometheusServer final : public RemoteWriteServer {
  public:
-  PrometheusServer(TempDir& dir, PrometheusSetup setup) : port_(free_port()) {
+  // `scrape_configs`: more scrape_configs list items, as YAML.
+  PrometheusServer(TempDir& dir, PrometheusSetup setup, const std::string& scrape_configs = {})
+      : port_(free_port()) {
     const std::string config = dir / "prometheus-rw.yml";
     std::ofstream out(config);
     out << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n";
@@ -123,10 +135,12 @@ class PrometheusServer final : public RemoteWriteServer {
       out << "storage:\n  tsdb:\n    out_of_order_time_window: " << setup.out_of_order_window
           << "\n";
     }
+    if (setup.scrape_itself || !scrape_configs.empty()) out << "scrape_configs:\n";
     if (setup.scrape_itself) {
-      out << "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
+      out << "  - job_name: prometheus\n    static_configs:\n"
           << "      - targets: ['127.0.0.1:" << port_ << "']\n";
     }
+    out << scrape_configs;
     out.close();
     server_ = std::make_unique<ServerRun>(
         "prometheus",
