@@ -14,6 +14,11 @@ namespace tally {
 // points above U+10FFFF). Requires i < s.size().
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 
+// How many bytes of s to keep to cut it to at most max_bytes without ending
+// inside a UTF-8 sequence: s.size() when it fits, else max_bytes less the
+// continuation bytes there.
+std::size_t utf8_cut_length(std::string_view s, std::size_t max_bytes);
+
 // s with every byte that does not start a valid sequence replaced by U+FFFD.
 std::string utf8_sanitized(std::string_view s);
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/render.h"
+#include "tally/utf8.h"
 
 namespace tally::cli {
 namespace {
@@ -72,6 +73,19 @@ TEST(Render, JsonOutputIsAsciiAndValid) {
   const std::string out = render_json(r);
   for (unsigned char c : out) EXPECT_LT(c, 0x80);
   EXPECT_EQ(nlohmann::json::parse(out), r);
+}
+
+// The one cut that tallyd's summaries, the control protocol's error
+// messages and the CLI's columns share.
+TEST(Utf8CutLength, NeverEndsInsideASequence) {
+  const std::string euro = "ab\xE2\x82\xAC";  // "ab€": 5 bytes
+  EXPECT_EQ(utf8_cut_length(euro, 10), 5u);
+  EXPECT_EQ(utf8_cut_length(euro, 5), 5u);
+  EXPECT_EQ(utf8_cut_length(euro, 4), 2u);
+  EXPECT_EQ(utf8_cut_length(euro, 3), 2u);
+  EXPECT_EQ(utf8_cut_length(euro, 2), 2u);
+  EXPECT_EQ(utf8_cut_length(euro, 0), 0u);
+  EXPECT_EQ(utf8_cut_length("\x80\x80\x80", 2), 0u);  // stray continuation bytes
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "samples/json_line.h"
 #include "tally/log.h"
 #include "tally/time_util.h"
+#include "tally/utf8.h"
 #include "tally/version.h"
 
 namespace tally::agent {
@@ -504,12 +505,9 @@ namespace {
 // A string of the status cut to `bytes`, never inside a UTF-8 sequence.
 std::string cut_text(const nlohmann::json& v, std::size_t bytes) {
   if (!v.is_string()) return {};
-  std::string s = v.get<std::string>();
-  if (s.size() <= bytes) return s;
-  std::size_t end = bytes;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  s.resize(end);
-  return s + "...";
+  const std::string& s = v.get_ref<const std::string&>();
+  const std::size_t keep = utf8_cut_length(s, bytes);
+  return keep == s.size() ? s : s.substr(0, keep) + "...";
 }
 
 // What the live `tally top` screen shows of the status in its header: the

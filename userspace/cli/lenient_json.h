@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/terminal_text.h"
+#include "tally/utf8.h"
 
 namespace tally::cli::lenient {
 
@@ -53,10 +54,7 @@ inline std::string str(const Json& j, const char* key) { return text(member(j, k
 
 // At most `bytes` bytes of s, never ending inside a UTF-8 sequence.
 inline std::string cut(std::string s, std::size_t bytes) {
-  if (s.size() <= bytes) return s;
-  std::size_t end = bytes;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  s.resize(end);
+  s.resize(utf8_cut_length(s, bytes));
   return s;
 }
 

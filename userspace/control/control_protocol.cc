@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "tally/utf8.h"
+
 namespace tally::control {
 
 namespace {
@@ -197,10 +199,8 @@ Status check_version(const FieldValue& v) {
 
 // The peer's text, cut for an error message, never inside a UTF-8 sequence.
 std::string shown_text(const std::string& name) {
-  if (name.size() <= 32) return name;
-  std::size_t end = 32;
-  while (end > 0 && (static_cast<unsigned char>(name[end]) & 0xC0) == 0x80) --end;
-  return name.substr(0, end) + "...";
+  const std::size_t keep = utf8_cut_length(name, 32);
+  return keep == name.size() ? name : name.substr(0, keep) + "...";
 }
 
 Result<TopGrouping> top_grouping(const FieldValue& v) {
